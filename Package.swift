@@ -1,0 +1,55 @@
+// swift-tools-version:6.0
+// swift-nmt: Transformer translation models in Swift (see Documentation/ and ../DESIGN).
+import PackageDescription
+
+/// BLAS and LAPACKE come from the system: Debian's generic `libblas` (OpenBLAS once
+/// installed) plus netlib LAPACKE on Linux, Accelerate on Apple platforms.
+let blasLinkerSettings: [LinkerSetting] = [
+    .linkedLibrary("blas", .when(platforms: [.linux])),
+    .linkedLibrary("lapacke", .when(platforms: [.linux])),
+    .linkedFramework("Accelerate", .when(platforms: [.macOS, .iOS, .tvOS, .watchOS, .visionOS])),
+]
+
+let package = Package(
+    name: "swift-nmt",
+    platforms: [.macOS(.v14)],
+    products: [
+        .library(name: "NMT", targets: ["NMT"]),
+        .library(name: "NMTTensor", targets: ["NMTTensor"]),
+        .library(name: "NMTLayers", targets: ["NMTLayers"]),
+        .library(name: "NMTTransformer", targets: ["NMTTransformer"]),
+        .library(name: "NMTData", targets: ["NMTData"]),
+        .library(name: "NMTAccelerator", targets: ["NMTAccelerator"]),
+        .library(name: "NMTSchedule", targets: ["NMTSchedule"]),
+        .executable(name: "nmt-demo", targets: ["nmt-demo"]),
+        .executable(name: "nmt-bench-tensor", targets: ["nmt-bench-tensor"]),
+    ],
+    targets: [
+        .systemLibrary(name: "CNMTBLAS", path: "Sources/CNMTBLAS"),
+        .target(name: "NMTTensor", dependencies: ["CNMTBLAS"], linkerSettings: blasLinkerSettings),
+        .target(name: "NMTLayers", dependencies: ["NMTTensor"]),
+        .target(name: "NMTTransformer", dependencies: ["NMTLayers"]),
+        .target(name: "NMTData"),
+        .target(name: "NMTAccelerator", dependencies: ["NMTLayers"]),
+        .target(name: "NMTSchedule", dependencies: ["NMTAccelerator", "NMTTransformer", "NMTData"]),
+        .target(
+            name: "NMT",
+            dependencies: [
+                "NMTTensor", "NMTLayers", "NMTTransformer", "NMTData", "NMTAccelerator", "NMTSchedule",
+            ]),
+
+        .executableTarget(name: "nmt-demo", dependencies: ["NMT"], path: "Examples/nmt-demo"),
+        .executableTarget(
+            name: "nmt-bench-tensor", dependencies: ["NMTTensor", "CNMTBLAS"],
+            path: "Benchmarks/nmt-bench-tensor"),
+
+        .target(name: "NMTTestSupport", dependencies: ["NMTTensor"], path: "Tests/NMTTestSupport"),
+        .testTarget(name: "NMTTensorTests", dependencies: ["NMTTensor", "NMTTestSupport", "CNMTBLAS"]),
+        .testTarget(name: "NMTLayersTests", dependencies: ["NMTLayers", "NMTTestSupport"]),
+        .testTarget(name: "NMTTransformerTests", dependencies: ["NMTTransformer", "NMTTestSupport"]),
+        .testTarget(name: "NMTDataTests", dependencies: ["NMTData"]),
+        .testTarget(name: "NMTAcceleratorTests", dependencies: ["NMTAccelerator", "NMTTestSupport"]),
+        .testTarget(name: "NMTScheduleTests", dependencies: ["NMTSchedule"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

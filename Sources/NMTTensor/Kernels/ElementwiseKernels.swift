@@ -1,0 +1,116 @@
+import Foundation
+
+/// Element-wise functions of one tensor.
+enum UnaryFunction {
+    case negate, exp, log, sqrt, rsqrt, square, relu
+    case scale(Float)
+    case addScalar(Float)
+    case powerScalar(Float)
+}
+
+/// Element-wise functions of two tensors (after broadcasting).
+enum BinaryFunction {
+    case add, subtract, multiply, divide
+    /// 1 where the operands are equal, else 0 (not differentiable).
+    case equal
+    /// Gradient of ReLU: the first operand where the second (the ReLU input) is positive.
+    case reluGradient
+    /// The first operand (used to broadcast one tensor).
+    case first
+}
+
+enum ElementwiseKernels {
+    /// y[i] = f(x[i]) for i in 0..<count.
+    static func unary(_ function: UnaryFunction, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count: Int) {
+        Parallel.forChunks(count) { range in
+            let x = x + range.lowerBound, y = y + range.lowerBound, n = range.count
+            switch function {
+            case .negate: for i in 0..<n { y[i] = -x[i] }
+            case .square: for i in 0..<n { y[i] = x[i] * x[i] }
+            case .relu: for i in 0..<n { y[i] = x[i] > 0 ? x[i] : 0 }
+            case .sqrt: for i in 0..<n { y[i] = x[i].squareRoot() }
+            case .rsqrt: for i in 0..<n { y[i] = 1 / x[i].squareRoot() }
+            case .log: for i in 0..<n { y[i] = Foundation.log(x[i]) }
+            case .scale(let a): for i in 0..<n { y[i] = x[i] * a }
+            case .addScalar(let a): for i in 0..<n { y[i] = x[i] + a }
+            case .powerScalar(let p): for i in 0..<n { y[i] = Foundation.pow(x[i], p) }
+            case .exp: exp(x, y, count: n)
+            }
+        }
+    }
+
+    /// y = e^x, 8 lanes at a time.
+    @inline(__always)
+    static func exp(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count n: Int) {
+        var i = 0
+        let rx = UnsafeRawPointer(x), ry = UnsafeMutableRawPointer(y)
+        while i + 8 <= n {
+            let v = rx.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
+            ry.storeBytes(of: VectorMath.exp(v), toByteOffset: i * 4, as: SIMD8<Float>.self)
+            i += 8
+        }
+        if i < n {
+            var v = SIMD8<Float>(repeating: 0)
+            for j in 0..<(n - i) { v[j] = x[i + j] }
+            let e = VectorMath.exp(v)
+            for j in 0..<(n - i) { y[i + j] = e[j] }
+        }
+    }
+
+    @inline(__always)
+    static func apply(_ function: BinaryFunction, _ a: Float, _ b: Float) -> Float {
+        switch function {
+        case .add: return a + b
+        case .subtract: return a - b
+        case .multiply: return a * b
+        case .divide: return a / b
+        case .equal: return a == b ? 1 : 0
+        case .reluGradient: return b > 0 ? a : 0
+        case .first: return a
+        }
+    }
+
+    /// out = f(a, b) with broadcasting described by `plan`.
+    static func binary(
+        _ function: BinaryFunction, _ plan: BroadcastPlan, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
+        _ out: UnsafeMutablePointer<Float>
+    ) {
+        let inner = plan.shape.last ?? 1
+        let rows = plan.shape.dropLast().reduce(1, *)
+        let innerA = plan.aStrides.last ?? 0, innerB = plan.bStrides.last ?? 0
+        Parallel.forChunks(rows, costPerItem: inner) { range in
+            let outerAxes = plan.shape.count - 1
+            for row in range {
+                // Offsets of this row in a and b from its multi-index over the outer dims.
+                var remainder = row, offsetA = 0, offsetB = 0
+                for axis in stride(from: outerAxes - 1, through: 0, by: -1) {
+                    let i = remainder % plan.shape[axis]
+                    remainder /= plan.shape[axis]
+                    offsetA += i * plan.aStrides[axis]
+                    offsetB += i * plan.bStrides[axis]
+                }
+                let pa = a + offsetA, pb = b + offsetB, po = out + row * inner
+                // Separate loops per stride pattern so the compiler vectorizes each.
+                switch (innerA, innerB) {
+                case (1, 1): for i in 0..<inner { po[i] = apply(function, pa[i], pb[i]) }
+                case (1, 0):
+                    let s = pb[0]
+                    for i in 0..<inner { po[i] = apply(function, pa[i], s) }
+                case (0, 1):
+                    let s = pa[0]
+                    for i in 0..<inner { po[i] = apply(function, s, pb[i]) }
+                default:
+                    let r = apply(function, pa[0], pb[0])
+                    for i in 0..<inner { po[i] = r }
+                }
+            }
+        }
+    }
+
+    /// out = broadcast of x (with `strides` over the output shape `shape`).
+    static func broadcastCopy(
+        _ x: UnsafePointer<Float>, strides: [Int], shape: [Int], _ out: UnsafeMutablePointer<Float>
+    ) {
+        binary(.first, BroadcastPlan(shape: shape, aStrides: strides, bStrides: strides), x, x, out)
+    }
+}

@@ -1,0 +1,117 @@
+// Row gather and its scatter-add gradient, one-hot, selection and top-k.
+
+extension Tensor {
+    /// Rows of a table picked by ids: `result[i..., :] = self[ids[i...], :]`.
+    ///
+    /// The gradient scatters (adds) back into the table's rows, in id order, so repeated
+    /// ids accumulate deterministically.
+    ///
+    /// - Parameter ids: any shape [I...]; every id must be in `0..<shape[0]`.
+    /// - Returns: [I..., W] for a table [R, W].
+    public func gathering(rows ids: IndexTensor) -> Tensor {
+        precondition(rank == 2, "gathering(rows:): table must be [rows, width], got \(shape)")
+        let (rows, width, count) = (shape[0], shape[1], ids.scalarCount)
+        let out = Tensor(uninitializedShape: ids.shape + [width], tape: tape)
+        KernelDispatch.run(
+            KernelLaunch("gather_rows", inputs: [buffer, ids.buffer], outputs: [out.buffer]) { args in
+                ShapeKernels.gatherRows(args.input(0), rows: rows, width: width, args.indices(1), count: count, args.output(0))
+            }, on: tape)
+        return out.withGradient(of: [self]) { g in
+            let table = Tensor(uninitializedShape: [rows, width], tape: g.tape)
+            KernelDispatch.run(
+                KernelLaunch("scatter_add_rows", inputs: [g.buffer, ids.buffer], outputs: [table.buffer]) { args in
+                    args.output(0).initialize(repeating: 0, count: rows * width)
+                    ShapeKernels.scatterAddRows(args.input(0), args.indices(1), count: count, width: width, into: args.output(0))
+                }, on: g.tape)
+            return [table]
+        }
+    }
+
+    /// One-hot rows: `result[i..., j] = (ids[i...] == j) ? 1 : 0` (no gradient).
+    ///
+    /// - Returns: [I..., depth] for ids [I...]. Ids outside `0..<depth` give a zero row.
+    public static func oneHot(_ ids: IndexTensor, depth: Int) -> Tensor {
+        precondition(depth >= 0, "oneHot: negative depth \(depth)")
+        let count = ids.scalarCount
+        let out = Tensor(uninitializedShape: ids.shape + [depth], tape: nil)
+        KernelDispatch.run(
+            KernelLaunch("one_hot", inputs: [ids.buffer], outputs: [out.buffer]) { args in
+                let y = args.output(0), idp = args.indices(0)
+                y.initialize(repeating: 0, count: count * depth)
+                for i in 0..<count {
+                    let id = Int(idp[i])
+                    if id >= 0 && id < depth { y[i * depth + id] = 1 }
+                }
+            }, on: nil)
+        return out
+    }
+
+    /// Element-wise choice: `condition != 0 ? a : b`.
+    ///
+    /// `a` and `b` must have the same shape; `condition` broadcasts to it. Gradients go to
+    /// `a` where the condition holds and to `b` elsewhere.
+    public static func select(_ condition: Tensor, _ a: Tensor, _ b: Tensor) -> Tensor {
+        precondition(a.shape == b.shape, "select: branches have different shapes \(a.shape) and \(b.shape)")
+        let mask = condition.broadcasted(to: a.shape).detached
+        let tape = GradientTape.common([a, b], op: "select")
+        let out = Tensor(uninitializedShape: a.shape, tape: tape)
+        let count = a.scalarCount
+        KernelDispatch.run(
+            KernelLaunch("select", inputs: [mask.buffer, a.buffer, b.buffer], outputs: [out.buffer]) { args in
+                let m = args.input(0), x = args.input(1), y = args.input(2), o = args.output(0)
+                Parallel.forChunks(count) { range in
+                    for i in range { o[i] = m[i] != 0 ? x[i] : y[i] }
+                }
+            }, on: tape)
+        return out.withGradient(of: [a, b]) { g in
+            let zeros = Tensor.filled(0, like: g)
+            return [select(mask, g, zeros), select(mask, zeros, g)]
+        }
+    }
+
+    /// The tensor with `value` wherever `mask` (broadcast to this shape) is non-zero.
+    public func maskedFill(where mask: Tensor, with value: Float) -> Tensor {
+        var fill = Tensor(repeating: value, shape: shape)
+        fill.tape = tape
+        return Tensor.select(mask, fill, self)
+    }
+
+    /// The `k` largest elements of each row (last axis), in descending order, with their
+    /// positions. Equal values keep their original order (lower index first), as
+    /// TensorFlow's `top_k`. Not differentiable (used by beam search).
+    ///
+    /// - Returns: values [..., k] and indices [..., k].
+    public func topK(_ k: Int) -> (values: Tensor, indices: IndexTensor) {
+        let (rows, width) = rowsAndWidth
+        precondition(k >= 0 && k <= width, "topK: k = \(k) out of range for last axis of shape \(shape)")
+        let outShape = Array(shape.dropLast()) + [k]
+        let values = Tensor(uninitializedShape: outShape, tape: nil)
+        let indices = KernelBuffer(capacity: rows * k, of: Int32.self)
+        KernelDispatch.run(
+            KernelLaunch("top_k", inputs: [buffer], outputs: [values.buffer, indices]) { args in
+                let x = args.input(0), v = args.output(0), ix = args.outputIndices(1)
+                Parallel.forChunks(rows, costPerItem: width) { range in
+                    // Insertion into a sorted k-list: O(width * k), fine for beam sizes.
+                    var best = [(value: Float, index: Int32)]()
+                    best.reserveCapacity(k + 1)
+                    for r in range {
+                        best.removeAll(keepingCapacity: true)
+                        let row = x + r * width
+                        for i in 0..<width {
+                            let value = row[i]
+                            if best.count == k, let last = best.last, !(value > last.value) { continue }
+                            var position = best.count
+                            while position > 0 && value > best[position - 1].value { position -= 1 }
+                            best.insert((value, Int32(i)), at: position)
+                            if best.count > k { best.removeLast() }
+                        }
+                        for j in 0..<k {
+                            v[r * k + j] = best[j].value
+                            ix[r * k + j] = best[j].index
+                        }
+                    }
+                }
+            }, on: nil)
+        return (values, IndexTensor(shape: outShape, buffer: indices))
+    }
+}

@@ -1,0 +1,90 @@
+// Seeded random tensors and dropout.
+
+extension Tensor {
+    /// Numbers drawn uniformly from [lowerBound, upperBound).
+    public static func randomUniform(
+        _ shape: [Int], lowerBound: Float = 0, upperBound: Float = 1, key: RandomKey
+    ) -> Tensor {
+        let out = Tensor(uninitializedShape: shape, tape: nil)
+        let count = out.scalarCount
+        KernelDispatch.run(
+            KernelLaunch("random_uniform", inputs: [], outputs: [out.buffer]) { args in
+                let y = args.output(0)
+                RandomKernels.uniform(key, offset: 0, count: count, y)
+                for i in 0..<count { y[i] = lowerBound + y[i] * (upperBound - lowerBound) }
+            }, on: nil)
+        return out
+    }
+
+    /// Numbers drawn from a normal distribution.
+    public static func randomNormal(
+        _ shape: [Int], mean: Float = 0, standardDeviation: Float = 1, key: RandomKey
+    ) -> Tensor {
+        normalTensor(shape, mean: mean, standardDeviation: standardDeviation, truncated: false, key: key)
+    }
+
+    /// Numbers drawn from a normal distribution with values more than two standard
+    /// deviations from the mean redrawn (TensorFlow's `truncated_normal`).
+    public static func randomTruncatedNormal(
+        _ shape: [Int], mean: Float = 0, standardDeviation: Float = 1, key: RandomKey
+    ) -> Tensor {
+        normalTensor(shape, mean: mean, standardDeviation: standardDeviation, truncated: true, key: key)
+    }
+
+    private static func normalTensor(
+        _ shape: [Int], mean: Float, standardDeviation: Float, truncated: Bool, key: RandomKey
+    ) -> Tensor {
+        let out = Tensor(uninitializedShape: shape, tape: nil)
+        let count = out.scalarCount
+        KernelDispatch.run(
+            KernelLaunch("random_normal", inputs: [], outputs: [out.buffer]) { args in
+                let y = args.output(0)
+                RandomKernels.normal(key, count: count, truncated: truncated, y)
+                for i in 0..<count { y[i] = mean + y[i] * standardDeviation }
+            }, on: nil)
+        return out
+    }
+
+    /// Inverted dropout: each element is zeroed with probability `rate` and survivors are
+    /// divided by `1 - rate`, so the expectation is unchanged.
+    ///
+    /// Element `i` is kept when uniform number `elementOffset + i` of `key`'s stream is at
+    /// least `rate`. The mask therefore depends only on the key and the element's global
+    /// position: a batch split across replicas (each passing its own `elementOffset`)
+    /// drops exactly what the whole batch would. The key travels to the kernel in a
+    /// buffer, so a replayed program can be fed a new key every step.
+    ///
+    /// - Parameters:
+    ///   - rate: drop probability in [0, 1). A rate of 0 returns `self`.
+    ///   - key: the random stream of this dropout site and step.
+    ///   - elementOffset: position of element 0 in the stream.
+    public func dropout(rate: Float, key: RandomKey, elementOffset: Int = 0) -> Tensor {
+        precondition(rate >= 0 && rate < 1, "dropout: rate \(rate) must be in [0, 1)")
+        if rate == 0 { return self }
+        let keep = 1 - rate
+        let count = scalarCount
+        let keyBuffer = KernelBuffer(capacity: 4, of: UInt32.self)
+        key.words.withUnsafeBufferPointer { keyBuffer.pointer(as: UInt32.self).update(from: $0.baseAddress!, count: 4) }
+        let out = Tensor(uninitializedShape: shape, tape: tape)
+        let mask = Tensor(uninitializedShape: shape, tape: tape)
+        KernelDispatch.run(
+            KernelLaunch("dropout", inputs: [buffer, keyBuffer], outputs: [out.buffer, mask.buffer]) { args in
+                let x = args.input(0), y = args.output(0), m = args.output(1)
+                RandomKernels.uniform(RandomKey(words: args.words(1)), offset: elementOffset, count: count, m)
+                for i in 0..<count {
+                    let kept = m[i] >= rate
+                    m[i] = kept ? 1 : 0
+                    y[i] = kept ? x[i] / keep : 0
+                }
+            }, on: tape)
+        return out.withGradient(of: [self]) { g in
+            let dx = Tensor(uninitializedShape: g.shape, tape: g.tape)
+            KernelDispatch.run(
+                KernelLaunch("dropout_grad", inputs: [g.buffer, mask.buffer], outputs: [dx.buffer]) { args in
+                    let gp = args.input(0), mp = args.input(1), d = args.output(0)
+                    for i in 0..<count { d[i] = mp[i] != 0 ? gp[i] / keep : 0 }
+                }, on: g.tape)
+            return [dx]
+        }
+    }
+}

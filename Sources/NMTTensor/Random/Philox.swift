@@ -1,0 +1,80 @@
+/// The Philox4x32-10 counter-based generator (Salmon et al., SC'11), as used by
+/// TensorFlow and JAX.
+///
+/// Output is a pure function of a 64-bit key and a 128-bit counter, so any element of a
+/// random stream can be computed independently: random tensors are filled in parallel,
+/// replicas get disjoint streams, and a run restarts at exactly the same numbers.
+public enum Philox {
+    /// Four 32-bit random words for `counter` under `key`.
+    @inline(__always)
+    public static func block(counter: SIMD4<UInt32>, key: SIMD2<UInt32>) -> SIMD4<UInt32> {
+        var c = counter, k = key
+        for round in 0..<10 {
+            if round > 0 {
+                k &+= SIMD2(0x9E37_79B9, 0xBB67_AE85)
+            }
+            let p0 = UInt64(0xD251_1F53) &* UInt64(c[0])
+            let p1 = UInt64(0xCD9E_8D57) &* UInt64(c[2])
+            c = SIMD4(
+                UInt32(truncatingIfNeeded: p1 >> 32) ^ c[1] ^ k[0], UInt32(truncatingIfNeeded: p1),
+                UInt32(truncatingIfNeeded: p0 >> 32) ^ c[3] ^ k[1], UInt32(truncatingIfNeeded: p0))
+        }
+        return c
+    }
+}
+
+/// A position in the space of random streams: a seed (the Philox key) and a stream
+/// number (the high half of the Philox counter).
+///
+/// Element `i` of a random tensor drawn with a key depends only on the key and `i`.
+/// ``split(_:)`` derives independent keys, for example one per replica or per step.
+public struct RandomKey: Hashable, Codable, Sendable {
+    /// The Philox key.
+    public var seed: UInt64
+    /// The stream within the seed.
+    public var stream: UInt64
+
+    /// Creates a key.
+    public init(seed: UInt64, stream: UInt64 = 0) {
+        self.seed = seed
+        self.stream = stream
+    }
+
+    var keyWords: SIMD2<UInt32> {
+        SIMD2(UInt32(truncatingIfNeeded: seed), UInt32(truncatingIfNeeded: seed >> 32))
+    }
+
+    /// The counter of block `index` of this key's stream.
+    @inline(__always)
+    func counter(block index: UInt64) -> SIMD4<UInt32> {
+        SIMD4(
+            UInt32(truncatingIfNeeded: index), UInt32(truncatingIfNeeded: index >> 32),
+            UInt32(truncatingIfNeeded: stream), UInt32(truncatingIfNeeded: stream >> 32))
+    }
+
+    /// An independent key for sub-stream `index`: same seed, a stream number hashed from
+    /// this stream and `index` by Philox itself.
+    public func split(_ index: UInt64) -> RandomKey {
+        // Counter words 0-1 carry the index, 2-3 this stream; the key is perturbed so that
+        // these blocks never coincide with data blocks of the same key.
+        let words = Philox.block(
+            counter: SIMD4(
+                UInt32(truncatingIfNeeded: index), UInt32(truncatingIfNeeded: index >> 32),
+                UInt32(truncatingIfNeeded: stream), UInt32(truncatingIfNeeded: stream >> 32)),
+            key: keyWords ^ SIMD2(0x5851_F42D, 0x4C95_7F2D))
+        return RandomKey(seed: seed, stream: UInt64(words[0]) | UInt64(words[1]) << 32)
+    }
+
+    /// The key as four words (key low, key high, stream low, stream high), the layout
+    /// random kernels read from a buffer.
+    var words: [UInt32] {
+        [UInt32(truncatingIfNeeded: seed), UInt32(truncatingIfNeeded: seed >> 32),
+         UInt32(truncatingIfNeeded: stream), UInt32(truncatingIfNeeded: stream >> 32)]
+    }
+
+    /// The inverse of ``words``.
+    init(words: UnsafePointer<UInt32>) {
+        seed = UInt64(words[0]) | UInt64(words[1]) << 32
+        stream = UInt64(words[2]) | UInt64(words[3]) << 32
+    }
+}
