@@ -1,0 +1,46 @@
+import NMTTensor
+import NMTTestSupport
+import XCTest
+
+final class IndexingTests: XCTestCase {
+    func testGatherAndScatterAddGradient() {
+        let table = Tensor(shape: [3, 2], scalars: [1, 2, 3, 4, 5, 6])
+        let ids = IndexTensor(shape: [2, 2], scalars: [2, 0, 2, 1])
+        let rows = table.gathering(rows: ids)
+        XCTAssertEqual(rows.shape, [2, 2, 2])
+        XCTAssertEqual(rows.scalars, [5, 6, 1, 2, 5, 6, 3, 4])
+        let (_, g) = valueAndGradient(at: [table]) { $0[0].gathering(rows: ids).sum() }
+        XCTAssertEqual(g[0].scalars, [1, 1, 1, 1, 2, 2], "id 2 appears twice, so its row gets 2")
+    }
+
+    func testOneHotMatmulEqualsGather() {
+        let table = Tensor.randomNormal([6, 4], key: RandomKey(seed: 3))
+        let ids = IndexTensor(shape: [2, 3], scalars: [5, 0, 3, 3, 1, 0])
+        let byMatmul = Tensor.oneHot(ids, depth: 6).matmul(table)
+        XCTAssertEqual(byMatmul.scalars, table.gathering(rows: ids).scalars)
+        XCTAssertEqual(Tensor.oneHot(IndexTensor([1, 7]), depth: 3).scalars, [0, 1, 0, 0, 0, 0])
+        let (_, viaGather) = valueAndGradient(at: [table]) { ($0[0].gathering(rows: ids) * byMatmul).sum() }
+        let (_, viaMatmul) = valueAndGradient(at: [table]) { (Tensor.oneHot(ids, depth: 6).matmul($0[0]) * byMatmul).sum() }
+        assertClose(viaGather[0], viaMatmul[0], absoluteTolerance: 1e-6)
+    }
+
+    func testSelectAndMaskedFill() {
+        let a = Tensor([1, 2, 3, 4]), b = Tensor([-1, -2, -3, -4])
+        XCTAssertEqual(Tensor.select(Tensor([1, 0, 0, 1]), a, b).scalars, [1, -2, -3, 4])
+        let logits = Tensor(shape: [2, 2], scalars: [1, 2, 3, 4])
+        let mask = Tensor(shape: [1, 2], scalars: [0, 1])
+        XCTAssertEqual(logits.maskedFill(where: mask, with: -1e9).scalars, [1, -1e9, 3, -1e9])
+    }
+
+    func testTopKOrderAndTies() {
+        let x = Tensor(shape: [2, 5], scalars: [0.1, 0.9, 0.5, 0.9, 0.2, -1, -3, -2, -5, -4])
+        let (values, indices) = x.topK(3)
+        XCTAssertEqual(values.shape, [2, 3])
+        XCTAssertEqual(values.scalars, [0.9, 0.9, 0.5, -1, -2, -3])
+        XCTAssertEqual(indices.scalars, [1, 3, 2, 0, 2, 1], "ties keep the lower index first")
+    }
+
+    func testPaddingMask() {
+        XCTAssertEqual(IndexTensor([5, 0, 3, 0]).mask(equalTo: 0).scalars, [0, 1, 0, 1])
+    }
+}

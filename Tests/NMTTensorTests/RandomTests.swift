@@ -1,0 +1,65 @@
+import NMTTensor
+import NMTTestSupport
+import XCTest
+
+final class RandomTests: XCTestCase {
+    /// Known-answer vectors of Philox4x32-10 from the Random123 distribution (kat_vectors).
+    func testPhiloxKnownAnswers() {
+        XCTAssertEqual(
+            Philox.block(counter: .zero, key: .zero), SIMD4(0x6627_E8D5, 0xE169_C58D, 0xBC57_AC4C, 0x9B00_DBD8))
+        XCTAssertEqual(
+            Philox.block(counter: SIMD4(repeating: 0xFFFF_FFFF), key: SIMD2(repeating: 0xFFFF_FFFF)),
+            SIMD4(0x408F_276D, 0x41C8_3B0E, 0xA20B_C7C6, 0x6D54_51FD))
+        XCTAssertEqual(
+            Philox.block(
+                counter: SIMD4(0x243F_6A88, 0x85A3_08D3, 0x1319_8A2E, 0x0370_7344), key: SIMD2(0xA409_3822, 0x299F_31D0)),
+            SIMD4(0xD16C_FE09, 0x94FD_CCEB, 0x5001_E420, 0x2412_6EA1))
+    }
+
+    func testDeterministicAndKeyed() {
+        let key = RandomKey(seed: 42)
+        XCTAssertEqual(Tensor.randomNormal([100], key: key).scalars, Tensor.randomNormal([100], key: key).scalars)
+        XCTAssertNotEqual(Tensor.randomNormal([100], key: key).scalars, Tensor.randomNormal([100], key: key.split(1)).scalars)
+        XCTAssertNotEqual(key.split(1), key.split(2))
+        XCTAssertEqual(key.split(1), key.split(1))
+        // A prefix of a longer draw is the shorter draw: element i depends only on (key, i).
+        XCTAssertEqual(Array(Tensor.randomUniform([1000], key: key).scalars.prefix(10)), Tensor.randomUniform([10], key: key).scalars)
+    }
+
+    func testDistributionMoments() {
+        let n = 200_000
+        func moments(_ t: Tensor) -> (mean: Double, variance: Double) {
+            let v = t.scalars.map(Double.init)
+            let mean = v.reduce(0, +) / Double(n)
+            return (mean, v.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(n))
+        }
+        // Standard errors at n = 200k: mean ≈ 0.0022σ; a 5-sigma band is used.
+        let normal = moments(Tensor.randomNormal([n], mean: 1, standardDeviation: 2, key: RandomKey(seed: 5)))
+        XCTAssertEqual(normal.mean, 1, accuracy: 0.023)
+        XCTAssertEqual(normal.variance, 4, accuracy: 0.07)
+        let uniform = Tensor.randomUniform([n], lowerBound: -1, upperBound: 3, key: RandomKey(seed: 6))
+        XCTAssertTrue(uniform.scalars.allSatisfy { $0 >= -1 && $0 < 3 })
+        let u = moments(uniform)
+        XCTAssertEqual(u.mean, 1, accuracy: 0.013)
+        XCTAssertEqual(u.variance, 16.0 / 12, accuracy: 0.02)
+        let truncated = Tensor.randomTruncatedNormal([n], standardDeviation: 0.5, key: RandomKey(seed: 7))
+        XCTAssertTrue(truncated.scalars.allSatisfy { abs($0) <= 1 })
+        // Variance of a standard normal truncated to ±2 is 0.774; scaled by 0.25.
+        XCTAssertEqual(moments(truncated).variance, 0.25 * 0.7737, accuracy: 0.004)
+    }
+
+    func testDropoutRateScaleAndShardConsistency() {
+        let x = Tensor.ones([400, 100])
+        let key = RandomKey(seed: 9)
+        let dropped = x.dropout(rate: 0.1, key: key).scalars
+        let kept = dropped.filter { $0 != 0 }
+        XCTAssertTrue(kept.allSatisfy { $0 == 1 / Float(0.9) })
+        // 40k Bernoulli(0.9) draws: standard error of the kept fraction 0.0015.
+        XCTAssertEqual(Double(kept.count) / 40_000, 0.9, accuracy: 0.0075)
+        // Two halves with element offsets drop exactly what the whole batch drops.
+        let top = x.slice(alongAxis: 0, 0..<200).dropout(rate: 0.1, key: key, elementOffset: 0).scalars
+        let bottom = x.slice(alongAxis: 0, 200..<400).dropout(rate: 0.1, key: key, elementOffset: 20_000).scalars
+        XCTAssertEqual(top + bottom, dropped)
+        XCTAssertEqual(x.dropout(rate: 0, key: key).scalars, x.scalars)
+    }
+}
