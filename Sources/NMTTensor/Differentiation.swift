@@ -67,6 +67,26 @@ public func valueAndGradient<Parameters: ParameterContainer>(
     of parameters: Parameters, recorder: KernelRecorder? = nil,
     _ body: (Parameters) throws -> Tensor
 ) rethrows -> (value: Tensor, gradient: ParameterGradients) {
+    try valueAndGradient(of: parameters, attaching: [Tensor](), recorder: recorder) { p, _ in try body(p) }
+}
+
+/// Evaluates `body` at `parameters` with data `inputs` and differentiates its result with
+/// respect to every parameter (not the inputs).
+///
+/// The inputs join the tape undifferentiated, so that a `recorder` sees every kernel
+/// computed from them: a recorded step can be replayed with new data written into the
+/// inputs' buffers.
+///
+/// - Parameters:
+///   - parameters: the values to differentiate with respect to.
+///   - inputs: data the body reads (a batch, token ids).
+///   - recorder: receives every kernel launch of the forward and backward pass.
+///   - body: computes the value from the parameters and inputs it is handed.
+/// - Returns: the value (detached) and one gradient per parameter.
+public func valueAndGradient<Parameters: ParameterContainer, Inputs: TapeAttachable>(
+    of parameters: Parameters, attaching inputs: Inputs, recorder: KernelRecorder? = nil,
+    _ body: (Parameters, Inputs) throws -> Tensor
+) rethrows -> (value: Tensor, gradient: ParameterGradients) {
     let tape = GradientTape(recorder: recorder)
     // Closures on the tape capture tensors that point back at the tape; dropping the
     // nodes when done breaks that cycle.
@@ -77,7 +97,7 @@ public func valueAndGradient<Parameters: ParameterContainer>(
         tensor = tape.leaf(tensor)
         leaves.append((name, tensor.node, tensor.shape))
     }
-    let value = try body(tracked)
+    let value = try body(tracked, inputs.attached(to: tape))
     let gradients = tape.backward(from: value)
     var byName: [String: Tensor] = [:]
     for leaf in leaves {
@@ -103,12 +123,15 @@ public func valueAndGradient(
     return (value, names.map { gradient[$0]! })
 }
 
-/// Runs `body` with `inputs` attached to a fresh tape that records kernel launches but
-/// computes no gradients (for tracing inference).
-public func withKernelRecording<R>(
-    _ inputs: [Tensor], recorder: KernelRecorder, _ body: ([Tensor]) throws -> R
-) rethrows -> R {
+/// Runs `body` on `inputs` attached to a fresh tape that records kernel launches but
+/// computes no gradients (for tracing inference or an optimizer update).
+///
+/// - Returns: whatever `body` returns; tensors in it stay attached to the tape, so call
+///   ``Tensor/detached`` on results kept beyond the trace.
+public func withKernelRecording<Inputs: TapeAttachable, Result>(
+    _ inputs: Inputs, recorder: KernelRecorder, _ body: (Inputs) throws -> Result
+) rethrows -> Result {
     let tape = GradientTape(recorder: recorder)
     tape.isRecordingGradients = false
-    return try body(inputs.map { tape.attach($0) })
+    return try body(inputs.attached(to: tape))
 }

@@ -30,13 +30,6 @@ public final class GradientTape {
         return result
     }
 
-    /// Attaches `tensor` to this tape without differentiating it, so that kernels computed
-    /// from it are recorded (used for data fed to a traced step).
-    func attach(_ tensor: Tensor) -> Tensor {
-        var result = tensor.detached
-        result.tape = self
-        return result
-    }
 
     /// The gradient of `result` (seeded with ones) with respect to every node, computed by
     /// walking the tape backwards once.
@@ -58,6 +51,14 @@ public final class GradientTape {
             if !nodes[index].inputs.isEmpty { gradients[index] = nil }
         }
         return gradients
+    }
+
+    /// The tape shared by a table and the ids that index it.
+    static func common(_ tensor: Tensor, _ ids: IndexTensor, op: StaticString) -> GradientTape? {
+        guard let idsTape = ids.tape else { return tensor.tape }
+        precondition(
+            tensor.tape == nil || tensor.tape === idsTape, "\(op): operands come from two different differentiation sessions")
+        return idsTape
     }
 
     /// The tape shared by the operands of an operation, or nil when none has one.

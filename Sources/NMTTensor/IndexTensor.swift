@@ -3,10 +3,14 @@
 /// Ids are kept apart from ``Tensor`` so that they are never rounded through `Float`
 /// and never differentiated. Like tensors they live in a ``KernelBuffer``, so a static
 /// device can feed new ids into a recorded program.
-public struct IndexTensor: Sendable {
+public struct IndexTensor: @unchecked Sendable {
     /// The size of each dimension, outermost first.
     public let shape: [Int]
-    let buffer: KernelBuffer
+    /// Where the ids live.
+    package let buffer: KernelBuffer
+    /// The session whose kernel recorder sees operations on these ids (ids are never
+    /// differentiated, but a traced step must record what it computes from them).
+    var tape: GradientTape?
 
     /// Creates an index tensor from row-major ids.
     ///
@@ -25,9 +29,10 @@ public struct IndexTensor: Sendable {
     /// Creates a one-dimensional index tensor.
     public init(_ scalars: [Int32]) { self.init(shape: [scalars.count], scalars: scalars) }
 
-    init(shape: [Int], buffer: KernelBuffer) {
+    init(shape: [Int], buffer: KernelBuffer, tape: GradientTape? = nil) {
         self.shape = shape
         self.buffer = buffer
+        self.tape = tape
     }
 
     /// The number of elements.
@@ -43,19 +48,19 @@ public struct IndexTensor: Sendable {
         precondition(
             newShape.reduce(1, *) == scalarCount,
             "IndexTensor.reshaped: cannot view shape \(shape) as \(newShape)")
-        return IndexTensor(shape: newShape, buffer: buffer)
+        return IndexTensor(shape: newShape, buffer: buffer, tape: tape)
     }
 
     /// A float tensor of the same shape holding 1 where the id equals `value` and 0 elsewhere
     /// (for example the padding mask `ids.mask(equalTo: 0)`).
     public func mask(equalTo value: Int32) -> Tensor {
-        let out = Tensor(uninitializedShape: shape, tape: nil)
+        let out = Tensor(uninitializedShape: shape, tape: tape)
         let count = scalarCount
         KernelDispatch.run(
             KernelLaunch("index_equal_mask", inputs: [buffer], outputs: [out.buffer]) { args in
                 let ids = args.indices(0), y = args.output(0)
                 for i in 0..<count { y[i] = ids[i] == value ? 1 : 0 }
-            }, on: nil)
+            }, on: tape)
         return out
     }
 }

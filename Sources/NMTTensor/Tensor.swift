@@ -13,7 +13,7 @@ public struct Tensor {
     /// The size of each dimension, outermost first. `[]` is a scalar.
     public private(set) var shape: [Int]
     /// Where the elements live; shared between copies until one is mutated.
-    var buffer: KernelBuffer
+    package var buffer: KernelBuffer
     /// The differentiation session this tensor belongs to, if any.
     var tape: GradientTape?
     /// This tensor's node on `tape`, or -1 when gradients do not flow through it.

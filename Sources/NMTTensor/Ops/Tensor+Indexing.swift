@@ -11,6 +11,7 @@ extension Tensor {
     public func gathering(rows ids: IndexTensor) -> Tensor {
         precondition(rank == 2, "gathering(rows:): table must be [rows, width], got \(shape)")
         let (rows, width, count) = (shape[0], shape[1], ids.scalarCount)
+        let tape = GradientTape.common(self, ids, op: "gathering(rows:)")
         let out = Tensor(uninitializedShape: ids.shape + [width], tape: tape)
         KernelDispatch.run(
             KernelLaunch("gather_rows", inputs: [buffer, ids.buffer], outputs: [out.buffer]) { args in
@@ -33,7 +34,7 @@ extension Tensor {
     public static func oneHot(_ ids: IndexTensor, depth: Int) -> Tensor {
         precondition(depth >= 0, "oneHot: negative depth \(depth)")
         let count = ids.scalarCount
-        let out = Tensor(uninitializedShape: ids.shape + [depth], tape: nil)
+        let out = Tensor(uninitializedShape: ids.shape + [depth], tape: ids.tape)
         KernelDispatch.run(
             KernelLaunch("one_hot", inputs: [ids.buffer], outputs: [out.buffer]) { args in
                 let y = args.output(0), idp = args.indices(0)
@@ -42,7 +43,7 @@ extension Tensor {
                     let id = Int(idp[i])
                     if id >= 0 && id < depth { y[i * depth + id] = 1 }
                 }
-            }, on: nil)
+            }, on: ids.tape)
         return out
     }
 
