@@ -1,0 +1,7 @@
+// The umbrella module: `import NMT` brings in every layer of swift-nmt.
+@_exported import NMTAccelerator
+@_exported import NMTData
+@_exported import NMTLayers
+@_exported import NMTSchedule
+@_exported import NMTTensor
+@_exported import NMTTransformer

@@ -1,0 +1,64 @@
+import NMTLayers
+
+/// What a device can and cannot do; the trainer configures the model from it (the model
+/// never imports the accelerator).
+public struct DeviceCapabilities: Sendable, Equatable, Codable {
+    /// Replicas a batch is split across (1 for the CPU device).
+    public var shardCount: Int
+    /// Whether every batch must have the device's one static shape.
+    public var requiresStaticShapes: Bool
+    /// The embedding lookup the device supports.
+    public var embeddingMethod: EmbeddingMethod
+    /// Whether the encoder FFN may drop padding rows (a dynamic shape).
+    public var allowsPaddingRemoval: Bool
+    /// Whether host-side metrics (approximate BLEU, ROUGE) are computed during evaluation.
+    public var hostMetrics: Bool
+
+    /// Creates a capability description.
+    public init(
+        shardCount: Int, requiresStaticShapes: Bool, embeddingMethod: EmbeddingMethod, allowsPaddingRemoval: Bool,
+        hostMetrics: Bool
+    ) {
+        self.shardCount = shardCount
+        self.requiresStaticShapes = requiresStaticShapes
+        self.embeddingMethod = embeddingMethod
+        self.allowsPaddingRemoval = allowsPaddingRemoval
+        self.hostMetrics = hostMetrics
+    }
+
+    /// The CPU device: one replica, dynamic shapes, gather embedding, padding removal,
+    /// every metric.
+    public static let cpu = DeviceCapabilities(
+        shardCount: 1, requiresStaticShapes: false, embeddingMethod: .gather, allowsPaddingRemoval: true,
+        hostMetrics: true)
+
+    /// Checks that a model configured with `embeddingMethod` and `paddingRemoval` can run
+    /// on this device.
+    ///
+    /// - Throws: ``DeviceError/incompatibleModel(_:)`` naming the setting, its value and
+    ///   what the device needs.
+    public func validate(embeddingMethod requested: EmbeddingMethod, paddingRemoval: Bool) throws(DeviceError) {
+        if requiresStaticShapes && requested != embeddingMethod {
+            throw .incompatibleModel(
+                "embedding method '\(requested.rawValue)' is not supported; this device requires "
+                    + "'\(embeddingMethod.rawValue)' (static shapes)")
+        }
+        if paddingRemoval && !allowsPaddingRemoval {
+            throw .incompatibleModel(
+                "FFN padding removal changes shapes from batch to batch; this device requires it to be off")
+        }
+    }
+}
+
+/// Errors a device reports about what it is asked to run.
+public enum DeviceError: Error, Equatable, CustomStringConvertible {
+    /// The model's configuration does not fit the device.
+    case incompatibleModel(String)
+
+    /// A sentence that says what is wrong.
+    public var description: String {
+        switch self {
+        case .incompatibleModel(let reason): return "model incompatible with device: \(reason)"
+        }
+    }
+}
