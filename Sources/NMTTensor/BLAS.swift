@@ -15,26 +15,46 @@ public enum BLAS {
     private typealias SetThreads = @convention(c) (Int32) -> Void
     private typealias GetThreads = @convention(c) () -> Int32
     private typealias GetConfig = @convention(c) () -> UnsafePointer<CChar>?
+    private typealias DlAddr = @convention(c) (UnsafeRawPointer?, UnsafeMutableRawPointer?) -> Int32
 
     private static func symbol(_ name: String) -> UnsafeMutableRawPointer? {
         let handle = dlopen(nil, RTLD_NOW)
         return dlsym(handle, name)
     }
 
-    /// A description of the BLAS in use: OpenBLAS's configuration string, Accelerate, or
-    /// "reference BLAS (netlib)" when neither is found.
+    /// A description of the BLAS that `cblas_sgemm` resolves to: the library file it lives
+    /// in, plus OpenBLAS's configuration string when that file is OpenBLAS.
+    ///
+    /// The file is asked for rather than a symbol: LAPACK may load OpenBLAS alongside
+    /// another BLAS, so OpenBLAS's symbols being present does not mean it does the products.
     public static var implementation: String {
         #if canImport(Darwin)
         return "Accelerate"
         #else
-        if let pointer = symbol("openblas_get_config") {
-            let getConfig = unsafeBitCast(pointer, to: GetConfig.self)
-            if let text = getConfig() { return "OpenBLAS " + String(cString: text) }
-            return "OpenBLAS"
+        guard let sgemm = symbol("cblas_sgemm") else { return "unknown BLAS" }
+        // dladdr is a GNU extension that Swift's Glibc module does not declare; reach it
+        // like the OpenBLAS entry points. Dl_info starts with `const char *dli_fname`
+        // followed by three more pointers.
+        guard let dladdrPointer = symbol("dladdr") else { return "unknown BLAS" }
+        let dladdr = unsafeBitCast(dladdrPointer, to: DlAddr.self)
+        let info = UnsafeMutablePointer<UnsafePointer<CChar>?>.allocate(capacity: 4)
+        defer { info.deallocate() }
+        guard dladdr(sgemm, info) != 0, let file = info[0] else { return "unknown BLAS" }
+        var path = String(cString: file)
+        if let resolved = realpath(file, nil) {
+            path = String(cString: resolved)
+            free(resolved)
         }
-        return "reference BLAS (netlib)"
+        guard path.contains("openblas") else { return "\(path) (not OpenBLAS: reference BLAS is far slower)" }
+        if let pointer = symbol("openblas_get_config"), let text = unsafeBitCast(pointer, to: GetConfig.self)() {
+            return "\(path) (\(String(cString: text)))"
+        }
+        return path
         #endif
     }
+
+    /// Whether the products run on OpenBLAS (false on reference BLAS or Accelerate).
+    public static var isOpenBLAS: Bool { implementation.contains("openblas") }
 
     /// The number of threads BLAS uses for one product, or nil when the library offers no
     /// control (reference BLAS is single-threaded; Accelerate manages its own).

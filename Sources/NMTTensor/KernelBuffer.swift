@@ -11,16 +11,16 @@ public final class KernelBuffer: @unchecked Sendable {
     /// Start of the buffer; valid for the buffer's lifetime.
     public let base: UnsafeMutableRawPointer
 
-    /// Allocates an uninitialized buffer of `byteCount` bytes (at least one byte is
-    /// allocated so that an empty tensor still has a distinct, valid address).
+    /// Allocates an uninitialized, 64-byte aligned buffer of `byteCount` bytes (at least one
+    /// byte, so that an empty tensor still has a distinct, valid address). Large buffers
+    /// are recycled through ``BufferPool``.
     public init(byteCount: Int) {
         precondition(byteCount >= 0, "KernelBuffer: negative byte count \(byteCount)")
         self.byteCount = byteCount
-        // 64-byte alignment: a cache line and a full AVX-512 register, so SIMD loads never split.
-        self.base = UnsafeMutableRawPointer.allocate(byteCount: max(byteCount, 1), alignment: 64)
+        self.base = BufferPool.shared.allocate(byteCount: byteCount)
     }
 
-    deinit { base.deallocate() }
+    deinit { BufferPool.shared.release(base, byteCount: byteCount) }
 
     /// Allocates a buffer holding `count` elements of `type`, uninitialized.
     public convenience init<T>(capacity count: Int, of type: T.Type) {
