@@ -99,7 +99,7 @@ enum ElementwiseKernels {
                 case (0, 1):
                     let s = pa[0]
                     for i in 0..<inner { po[i] = apply(function, s, pb[i]) }
-                default:
+                default:  // (0, 0): both operands constant along the collapsed inner axis
                     let r = apply(function, pa[0], pb[0])
                     for i in 0..<inner { po[i] = r }
                 }
@@ -111,6 +111,8 @@ enum ElementwiseKernels {
     static func broadcastCopy(
         _ x: UnsafePointer<Float>, strides: [Int], shape: [Int], _ out: UnsafeMutablePointer<Float>
     ) {
-        binary(.first, BroadcastPlan(shape: shape, aStrides: strides, bStrides: strides), x, x, out)
+        var plan = BroadcastPlan(shape: shape, aStrides: strides, bStrides: strides)
+        plan.collapse()
+        binary(.first, plan, x, x, out)
     }
 }

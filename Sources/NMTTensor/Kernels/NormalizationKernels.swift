@@ -3,15 +3,24 @@ import Foundation
 /// Row-wise kernels over the last axis: softmax, log-softmax and layer normalization,
 /// each forward and backward in one pass over the data.
 enum NormalizationKernels {
+    /// Writes `exp(x - max(x))` of one row into `y` and returns the row maximum and the
+    /// sum of the exponentials (the shared first half of softmax and log-softmax).
+    @inline(__always)
+    static func shiftedExp(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, width: Int)
+        -> (maximum: Float, sum: Float)
+    {
+        let maximum = ReductionKernels.reduceRow(.max, x, count: width)
+        for i in 0..<width { y[i] = x[i] - maximum }
+        ElementwiseKernels.exp(y, y, count: width)
+        return (maximum, ReductionKernels.reduceRow(.sum, y, count: width))
+    }
+
     /// y = softmax(x) per row of `width`, stable (the row maximum is subtracted first).
     static func softmax(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, rows: Int, width: Int) {
         Parallel.forChunks(rows, costPerItem: width * 4) { range in
             for r in range {
-                let xr = x + r * width, yr = y + r * width
-                let maximum = ReductionKernels.reduceRow(.max, xr, count: width)
-                for i in 0..<width { yr[i] = xr[i] - maximum }
-                ElementwiseKernels.exp(yr, yr, count: width)
-                let scale = 1 / ReductionKernels.reduceRow(.sum, yr, count: width)
+                let yr = y + r * width
+                let scale = 1 / shiftedExp(x + r * width, yr, width: width).sum
                 for i in 0..<width { yr[i] *= scale }
             }
         }
@@ -36,12 +45,9 @@ enum NormalizationKernels {
         Parallel.forChunks(rows, costPerItem: width * 4) { range in
             for r in range {
                 let xr = x + r * width, yr = y + r * width
-                let maximum = ReductionKernels.reduceRow(.max, xr, count: width)
-                for i in 0..<width { yr[i] = xr[i] - maximum }
-                // exp into y temporarily, sum, then rewrite y from x: no scratch allocation.
-                ElementwiseKernels.exp(yr, yr, count: width)
-                let logSum = Foundation.log(ReductionKernels.reduceRow(.sum, yr, count: width))
-                let shift = maximum + logSum
+                // The exponentials go to y temporarily, then y is rewritten from x: no scratch.
+                let (maximum, sum) = shiftedExp(xr, yr, width: width)
+                let shift = maximum + Foundation.log(sum)
                 for i in 0..<width { yr[i] = xr[i] - shift }
             }
         }

@@ -7,44 +7,45 @@ extension Tensor {
         return (width == 0 ? 0 : scalarCount / width, width)
     }
 
-    /// softmax over the last axis, computed stably (the row maximum is subtracted first).
-    public func softmax() -> Tensor {
-        precondition(rank >= 1, "softmax: needs rank >= 1, got a scalar")
+    /// Launches a row kernel over the last axis whose gradient is a function of the
+    /// output gradient and the output (softmax and log-softmax).
+    private func rowwise(
+        _ name: StaticString, _ gradientName: StaticString,
+        forward: @escaping (UnsafePointer<Float>, UnsafeMutablePointer<Float>, _ rows: Int, _ width: Int) -> Void,
+        backward: @escaping (
+            _ g: UnsafePointer<Float>, _ y: UnsafePointer<Float>, UnsafeMutablePointer<Float>, _ rows: Int, _ width: Int
+        ) -> Void
+    ) -> Tensor {
+        precondition(rank >= 1, "\(name): needs rank >= 1, got a scalar")
         let (rows, width) = rowsAndWidth
         let y = Tensor(uninitializedShape: shape, tape: tape)
         KernelDispatch.run(
-            KernelLaunch("softmax", inputs: [buffer], outputs: [y.buffer]) { args in
-                NormalizationKernels.softmax(args.input(0), args.output(0), rows: rows, width: width)
+            KernelLaunch(name, inputs: [buffer], outputs: [y.buffer]) { args in
+                forward(args.input(0), args.output(0), rows, width)
             }, on: tape)
         return y.withGradient(of: [self]) { g in
             let dx = Tensor(uninitializedShape: g.shape, tape: g.tape)
             KernelDispatch.run(
-                KernelLaunch("softmax_grad", inputs: [g.buffer, y.buffer], outputs: [dx.buffer]) { args in
-                    NormalizationKernels.softmaxBackward(args.input(0), args.input(1), args.output(0), rows: rows, width: width)
+                KernelLaunch(gradientName, inputs: [g.buffer, y.buffer], outputs: [dx.buffer]) { args in
+                    backward(args.input(0), args.input(1), args.output(0), rows, width)
                 }, on: g.tape)
             return [dx]
         }
     }
 
+    /// softmax over the last axis, computed stably (the row maximum is subtracted first).
+    public func softmax() -> Tensor {
+        rowwise(
+            "softmax", "softmax_grad", forward: NormalizationKernels.softmax,
+            backward: NormalizationKernels.softmaxBackward)
+    }
+
     /// log(softmax(x)) over the last axis, computed stably in one pass (never as the log
     /// of a rounded probability).
     public func logSoftmax() -> Tensor {
-        precondition(rank >= 1, "logSoftmax: needs rank >= 1, got a scalar")
-        let (rows, width) = rowsAndWidth
-        let y = Tensor(uninitializedShape: shape, tape: tape)
-        KernelDispatch.run(
-            KernelLaunch("log_softmax", inputs: [buffer], outputs: [y.buffer]) { args in
-                NormalizationKernels.logSoftmax(args.input(0), args.output(0), rows: rows, width: width)
-            }, on: tape)
-        return y.withGradient(of: [self]) { g in
-            let dx = Tensor(uninitializedShape: g.shape, tape: g.tape)
-            KernelDispatch.run(
-                KernelLaunch("log_softmax_grad", inputs: [g.buffer, y.buffer], outputs: [dx.buffer]) { args in
-                    NormalizationKernels.logSoftmaxBackward(
-                        args.input(0), args.input(1), args.output(0), rows: rows, width: width)
-                }, on: g.tape)
-            return [dx]
-        }
+        rowwise(
+            "log_softmax", "log_softmax_grad", forward: NormalizationKernels.logSoftmax,
+            backward: NormalizationKernels.logSoftmaxBackward)
     }
 
     /// Layer normalization over the last axis: `(x - mean) * rsqrt(var + epsilon) * scale + bias`
