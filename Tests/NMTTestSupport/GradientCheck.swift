@@ -43,3 +43,24 @@ public func checkGradients(
             file: file, line: line)
     }
 }
+
+/// Checks the gradients of `function` with respect to every parameter of `container`
+/// against finite differences (see ``checkGradients(_:epsilon:absoluteTolerance:relativeTolerance:file:line:_:)``).
+public func checkParameterGradients<Container: ParameterContainer>(
+    of container: Container, epsilon: Float = 1e-2, absoluteTolerance: Float = 2e-3, relativeTolerance: Float = 1e-2,
+    file: StaticString = #filePath, line: UInt = #line, _ function: @escaping (Container) -> Tensor
+) {
+    let named = container.namedParameters
+    checkGradients(
+        named.map(\.tensor), epsilon: epsilon, absoluteTolerance: absoluteTolerance,
+        relativeTolerance: relativeTolerance, file: file, line: line
+    ) { tensors in
+        var copy = container
+        var index = 0
+        copy.visitParameters { _, tensor in
+            tensor = tensors[index]
+            index += 1
+        }
+        return function(copy)
+    }
+}

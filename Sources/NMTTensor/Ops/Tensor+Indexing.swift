@@ -116,3 +116,32 @@ extension Tensor {
         return (values, IndexTensor(shape: outShape, buffer: indices))
     }
 }
+
+extension Tensor {
+    /// Rows placed into zeros: `result[ids[i], :] = self[i, :]` for a result of
+    /// `rowCount` rows, the inverse of ``gathering(rows:)`` for distinct ids (used to put
+    /// the non-padding rows of a padding-removed computation back in place).
+    ///
+    /// - Parameters:
+    ///   - ids: [I] distinct row numbers in `0..<rowCount`.
+    ///   - rowCount: rows of the result.
+    /// - Returns: [rowCount, W] for `self` [I, W].
+    public func scatteringRows(to ids: IndexTensor, rowCount: Int) -> Tensor {
+        precondition(
+            rank == 2 && ids.shape == [shape[0]],
+            "scatteringRows: values \(shape) need ids of shape [\(rank == 2 ? shape[0] : -1)], got \(ids.shape)")
+        let (count, width) = (shape[0], shape[1])
+        let tape = GradientTape.common(self, ids, op: "scatteringRows")
+        let out = Tensor(uninitializedShape: [rowCount, width], tape: tape)
+        KernelDispatch.run(
+            KernelLaunch("scatter_rows", inputs: [buffer, ids.buffer], outputs: [out.buffer]) { args in
+                let idp = args.indices(1)
+                for i in 0..<count {
+                    precondition(idp[i] >= 0 && Int(idp[i]) < rowCount, "scatteringRows: id \(idp[i]) out of range 0..<\(rowCount)")
+                }
+                args.output(0).initialize(repeating: 0, count: rowCount * width)
+                ShapeKernels.scatterAddRows(args.input(0), idp, count: count, width: width, into: args.output(0))
+            }, on: tape)
+        return out.withGradient(of: [self]) { g in [g.gathering(rows: ids)] }
+    }
+}

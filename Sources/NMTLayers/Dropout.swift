@@ -1,0 +1,32 @@
+import NMTTensor
+
+/// Inverted dropout, active only when the context is training.
+///
+/// Each dropout site has its own number, `site`, and draws from
+/// `context.randomKey.split(site)`; a tensor's elements are numbered from the batch's
+/// global first example (``ForwardContext/firstExampleIndex``) so that the mask depends on
+/// the example's position, not on how a batch was split across replicas.
+public struct Dropout: Layer {
+    /// Probability of zeroing an element.
+    public var rate: Float
+    /// This site's stream number (unique within a model).
+    public var site: UInt64
+
+    /// Creates a dropout site.
+    public init(rate: Float, site: UInt64) {
+        precondition(rate >= 0 && rate < 1, "Dropout: rate \(rate) must be in [0, 1)")
+        self.rate = rate
+        self.site = site
+    }
+
+    /// Dropout has no parameters.
+    public mutating func visitParameters(_ body: (String, inout Tensor) throws -> Void) rethrows {}
+
+    /// Applies dropout to [B, ...] in training; returns `x` unchanged otherwise.
+    public func callAsFunction(_ x: Tensor, context: ForwardContext) -> Tensor {
+        guard context.isTraining, rate > 0, x.scalarCount > 0 else { return x }
+        let perExample = x.rank > 0 && x.shape[0] > 0 ? x.scalarCount / x.shape[0] : x.scalarCount
+        return x.dropout(
+            rate: rate, key: context.randomKey.split(site), elementOffset: context.firstExampleIndex * perExample)
+    }
+}

@@ -1,0 +1,46 @@
+import NMTTensor
+
+/// The position-wise feed-forward network (the reference's `FeedFowardNetwork`):
+/// `output(dropout(relu(filter(x))))`, optionally computed on non-padding rows only.
+public struct FeedForward: Layer {
+    /// H → F with bias and ReLU.
+    public var filter: Linear
+    /// F → H with bias.
+    public var output: Linear
+    /// Dropout between the two layers.
+    public var reluDropout: Dropout
+
+    /// Creates the network.
+    public init(hiddenSize: Int, filterSize: Int, dropoutRate: Float, dropoutSite: UInt64, key: RandomKey) {
+        filter = Linear(inputSize: hiddenSize, outputSize: filterSize, usesReLU: true, key: key.split(0))
+        output = Linear(inputSize: filterSize, outputSize: hiddenSize, key: key.split(1))
+        reluDropout = Dropout(rate: dropoutRate, site: dropoutSite)
+    }
+
+    /// Visits `filter` and `output`.
+    public mutating func visitParameters(_ body: (String, inout Tensor) throws -> Void) rethrows {
+        try Self.visit(&filter, prefix: "filter", body)
+        try Self.visit(&output, prefix: "output", body)
+    }
+
+    /// Applies the network to every position of [B, L, H].
+    public func callAsFunction(_ x: Tensor, context: ForwardContext) -> Tensor {
+        output(reluDropout(filter(x), context: context))
+    }
+
+    /// Applies the network only to the rows listed in `nonPaddingRows` (indices into x
+    /// viewed as [B·L, H]) and returns zeros at the other positions, as the reference does
+    /// when `allow_ffn_pad` is set. Outputs at the listed rows equal the full computation's.
+    public func callAsFunction(_ x: Tensor, nonPaddingRows: IndexTensor, context: ForwardContext) -> Tensor {
+        let (batch, length, hidden) = (x.shape[0], x.shape[1], x.shape[2])
+        let rows = x.reshaped(to: [batch * length, hidden]).gathering(rows: nonPaddingRows)
+        let computed = callAsFunction(rows.expandingShape(at: 0), context: context).reshaped(to: rows.shape)
+        return computed.scatteringRows(to: nonPaddingRows, rowCount: batch * length).reshaped(to: x.shape)
+    }
+
+    /// The rows of [B, L] ids that are not padding (id ≠ 0), as row numbers of [B·L].
+    public static func nonPaddingRows(of ids: IndexTensor) -> IndexTensor {
+        let values = ids.scalars
+        return IndexTensor(values.indices.filter { values[$0] != 0 }.map { Int32($0) })
+    }
+}

@@ -1,0 +1,33 @@
+import NMTTensor
+
+/// A dense layer `y = x · kernel + bias` (TensorFlow's `tf.layers.Dense`), optionally
+/// followed by ReLU.
+public struct Linear: Layer {
+    /// [in, out].
+    public var kernel: Tensor
+    /// [out], or nil for a layer without bias (the attention projections).
+    public var bias: Tensor?
+    /// Whether ReLU follows the affine map.
+    public var usesReLU: Bool
+
+    /// Creates a layer with the reference initialization: kernel from fan_avg variance
+    /// scaling (gain 1), bias zeros.
+    public init(inputSize: Int, outputSize: Int, useBias: Bool = true, usesReLU: Bool = false, key: RandomKey) {
+        kernel = Initializer.varianceScalingUniform(gain: 1)([inputSize, outputSize], key: key)
+        bias = useBias ? Tensor.zeros([outputSize]) : nil
+        self.usesReLU = usesReLU
+    }
+
+    /// Visits `kernel` and, if present, `bias`.
+    public mutating func visitParameters(_ body: (String, inout Tensor) throws -> Void) rethrows {
+        try body("kernel", &kernel)
+        if bias != nil { try body("bias", &bias!) }
+    }
+
+    /// Applies the layer to [..., in], giving [..., out].
+    public func callAsFunction(_ x: Tensor, context: ForwardContext = .inference) -> Tensor {
+        var y = x.matmul(kernel)
+        if let bias { y = y + bias }
+        return usesReLU ? y.relu() : y
+    }
+}

@@ -1,0 +1,107 @@
+import Foundation
+import NMTTensor
+
+/// Keys and values of the positions decoded so far, per attention layer, kept before
+/// the head split as the reference does ([B, i, H]).
+public struct AttentionCache: Sendable {
+    /// [B, i, H].
+    public var keys: Tensor
+    /// [B, i, H].
+    public var values: Tensor
+
+    /// An empty cache for `batchSize` sequences of hidden size H.
+    public init(batchSize: Int, hiddenSize: Int) {
+        keys = Tensor.zeros([batchSize, 0, hiddenSize])
+        values = Tensor.zeros([batchSize, 0, hiddenSize])
+    }
+
+    /// Creates a cache from existing keys and values.
+    public init(keys: Tensor, values: Tensor) {
+        self.keys = keys
+        self.values = values
+    }
+}
+
+/// The inputs of one attention call.
+public struct AttentionInput {
+    /// Queries come from x [B, Lq, H].
+    public var x: Tensor
+    /// Keys and values come from y [B, Lk, H] (x itself for self-attention).
+    public var y: Tensor
+    /// Added to the logits: [B, 1, 1, Lk] padding bias or [1, 1, Lq, Lk] causal bias.
+    public var bias: Tensor
+
+    /// Creates the inputs.
+    public init(x: Tensor, y: Tensor, bias: Tensor) {
+        self.x = x
+        self.y = y
+        self.bias = bias
+    }
+}
+
+/// Multi-head attention (the reference's `Attention`): projections without bias, heads
+/// of depth d = H / N, logits scaled by d^-0.5 plus a bias, softmax, attention dropout
+/// in training, weighted values, output projection.
+///
+/// Heads are never split in memory: per-head products read the [B, L, H] projections
+/// through BLAS leading dimensions (``NMTTensor/Tensor/multiHeadScores(queries:keys:heads:)``).
+public struct MultiHeadAttention: Layer {
+    /// Projection of x to queries, [H, H].
+    public var query: Linear
+    /// Projection of y to keys.
+    public var key: Linear
+    /// Projection of y to values.
+    public var value: Linear
+    /// Projection of the combined heads, [H, H].
+    public var output: Linear
+    /// N.
+    public var headCount: Int
+    /// Dropout on the attention weights.
+    public var attentionDropout: Dropout
+
+    /// Creates the layer.
+    ///
+    /// - Precondition: `hiddenSize` divides by `headCount` (configurations validate this
+    ///   with a thrown error first).
+    public init(hiddenSize: Int, headCount: Int, dropoutRate: Float, dropoutSite: UInt64, key: RandomKey) {
+        precondition(
+            headCount > 0 && hiddenSize % headCount == 0,
+            "MultiHeadAttention: hidden size \(hiddenSize) is not divisible by \(headCount) heads")
+        query = Linear(inputSize: hiddenSize, outputSize: hiddenSize, useBias: false, key: key.split(0))
+        self.key = Linear(inputSize: hiddenSize, outputSize: hiddenSize, useBias: false, key: key.split(1))
+        value = Linear(inputSize: hiddenSize, outputSize: hiddenSize, useBias: false, key: key.split(2))
+        output = Linear(inputSize: hiddenSize, outputSize: hiddenSize, useBias: false, key: key.split(3))
+        self.headCount = headCount
+        attentionDropout = Dropout(rate: dropoutRate, site: dropoutSite)
+    }
+
+    /// Visits `query`, `key`, `value` and `output` kernels.
+    public mutating func visitParameters(_ body: (String, inout Tensor) throws -> Void) rethrows {
+        try Self.visit(&query, prefix: "query", body)
+        try Self.visit(&key, prefix: "key", body)
+        try Self.visit(&value, prefix: "value", body)
+        try Self.visit(&output, prefix: "output", body)
+    }
+
+    /// Attends from `input.x` [B, Lq, H] to `input.y` [B, Lk, H]; returns [B, Lq, H].
+    public func callAsFunction(_ input: AttentionInput, context: ForwardContext) -> Tensor {
+        attend(queries: query(input.x), keys: key(input.y), values: value(input.y), bias: input.bias, context: context)
+    }
+
+    /// Incremental decoding: projects the new positions of `input.y`, appends them to
+    /// `cache`, and attends over everything cached so far.
+    public func callAsFunction(_ input: AttentionInput, context: ForwardContext, cache: inout AttentionCache) -> Tensor {
+        cache.keys = Tensor.concatenate([cache.keys, key(input.y)], alongAxis: 1)
+        cache.values = Tensor.concatenate([cache.values, value(input.y)], alongAxis: 1)
+        return attend(queries: query(input.x), keys: cache.keys, values: cache.values, bias: input.bias, context: context)
+    }
+
+    private func attend(queries: Tensor, keys: Tensor, values: Tensor, bias: Tensor, context: ForwardContext) -> Tensor {
+        let depth = queries.shape[2] / headCount
+        // `depth ** -0.5` is a Python double in the reference, then a float32 constant.
+        let scaled = queries * Float(Foundation.pow(Double(depth), -0.5))
+        let logits = Tensor.multiHeadScores(queries: scaled, keys: keys, heads: headCount) + bias
+        let weights = attentionDropout(logits.softmax(), context: context)
+        return output(Tensor.multiHeadCombine(weights: weights, values: values))
+    }
+}

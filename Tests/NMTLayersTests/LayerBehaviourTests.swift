@@ -1,0 +1,86 @@
+import NMTLayers
+import NMTTensor
+import NMTTestSupport
+import XCTest
+
+final class LayerBehaviourTests: XCTestCase {
+    let ids = IndexTensor(shape: [2, 4], scalars: [3, 7, 1, 0, 5, 0, 0, 0])
+
+    func testGatherAndMatmulEmbeddingsAgreeExactly() {
+        let gather = EmbeddingSharedWeights(vocabularySize: 9, hiddenSize: 6, method: .gather, key: RandomKey(seed: 1))
+        var matmul = gather
+        matmul.method = .matmul
+        let viaGather = gather(ids), viaMatmul = matmul(ids)
+        XCTAssertEqual(viaGather.scalars, viaMatmul.scalars)
+        // Padding (id 0) embeds to exactly zero; others are W[id]·sqrt(6).
+        XCTAssertTrue(viaGather.slice(alongAxis: 1, 3..<4).scalars.allSatisfy { $0 == 0 })
+        XCTAssertEqual(viaGather[0, 0, 2], gather.weights[3, 2] * Float(Double(6).squareRoot()))
+        let probe = patternTensor([2, 4, 6], frequency: 0.3, amplitude: 1)
+        let (_, gg) = valueAndGradient(of: gather) { ($0(self.ids) * probe).sum() }
+        let (_, gm) = valueAndGradient(of: matmul) { ($0(self.ids) * probe).sum() }
+        assertClose(gg["weights"]!, gm["weights"]!, absoluteTolerance: 1e-6)
+        XCTAssertTrue(gg["weights"]!.slice(alongAxis: 0, 0..<1).scalars.allSatisfy { $0 == 0 }, "padding row gets no gradient")
+    }
+
+    func testPaddingRemovalMatchesFullComputationOnRealRows() {
+        let ffn = FeedForward(hiddenSize: 6, filterSize: 10, dropoutRate: 0.1, dropoutSite: 0, key: RandomKey(seed: 2))
+        let x = Tensor.randomNormal([2, 4, 6], key: RandomKey(seed: 3))
+        let rows = FeedForward.nonPaddingRows(of: ids)
+        XCTAssertEqual(rows.scalars, [0, 1, 2, 4])
+        let full = ffn(x, context: .inference).reshaped(to: [8, 6])
+        let removed = ffn(x, nonPaddingRows: rows, context: .inference).reshaped(to: [8, 6])
+        for row in 0..<8 {
+            let got = removed.slice(alongAxis: 0, row..<(row + 1))
+            if rows.scalars.contains(Int32(row)) {
+                assertClose(got, full.slice(alongAxis: 0, row..<(row + 1)), absoluteTolerance: 1e-6)
+            } else {
+                XCTAssertTrue(got.scalars.allSatisfy { $0 == 0 }, "padded row \(row) outputs zeros")
+            }
+        }
+    }
+
+    func testCachedAttentionEqualsFullCausalAttention() {
+        let attention = MultiHeadAttention(hiddenSize: 8, headCount: 2, dropoutRate: 0, dropoutSite: 0, key: RandomKey(seed: 4))
+        let length = 5
+        let x = Tensor.randomNormal([3, length, 8], key: RandomKey(seed: 5))
+        var causal = [Float](repeating: 0, count: length * length)
+        for i in 0..<length { for j in 0..<length where j > i { causal[i * length + j] = -1e9 } }
+        let bias = Tensor(shape: [1, 1, length, length], scalars: causal)
+        let full = attention(AttentionInput(x: x, y: x, bias: bias), context: .inference)
+        var cache = AttentionCache(batchSize: 3, hiddenSize: 8)
+        for i in 0..<length {
+            let step = x.slice(alongAxis: 1, i..<(i + 1))
+            let out = attention(
+                AttentionInput(x: step, y: step, bias: Tensor.zeros([1, 1, 1, i + 1])), context: .inference, cache: &cache)
+            assertClose(out, full.slice(alongAxis: 1, i..<(i + 1)), absoluteTolerance: 1e-5, "position \(i)")
+        }
+        XCTAssertEqual(cache.keys.shape, [3, length, 8])
+    }
+
+    func testDropoutOnlyInTrainingAndShardInvariant() {
+        let dropout = Dropout(rate: 0.5, site: 3)
+        let x = Tensor.ones([4, 10])
+        XCTAssertEqual(dropout(x, context: .inference).scalars, x.scalars)
+        let key = RandomKey(seed: 8)
+        let whole = dropout(x, context: .training(key: key)).scalars
+        XCTAssertTrue(whole.contains(0) && whole.contains(2))
+        let first = dropout(x.slice(alongAxis: 0, 0..<2), context: .training(key: key, firstExampleIndex: 0)).scalars
+        let second = dropout(x.slice(alongAxis: 0, 2..<4), context: .training(key: key, firstExampleIndex: 2)).scalars
+        XCTAssertEqual(first + second, whole)
+    }
+
+    func testNamesAndLoading() throws {
+        var attention = MultiHeadAttention(hiddenSize: 4, headCount: 2, dropoutRate: 0, dropoutSite: 0, key: RandomKey(seed: 6))
+        XCTAssertEqual(
+            attention.namedParameters.map(\.name), ["query.kernel", "key.kernel", "value.kernel", "output.kernel"])
+        try attention.load(["query.kernel": Tensor.ones([4, 4])], allowMissing: true)
+        XCTAssertEqual(attention.query.kernel.scalars, [Float](repeating: 1, count: 16))
+        XCTAssertThrowsError(try attention.load(["query.kernel": Tensor.ones([4, 3])], allowMissing: true)) {
+            XCTAssertEqual($0 as? ParameterError, .shapeMismatch(name: "query.kernel", expected: [4, 4], actual: [4, 3]))
+        }
+        XCTAssertThrowsError(try attention.load(["nope": Tensor.ones([1])], allowMissing: true)) {
+            XCTAssertEqual($0 as? ParameterError, .unknown("nope"))
+        }
+        XCTAssertThrowsError(try attention.load([:])) { XCTAssertEqual($0 as? ParameterError, .missing("query.kernel")) }
+    }
+}

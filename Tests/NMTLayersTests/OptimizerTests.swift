@@ -1,0 +1,67 @@
+import NMTLayers
+import NMTTensor
+import NMTTestSupport
+import XCTest
+
+final class OptimizerTests: XCTestCase {
+    func gradients(_ values: [String: Tensor]) -> ParameterGradients {
+        ParameterGradients(names: values.keys.sorted(), tensors: values)
+    }
+
+    func testAdamMatchesReference() {
+        var parameters = ["theta": Tensor([1, -2, 0.5])]
+        var adam = Adam()
+        let sequence: [[Float]] = [[0.5, -0.2, 0.1], [-0.3, 0.4, 0], [0.2, 0.1, -1]]
+        // Scripts/reference/adam_reference.py, steps 1-3.
+        let expected: [[Float]] = [
+            [0.9, -1.90000001, 0.40000002], [0.88084568, -1.93659936, 0.33296059], [0.84608366, -1.97817047, 0.39131952],
+        ]
+        for (g, want) in zip(sequence, expected) {
+            adam.update(&parameters, along: gradients(["theta": Tensor(g)]), learningRate: 0.1)
+            // Float32 arithmetic against float64: a few ulp of values near 1.
+            assertClose(parameters["theta"]!, Tensor(want), absoluteTolerance: 1e-6, relativeTolerance: 1e-6)
+        }
+        XCTAssertEqual(adam.step, 3)
+    }
+
+    func testConstantGradientMovesByTheLearningRate() {
+        // Bias correction makes every step exactly lr · sign(g) for a constant gradient.
+        var parameters = ["w": Tensor([1])]
+        var adam = Adam()
+        for step in 1...5 {
+            adam.update(&parameters, along: gradients(["w": Tensor([0.5])]), learningRate: 0.1)
+            XCTAssertEqual(parameters["w"]!.scalar, 1 - 0.1 * Float(step), accuracy: 1e-6)
+        }
+    }
+
+    func testLazyAdamUpdatesOnlyTouchedRowsAndEqualsAdamWhenDense() {
+        let table = Tensor(shape: [3, 2], scalars: [1, 2, 3, 4, 5, 6])
+        let g = gradients(["table": Tensor(shape: [3, 2], scalars: [0.1, 0.2, 0, 0, 0.3, -0.4])])
+        var lazy = LazyAdam(), dense = Adam()
+        var lazyParameters = ["table": table], denseParameters = ["table": table]
+        lazy.update(&lazyParameters, along: g, learningRate: 0.01, sparseRows: ["table": IndexTensor([2, 0, 2])])
+        dense.update(&denseParameters, along: g, learningRate: 0.01)
+        let lazyValues = lazyParameters["table"]!.scalars, denseValues = denseParameters["table"]!.scalars
+        XCTAssertEqual(Array(lazyValues[2..<4]), [3, 4], "row 1 is not in the sparse gradient")
+        XCTAssertEqual(Array(lazyValues[0..<2]), Array(denseValues[0..<2]))
+        XCTAssertEqual(Array(lazyValues[4..<6]), Array(denseValues[4..<6]))
+        XCTAssertEqual(lazy.secondMoments["table"]!.scalars[2...3], [0, 0])
+        // Dense Adam leaves a zero-gradient row in place too (m = v = 0 there).
+        XCTAssertEqual(Array(denseValues[2..<4]), [3, 4])
+    }
+
+    func testStateSaveAndRestoreContinuesIdentically() throws {
+        var parameters = ["w": Tensor([1, 2])]
+        var adam = Adam()
+        let g1 = gradients(["w": Tensor([0.3, -0.1])]), g2 = gradients(["w": Tensor([-0.2, 0.5])])
+        adam.update(&parameters, along: g1, learningRate: 0.05)
+        var restored = Adam()
+        try restored.restore(adam.state)
+        var copy = parameters
+        adam.update(&parameters, along: g2, learningRate: 0.05)
+        restored.update(&copy, along: g2, learningRate: 0.05)
+        XCTAssertEqual(parameters["w"]!.scalars, copy["w"]!.scalars)
+        var empty = Adam()
+        XCTAssertThrowsError(try empty.restore([:])) { XCTAssertEqual($0 as? ParameterError, .missing("step")) }
+    }
+}
