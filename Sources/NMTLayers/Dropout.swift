@@ -6,7 +6,7 @@ import NMTTensor
 /// `context.randomKey.split(site)`; a tensor's elements are numbered from the batch's
 /// global first example (``ForwardContext/firstExampleIndex``) so that the mask depends on
 /// the example's position, not on how a batch was split across replicas.
-public struct Dropout: Layer {
+public struct Dropout: Layer, Sendable {
     /// Probability of zeroing an element.
     public var rate: Float
     /// This site's stream number (unique within a model).

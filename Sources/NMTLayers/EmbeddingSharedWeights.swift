@@ -5,7 +5,7 @@ import NMTTensor
 ///
 /// Looking up ids gives `W[id] · sqrt(H)`, with padding (id 0) embedded as exactly zero;
 /// ``linear(_:)`` turns decoder outputs into logits with the same weights, `x · Wᵀ`.
-public struct EmbeddingSharedWeights: Layer {
+public struct EmbeddingSharedWeights: Layer, Sendable {
     /// [V, H], initialized from N(0, H^-0.5).
     public var weights: Tensor
     /// How ids are looked up; both give identical outputs and gradients.

@@ -2,7 +2,7 @@ import NMTTensor
 
 /// The position-wise feed-forward network (the reference's `FeedFowardNetwork`):
 /// `output(dropout(relu(filter(x))))`, optionally computed on non-padding rows only.
-public struct FeedForward: Layer {
+public struct FeedForward: Layer, Sendable {
     /// H → F with bias and ReLU.
     public var filter: Linear
     /// F → H with bias.

@@ -2,7 +2,7 @@ import NMTTensor
 
 /// Layer normalization over the last axis with learned scale and bias (the reference's
 /// `LayerNormalization`, epsilon 1e-6).
-public struct LayerNorm: Layer {
+public struct LayerNorm: Layer, Sendable {
     /// [H], initialized to ones.
     public var scale: Tensor
     /// [H], initialized to zeros.

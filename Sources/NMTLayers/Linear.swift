@@ -2,7 +2,7 @@ import NMTTensor
 
 /// A dense layer `y = x · kernel + bias` (TensorFlow's `tf.layers.Dense`), optionally
 /// followed by ReLU.
-public struct Linear: Layer {
+public struct Linear: Layer, Sendable {
     /// [in, out].
     public var kernel: Tensor
     /// [out], or nil for a layer without bias (the attention projections).

@@ -45,7 +45,7 @@ public struct AttentionInput {
 ///
 /// Heads are never split in memory: per-head products read the [B, L, H] projections
 /// through BLAS leading dimensions (``NMTTensor/Tensor/multiHeadScores(queries:keys:heads:)``).
-public struct MultiHeadAttention: Layer {
+public struct MultiHeadAttention: Layer, Sendable {
     /// Projection of x to queries, [H, H].
     public var query: Linear
     /// Projection of y to keys.

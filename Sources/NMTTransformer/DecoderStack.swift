@@ -1,0 +1,108 @@
+import NMTLayers
+import NMTTensor
+
+/// One decoder layer: causal self-attention, encoder-decoder attention, then the
+/// feed-forward network, each in a pre-norm residual step.
+public struct DecoderLayer: ParameterContainer, Sendable {
+    /// Causal self-attention over the target prefix.
+    public var selfAttention: MultiHeadAttention
+    /// Normalization before self-attention.
+    public var selfAttentionNorm: LayerNorm
+    /// Attention from the target to the encoder outputs.
+    public var encoderDecoderAttention: MultiHeadAttention
+    /// Normalization before encoder-decoder attention.
+    public var encoderDecoderAttentionNorm: LayerNorm
+    /// The position-wise network (never with padding removal, as in the reference).
+    public var feedForward: FeedForward
+    /// Normalization before the feed-forward network.
+    public var feedForwardNorm: LayerNorm
+    /// Dropout on each sublayer's output before the residual sum.
+    public var selfAttentionDropout: Dropout, encoderDecoderDropout: Dropout, feedForwardDropout: Dropout
+
+    init(_ c: TransformerConfiguration, site: UInt64, key: RandomKey) {
+        func attention(_ site: UInt64, _ key: RandomKey) -> MultiHeadAttention {
+            MultiHeadAttention(
+                hiddenSize: c.hiddenSize, headCount: c.headCount, dropoutRate: c.attentionDropout, dropoutSite: site,
+                key: key)
+        }
+        selfAttention = attention(site, key.split(0))
+        selfAttentionNorm = LayerNorm(size: c.hiddenSize)
+        encoderDecoderAttention = attention(site + 1, key.split(1))
+        encoderDecoderAttentionNorm = LayerNorm(size: c.hiddenSize)
+        feedForward = FeedForward(
+            hiddenSize: c.hiddenSize, filterSize: c.filterSize, dropoutRate: c.reluDropout, dropoutSite: site + 2,
+            key: key.split(2))
+        feedForwardNorm = LayerNorm(size: c.hiddenSize)
+        selfAttentionDropout = Dropout(rate: c.postprocessDropout, site: site + 3)
+        encoderDecoderDropout = Dropout(rate: c.postprocessDropout, site: site + 4)
+        feedForwardDropout = Dropout(rate: c.postprocessDropout, site: site + 5)
+    }
+
+    /// Visits both attentions, the feed-forward network and the three normalizations.
+    public mutating func visitParameters(_ body: (String, inout Tensor) throws -> Void) rethrows {
+        try Self.visit(&selfAttention, prefix: "selfAttention", body)
+        try Self.visit(&selfAttentionNorm, prefix: "selfAttentionNorm", body)
+        try Self.visit(&encoderDecoderAttention, prefix: "encoderDecoderAttention", body)
+        try Self.visit(&encoderDecoderAttentionNorm, prefix: "encoderDecoderAttentionNorm", body)
+        try Self.visit(&feedForward, prefix: "feedForward", body)
+        try Self.visit(&feedForwardNorm, prefix: "feedForwardNorm", body)
+    }
+
+    /// Applies the layer to x [B, T, H] given encoder outputs [B, S, H].
+    ///
+    /// - Parameter cache: when given, x holds only the new positions and self-attention
+    ///   appends their keys and values to the cache.
+    func callAsFunction(
+        _ x: Tensor, encoderOutputs: Tensor, selfAttentionBias: Tensor, encoderDecoderBias: Tensor,
+        context: ForwardContext, cache: inout AttentionCache?
+    ) -> Tensor {
+        var attended = x
+        attended = residual(attended, norm: selfAttentionNorm, dropout: selfAttentionDropout, context: context) { y in
+            let input = AttentionInput(x: y, y: y, bias: selfAttentionBias)
+            guard cache != nil else { return selfAttention(input, context: context) }
+            return selfAttention(input, context: context, cache: &cache!)
+        }
+        attended = residual(attended, norm: encoderDecoderAttentionNorm, dropout: encoderDecoderDropout, context: context) {
+            y in
+            encoderDecoderAttention(AttentionInput(x: y, y: encoderOutputs, bias: encoderDecoderBias), context: context)
+        }
+        return residual(attended, norm: feedForwardNorm, dropout: feedForwardDropout, context: context) { y in
+            feedForward(y, context: context)
+        }
+    }
+}
+
+/// The decoder: a stack of ``DecoderLayer``s and a final layer normalization.
+public struct DecoderStack: ParameterContainer, Sendable {
+    /// The layers, bottom first.
+    public var layers: [DecoderLayer]
+    /// Normalization of the stack's output.
+    public var outputNorm: LayerNorm
+
+    init(_ c: TransformerConfiguration, key: RandomKey) {
+        layers = (0..<c.layerCount).map { DecoderLayer(c, site: 2000 + UInt64($0) * 10, key: key.split(UInt64($0))) }
+        outputNorm = LayerNorm(size: c.hiddenSize)
+    }
+
+    /// Visits `layers.i.*` then `outputNorm.*`.
+    public mutating func visitParameters(_ body: (String, inout Tensor) throws -> Void) rethrows {
+        for i in layers.indices { try Self.visit(&layers[i], prefix: "layers.\(i)", body) }
+        try Self.visit(&outputNorm, prefix: "outputNorm", body)
+    }
+
+    /// Decodes x [B, T, H]; with `caches` (one per layer), x holds only new positions.
+    func callAsFunction(
+        _ x: Tensor, encoderOutputs: Tensor, selfAttentionBias: Tensor, encoderDecoderBias: Tensor,
+        context: ForwardContext, caches: inout [AttentionCache]?
+    ) -> Tensor {
+        var y = x
+        for (i, layer) in layers.enumerated() {
+            var cache = caches?[i]
+            y = layer(
+                y, encoderOutputs: encoderOutputs, selfAttentionBias: selfAttentionBias,
+                encoderDecoderBias: encoderDecoderBias, context: context, cache: &cache)
+            if let cache { caches![i] = cache }
+        }
+        return outputNorm(y)
+    }
+}

@@ -1,0 +1,119 @@
+import NMTLayers
+
+/// The hyperparameters of a Transformer, with the reference parameter sets as presets.
+///
+/// `vocabularySize` is not part of any preset: it comes from the vocabulary actually
+/// loaded (``withVocabularySize(_:)``), so a model and its vocabulary cannot disagree.
+/// Create custom configurations with ``init(vocabularySize:hiddenSize:layerCount:headCount:filterSize:postprocessDropout:attentionDropout:reluDropout:labelSmoothing:extraDecodeLength:beamSize:alpha:embeddingMethod:allowsPaddingRemoval:)``
+/// and check them with ``validate()``; the model validates before building.
+public struct TransformerConfiguration: Codable, Equatable, Sendable {
+    /// V: ids the embedding and output layer cover (0 until set from a vocabulary).
+    public var vocabularySize: Int
+    /// H (512 base, 1024 big, 32 tiny).
+    public var hiddenSize: Int
+    /// Layers in each of the encoder and decoder stacks (6 in every preset).
+    public var layerCount: Int
+    /// N: attention heads (8 base, 16 big, 4 tiny).
+    public var headCount: Int
+    /// F: inner size of the feed-forward networks (2048 base, 4096 big, 256 tiny).
+    public var filterSize: Int
+    /// Dropout after each sublayer and on the embedded inputs (0.1).
+    public var postprocessDropout: Float
+    /// Dropout on attention weights (0.1).
+    public var attentionDropout: Float
+    /// Dropout between the feed-forward layers (0.1).
+    public var reluDropout: Float
+    /// Label smoothing of the training loss (0.1).
+    public var labelSmoothing: Float
+    /// Decoding may run this many tokens past the input length (50).
+    public var extraDecodeLength: Int
+    /// Beams of the beam search (4).
+    public var beamSize: Int
+    /// Length-normalization exponent of the beam search (0.6).
+    public var alpha: Float
+    /// How ids are embedded (set from the device's capabilities; gather by default).
+    public var embeddingMethod: EmbeddingMethod
+    /// Whether the encoder's feed-forward networks skip padding rows (set from the
+    /// device's capabilities; on by default, as the reference on CPU/GPU).
+    public var allowsPaddingRemoval: Bool
+
+    /// Creates a configuration; defaults are the reference base values.
+    public init(
+        vocabularySize: Int = 0, hiddenSize: Int = 512, layerCount: Int = 6, headCount: Int = 8, filterSize: Int = 2048,
+        postprocessDropout: Float = 0.1, attentionDropout: Float = 0.1, reluDropout: Float = 0.1,
+        labelSmoothing: Float = 0.1, extraDecodeLength: Int = 50, beamSize: Int = 4, alpha: Float = 0.6,
+        embeddingMethod: EmbeddingMethod = .gather, allowsPaddingRemoval: Bool = true
+    ) {
+        self.vocabularySize = vocabularySize
+        self.hiddenSize = hiddenSize
+        self.layerCount = layerCount
+        self.headCount = headCount
+        self.filterSize = filterSize
+        self.postprocessDropout = postprocessDropout
+        self.attentionDropout = attentionDropout
+        self.reluDropout = reluDropout
+        self.labelSmoothing = labelSmoothing
+        self.extraDecodeLength = extraDecodeLength
+        self.beamSize = beamSize
+        self.alpha = alpha
+        self.embeddingMethod = embeddingMethod
+        self.allowsPaddingRemoval = allowsPaddingRemoval
+    }
+
+    /// The reference `BASE_PARAMS`: 512 hidden, 6+6 layers, 8 heads, filter 2048.
+    public static let base = TransformerConfiguration()
+    /// The reference `BIG_PARAMS`: 1024 hidden, 16 heads, filter 4096.
+    public static let big = TransformerConfiguration(hiddenSize: 1024, headCount: 16, filterSize: 4096)
+    /// The reference `TINY_PARAMS`: 32 hidden, 4 heads, filter 256 (6+6 layers).
+    public static let tiny = TransformerConfiguration(hiddenSize: 32, headCount: 4, filterSize: 256)
+
+    /// The preset of a reference parameter-set name (`tiny`, `base`, `big`), or nil.
+    public static func preset(named name: String) -> TransformerConfiguration? {
+        ["tiny": tiny, "base": base, "big": big][name]
+    }
+
+    /// This configuration with V taken from a vocabulary.
+    public func withVocabularySize(_ size: Int) -> TransformerConfiguration {
+        var copy = self
+        copy.vocabularySize = size
+        return copy
+    }
+
+    /// Checks every field.
+    ///
+    /// - Throws: ``ConfigurationError/invalid(field:reason:)`` naming the first bad field.
+    public func validate() throws(ConfigurationError) {
+        func require(_ condition: Bool, _ field: String, _ reason: String) throws(ConfigurationError) {
+            if !condition { throw .invalid(field: field, reason: reason) }
+        }
+        try require(vocabularySize > 1, "vocabularySize", "is \(vocabularySize); set it from the vocabulary (at least <pad> and <EOS>)")
+        try require(hiddenSize >= 4 && hiddenSize % 2 == 0, "hiddenSize", "is \(hiddenSize); must be even and at least 4 (positional encoding)")
+        try require(layerCount > 0, "layerCount", "is \(layerCount); must be positive")
+        try require(headCount > 0, "headCount", "is \(headCount); must be positive")
+        try require(
+            hiddenSize % headCount == 0, "headCount", "\(headCount) heads do not divide hiddenSize \(hiddenSize)")
+        try require(filterSize > 0, "filterSize", "is \(filterSize); must be positive")
+        for (field, rate) in [
+            ("postprocessDropout", postprocessDropout), ("attentionDropout", attentionDropout), ("reluDropout", reluDropout),
+        ] {
+            try require(rate >= 0 && rate < 1, field, "is \(rate); must be in [0, 1)")
+        }
+        try require(labelSmoothing >= 0 && labelSmoothing < 1, "labelSmoothing", "is \(labelSmoothing); must be in [0, 1)")
+        try require(extraDecodeLength >= 0, "extraDecodeLength", "is \(extraDecodeLength); must not be negative")
+        try require(beamSize > 0, "beamSize", "is \(beamSize); must be positive")
+        try require(alpha >= 0, "alpha", "is \(alpha); must not be negative")
+    }
+}
+
+/// A configuration that cannot build a model.
+public enum ConfigurationError: Error, Equatable, CustomStringConvertible {
+    /// `field` has a value the model cannot use.
+    case invalid(field: String, reason: String)
+
+    /// A sentence naming the field and what is wrong with it.
+    public var description: String {
+        switch self {
+        case .invalid(let field, let reason): return "invalid Transformer configuration: \(field) \(reason)"
+        }
+    }
+}
