@@ -1,0 +1,151 @@
+import Foundation
+import NMTTensor
+
+/// State carried through decoding steps that must follow the beams when they are
+/// reordered (the model's key/value caches, or nothing for a pure function).
+public protocol BeamSearchCache {
+    /// The cache with its [B·beam, ...] rows picked by `rows` (flat batch·beam indices).
+    func selectingRows(_ rows: IndexTensor) -> Self
+}
+
+/// The reference `SequenceBeamSearch` (`model/beam_search.py`), step for step.
+///
+/// Alive and finished sets of `beamSize` sequences per sentence; each step extends the
+/// alive beams, keeps the top 2·beam candidates, moves those ending in EOS to the
+/// finished set scored by `log P / ((5 + length) / 6)^alpha`, and stops at
+/// `maximumLength` steps or once no alive beam can beat the worst finished one. All
+/// arithmetic is float32 as in the reference graph; `INF` is 1e7 there (not the 1e9 of
+/// attention biases), and the initial log probabilities of beams 1... are a true -inf.
+public struct BeamSearch {
+    /// The reference's large value that marks impossible candidates.
+    public static let inf: Float = 1e7
+
+    /// Beams per sentence.
+    public var beamSize: Int
+    /// Length normalization exponent.
+    public var alpha: Float
+    /// Steps after which decoding stops.
+    public var maximumLength: Int
+    /// The end-of-sentence id (1).
+    public var eosID: Int32
+    /// Ids the model scores (the logits' width).
+    public var vocabularySize: Int
+
+    /// Creates a search.
+    public init(beamSize: Int, alpha: Float, maximumLength: Int, vocabularySize: Int, eosID: Int32 = 1) {
+        precondition(beamSize > 0 && vocabularySize > 0, "BeamSearch: beam size and vocabulary size must be positive")
+        self.beamSize = beamSize
+        self.alpha = alpha
+        self.maximumLength = maximumLength
+        self.vocabularySize = vocabularySize
+        self.eosID = eosID
+    }
+
+    /// `((5 + length) / 6)^alpha`, in float32 (α = 0.6: 1 → 1.0, 2 → 1.0969026,
+    /// 10 → 1.7328621, 50 → 3.7785647, 100 → 5.5695849).
+    public static func lengthNormalization(alpha: Float, length: Int) -> Float {
+        Foundation.pow((5 + Float(length)) / 6, alpha)
+    }
+
+    /// The result: per sentence, `beamSize` sequences (start id first, then up to
+    /// `maximumLength` ids, zero-padded) best first, and their scores.
+    public struct Result {
+        /// [B][beam][length + 1].
+        public var sequences: [[[Int32]]]
+        /// [B][beam]: normalized scores of finished sequences, or raw log probabilities
+        /// for sentences where no beam finished.
+        public var scores: [[Float]]
+    }
+
+    /// Runs the search.
+    ///
+    /// - Parameters:
+    ///   - initialIDs: [B] start ids (0 in the reference).
+    ///   - cache: the model state for B·beam rows (already tiled to the beams).
+    ///   - symbolsToLogits: given the last id of each of the B·beam alive sequences, the
+    ///     step index and the cache, returns logits [B·beam, V] and updates the cache.
+    public func search<Cache: BeamSearchCache>(
+        initialIDs: [Int32], cache: Cache,
+        symbolsToLogits: (_ lastIDs: IndexTensor, _ step: Int, _ cache: inout Cache) -> Tensor
+    ) -> Result {
+        let batch = initialIDs.count, beam = beamSize, width = vocabularySize
+        var aliveSequences = initialIDs.map { id in [[Int32]](repeating: [id], count: beam) }
+        var aliveLogProbs = (0..<batch).map { _ in [Float](repeating: -.infinity, count: beam) }
+        for b in 0..<batch { aliveLogProbs[b][0] = 0 }
+        var aliveCache = cache
+        var finishedSequences = (0..<batch).map { _ in [[Int32]](repeating: [0], count: beam) }
+        var finishedScores = (0..<batch).map { _ in [Float](repeating: -Self.inf, count: beam) }
+        var finishedFlags = (0..<batch).map { _ in [Bool](repeating: false, count: beam) }
+        let maximumNorm = Self.lengthNormalization(alpha: alpha, length: maximumLength)
+
+        var step = 0
+        while step < maximumLength {
+            // _continue_search: stop once every sentence's worst finished beats its best alive.
+            let boundIsMet = (0..<batch).allSatisfy { b in
+                var lowestFinished = zip(finishedScores[b], finishedFlags[b]).map { $1 ? $0 : 0 }.min()!
+                if !finishedFlags[b].contains(true) { lowestFinished += -Self.inf }
+                return lowestFinished > aliveLogProbs[b][0] / maximumNorm
+            }
+            if boundIsMet { break }
+
+            // _grow_alive_seq: score every extension of every alive beam.
+            let lastIDs = IndexTensor(aliveSequences.flatMap { $0.map { $0.last! } })
+            let logits = symbolsToLogits(lastIDs, step, &aliveCache)
+            precondition(logits.shape == [batch * beam, width], "BeamSearch: logits \(logits.shape), expected [\(batch * beam), \(width)]")
+            var logProbs = logits.logSoftmax().scalars
+            for row in 0..<(batch * beam) {
+                let base = aliveLogProbs[row / beam][row % beam]
+                for j in 0..<width { logProbs[row * width + j] += base }
+            }
+            let candidates = Tensor(shape: [batch, beam * width], scalars: logProbs).topK(2 * beam)
+            let topLogProbs = candidates.values.scalars, topIndices = candidates.indices.scalars
+            let k = 2 * beam
+            var topSequences = [[[Int32]]](), sourceRows = [Int32]()
+            for b in 0..<batch {
+                var rows = [[Int32]]()
+                for c in 0..<k {
+                    let index = Int(topIndices[b * k + c])
+                    rows.append(aliveSequences[b][index / width] + [Int32(index % width)])
+                    sourceRows.append(Int32(b * beam + index / width))
+                }
+                topSequences.append(rows)
+            }
+            let topCache = aliveCache.selectingRows(IndexTensor(sourceRows))
+            let endsWithEOS = topSequences.map { $0.map { $0.last! == eosID } }
+
+            // _get_new_alive_state: the best `beam` candidates that did not end.
+            var keptRows = [Int32]()
+            for b in 0..<batch {
+                let scores = (0..<k).map { topLogProbs[b * k + $0] + (endsWithEOS[b][$0] ? -Self.inf : 0) }
+                let order = Tensor(shape: [1, k], scalars: scores).topK(beam).indices.scalars.map(Int.init)
+                aliveSequences[b] = order.map { topSequences[b][$0] }
+                aliveLogProbs[b] = order.map { scores[$0] }
+                keptRows += order.map { Int32(b * k + $0) }
+            }
+            aliveCache = topCache.selectingRows(IndexTensor(keptRows))
+
+            // _get_new_finished_state: merge the candidates that ended into the finished set.
+            let norm = Self.lengthNormalization(alpha: alpha, length: step + 1)
+            for b in 0..<batch {
+                let oldSequences = finishedSequences[b].map { $0 + [0] }
+                let newScores = (0..<k).map { topLogProbs[b * k + $0] / norm + (endsWithEOS[b][$0] ? 0 : -Self.inf) }
+                let allScores = finishedScores[b] + newScores
+                let allFlags = finishedFlags[b] + endsWithEOS[b]
+                let allSequences = oldSequences + topSequences[b]
+                let order = Tensor(shape: [1, beam + k], scalars: allScores).topK(beam).indices.scalars.map(Int.init)
+                finishedSequences[b] = order.map { allSequences[$0] }
+                finishedScores[b] = order.map { allScores[$0] }
+                finishedFlags[b] = order.map { allFlags[$0] }
+            }
+            step += 1
+        }
+        // Sentences where nothing finished return their alive beams and raw log probabilities.
+        var sequences = [[[Int32]]](), scores = [[Float]]()
+        for b in 0..<batch {
+            let anyFinished = finishedFlags[b].contains(true)
+            sequences.append(anyFinished ? finishedSequences[b] : aliveSequences[b])
+            scores.append(anyFinished ? finishedScores[b] : aliveLogProbs[b])
+        }
+        return Result(sequences: sequences, scores: scores)
+    }
+}

@@ -1,0 +1,146 @@
+import Foundation
+import NMTLayers
+import NMTTensor
+import NMTTestSupport
+import NMTTransformer
+import XCTest
+
+/// Follows which sentence every row came from, to check that beams never cross sentences.
+struct RowOrigins: BeamSearchCache {
+    var origins: [Int32]
+    func selectingRows(_ rows: IndexTensor) -> RowOrigins { RowOrigins(origins: rows.scalars.map { origins[Int($0)] }) }
+}
+
+final class DecodingTests: XCTestCase {
+    func testLengthNormalizationReferenceValues() {
+        // REFERENCE §1.2 (alpha 0.6).
+        for (length, expected) in [(1, 1.0), (2, 1.0969026), (10, 1.7328621), (50, 3.7785647), (100, 5.5695849)] {
+            // Float32 pow against the reference's printed values: within 1 ulp (~2.4e-7 relative).
+            XCTAssertEqual(
+                BeamSearch.lengthNormalization(alpha: 0.6, length: length), Float(expected), accuracy: Float(expected) * 2.5e-7)
+        }
+    }
+
+    func testBeamHelperCasesFromReference() {
+        // beam_search_test.py test_gather_beams / test_gather_topk_beams: x = range(24) as [2, 3, 4].
+        let x = Tensor(shape: [6, 4], scalars: (0..<24).map(Float.init))
+        let cache = DecoderCache(layers: [], encoderOutputs: x, encoderDecoderBias: Tensor.zeros([6, 1]))
+        let expected: [Float] = [4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 20, 21, 22, 23]
+        // Beam indices [[1, 2], [0, 2]] as flat rows b·3 + i.
+        XCTAssertEqual(cache.selectingRows(IndexTensor([1, 2, 3, 5])).encoderOutputs.scalars, expected)
+        let (_, top) = Tensor(shape: [2, 3], scalars: [0, 1, 1, 1, 0, 1]).topK(2)
+        XCTAssertEqual(top.scalars, [1, 2, 0, 2], "ties resolve to the lower index first")
+        // Tiling to the beam (expand_to_beam_size + flatten): rows repeated in place.
+        XCTAssertEqual(
+            cache.selectingRows(IndexTensor([0, 0, 0, 1, 1, 1])).encoderOutputs.slice(alongAxis: 0, 2..<4).scalars,
+            [0, 1, 2, 3, 4, 5, 6, 7])
+    }
+
+    /// Next-token log probabilities that depend only on the previous token (0 = start).
+    /// Greedy takes 2 (0.6) first; the best finished sequence is [3, EOS] with 0.4 · 0.9.
+    static let table: [Int32: [Float]] = [
+        0: [0, 0.01, 0.59, 0.4, 0], 2: [0, 0.3, 0.3, 0.05, 0.35], 3: [0, 0.9, 0.05, 0.05, 0],
+        4: [0, 0.5, 0.25, 0.25, 0],
+    ]
+
+    func tableLogits(_ ids: IndexTensor) -> Tensor {
+        let rows = ids.scalars.flatMap { id in Self.table[id]!.map { $0 > 0 ? Foundation.log($0) : -1e4 } }
+        return Tensor(shape: [ids.scalarCount, 5], scalars: rows)
+    }
+
+    /// The best length-normalized score over all sequences of up to `maximum` tokens ending in EOS.
+    func bruteForceBest(maximum: Int) -> (sequence: [Int32], score: Float) {
+        var best: ([Int32], Float) = ([], -.infinity)
+        func extend(_ sequence: [Int32], _ logProb: Float) {
+            guard sequence.count < maximum else { return }
+            let probabilities = Self.table[sequence.last ?? 0]!
+            for id in 1..<5 where probabilities[id] > 0 {
+                let next = logProb + Foundation.log(probabilities[id])
+                if id == 1 {
+                    let score = next / BeamSearch.lengthNormalization(alpha: 0.6, length: sequence.count + 1)
+                    if score > best.1 { best = (sequence + [1], score) }
+                } else {
+                    extend(sequence + [Int32(id)], next)
+                }
+            }
+        }
+        extend([], 0)
+        return best
+    }
+
+    func testBeamSearchFindsTheBestSequenceOfTheTable() {
+        let (expectedSequence, expectedScore) = bruteForceBest(maximum: 6)
+        XCTAssertEqual(expectedSequence, [3, 1])
+        let search = BeamSearch(beamSize: 3, alpha: 0.6, maximumLength: 6, vocabularySize: 5)
+        let result = search.search(initialIDs: [0, 0], cache: RowOrigins(origins: [0, 0, 0, 1, 1, 1])) { ids, _, cache in
+            XCTAssertEqual(cache.origins, [0, 0, 0, 1, 1, 1], "beams stay with their sentence")
+            return tableLogits(ids)
+        }
+        for b in 0..<2 {
+            XCTAssertEqual(Array(result.sequences[b][0].dropFirst().prefix(2)), expectedSequence)
+            XCTAssertEqual(result.scores[b][0], expectedScore, accuracy: 1e-6)
+            XCTAssertEqual(result.sequences[b][0].first, 0, "sequences start with the start id")
+        }
+        // Greedy would take 2 first: [2, 4, EOS] or [2, EOS] score lower.
+        XCTAssertLessThan(Foundation.log(Float(0.59 * 0.3)) / 1.0969026, expectedScore)
+    }
+
+    func testUnfinishedSearchReturnsAliveBeamsWithRawLogProbabilities() {
+        // Ids 2-5 are equally likely and EOS is never among the 2·beam best candidates, so
+        // nothing finishes: the alive beams come back with raw log probabilities.
+        let search = BeamSearch(beamSize: 2, alpha: 0.6, maximumLength: 3, vocabularySize: 6)
+        let logits = Tensor(shape: [1, 6], scalars: [-1e4, -1e4, 0, 0, 0, 0])
+        let result = search.search(initialIDs: [0], cache: RowOrigins(origins: [0, 0])) { ids, _, _ in
+            logits.broadcasted(to: [ids.scalarCount, 6])
+        }
+        XCTAssertEqual(result.sequences[0][0], [0, 2, 2, 2], "ties go to the lowest ids")
+        XCTAssertEqual(result.scores[0][0], 3 * Foundation.log(0.25), accuracy: 1e-5, "3 · ln(1/4), not length-normalized")
+    }
+
+    let configuration = TransformerConfiguration(vocabularySize: 9, hiddenSize: 8, layerCount: 2, headCount: 2, filterSize: 12)
+    let inputs = IndexTensor(shape: [2, 4], scalars: [3, 5, 1, 0, 6, 2, 4, 1])
+
+    func testCachedDecodingEqualsRecomputingThePrefix() throws {
+        let model = try Transformer(configuration: configuration, key: RandomKey(seed: 3))
+        let targets = IndexTensor(shape: [2, 5], scalars: [4, 7, 2, 8, 1, 5, 5, 3, 1, 0])
+        let (outputs, bias) = model.encode(inputs, context: .inference)
+        let full = model.decode(targets, encoderOutputs: outputs, attentionBias: bias, context: .inference)
+        var cache = model.decoderCache(for: inputs, copies: 1)
+        let timing = ModelUtilities.positionalEncoding(length: 6, hiddenSize: 8)
+        let t = targets.scalars
+        for step in 0..<5 {
+            let last = step == 0 ? [Int32(0), 0] : [t[step - 1], t[5 + step - 1]]
+            let logits = model.decodeStep(IndexTensor(last), step: step, cache: &cache, timingSignal: timing)
+            assertClose(
+                logits, full.slice(alongAxis: 1, step..<(step + 1)).reshaped(to: [2, 9]), absoluteTolerance: 1e-5,
+                "step \(step)")
+        }
+    }
+
+    func testTranslationScoreEqualsTeacherForcedLogProbability() throws {
+        let model = try Transformer(configuration: configuration, key: RandomKey(seed: 4))
+        let decoded = model.translate(inputs, beamSize: 4, alpha: 0.6, extraDecodeLength: 6)
+        for b in 0..<2 {
+            let sequence = decoded.sequences[b]
+            XCTAssertLessThanOrEqual(sequence.count, 4 + 6)
+            // A finished sentence scores its log probability over (5 + len)/6)^α; an unfinished
+            // one (no EOS within the limit) its raw log probability.
+            let eos = sequence.firstIndex(of: 1)
+            let prefix = eos.map { Array(sequence[...$0]) } ?? sequence
+            let row = inputs.scalars[(b * 4)..<(b * 4 + 4)]
+            let (o, bb) = model.encode(IndexTensor(shape: [1, 4], scalars: Array(row)), context: .inference)
+            let logProbs = model.decode(
+                IndexTensor(shape: [1, prefix.count], scalars: prefix), encoderOutputs: o, attentionBias: bb,
+                context: .inference
+            ).logSoftmax()
+            var total: Float = 0
+            for (position, id) in prefix.enumerated() { total += logProbs[0, position, Int(id)] }
+            let expected = eos == nil ? total : total / BeamSearch.lengthNormalization(alpha: 0.6, length: prefix.count)
+            XCTAssertEqual(decoded.scores[b], expected, accuracy: 1e-4, "sentence \(b)")
+            XCTAssertEqual(decoded.trimmedAtEOS[b], Array(sequence[..<(eos ?? sequence.count)]))
+        }
+        let greedy = model.greedyDecode(inputs, extraDecodeLength: 6)
+        XCTAssertEqual(greedy.sequences.count, 2)
+        XCTAssertTrue(greedy.sequences.allSatisfy { $0.count <= 10 && ($0.last == 1 || $0.count == 10) })
+    }
+}
