@@ -46,7 +46,9 @@ let package = Package(
         .target(name: "NMTTestSupport", dependencies: ["NMTTensor"], path: "Tests/NMTTestSupport"),
         .testTarget(name: "NMTTensorTests", dependencies: ["NMTTensor", "NMTTestSupport", "CNMTBLAS"]),
         .testTarget(name: "NMTLayersTests", dependencies: ["NMTLayers", "NMTTestSupport"]),
-        .testTarget(name: "NMTTransformerTests", dependencies: ["NMTTransformer", "NMTTestSupport"]),
+        .testTarget(
+            name: "NMTTransformerTests", dependencies: ["NMTTransformer", "NMTTestSupport"],
+            resources: [.copy("Fixtures")]),
         .testTarget(name: "NMTDataTests", dependencies: ["NMTData"]),
         .testTarget(name: "NMTAcceleratorTests", dependencies: ["NMTAccelerator", "NMTTestSupport"]),
         .testTarget(name: "NMTScheduleTests", dependencies: ["NMTSchedule"]),
