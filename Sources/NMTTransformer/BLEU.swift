@@ -13,7 +13,8 @@ public enum BLEU {
         case thirteenA = "13a"
     }
 
-    /// BLEU over a corpus of token lists (one reference per sentence), 0...1.
+    /// BLEU over a corpus of token lists (words, or ids for the approximate metric; one
+    /// reference per sentence), 0...1.
     ///
     /// The reference's arithmetic exactly: clipped n-gram matches for n = 1...4; an order
     /// with matches gets `matches / possible`; one without gets `1 / (2^k · possible)` for
@@ -21,7 +22,7 @@ public enum BLEU {
     /// the geometric mean although the log sum is still divided by 4; brevity penalty
     /// `exp(1 - 1/ratio)` when the translation is shorter. The result is rounded to
     /// float32, as the reference returns `np.float32`. An empty translation scores 0.
-    public static func score(references: [[String]], translations: [[String]], maxOrder: Int = 4) -> Float {
+    public static func score<Token: Hashable>(references: [[Token]], translations: [[Token]], maxOrder: Int = 4) -> Float {
         precondition(references.count == translations.count, "BLEU.score: \(references.count) references vs \(translations.count) translations")
         var matches = [Int](repeating: 0, count: maxOrder), possible = [Int](repeating: 0, count: maxOrder)
         var referenceLength = 0, translationLength = 0

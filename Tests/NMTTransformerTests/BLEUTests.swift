@@ -21,7 +21,7 @@ final class BLEUTests: XCTestCase {
         XCTAssertThrowsError(try bleu("a\nb", "a", caseSensitive: true)) {
             XCTAssertEqual($0 as? BLEUError, .lineCountMismatch(references: 2, translations: 1))
         }
-        XCTAssertEqual(BLEU.score(references: [["a", "b"]], translations: [[]]), 0)
+        XCTAssertEqual(BLEU.score(references: [["a", "b"]], translations: [[String]()]), 0)
     }
 
     func testInternationalTokenization() {
