@@ -23,6 +23,7 @@ let package = Package(
         .library(name: "NMTSchedule", targets: ["NMTSchedule"]),
         .executable(name: "nmt-demo", targets: ["nmt-demo"]),
         .executable(name: "nmt-bench-tensor", targets: ["nmt-bench-tensor"]),
+        .executable(name: "nmt-bench-model", targets: ["nmt-bench-model"]),
     ],
     targets: [
         .systemLibrary(name: "CNMTBLAS", path: "Sources/CNMTBLAS"),
@@ -42,6 +43,7 @@ let package = Package(
         .executableTarget(
             name: "nmt-bench-tensor", dependencies: ["NMTTensor", "CNMTBLAS"],
             path: "Benchmarks/nmt-bench-tensor"),
+        .executableTarget(name: "nmt-bench-model", dependencies: ["NMT"], path: "Benchmarks/nmt-bench-model"),
 
         .target(name: "NMTTestSupport", dependencies: ["NMTTensor"], path: "Tests/NMTTestSupport"),
         .testTarget(name: "NMTTensorTests", dependencies: ["NMTTensor", "NMTTestSupport", "CNMTBLAS"]),

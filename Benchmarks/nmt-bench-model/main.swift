@@ -1,0 +1,86 @@
+// Model benchmarks: training steps (forward + backward + Adam) and beam-search decoding of
+// the Transformer, printing one JSON object per line.
+//
+//   swift run -c release nmt-bench-model [--quick] [--only tiny|small|base] [--save-model DIR]
+//
+// Batches are 32 sentences x 64 tokens (source and target, no padding), so each step
+// trains on 2048 target tokens. --save-model writes a tiny model for interop checks
+// (Scripts/check_safetensors.py) and exits.
+import Foundation
+import NMT
+
+let arguments = CommandLine.arguments
+func value(of flag: String) -> String? {
+    guard let i = arguments.firstIndex(of: flag), i + 1 < arguments.count else { return nil }
+    return arguments[i + 1]
+}
+let quick = arguments.contains("--quick")
+
+func emit(_ fields: [String: Any]) {
+    let data = try! JSONSerialization.data(withJSONObject: fields, options: [.sortedKeys])
+    print(String(decoding: data, as: UTF8.self))
+}
+
+func seconds(_ body: () -> Void) -> Double {
+    let start = DispatchTime.now().uptimeNanoseconds
+    body()
+    return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+}
+
+if let directory = value(of: "--save-model") {
+    let model = try Transformer(configuration: TransformerConfiguration.tiny.withVocabularySize(100), key: RandomKey(seed: 1))
+    try model.save(to: URL(fileURLWithPath: directory))
+    var expected: [String: Any] = [:]
+    for (name, tensor) in model.namedParameters {
+        expected[name] = [tensor.shape, tensor.scalars.reduce(0.0) { $0 + Double($1) }]
+    }
+    try JSONSerialization.data(withJSONObject: expected).write(to: URL(fileURLWithPath: directory + "/expected.json"))
+    print("saved \(model.namedParameters.count) tensors to \(directory)")
+    exit(0)
+}
+
+let configurations: [(String, TransformerConfiguration)] = [
+    ("tiny", TransformerConfiguration.tiny.withVocabularySize(33708)),
+    ("small", TransformerConfiguration(vocabularySize: 8192, hiddenSize: 256, layerCount: 3, headCount: 4, filterSize: 1024)),
+    ("base", TransformerConfiguration.base.withVocabularySize(33708)),
+]
+emit(["benchmark": "environment", "blas": BLAS.implementation, "cores": ProcessInfo.processInfo.activeProcessorCount])
+
+let (batch, length) = (32, 64)
+for (name, configuration) in configurations where value(of: "--only") == nil || value(of: "--only") == name {
+    var model = try Transformer(configuration: configuration, key: RandomKey(seed: 1))
+    let key = RandomKey(seed: 2)
+    func ids(_ stream: UInt64) -> IndexTensor {
+        // Ids 2..V-1 (no padding or EOS inside), EOS at the end of each sentence.
+        let draws = Tensor.randomUniform([batch, length], key: key.split(stream)).scalars
+        return IndexTensor(
+            shape: [batch, length],
+            scalars: draws.enumerated().map { $0.offset % length == length - 1 ? 1 : 2 + Int32($0.element * Float(configuration.vocabularySize - 2)) })
+    }
+    let inputs = ids(1), targets = ids(2)
+    var adam = Adam()
+    let steps = quick ? 2 : (name == "base" ? 4 : 8)
+    var times: [Double] = []
+    var loss: Float = 0
+    for step in 0...steps {
+        let t = seconds {
+            let context = ForwardContext.training(key: key.split(100 + UInt64(step)))
+            let (value, gradients) = valueAndGradient(of: model) { $0.loss(inputs: inputs, targets: targets, context: context) }
+            adam.update(&model, along: gradients, learningRate: 1e-4)
+            loss = value.scalar
+        }
+        if step > 0 { times.append(t) }  // step 0 warms up buffers and BLAS
+    }
+    times.sort()
+    let median = times[times.count / 2]
+    emit(["benchmark": "train_step", "model": name, "batch": [batch, length], "steps": times.count,
+          "step_seconds_median": (median * 1000).rounded() / 1000, "step_seconds_best": (times[0] * 1000).rounded() / 1000,
+          "target_tokens_per_second": (Double(batch * length) / median).rounded(), "final_loss": Double(loss)])
+
+    // Beam-4 decoding of 8 sentences of 16 tokens, up to 16 + 16 steps (a bounded,
+    // comparable amount of work: an untrained model rarely emits EOS).
+    let sources = IndexTensor(shape: [8, 16], scalars: Array(inputs.scalars.prefix(8 * 16)))
+    let decodeTime = seconds { _ = model.translate(sources, beamSize: 4, alpha: 0.6, extraDecodeLength: 16) }
+    emit(["benchmark": "beam_search", "model": name, "sentences": 8, "source_length": 16, "max_decode_length": 32,
+          "beam": 4, "seconds": (decodeTime * 1000).rounded() / 1000, "sentences_per_second": (8 / decodeTime * 100).rounded() / 100])
+}
