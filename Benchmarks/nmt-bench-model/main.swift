@@ -39,6 +39,20 @@ if let directory = value(of: "--save-model") {
     exit(0)
 }
 
+/// Attributes wall time to kernels: the time between two consecutive launches is charged
+/// to the later one (kernels run synchronously, so that is its run time plus the host
+/// work that prepared it).
+final class KernelProfiler: KernelRecorder {
+    var last = DispatchTime.now().uptimeNanoseconds
+    var totals: [String: (seconds: Double, count: Int)] = [:]
+    func record(_ launch: KernelLaunch) {
+        let now = DispatchTime.now().uptimeNanoseconds
+        let entry = totals["\(launch.name)", default: (0, 0)]
+        totals["\(launch.name)"] = (entry.seconds + Double(now - last) / 1e9, entry.count + 1)
+        last = now
+    }
+}
+
 let configurations: [(String, TransformerConfiguration)] = [
     ("tiny", TransformerConfiguration.tiny.withVocabularySize(33708)),
     ("small", TransformerConfiguration(vocabularySize: 8192, hiddenSize: 256, layerCount: 3, headCount: 4, filterSize: 1024)),
@@ -49,6 +63,7 @@ emit(["benchmark": "environment", "blas": BLAS.implementation, "cores": ProcessI
 let (batch, length) = (32, 64)
 for (name, configuration) in configurations where value(of: "--only") == nil || value(of: "--only") == name {
     var model = try Transformer(configuration: configuration, key: RandomKey(seed: 1))
+    let untrained = model
     let key = RandomKey(seed: 2)
     func ids(_ stream: UInt64) -> IndexTensor {
         // Ids 2..V-1 (no padding or EOS inside), EOS at the end of each sentence.
@@ -73,14 +88,26 @@ for (name, configuration) in configurations where value(of: "--only") == nil || 
     }
     times.sort()
     let median = times[times.count / 2]
+    if arguments.contains("--profile") {
+        let profiler = KernelProfiler()
+        let context = ForwardContext.training(key: key.split(99))
+        let batchData = try TransformerBatch(inputs: inputs, targets: targets, vocabularySize: configuration.vocabularySize)
+        _ = valueAndGradient(of: model, attaching: batchData, recorder: profiler) { $0.loss($1, context: context) }
+        let top = profiler.totals.sorted { $0.value.seconds > $1.value.seconds }.prefix(12)
+        emit(["benchmark": "profile", "model": name,
+              "kernels": top.map { ["name": $0.key, "ms": ($0.value.seconds * 1e4).rounded() / 10, "launches": $0.value.count] }])
+    }
     emit(["benchmark": "train_step", "model": name, "batch": [batch, length], "steps": times.count,
           "step_seconds_median": (median * 1000).rounded() / 1000, "step_seconds_best": (times[0] * 1000).rounded() / 1000,
           "target_tokens_per_second": (Double(batch * length) / median).rounded(), "final_loss": Double(loss)])
 
-    // Beam-4 decoding of 8 sentences of 16 tokens, up to 16 + 16 steps (a bounded,
-    // comparable amount of work: an untrained model rarely emits EOS).
+    // Beam-4 decoding of 8 sentences of 16 tokens, up to 16 + 16 steps, with the freshly
+    // initialized model: how early the search stops depends on the weights, so the same
+    // untrained weights keep the amount of work comparable between runs.
     let sources = IndexTensor(shape: [8, 16], scalars: Array(inputs.scalars.prefix(8 * 16)))
-    let decodeTime = seconds { _ = model.translate(sources, beamSize: 4, alpha: 0.6, extraDecodeLength: 16) }
+    var decoded: DecodedBatch?
+    let decodeTime = seconds { decoded = untrained.translate(sources, beamSize: 4, alpha: 0.6, extraDecodeLength: 16) }
     emit(["benchmark": "beam_search", "model": name, "sentences": 8, "source_length": 16, "max_decode_length": 32,
-          "beam": 4, "seconds": (decodeTime * 1000).rounded() / 1000, "sentences_per_second": (8 / decodeTime * 100).rounded() / 100])
+          "decode_steps": decoded!.sequences[0].count, "beam": 4, "seconds": (decodeTime * 1000).rounded() / 1000,
+          "sentences_per_second": (8 / decodeTime * 100).rounded() / 100])
 }

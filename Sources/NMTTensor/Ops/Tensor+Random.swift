@@ -71,10 +71,12 @@ extension Tensor {
             KernelLaunch("dropout", inputs: [buffer, keyBuffer], outputs: [out.buffer, mask.buffer]) { args in
                 let x = args.input(0), y = args.output(0), m = args.output(1)
                 RandomKernels.uniform(RandomKey(words: args.words(1)), offset: elementOffset, count: count, m)
-                for i in 0..<count {
-                    let kept = m[i] >= rate
-                    m[i] = kept ? 1 : 0
-                    y[i] = kept ? x[i] / keep : 0
+                Parallel.forChunks(count) { range in
+                    for i in range {
+                        let kept = m[i] >= rate
+                        m[i] = kept ? 1 : 0
+                        y[i] = kept ? x[i] / keep : 0
+                    }
                 }
             }, on: tape)
         return out.withGradient(of: [self]) { g in
@@ -82,7 +84,9 @@ extension Tensor {
             KernelDispatch.run(
                 KernelLaunch("dropout_grad", inputs: [g.buffer, mask.buffer], outputs: [dx.buffer]) { args in
                     let gp = args.input(0), mp = args.input(1), d = args.output(0)
-                    for i in 0..<count { d[i] = mp[i] != 0 ? gp[i] / keep : 0 }
+                    Parallel.forChunks(count) { range in
+                        for i in range { d[i] = mp[i] != 0 ? gp[i] / keep : 0 }
+                    }
                 }, on: g.tape)
             return [dx]
         }

@@ -8,18 +8,22 @@ public enum Philox {
     /// Four 32-bit random words for `counter` under `key`.
     @inline(__always)
     public static func block(counter: SIMD4<UInt32>, key: SIMD2<UInt32>) -> SIMD4<UInt32> {
-        var c = counter, k = key
-        for round in 0..<10 {
-            if round > 0 {
-                k &+= SIMD2(0x9E37_79B9, 0xBB67_AE85)
-            }
-            let p0 = UInt64(0xD251_1F53) &* UInt64(c[0])
-            let p1 = UInt64(0xCD9E_8D57) &* UInt64(c[2])
-            c = SIMD4(
-                UInt32(truncatingIfNeeded: p1 >> 32) ^ c[1] ^ k[0], UInt32(truncatingIfNeeded: p1),
-                UInt32(truncatingIfNeeded: p0 >> 32) ^ c[3] ^ k[1], UInt32(truncatingIfNeeded: p0))
+        // Scalars rather than SIMD lanes: lane extraction and insertion cost more than the
+        // arithmetic here.
+        var (c0, c1, c2, c3) = (counter[0], counter[1], counter[2], counter[3])
+        var (k0, k1) = (key[0], key[1])
+        for _ in 0..<10 {
+            let p0 = UInt64(0xD251_1F53) &* UInt64(c0)
+            let p1 = UInt64(0xCD9E_8D57) &* UInt64(c2)
+            (c0, c1, c2, c3) = (
+                UInt32(truncatingIfNeeded: p1 >> 32) ^ c1 ^ k0, UInt32(truncatingIfNeeded: p1),
+                UInt32(truncatingIfNeeded: p0 >> 32) ^ c3 ^ k1, UInt32(truncatingIfNeeded: p0)
+            )
+            // The key bump after the last round is never used.
+            k0 &+= 0x9E37_79B9
+            k1 &+= 0xBB67_AE85
         }
-        return c
+        return SIMD4(c0, c1, c2, c3)
     }
 }
 

@@ -8,18 +8,26 @@ enum RandomKernels {
     static func unitFloat(_ word: UInt32) -> Float { Float(word >> 8) * 0x1p-24 }
 
     /// Uniform [0, 1) numbers for elements `offset..<offset+count`.
+    ///
+    /// One Philox block gives the numbers of 4 consecutive elements; blocks are split
+    /// across cores.
     static func uniform(_ key: RandomKey, offset: Int, count: Int, _ out: UnsafeMutablePointer<Float>) {
+        guard count > 0 else { return }
         let keyWords = key.keyWords
-        Parallel.forChunks(count, costPerItem: 8) { range in
-            for i in range {
-                let element = UInt64(offset + i)
-                let words = Philox.block(counter: key.counter(block: element / 4), key: keyWords)
-                out[i] = unitFloat(words[Int(element % 4)])
+        let firstBlock = offset / 4, lastBlock = (offset + count - 1) / 4
+        Parallel.forChunks(lastBlock - firstBlock + 1, costPerItem: 32) { range in
+            for block in range {
+                let b = firstBlock + block
+                let words = Philox.block(counter: key.counter(block: UInt64(b)), key: keyWords)
+                for lane in 0..<4 {
+                    let i = b * 4 + lane - offset
+                    if i >= 0 && i < count { out[i] = unitFloat(words[lane]) }
+                }
             }
         }
     }
 
-    /// Standard normal number number `element` of the stream (Box-Muller on a word pair).
+    /// Standard normal number `element` of the stream (Box-Muller on a word pair).
     @inline(__always)
     static func normal(_ key: RandomKey, element: UInt64) -> Float {
         let words = Philox.block(counter: key.counter(block: element / 4), key: key.keyWords)
