@@ -2,12 +2,19 @@
 // our matmul path and through cblas_sgemm directly, and times of the softmax and
 // layer-norm kernels. Prints one JSON object per line.
 //
-//   swift run -c release nmt-bench-tensor [--quick]
+//   swift run -c release nmt-bench-tensor [--quick] [--blas-threads N]
 import CNMTBLAS
 import Foundation
 import NMTTensor
 
 let quick = CommandLine.arguments.contains("--quick")
+// --blas-threads 1: BLAS single-threaded and large products split across cores by
+// swift-nmt itself (the direct cblas column then shows single-threaded BLAS).
+if let i = CommandLine.arguments.firstIndex(of: "--blas-threads"), i + 1 < CommandLine.arguments.count,
+    let threads = Int(CommandLine.arguments[i + 1])
+{
+    BLAS.threadCount = threads
+}
 let minimumSeconds = quick ? 0.2 : 1.0
 
 /// Runs `body` once to warm up, then repeatedly for at least `minimumSeconds` (and at

@@ -1,3 +1,5 @@
+import Synchronization
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -69,6 +71,12 @@ public enum BLAS {
         set {
             guard let newValue, let pointer = symbol("openblas_set_num_threads") else { return }
             unsafeBitCast(pointer, to: SetThreads.self)(Int32(max(1, newValue)))
+            threadCountCache.withLock { $0 = threadCount ?? 1 }
         }
     }
+
+    /// ``threadCount`` as last read or set through this type (1 when BLAS offers no
+    /// control), read by the matrix-product kernel on every call without a `dlsym`.
+    static var cachedThreadCount: Int { threadCountCache.withLock { $0 } }
+    private static let threadCountCache = Mutex(threadCount ?? 1)
 }

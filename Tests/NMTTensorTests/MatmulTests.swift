@@ -42,6 +42,27 @@ final class MatmulTests: XCTestCase {
         }
     }
 
+    /// With single-threaded BLAS, large products are split into row or column blocks across
+    /// the cores by swift-nmt; every transpose combination must still be exact.
+    func testSplitProductsWithSingleThreadedBLAS() throws {
+        guard let previous = BLAS.threadCount else { throw XCTSkip("BLAS offers no thread control") }
+        BLAS.threadCount = 1
+        defer { BLAS.threadCount = previous }
+        for (m, k, n) in [(301, 67, 150), (90, 70, 333)] {  // row split, then column split
+            for transposeA in [false, true] {
+                for transposeB in [false, true] {
+                    let a = Tensor.randomNormal(transposeA ? [k, m] : [m, k], key: RandomKey(seed: 7))
+                    let b = Tensor.randomNormal(transposeB ? [n, k] : [k, n], key: RandomKey(seed: 8))
+                    assertClose(
+                        Tensor.matmul(a, b, transposeA: transposeA, transposeB: transposeB),
+                        naiveMatmul(a, b, transposeA: transposeA, transposeB: transposeB),
+                        absoluteTolerance: 1e-5 * Float(k).squareRoot(), relativeTolerance: 1e-5,
+                        "m \(m) k \(k) n \(n) transposeA \(transposeA) transposeB \(transposeB)")
+                }
+            }
+        }
+    }
+
     func testEmptyInnerDimensionGivesZeros() {
         XCTAssertEqual(Tensor.matmul(Tensor.zeros([2, 0]), Tensor.zeros([0, 3])).scalars, [Float](repeating: 0, count: 6))
     }

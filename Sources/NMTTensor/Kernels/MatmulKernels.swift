@@ -34,8 +34,6 @@ enum MatmulKernels {
 
     /// Runs every product of the batch with `cblas_sgemm`.
     static func gemm(_ d: GemmDescriptor, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>) {
-        let ta = d.transposeA ? CblasTrans : CblasNoTrans
-        let tb = d.transposeB ? CblasTrans : CblasNoTrans
         if d.k == 0 {
             // BLAS leaves C untouched when k == 0; the mathematical product is zero.
             for o in 0..<d.batch.outer {
@@ -48,17 +46,48 @@ enum MatmulKernels {
         }
         let count = d.batch.outer * d.batch.inner
         // Small products (attention heads) gain little from BLAS's own threads; run several
-        // of them at once instead. Large ones run one at a time on all BLAS threads.
-        let isSmall = d.m * d.n * d.k <= smallProductFlops
-        Parallel.forChunks(count, costPerItem: isSmall ? d.m * d.n * d.k / 16 : 0) { range in
+        // of them at once instead. Large ones run one at a time, each split across the
+        // cores by us when BLAS is single-threaded (see `BLAS.threadCount`), or left to
+        // BLAS's own threads otherwise.
+        let flops = d.m * d.n * d.k
+        let isSmall = flops <= smallProductFlops
+        let split = !isSmall && BLAS.cachedThreadCount == 1 ? min(Parallel.coreCount, max(d.m, d.n) / 64) : 1
+        Parallel.forChunks(count, costPerItem: isSmall ? flops / 16 : 0) { range in
             for index in range {
                 let o = index / d.batch.inner, i = index % d.batch.inner
-                cblas_sgemm(
-                    CblasRowMajor, ta, tb, Int32(d.m), Int32(d.n), Int32(d.k), d.alpha,
-                    a + o * d.strideA.outer + i * d.strideA.inner, Int32(d.lda),
-                    b + o * d.strideB.outer + i * d.strideB.inner, Int32(d.ldb), d.beta,
-                    c + o * d.strideC.outer + i * d.strideC.inner, Int32(d.ldc))
+                let pa = a + o * d.strideA.outer + i * d.strideA.inner
+                let pb = b + o * d.strideB.outer + i * d.strideB.inner
+                let pc = c + o * d.strideC.outer + i * d.strideC.inner
+                if split <= 1 {
+                    sgemm(d, pa, pb, pc, rows: 0..<d.m, columns: 0..<d.n)
+                    continue
+                }
+                // Split the output along its longer side into disjoint blocks.
+                let splitRows = d.m >= d.n
+                let length = splitRows ? d.m : d.n
+                Parallel.forChunks(split, costPerItem: Parallel.minimumWorkPerThread) { parts in
+                    for part in parts {
+                        let range = (length * part / split)..<(length * (part + 1) / split)
+                        sgemm(d, pa, pb, pc, rows: splitRows ? range : 0..<d.m, columns: splitRows ? 0..<d.n : range)
+                    }
+                }
             }
         }
+    }
+
+    /// The block `rows x columns` of C = op(A)·op(B) by one `cblas_sgemm` call.
+    @inline(__always)
+    static func sgemm(
+        _ d: GemmDescriptor, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>,
+        rows: Range<Int>, columns: Range<Int>
+    ) {
+        // Row r of op(A) starts at r·lda (A as stored) or at column r (A transposed);
+        // column j of op(B) starts at column j (B as stored) or at row j (B transposed).
+        let aStart = d.transposeA ? rows.lowerBound : rows.lowerBound * d.lda
+        let bStart = d.transposeB ? columns.lowerBound * d.ldb : columns.lowerBound
+        cblas_sgemm(
+            CblasRowMajor, d.transposeA ? CblasTrans : CblasNoTrans, d.transposeB ? CblasTrans : CblasNoTrans,
+            Int32(rows.count), Int32(columns.count), Int32(d.k), d.alpha, a + aStart, Int32(d.lda), b + bStart,
+            Int32(d.ldb), d.beta, c + rows.lowerBound * d.ldc + columns.lowerBound, Int32(d.ldc))
     }
 }
