@@ -3,7 +3,7 @@
 #   make build   release build of the library, examples and benchmarks
 #   make test    the test suite (what CI runs): Scripts/test.sh
 #   make demo    the main job: Scripts/main-job.sh
-#   make bench   kernel benchmarks, JSON lines on standard output
+#   make bench   kernel and model benchmarks, JSON lines on standard output
 
 .PHONY: deps build test demo bench clean
 
@@ -21,6 +21,7 @@ demo:
 
 bench: deps
 	swift run -c release nmt-bench-tensor
+	swift run -c release nmt-bench-model
 
 clean:
 	rm -rf .build
