@@ -24,6 +24,7 @@ let package = Package(
         .executable(name: "nmt-demo", targets: ["nmt-demo"]),
         .executable(name: "nmt-bench-tensor", targets: ["nmt-bench-tensor"]),
         .executable(name: "nmt-bench-model", targets: ["nmt-bench-model"]),
+        .executable(name: "nmt-bench-data", targets: ["nmt-bench-data"]),
     ],
     targets: [
         .systemLibrary(name: "CNMTBLAS", path: "Sources/CNMTBLAS"),
@@ -44,6 +45,7 @@ let package = Package(
             name: "nmt-bench-tensor", dependencies: ["NMTTensor", "CNMTBLAS"],
             path: "Benchmarks/nmt-bench-tensor"),
         .executableTarget(name: "nmt-bench-model", dependencies: ["NMT"], path: "Benchmarks/nmt-bench-model"),
+        .executableTarget(name: "nmt-bench-data", dependencies: ["NMTData"], path: "Benchmarks/nmt-bench-data"),
 
         .target(name: "NMTTestSupport", dependencies: ["NMTTensor"], path: "Tests/NMTTestSupport"),
         .testTarget(name: "NMTTensorTests", dependencies: ["NMTTensor", "NMTTestSupport", "CNMTBLAS"]),

@@ -1,0 +1,42 @@
+// Data benchmarks: vocabulary build time and encoding speed of the subword tokenizer on
+// a corpus, printing one JSON object per line.
+//
+//   swift run -c release nmt-bench-data --train-en FILE --train-de FILE [--vocab-out FILE]
+//       [--encode FILE ...] [--target 8192] [--threshold 82]
+import Foundation
+import NMTData
+
+let arguments = CommandLine.arguments
+func values(of flag: String) -> [String] {
+    arguments.indices.filter { arguments[$0] == flag && $0 + 1 < arguments.count }.map { arguments[$0 + 1] }
+}
+func emit(_ fields: [String: Any]) {
+    let data = try! JSONSerialization.data(withJSONObject: fields, options: [.sortedKeys])
+    print(String(decoding: data, as: UTF8.self))
+}
+func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
+
+let files = (values(of: "--train-en") + values(of: "--train-de")).map { URL(fileURLWithPath: $0) }
+guard !files.isEmpty else {
+    FileHandle.standardError.write(Data("usage: nmt-bench-data --train-en FILE --train-de FILE [--vocab-out FILE] [--encode FILE ...]\n".utf8))
+    exit(2)
+}
+let target = values(of: "--target").first.flatMap(Int.init) ?? 8192
+let threshold = values(of: "--threshold").first.flatMap(Int.init) ?? 82
+var start = now()
+let tokenizer = try VocabularyBuilder.build(files: files, targetSize: target, threshold: threshold) { line in
+    FileHandle.standardError.write(Data("  \(line)\n".utf8))
+}
+emit(["benchmark": "vocabulary_build", "seconds": (now() - start) * 1000 / 1000, "subtokens": tokenizer.vocabularySize,
+      "target": target, "threshold": threshold])
+if let out = values(of: "--vocab-out").first { try tokenizer.write(to: URL(fileURLWithPath: out)) }
+
+for path in values(of: "--encode") {
+    let lines = try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+    var ids = 0
+    start = now()
+    for line in lines { ids += try tokenizer.encode(line, addEOS: true).count }
+    let seconds = now() - start
+    emit(["benchmark": "encode", "file": path, "lines": lines.count, "ids": ids, "seconds": seconds,
+          "lines_per_second": (Double(lines.count) / seconds).rounded()])
+}

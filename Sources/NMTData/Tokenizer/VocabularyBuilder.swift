@@ -1,0 +1,162 @@
+import Foundation
+
+/// Builds a subword vocabulary from text files exactly as the reference's
+/// `Subtokenizer.init_from_files` does under Python 3.
+public enum VocabularyBuilder {
+    /// Token counts of the sampled lines of `files` (`_count_tokens`).
+    ///
+    /// Each file contributes at most about `fileByteLimit` characters: when a file is
+    /// larger than twice the limit (in bytes), only every (size / 2·limit + 1)-th line is
+    /// read, and reading stops once the budget, decreased by each stripped line's length
+    /// in code points, is below zero.
+    ///
+    /// - Throws: ``VocabularyBuildError`` when a file cannot be read or is not UTF-8.
+    public static func countTokens(files: [URL], fileByteLimit: Int = 1_000_000) throws(VocabularyBuildError) -> [[UInt32]: Int] {
+        var counts: [[UInt32]: Int] = [:]
+        for url in files {
+            let data: Data
+            do { data = try Data(contentsOf: url) } catch {
+                throw .unreadable(path: url.path, reason: error.localizedDescription)
+            }
+            guard let text = String(data: data, encoding: .utf8) else { throw .invalidUTF8(path: url.path) }
+            var budget = Double(fileByteLimit)
+            let linesToSkip = Int(Double(data.count) / (Double(fileByteLimit) * 2))
+            var counter = 0
+            var lines = text.unicodeScalars.split(separator: "\n", omittingEmptySubsequences: false)
+            if lines.last?.isEmpty == true { lines.removeLast() }  // no line after the final newline
+            for line in lines {
+                if counter < linesToSkip {
+                    counter += 1
+                    continue
+                }
+                if budget < 0 { break }
+                let stripped = pythonStripped(line.map(\.value))
+                budget -= Double(stripped.count)
+                counter = 0
+                for token in SubtokenText.splitToTokens(Array(stripped)) { counts[Array(token), default: 0] += 1 }
+            }
+        }
+        return counts
+    }
+
+    /// Every character of the tokens and reserved tokens, plus the escape characters
+    /// (`_generate_alphabet_dict`).
+    static func alphabet(of tokenCounts: [[UInt32]: Int]) -> Set<UInt32> {
+        var alphabet = SubtokenText.escapeCharacters
+        for token in tokenCounts.keys { alphabet.formUnion(token) }
+        alphabet.formUnion(SubtokenText.padding)
+        alphabet.formUnion(SubtokenText.endOfSentence)
+        return alphabet
+    }
+
+    /// Builds a vocabulary.
+    ///
+    /// - Parameters:
+    ///   - files: text files, read in this order.
+    ///   - targetSize: the wanted number of subtokens (binary search over min_count).
+    ///   - threshold: the search stops when the size is within this distance of the target.
+    ///   - minCount: a fixed minimum subtoken count instead of the search.
+    ///   - progress: called with a line of text after each candidate vocabulary.
+    public static func build(
+        files: [URL], targetSize: Int, threshold: Int, minCount: Int? = nil, fileByteLimit: Int = 1_000_000,
+        progress: ((String) -> Void)? = nil
+    ) throws(VocabularyBuildError) -> Subtokenizer {
+        let counts = try countTokens(files: files, fileByteLimit: fileByteLimit)
+        guard !counts.isEmpty else { throw .noText(paths: files.map(\.path)) }
+        let alphabet = alphabet(of: counts)
+        let escaped = counts.map { (token: SubtokenText.escape($0.key, alphabet: alphabet), count: $0.value) }
+        func generate(_ minCount: Int) -> [[UInt32]] {
+            let list = generateSubtokens(escapedTokens: escaped, alphabet: alphabet, minCount: minCount)
+            progress?("min_count \(minCount): \(list.count) subtokens")
+            return list
+        }
+        if let minCount { return Subtokenizer(subtokens: generate(minCount)) }
+        // `bisect(1, 1000)` of the reference.
+        func bisect(_ low: Int, _ high: Int) -> [[UInt32]] {
+            let current = (low + high) / 2
+            let list = generate(current)
+            let value = list.count
+            if abs(value - targetSize) < threshold || low >= high || current < 2 { return list }
+            let other = value > targetSize ? bisect(current + 1, high) : bisect(low, current - 1)
+            return abs(other.count - targetSize) < abs(value - targetSize) ? other : list
+        }
+        return Subtokenizer(subtokens: bisect(1, 1000))
+    }
+
+    /// `_generate_subtokens`: four rounds of counting every substring that starts at a
+    /// subtoken boundary of the current segmentation, then keeping frequent ones.
+    static func generateSubtokens(
+        escapedTokens: [(token: [UInt32], count: Int)], alphabet: Set<UInt32>, minCount: Int
+    ) -> [[UInt32]] {
+        var vocabulary = Set(alphabet.map { [$0] })
+        var maximumLength = 1
+        var list: [[UInt32]] = []
+        for _ in 0..<4 {
+            var substringCounts: [[UInt32]: Int] = [:]
+            for (token, count) in escapedTokens {
+                var start = 0
+                while start < token.count {
+                    // The greedy longest-match segmentation of the current vocabulary.
+                    var end = min(token.count, start + maximumLength)
+                    while end > start + 1 && !vocabulary.contains(Array(token[start..<end])) { end -= 1 }
+                    for e in (start + 1)...token.count { substringCounts[Array(token[start..<e]), default: 0] += count }
+                    start = end
+                }
+            }
+            (list, maximumLength) = newSubtokenList(substringCounts, minCount: minCount, alphabet: alphabet)
+            vocabulary = Set(list)
+        }
+        return list
+    }
+
+    /// `_gen_new_subtoken_list`: longest subtokens first, each kept if its count (after
+    /// longer ones have claimed theirs) reaches `minCount`; then the alphabet; sorted by
+    /// descending (count, code points); reserved tokens first.
+    static func newSubtokenList(_ counts: [[UInt32]: Int], minCount: Int, alphabet: Set<UInt32>) -> ([[UInt32]], Int) {
+        var counts = counts
+        var buckets: [[[UInt32]]] = []
+        for (subtoken, count) in counts where count >= minCount {
+            while buckets.count <= subtoken.count { buckets.append([]) }
+            buckets[subtoken.count].append(subtoken)
+        }
+        let maximumLength = buckets.count - 1
+        var candidates: [(count: Int, subtoken: [UInt32])] = []
+        let reserved = [SubtokenText.padding, SubtokenText.endOfSentence]
+        for length in stride(from: maximumLength, through: 1, by: -1) {
+            for subtoken in buckets[length] {
+                let count = counts[subtoken]!
+                if count < minCount { continue }
+                if !(length == 1 && alphabet.contains(subtoken[0])) && !reserved.contains(subtoken) {
+                    candidates.append((count, subtoken))
+                }
+                for end in 1..<length { counts[Array(subtoken[..<end]), default: 0] -= count }
+            }
+        }
+        for c in alphabet { candidates.append((counts[[c]] ?? 0, [c])) }
+        // Python's sorted(reverse=True) on (count, string): count descending, then the
+        // string in descending code-point order.
+        candidates.sort { a, b in
+            a.count != b.count ? a.count > b.count : a.subtoken.lexicographicallyPrecedes(b.subtoken) == false && a.subtoken != b.subtoken
+        }
+        return (reserved + candidates.map(\.subtoken), max(maximumLength, 1))
+    }
+}
+
+/// A vocabulary that cannot be built.
+public enum VocabularyBuildError: Error, Equatable, CustomStringConvertible {
+    /// A corpus file cannot be read.
+    case unreadable(path: String, reason: String)
+    /// A corpus file is not UTF-8.
+    case invalidUTF8(path: String)
+    /// The files contain no text.
+    case noText(paths: [String])
+
+    /// A sentence naming the file and the problem.
+    public var description: String {
+        switch self {
+        case .unreadable(let path, let reason): return "corpus file \(path) cannot be read: \(reason)"
+        case .invalidUTF8(let path): return "corpus file \(path) is not valid UTF-8"
+        case .noText(let paths): return "no text to build a vocabulary from in \(paths.joined(separator: ", "))"
+        }
+    }
+}
