@@ -65,8 +65,10 @@ public enum VocabularyBuilder {
         guard !counts.isEmpty else { throw .noText(paths: files.map(\.path)) }
         let alphabet = alphabet(of: counts)
         let escaped = counts.map { (token: SubtokenText.escape($0.key, alphabet: alphabet), count: $0.value) }
+        let firstRound = substringCounts(escaped, vocabulary: [], maximumLength: 1)
         func generate(_ minCount: Int) -> [[UInt32]] {
-            let list = generateSubtokens(escapedTokens: escaped, alphabet: alphabet, minCount: minCount)
+            let list = generateSubtokens(
+                escapedTokens: escaped, alphabet: alphabet, minCount: minCount, firstRoundCounts: firstRound)
             progress?("min_count \(minCount): \(list.count) subtokens")
             return list
         }
@@ -85,34 +87,49 @@ public enum VocabularyBuilder {
 
     /// `_generate_subtokens`: four rounds of counting every substring that starts at a
     /// subtoken boundary of the current segmentation, then keeping frequent ones.
+    ///
+    /// The first round segments into single characters whatever `minCount` is, so its
+    /// counts can be computed once (``substringCounts(_:vocabulary:maximumLength:)``) and
+    /// passed in as `firstRoundCounts` for every candidate of the binary search.
     static func generateSubtokens(
-        escapedTokens: [(token: [UInt32], count: Int)], alphabet: Set<UInt32>, minCount: Int
+        escapedTokens: [(token: [UInt32], count: Int)], alphabet: Set<UInt32>, minCount: Int,
+        firstRoundCounts: [[UInt32]: Int]? = nil
     ) -> [[UInt32]] {
-        var vocabulary = Set(alphabet.map { [$0] })
-        var maximumLength = 1
+        var counts = firstRoundCounts ?? substringCounts(escapedTokens, vocabulary: [], maximumLength: 1)
         var list: [[UInt32]] = []
-        for _ in 0..<4 {
-            var substringCounts: [[UInt32]: Int] = [:]
-            for (token, count) in escapedTokens {
-                var start = 0
-                while start < token.count {
-                    // The greedy longest-match segmentation of the current vocabulary.
-                    var end = min(token.count, start + maximumLength)
-                    while end > start + 1 && !vocabulary.contains(Array(token[start..<end])) { end -= 1 }
-                    for e in (start + 1)...token.count { substringCounts[Array(token[start..<e]), default: 0] += count }
-                    start = end
-                }
-            }
-            (list, maximumLength) = newSubtokenList(substringCounts, minCount: minCount, alphabet: alphabet)
-            vocabulary = Set(list)
+        var maximumLength = 1
+        for round in 0..<4 {
+            if round > 0 { counts = substringCounts(escapedTokens, vocabulary: Set(list), maximumLength: maximumLength) }
+            (list, maximumLength) = newSubtokenList(counts, minCount: minCount, alphabet: alphabet)
         }
         return list
+    }
+
+    /// `_count_and_gen_subtokens`: for every token, segment it greedily with `vocabulary`
+    /// and add its count to every substring that starts at a segment boundary.
+    static func substringCounts(
+        _ escapedTokens: [(token: [UInt32], count: Int)], vocabulary: Set<[UInt32]>, maximumLength: Int
+    ) -> [[UInt32]: Int] {
+        var counts: [[UInt32]: Int] = [:]
+        counts.reserveCapacity(escapedTokens.count * 8)
+        for (token, count) in escapedTokens {
+            var start = 0
+            while start < token.count {
+                var end = min(token.count, start + maximumLength)
+                while end > start + 1 && !vocabulary.contains(Array(token[start..<end])) { end -= 1 }
+                for e in (start + 1)...token.count { counts[Array(token[start..<e]), default: 0] += count }
+                start = end
+            }
+        }
+        return counts
     }
 
     /// `_gen_new_subtoken_list`: longest subtokens first, each kept if its count (after
     /// longer ones have claimed theirs) reaches `minCount`; then the alphabet; sorted by
     /// descending (count, code points); reserved tokens first.
-    static func newSubtokenList(_ counts: [[UInt32]: Int], minCount: Int, alphabet: Set<UInt32>) -> ([[UInt32]], Int) {
+    static func newSubtokenList(_ counts: [[UInt32]: Int], minCount: Int, alphabet: Set<UInt32>)
+        -> (list: [[UInt32]], maximumLength: Int)
+    {
         var counts = counts
         var buckets: [[[UInt32]]] = []
         for (subtoken, count) in counts where count >= minCount {
