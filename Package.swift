@@ -26,12 +26,17 @@ let package = Package(
         .executable(name: "nmt-bench-model", targets: ["nmt-bench-model"]),
         .executable(name: "nmt-bench-data", targets: ["nmt-bench-data"]),
     ],
+    dependencies: [
+        // The runtime only: the Swift code generated from Protos/ is committed (see
+        // Scripts/generate-protos.sh), so no build plugin or protoc is needed.
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0")
+    ],
     targets: [
         .systemLibrary(name: "CNMTBLAS", path: "Sources/CNMTBLAS"),
         .target(name: "NMTTensor", dependencies: ["CNMTBLAS"], linkerSettings: blasLinkerSettings),
         .target(name: "NMTLayers", dependencies: ["NMTTensor"]),
         .target(name: "NMTTransformer", dependencies: ["NMTLayers"]),
-        .target(name: "NMTData"),
+        .target(name: "NMTData", dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")]),
         .target(name: "NMTAccelerator", dependencies: ["NMTLayers"]),
         .target(name: "NMTSchedule", dependencies: ["NMTAccelerator", "NMTTransformer", "NMTData"]),
         .target(
@@ -53,7 +58,7 @@ let package = Package(
         .testTarget(
             name: "NMTTransformerTests", dependencies: ["NMTTransformer", "NMTTestSupport"],
             resources: [.copy("Fixtures")]),
-        .testTarget(name: "NMTDataTests", dependencies: ["NMTData"]),
+        .testTarget(name: "NMTDataTests", dependencies: ["NMTData"], resources: [.copy("Fixtures")]),
         .testTarget(name: "NMTAcceleratorTests", dependencies: ["NMTAccelerator", "NMTTestSupport"]),
         .testTarget(name: "NMTScheduleTests", dependencies: ["NMTSchedule"]),
     ],

@@ -93,14 +93,15 @@ public enum VocabularyBuilder {
     /// passed in as `firstRoundCounts` for every candidate of the binary search.
     static func generateSubtokens(
         escapedTokens: [(token: [UInt32], count: Int)], alphabet: Set<UInt32>, minCount: Int,
-        firstRoundCounts: [[UInt32]: Int]? = nil
+        firstRoundCounts: [[UInt32]: Int]? = nil, rounds: Int = 4,
+        reserved: [[UInt32]] = [SubtokenText.padding, SubtokenText.endOfSentence]
     ) -> [[UInt32]] {
         var counts = firstRoundCounts ?? substringCounts(escapedTokens, vocabulary: [], maximumLength: 1)
         var list: [[UInt32]] = []
         var maximumLength = 1
-        for round in 0..<4 {
+        for round in 0..<rounds {
             if round > 0 { counts = substringCounts(escapedTokens, vocabulary: Set(list), maximumLength: maximumLength) }
-            (list, maximumLength) = newSubtokenList(counts, minCount: minCount, alphabet: alphabet)
+            (list, maximumLength) = newSubtokenList(counts, minCount: minCount, alphabet: alphabet, reserved: reserved)
         }
         return list
     }
@@ -127,9 +128,10 @@ public enum VocabularyBuilder {
     /// `_gen_new_subtoken_list`: longest subtokens first, each kept if its count (after
     /// longer ones have claimed theirs) reaches `minCount`; then the alphabet; sorted by
     /// descending (count, code points); reserved tokens first.
-    static func newSubtokenList(_ counts: [[UInt32]: Int], minCount: Int, alphabet: Set<UInt32>)
-        -> (list: [[UInt32]], maximumLength: Int)
-    {
+    static func newSubtokenList(
+        _ counts: [[UInt32]: Int], minCount: Int, alphabet: Set<UInt32>,
+        reserved: [[UInt32]] = [SubtokenText.padding, SubtokenText.endOfSentence]
+    ) -> (list: [[UInt32]], maximumLength: Int) {
         var counts = counts
         var buckets: [[[UInt32]]] = []
         for (subtoken, count) in counts where count >= minCount {
@@ -138,7 +140,6 @@ public enum VocabularyBuilder {
         }
         let maximumLength = buckets.count - 1
         var candidates: [(count: Int, subtoken: [UInt32])] = []
-        let reserved = [SubtokenText.padding, SubtokenText.endOfSentence]
         for length in stride(from: maximumLength, through: 1, by: -1) {
             for subtoken in buckets[length] {
                 let count = counts[subtoken]!
