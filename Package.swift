@@ -22,6 +22,7 @@ let package = Package(
         .library(name: "NMTAccelerator", targets: ["NMTAccelerator"]),
         .library(name: "NMTSchedule", targets: ["NMTSchedule"]),
         .executable(name: "nmt-demo", targets: ["nmt-demo"]),
+        .executable(name: "nmt-prepare", targets: ["nmt-prepare"]),
         .executable(name: "nmt-bench-tensor", targets: ["nmt-bench-tensor"]),
         .executable(name: "nmt-bench-model", targets: ["nmt-bench-model"]),
         .executable(name: "nmt-bench-data", targets: ["nmt-bench-data"]),
@@ -29,7 +30,8 @@ let package = Package(
     dependencies: [
         // The runtime only: the Swift code generated from Protos/ is committed (see
         // Scripts/generate-protos.sh), so no build plugin or protoc is needed.
-        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0")
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
     ],
     targets: [
         .systemLibrary(name: "CNMTBLAS", path: "Sources/CNMTBLAS"),
@@ -46,6 +48,10 @@ let package = Package(
             ]),
 
         .executableTarget(name: "nmt-demo", dependencies: ["NMT"], path: "Examples/nmt-demo"),
+        .executableTarget(
+            name: "nmt-prepare",
+            dependencies: ["NMTData", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Examples/nmt-prepare"),
         .executableTarget(
             name: "nmt-bench-tensor", dependencies: ["NMTTensor", "CNMTBLAS"],
             path: "Benchmarks/nmt-bench-tensor"),

@@ -1,0 +1,198 @@
+// nmt-prepare: builds vocabularies, encodes and decodes text, writes and dumps TFRecord
+// files, extracts the Ding corpus and prepares a full corpus (vocabulary + shards).
+// Other tools and tests call it; keep its output formats stable.
+import ArgumentParser
+import Foundation
+import NMTData
+
+@main
+struct NMTPrepare: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "nmt-prepare",
+        abstract: "Prepare translation data: subword vocabularies, encodings, TFRecord shards, the Ding corpus.",
+        subcommands: [Vocab.self, Encode.self, Decode.self, Records.self, Dump.self, Ding.self, Corpus.self])
+}
+
+/// Writes a line to standard error.
+func note(_ text: String) { FileHandle.standardError.write(Data((text + "\n").utf8)) }
+
+/// A progress line that rewrites itself on a terminal and prints sparsely otherwise.
+func progressLine(_ label: String) -> (Int, Int) -> Void {
+    let isTerminal = isatty(STDERR_FILENO) != 0
+    return { done, total in
+        if isTerminal {
+            FileHandle.standardError.write(Data("\r\(label): \(done)/\(total)\(done == total ? "\n" : "")".utf8))
+        } else if done == total {
+            note("\(label): \(done)/\(total)")
+        }
+    }
+}
+
+/// Lines of a file as they are, without the final newline (for encode/decode).
+func rawLines(_ path: String) throws -> [Substring] {
+    guard let data = FileManager.default.contents(atPath: path) else { throw ValidationError("cannot read \(path)") }
+    guard let text = String(data: data, encoding: .utf8) else { throw ValidationError("\(path) is not valid UTF-8") }
+    var lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+    if lines.last == "" { lines.removeLast() }
+    return lines
+}
+
+struct Vocab: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Build a subword vocabulary exactly as the reference does from FILE... in the given order.")
+    @Option(help: "Where to write the vocabulary.") var output: String
+    @Option(help: "Wanted number of subtokens (binary search over min_count).") var targetSize: Int = 32768
+    @Option(help: "Stop the search within this distance of the target size.") var threshold: Int = 327
+    @Option(help: "Use this fixed minimum count instead of the search.") var minCount: Int?
+    @Option(help: "Characters read per file at most (the reference's 1e6).") var fileByteLimit: Int = 1_000_000
+    @Argument(help: "Text files, one sentence per line.") var files: [String]
+
+    func run() throws {
+        let start = Date()
+        let tokenizer = try VocabularyBuilder.build(
+            files: files.map { URL(fileURLWithPath: $0) }, targetSize: targetSize, threshold: threshold, minCount: minCount,
+            fileByteLimit: fileByteLimit) { note("  \($0)") }
+        try tokenizer.write(to: URL(fileURLWithPath: output))
+        note(String(format: "wrote %d subtokens to %@ in %.1f s", tokenizer.vocabularySize, output, Date().timeIntervalSince(start)))
+    }
+}
+
+struct Encode: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Print the ids of each line of FILE, space-separated, one line each.")
+    @Option(help: "The vocabulary file.") var vocab: String
+    @Flag(help: "Append the end-of-sentence id (1).") var eos = false
+    @Argument(help: "A text file.") var file: String
+
+    func run() throws {
+        let tokenizer = try Subtokenizer(vocabularyFile: URL(fileURLWithPath: vocab))
+        var out = ""
+        for line in try rawLines(file) {
+            out += try tokenizer.encode(String(line), addEOS: eos).map(String.init).joined(separator: " ") + "\n"
+        }
+        FileHandle.standardOutput.write(Data(out.utf8))
+    }
+}
+
+struct Decode: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Print the text of each line of space-separated ids in FILE.")
+    @Option(help: "The vocabulary file.") var vocab: String
+    @Argument(help: "A file of space-separated ids, one sentence per line.") var file: String
+
+    func run() throws {
+        let tokenizer = try Subtokenizer(vocabularyFile: URL(fileURLWithPath: vocab))
+        var out = ""
+        for (number, line) in try rawLines(file).enumerated() {
+            let ids = try line.split(separator: " ").map { field -> Int32 in
+                guard let id = Int32(field), id >= 0 else {
+                    throw ValidationError("\(file), line \(number + 1): '\(field)' is not an id")
+                }
+                return id
+            }
+            out += tokenizer.decode(ids) + "\n"
+        }
+        FileHandle.standardOutput.write(Data(out.utf8))
+    }
+}
+
+struct Records: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Write one TFRecord file of inputs/targets examples (EOS appended) from line-aligned files.")
+    @Option(help: "The vocabulary file.") var vocab: String
+    @Option(help: "Source sentences, one per line.") var source: String
+    @Option(help: "Target sentences, line-aligned with the source.") var target: String
+    @Option(help: "The TFRecord file to write.") var output: String
+
+    func run() throws {
+        let tokenizer = try Subtokenizer(vocabularyFile: URL(fileURLWithPath: vocab))
+        let sources = try CorpusPreparer.lines(of: URL(fileURLWithPath: source))
+        let targets = try CorpusPreparer.lines(of: URL(fileURLWithPath: target))
+        guard sources.count == targets.count else {
+            throw CorpusError.lineCountMismatch(source: source, sourceLines: sources.count, target: target, targetLines: targets.count)
+        }
+        let writer = try TFRecordWriter(url: URL(fileURLWithPath: output))
+        for (s, t) in zip(sources, targets) {
+            try writer.write(TranslationExample(inputs: tokenizer.encode(s, addEOS: true), targets: tokenizer.encode(t, addEOS: true)).serialized)
+        }
+        try writer.close()
+        note("wrote \(sources.count) examples to \(output)")
+    }
+}
+
+struct Dump: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Print each record's inputs<TAB>targets ids.")
+    @Argument(help: "A TFRecord file of translation examples.") var file: String
+
+    func run() throws {
+        var out = ""
+        for record in try TFRecordReader(url: URL(fileURLWithPath: file)).readAll() {
+            let example = try TranslationExample(serialized: record)
+            out += example.inputs.map(String.init).joined(separator: " ") + "\t"
+                + example.targets.map(String.init).joined(separator: " ") + "\n"
+        }
+        FileHandle.standardOutput.write(Data(out.utf8))
+    }
+}
+
+struct Ding: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Extract English-German sentence pairs from the Ding dictionary (Debian's trans-de-en).",
+        discussion: "Writes train.en, train.de, test.en and test.de to the output directory.")
+    @Option(help: "The dictionary file.") var input: String = DingExtractor.defaultPath
+    @Option(help: "The output directory.") var output: String
+
+    func run() throws {
+        let (train, test) = try DingExtractor.extract(from: URL(fileURLWithPath: input))
+        let directory = URL(fileURLWithPath: output)
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        for (split, pairs) in [("train", train), ("test", test)] {
+            try Data(pairs.map { $0.english + "\n" }.joined().utf8).write(to: directory.appendingPathComponent("\(split).en"), options: .atomic)
+            try Data(pairs.map { $0.german + "\n" }.joined().utf8).write(to: directory.appendingPathComponent("\(split).de"), options: .atomic)
+        }
+        note("extracted \(train.count) train and \(test.count) test pairs into \(output)")
+    }
+}
+
+struct Corpus: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Build a vocabulary from the training text and write train and dev TFRecord shards.",
+        discussion: "Outputs NAME.vocab, NAME-train-000NN-of-000MM and NAME-dev-00001-of-00001; existing complete shards are kept.")
+    @Option(help: "Training source sentences.") var trainSource: String
+    @Option(help: "Training target sentences.") var trainTarget: String
+    @Option(help: "Development source sentences.") var devSource: String
+    @Option(help: "Development target sentences.") var devTarget: String
+    @Option(help: "The output directory.") var output: String
+    @Option(help: "File name prefix.") var name: String = "corpus"
+    @Option(help: "Training shards.") var shards: Int = 4
+    @Option(help: "Wanted vocabulary size.") var targetSize: Int = 8192
+    @Option(help: "Vocabulary search threshold.") var threshold: Int = 82
+    @Option(help: "Seed of the shard shuffle.") var seed: UInt64 = 1
+
+    func validate() throws {
+        guard shards > 0 else { throw ValidationError("--shards must be positive, got \(shards)") }
+    }
+
+    func run() throws {
+        let directory = URL(fileURLWithPath: output)
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let vocabURL = directory.appendingPathComponent("\(name).vocab")
+        let tokenizer: Subtokenizer
+        if FileManager.default.fileExists(atPath: vocabURL.path) {
+            tokenizer = try Subtokenizer(vocabularyFile: vocabURL)
+            note("using the existing vocabulary \(vocabURL.path) (\(tokenizer.vocabularySize) subtokens)")
+        } else {
+            let start = Date()
+            tokenizer = try VocabularyBuilder.build(
+                files: [URL(fileURLWithPath: trainSource), URL(fileURLWithPath: trainTarget)], targetSize: targetSize,
+                threshold: threshold) { note("  vocabulary: \($0)") }
+            try tokenizer.write(to: vocabURL)
+            note(String(format: "built %d subtokens in %.1f s", tokenizer.vocabularySize, Date().timeIntervalSince(start)))
+        }
+        let train = try CorpusPreparer.writeShards(
+            source: URL(fileURLWithPath: trainSource), target: URL(fileURLWithPath: trainTarget), tokenizer: tokenizer,
+            directory: directory, name: name, tag: "train", shards: shards, shuffleSeed: seed, progress: progressLine("train"))
+        let dev = try CorpusPreparer.writeShards(
+            source: URL(fileURLWithPath: devSource), target: URL(fileURLWithPath: devTarget), tokenizer: tokenizer,
+            directory: directory, name: name, tag: "dev", shards: 1, shuffleSeed: nil, progress: progressLine("dev"))
+        note("shards: \((train + dev).map(\.lastPathComponent).joined(separator: ", "))")
+    }
+}

@@ -1,0 +1,75 @@
+import Foundation
+
+/// Turns line-aligned text files into TFRecord shards of `inputs`/`targets` examples, as
+/// the reference's `data_download.py` does: examples round-robin across shards named
+/// `NAME-TAG-00001-of-000NN`, each written to a temporary name and renamed when complete,
+/// train shards shuffled (seeded here; the reference's shuffle was unseeded).
+public enum CorpusPreparer {
+    /// The lines of a text file, each stripped of surrounding whitespace.
+    public static func lines(of url: URL) throws(CorpusError) -> [String] {
+        let data: Data
+        do { data = try Data(contentsOf: url) } catch { throw .unreadable(path: url.path, reason: error.localizedDescription) }
+        guard let text = String(data: data, encoding: .utf8) else { throw .invalidUTF8(path: url.path) }
+        var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map {
+            String(String.UnicodeScalarView(pythonStripped($0.unicodeScalars.map(\.value)).compactMap(Unicode.Scalar.init)))
+        }
+        if lines.last == "" { lines.removeLast() }
+        return lines
+    }
+
+    /// The shard file names for `name`, `tag` and `count` shards.
+    public static func shardNames(name: String, tag: String, count: Int) -> [String] {
+        (1...count).map { String(format: "%@-%@-%05d-of-%05d", name, tag, $0, count) }
+    }
+
+    /// Encodes the pairs of `source` and `target` and writes them into shards.
+    ///
+    /// When every shard already exists the step is skipped (an interrupted run resumes);
+    /// otherwise all shards are rewritten.
+    ///
+    /// - Parameters:
+    ///   - shuffleSeed: shuffle each shard's examples with this seed (nil keeps file order,
+    ///     as for the dev set).
+    ///   - progress: called with (pairs encoded, total pairs) now and then.
+    /// - Returns: the shard files.
+    /// - Throws: ``CorpusError`` for unreadable or misaligned files, ``EncodingError``, or
+    ///   ``TFRecordError`` when writing fails.
+    public static func writeShards(
+        source: URL, target: URL, tokenizer: Subtokenizer, directory: URL, name: String, tag: String, shards: Int,
+        shuffleSeed: UInt64?, progress: ((Int, Int) -> Void)? = nil
+    ) throws -> [URL] {
+        precondition(shards > 0, "writeShards: shard count must be positive")
+        let urls = shardNames(name: name, tag: tag, count: shards).map { directory.appendingPathComponent($0) }
+        if urls.allSatisfy({ FileManager.default.fileExists(atPath: $0.path) }) { return urls }
+        let sourceLines = try lines(of: source), targetLines = try lines(of: target)
+        guard sourceLines.count == targetLines.count else {
+            throw CorpusError.lineCountMismatch(
+                source: source.path, sourceLines: sourceLines.count, target: target.path, targetLines: targetLines.count)
+        }
+        var perShard = [[Data]](repeating: [], count: shards)
+        for (i, (s, t)) in zip(sourceLines, targetLines).enumerated() {
+            let example = TranslationExample(
+                inputs: try tokenizer.encode(s, addEOS: true), targets: try tokenizer.encode(t, addEOS: true))
+            perShard[i % shards].append(example.serialized)
+            if i % 2000 == 0 || i == sourceLines.count - 1 { progress?(i + 1, sourceLines.count) }
+        }
+        for (index, url) in urls.enumerated() {
+            var records = perShard[index]
+            if let shuffleSeed {
+                var random = SplitMix64(seed: shuffleSeed &+ UInt64(index))
+                random.shuffle(&records)
+            }
+            let temporary = url.appendingPathExtension("incomplete")
+            let writer = try TFRecordWriter(url: temporary)
+            for record in records { try writer.write(record) }
+            try writer.close()
+            do {
+                try? FileManager.default.removeItem(at: url)
+                try FileManager.default.moveItem(at: temporary, to: url)
+            } catch {
+                throw CorpusError.writeFailed(path: url.path, reason: error.localizedDescription)
+            }
+        }
+        return urls
+    }
+}

@@ -1,0 +1,77 @@
+import Foundation
+import XCTest
+
+/// Runs the `nmt-prepare` executable the way other tools call it.
+final class PrepareCommandTests: XCTestCase {
+    var directory: URL!
+    override func setUpWithError() throws {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("nmt-cli-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    }
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: directory) }
+
+    /// Runs nmt-prepare with `arguments`; returns standard output and the exit status.
+    func run(_ arguments: [String]) throws -> (output: String, error: String, status: Int32) {
+        // The test bundle sits in the build products directory, beside the executables.
+        var products = Bundle(for: Self.self).bundleURL
+        while products.pathExtension == "xctest" || products.lastPathComponent == "Contents" {
+            products = products.deletingLastPathComponent()
+        }
+        let executable = products.appendingPathComponent("nmt-prepare")
+        guard FileManager.default.fileExists(atPath: executable.path) else {
+            throw CocoaError(.fileNoSuchFile, userInfo: [NSFilePathErrorKey: executable.path])
+        }
+        let process = Process()
+        process.executableURL = executable
+        process.arguments = arguments
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let output = out.fileHandleForReading.readDataToEndOfFile(), error = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (String(decoding: output, as: UTF8.self), String(decoding: error, as: UTF8.self), process.terminationStatus)
+    }
+
+    func testEncodeDecodeRecordsAndDumpAgreeWithTheGoldenIDs() throws {
+        let vocab = try fixtureURL("vocab.ding.8k").path
+        let golden = try String(contentsOf: fixtureURL("test.ids.tsv"), encoding: .utf8).split(separator: "\n").map(String.init)
+
+        let encoded = try run(["encode", "--vocab", vocab, "--eos", try fixtureURL("test.en").path])
+        XCTAssertEqual(encoded.status, 0, encoded.error)
+        XCTAssertEqual(encoded.output.split(separator: "\n").map(String.init), golden.map { String($0.split(separator: "\t")[0]) })
+
+        let idsFile = directory.appendingPathComponent("ids")
+        try Data(encoded.output.utf8).write(to: idsFile)
+        let decoded = try run(["decode", "--vocab", vocab, idsFile.path])
+        XCTAssertEqual(decoded.status, 0, decoded.error)
+        let english = try String(contentsOf: fixtureURL("test.en"), encoding: .utf8)
+        // Each line comes back as encoded (stripped), followed by the literal "<EOS>" that
+        // id 1 decodes to, as in the reference.
+        XCTAssertEqual(
+            decoded.output.split(separator: "\n").map(String.init),
+            english.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) + "<EOS>" })
+    }
+
+    func testRecordsAndDump() throws {
+        let vocab = try fixtureURL("vocab.ding.8k").path
+        let output = directory.appendingPathComponent("test.tfrecord")
+        let written = try run(["records", "--vocab", vocab, "--source", try fixtureURL("test.en").path,
+                               "--target", try fixtureURL("test.de").path, "--output", output.path])
+        XCTAssertEqual(written.status, 0, written.error)
+        XCTAssertEqual(try Data(contentsOf: output), try Data(contentsOf: fixtureURL("ding-test.tf_written.tfrecord")),
+                       "the same bytes as TensorFlow's file")
+        let dumped = try run(["dump", output.path])
+        XCTAssertEqual(dumped.status, 0, dumped.error)
+        XCTAssertEqual(dumped.output, try String(contentsOf: fixtureURL("test.ids.tsv"), encoding: .utf8))
+    }
+
+    func testBadInputFailsWithAMessage() throws {
+        let missing = try run(["encode", "--vocab", directory.appendingPathComponent("none").path, "x"])
+        XCTAssertNotEqual(missing.status, 0)
+        XCTAssertTrue(missing.error.contains("cannot be read"), missing.error)
+        let usage = try run(["vocab"])
+        XCTAssertNotEqual(usage.status, 0)
+        XCTAssertTrue(usage.error.contains("--output"), usage.error)
+    }
+}
