@@ -32,32 +32,42 @@ final class SubtokenizerHelperTests: XCTestCase {
     }
 
     func testGenerateNewSubtokenList() {
-        // test_gen_new_subtoken_list: "tra" absent; "tr" and "t" present; max length 9.
-        let counts: [[UInt32]: Int] = [codePoints("translate"): 10, codePoints("t"): 40, codePoints("tr"): 16, codePoints("tra"): 12]
-        let (list, maximumLength) = VocabularyBuilder.newSubtokenList(
-            counts, minCount: 5, alphabet: Set(codePoints("translate")), reserved: [codePoints("reserved"), codePoints("tokens")])
+        // test_gen_new_subtoken_list: counts {translate: 10, t: 40, tr: 16, tra: 12}, min 5:
+        // "tra" absent; "tr" and "t" present; max length 9. The counts are set on the
+        // substrings of one token "translate".
+        let table = SubstringTable(tokens: [(codePoints("translate"), 1)])
+        var counts = [Int](repeating: 0, count: table.count)
+        for (length, count) in [(9, 10), (1, 40), (2, 16), (3, 12)] { counts[Int(table.id(token: 0, start: 0, end: length))] = count }
+        let (list, _, maximumLength) = VocabularyBuilder.newSubtokenList(
+            table, counts: counts, minCount: 5, alphabet: Set(codePoints("translate")),
+            reserved: [codePoints("reserved"), codePoints("tokens")])
         XCTAssertEqual(list.map(text), ["reserved", "tokens", "t", "translate", "tr", "s", "r", "n", "l", "e", "a"])
         XCTAssertEqual(maximumLength, 9)
     }
 
+    func escapedTable(_ tokens: [(String, Int)], alphabet: Set<UInt32>) -> SubstringTable {
+        SubstringTable(tokens: tokens.map { (SubtokenText.escape(codePoints($0.0), alphabet: alphabet), $0.1) })
+    }
+
     func testGenerateSubtokens() {
         let alphabet = Set(codePoints("abc_"))
-        let tokens = [("ab", 1), ("bc", 3), ("abc", 5)].map { (SubtokenText.escape(codePoints($0.0), alphabet: alphabet), $0.1) }
+        let table = escapedTable([("ab", 1), ("bc", 3), ("abc", 5)], alphabet: alphabet)
         let one = VocabularyBuilder.generateSubtokens(
-            escapedTokens: tokens, alphabet: alphabet, minCount: 100, rounds: 1,
-            reserved: [codePoints("reserved"), codePoints("tokens")])
+            table, alphabet: alphabet, minCount: 100, rounds: 1, reserved: [codePoints("reserved"), codePoints("tokens")])
         XCTAssertEqual(one.map(text), ["reserved", "tokens", "b", "_", "c", "a"])
-        let four = VocabularyBuilder.generateSubtokens(escapedTokens: tokens, alphabet: alphabet, minCount: 2)
+        let four = VocabularyBuilder.generateSubtokens(table, alphabet: alphabet, minCount: 2)
         XCTAssertEqual(four.map(text), ["<pad>", "<EOS>", "abc_", "bc_", "b", "a", "_", "c"])
     }
 
     func testCountAndGenerateSubtokens() {
         // test_count_and_gen_subtokens: {"abc": 5} segmented with {a, b, c, _}, max length 2.
-        let counts = VocabularyBuilder.substringCounts(
-            [(codePoints("abc_"), 5)], vocabulary: Set(["a", "b", "c", "_"].map(codePoints)), maximumLength: 2)
-        XCTAssertEqual(
-            Dictionary(uniqueKeysWithValues: counts.map { (text($0.key), $0.value) }),
-            ["a": 5, "b": 5, "c": 5, "_": 5, "ab": 5, "bc": 5, "c_": 5, "abc": 5, "bc_": 5, "abc_": 5])
+        let table = SubstringTable(tokens: [(codePoints("abc_"), 5)])
+        var vocabulary = [Bool](repeating: false, count: table.count)
+        for s in 0..<4 { vocabulary[Int(table.id(token: 0, start: s, end: s + 1))] = true }
+        let counts = VocabularyBuilder.substringCounts(table, vocabulary: vocabulary, maximumLength: 2)
+        var byText: [String: Int] = [:]
+        for id in counts.indices where counts[id] > 0 { byText[text(table.contents(Int32(id)))] = counts[id] }
+        XCTAssertEqual(byText, ["a": 5, "b": 5, "c": 5, "_": 5, "ab": 5, "bc": 5, "c_": 5, "abc": 5, "bc_": 5, "abc_": 5])
     }
 }
 

@@ -65,10 +65,10 @@ public enum VocabularyBuilder {
         guard !counts.isEmpty else { throw .noText(paths: files.map(\.path)) }
         let alphabet = alphabet(of: counts)
         let escaped = counts.map { (token: SubtokenText.escape($0.key, alphabet: alphabet), count: $0.value) }
-        let firstRound = substringCounts(escaped, vocabulary: [], maximumLength: 1)
+        let table = SubstringTable(tokens: escaped)
+        let firstRound = substringCounts(table, vocabulary: nil, maximumLength: 1)
         func generate(_ minCount: Int) -> [[UInt32]] {
-            let list = generateSubtokens(
-                escapedTokens: escaped, alphabet: alphabet, minCount: minCount, firstRoundCounts: firstRound)
+            let list = generateSubtokens(table, alphabet: alphabet, minCount: minCount, firstRoundCounts: firstRound)
             progress?("min_count \(minCount): \(list.count) subtokens")
             return list
         }
@@ -89,36 +89,38 @@ public enum VocabularyBuilder {
     /// subtoken boundary of the current segmentation, then keeping frequent ones.
     ///
     /// The first round segments into single characters whatever `minCount` is, so its
-    /// counts can be computed once (``substringCounts(_:vocabulary:maximumLength:)``) and
-    /// passed in as `firstRoundCounts` for every candidate of the binary search.
+    /// counts can be computed once and passed in as `firstRoundCounts` for every
+    /// candidate of the binary search.
     static func generateSubtokens(
-        escapedTokens: [(token: [UInt32], count: Int)], alphabet: Set<UInt32>, minCount: Int,
-        firstRoundCounts: [[UInt32]: Int]? = nil, rounds: Int = 4,
+        _ table: SubstringTable, alphabet: Set<UInt32>, minCount: Int, firstRoundCounts: [Int]? = nil, rounds: Int = 4,
         reserved: [[UInt32]] = [SubtokenText.padding, SubtokenText.endOfSentence]
     ) -> [[UInt32]] {
-        var counts = firstRoundCounts ?? substringCounts(escapedTokens, vocabulary: [], maximumLength: 1)
-        var list: [[UInt32]] = []
-        var maximumLength = 1
+        var counts = firstRoundCounts ?? substringCounts(table, vocabulary: nil, maximumLength: 1)
+        var result = (list: [[UInt32]](), vocabulary: [Bool](), maximumLength: 1)
         for round in 0..<rounds {
-            if round > 0 { counts = substringCounts(escapedTokens, vocabulary: Set(list), maximumLength: maximumLength) }
-            (list, maximumLength) = newSubtokenList(counts, minCount: minCount, alphabet: alphabet, reserved: reserved)
+            if round > 0 { counts = substringCounts(table, vocabulary: result.vocabulary, maximumLength: result.maximumLength) }
+            result = newSubtokenList(table, counts: counts, minCount: minCount, alphabet: alphabet, reserved: reserved)
         }
-        return list
+        return result.list
     }
 
-    /// `_count_and_gen_subtokens`: for every token, segment it greedily with `vocabulary`
-    /// and add its count to every substring that starts at a segment boundary.
-    static func substringCounts(
-        _ escapedTokens: [(token: [UInt32], count: Int)], vocabulary: Set<[UInt32]>, maximumLength: Int
-    ) -> [[UInt32]: Int] {
-        var counts: [[UInt32]: Int] = [:]
-        counts.reserveCapacity(escapedTokens.count * 8)
-        for (token, count) in escapedTokens {
+    /// `_count_and_gen_subtokens`: for every token, segment it greedily (longest match
+    /// first) with the substrings marked in `vocabulary` (single characters when nil) and
+    /// add the token's count to every substring that starts at a segment boundary.
+    ///
+    /// - Returns: counts by substring id.
+    static func substringCounts(_ table: SubstringTable, vocabulary: [Bool]?, maximumLength: Int) -> [Int] {
+        var counts = [Int](repeating: 0, count: table.count)
+        for (t, token) in table.tokens.enumerated() {
+            let count = table.tokenCounts[t]
             var start = 0
             while start < token.count {
-                var end = min(token.count, start + maximumLength)
-                while end > start + 1 && !vocabulary.contains(Array(token[start..<end])) { end -= 1 }
-                for e in (start + 1)...token.count { counts[Array(token[start..<e]), default: 0] += count }
+                var end = start + 1
+                if let vocabulary {
+                    end = min(token.count, start + maximumLength)
+                    while end > start + 1 && !vocabulary[Int(table.id(token: t, start: start, end: end))] { end -= 1 }
+                }
+                for e in (start + 1)...token.count { counts[Int(table.id(token: t, start: start, end: e))] += count }
                 start = end
             }
         }
@@ -126,37 +128,49 @@ public enum VocabularyBuilder {
     }
 
     /// `_gen_new_subtoken_list`: longest subtokens first, each kept if its count (after
-    /// longer ones have claimed theirs) reaches `minCount`; then the alphabet; sorted by
-    /// descending (count, code points); reserved tokens first.
+    /// longer ones have claimed theirs from their prefixes) reaches `minCount`; then the
+    /// alphabet; sorted by descending (count, code points); reserved tokens first.
+    ///
+    /// - Returns: the list, the same subtokens marked by substring id (for the next
+    ///   round's segmentation) and the longest length that reached `minCount`.
     static func newSubtokenList(
-        _ counts: [[UInt32]: Int], minCount: Int, alphabet: Set<UInt32>,
+        _ table: SubstringTable, counts original: [Int], minCount: Int, alphabet: Set<UInt32>,
         reserved: [[UInt32]] = [SubtokenText.padding, SubtokenText.endOfSentence]
-    ) -> (list: [[UInt32]], maximumLength: Int) {
-        var counts = counts
-        var buckets: [[[UInt32]]] = []
-        for (subtoken, count) in counts where count >= minCount {
-            while buckets.count <= subtoken.count { buckets.append([]) }
-            buckets[subtoken.count].append(subtoken)
+    ) -> (list: [[UInt32]], vocabulary: [Bool], maximumLength: Int) {
+        var counts = original
+        var buckets: [[Int32]] = []
+        for id in counts.indices where counts[id] >= minCount {
+            let length = Int(table.lengths[id])
+            while buckets.count <= length { buckets.append([]) }
+            buckets[length].append(Int32(id))
         }
         let maximumLength = buckets.count - 1
-        var candidates: [(count: Int, subtoken: [UInt32])] = []
+        var candidates: [(count: Int, id: Int32)] = []
+        var inVocabulary = [Bool](repeating: false, count: table.count)
         for length in stride(from: maximumLength, through: 1, by: -1) {
-            for subtoken in buckets[length] {
-                let count = counts[subtoken]!
+            for id in buckets[length] {
+                let count = counts[Int(id)]
                 if count < minCount { continue }
-                if !(length == 1 && alphabet.contains(subtoken[0])) && !reserved.contains(subtoken) {
-                    candidates.append((count, subtoken))
+                let isAlphabet = length == 1 && alphabet.contains(table.contents(id).first!)
+                if !isAlphabet && !reserved.contains(where: { $0.elementsEqual(table.contents(id)) }) {
+                    candidates.append((count, id))
                 }
-                for end in 1..<length { counts[Array(subtoken[..<end]), default: 0] -= count }
+                for end in 1..<length { counts[Int(table.prefix(of: id, length: end))] -= count }
             }
         }
-        for c in alphabet { candidates.append((counts[[c]] ?? 0, [c])) }
+        var entries = candidates.map { (count: $0.count, text: Array(table.contents($0.id)), id: $0.id) }
+        for c in alphabet {
+            let id = table.characterIDs[c]
+            entries.append((id.map { counts[Int($0)] } ?? 0, [c], id ?? -1))
+        }
         // Python's sorted(reverse=True) on (count, string): count descending, then the
         // string in descending code-point order.
-        candidates.sort { a, b in
-            a.count != b.count ? a.count > b.count : a.subtoken.lexicographicallyPrecedes(b.subtoken) == false && a.subtoken != b.subtoken
+        entries.sort { a, b in
+            a.count != b.count ? a.count > b.count : b.text.lexicographicallyPrecedes(a.text)
         }
-        return (reserved + candidates.map(\.subtoken), max(maximumLength, 1))
+        for entry in entries where entry.id >= 0 { inVocabulary[Int(entry.id)] = true }
+        for r in reserved where r.count == 1 { if let id = table.characterIDs[r[0]] { inVocabulary[Int(id)] = true } }
+        return (reserved + entries.map(\.text), inVocabulary, max(maximumLength, 1))
     }
 }
 
