@@ -22,6 +22,7 @@ demo:
 bench: deps
 	swift run -c release nmt-bench-tensor
 	swift run -c release nmt-bench-model
+	swift run -c release nmt-bench-data --train-en ../shared/data/ding/train.en --train-de ../shared/data/ding/train.de
 
 clean:
 	rm -rf .build
