@@ -5,6 +5,9 @@
 #   make demo    the main job: Scripts/main-job.sh
 #   make bench   kernel and model benchmarks, JSON lines on standard output
 
+# Parallel text for the data benchmark (train.en, train.de).
+DING ?= ../shared/data/ding
+
 .PHONY: deps build test demo bench clean
 
 deps:
@@ -22,7 +25,9 @@ demo:
 bench: deps
 	swift run -c release nmt-bench-tensor
 	swift run -c release nmt-bench-model
-	swift run -c release nmt-bench-data --train-en ../shared/data/ding/train.en --train-de ../shared/data/ding/train.de
+	@if [ -f $(DING)/train.en ]; then \
+		swift run -c release nmt-bench-data --train-en $(DING)/train.en --train-de $(DING)/train.de; \
+	else echo "nmt-bench-data skipped: no $(DING)/train.en (set DING=DIR, e.g. from nmt-prepare ding)"; fi
 
 clean:
 	rm -rf .build
