@@ -21,7 +21,7 @@ func emit(_ fields: [String: Any]) {
 func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
 
 let files = (values(of: "--train-en") + values(of: "--train-de")).map { URL(fileURLWithPath: $0) }
-guard !files.isEmpty else {
+guard let english = values(of: "--train-en").first, let german = values(of: "--train-de").first else {
     FileHandle.standardError.write(Data("usage: nmt-bench-data --train-en FILE --train-de FILE [--vocab-out FILE] [--encode FILE ...]\n".utf8))
     exit(2)
 }
@@ -50,7 +50,6 @@ let shardDirectory = FileManager.default.temporaryDirectory.appendingPathCompone
 try FileManager.default.createDirectory(at: shardDirectory, withIntermediateDirectories: true)
 defer { try? FileManager.default.removeItem(at: shardDirectory) }
 start = now()
-let english = values(of: "--train-en").first!, german = values(of: "--train-de").first!
 let shards = try CorpusPreparer.writeShards(
     source: URL(fileURLWithPath: english), target: URL(fileURLWithPath: german), tokenizer: tokenizer,
     directory: shardDirectory, name: "bench", tag: "train", shards: 4, shuffleSeed: 1)

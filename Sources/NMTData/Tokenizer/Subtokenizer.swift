@@ -20,6 +20,8 @@ public struct Subtokenizer: Sendable {
     let alphabet: Set<UInt32>
     /// The longest subtoken, in code points.
     let maximumSubtokenLength: Int
+    /// Ids of tokens already split (text repeats its words; the reference memoizes too).
+    let cache = TokenCache()
 
     /// The number of ids (the model's vocabulary size V).
     public var vocabularySize: Int { subtokens.count }
@@ -91,8 +93,20 @@ public struct Subtokenizer: Sendable {
         return result
     }
 
-    /// Escapes a token and splits it greedily, longest subtoken first.
+    /// Escapes a token and splits it greedily, longest subtoken first (through the cache).
     func appendIDs(of token: ArraySlice<UInt32>, to result: inout [Int32]) throws(EncodingError) {
+        let key = Array(token)
+        if let cached = cache.ids(of: key) {
+            result += cached
+            return
+        }
+        var ids: [Int32] = []
+        try splitIntoIDs(token, &ids)
+        cache.store(ids, for: key)
+        result += ids
+    }
+
+    private func splitIntoIDs(_ token: ArraySlice<UInt32>, _ result: inout [Int32]) throws(EncodingError) {
         let escaped = SubtokenText.escape(token, alphabet: alphabet)
         var start = 0
         while start < escaped.count {
@@ -119,6 +133,27 @@ public struct Subtokenizer: Sendable {
         let tokens = escaped.split(separator: SubtokenText.underscore, omittingEmptySubsequences: true)
             .map { SubtokenText.unescape($0) }
         return SubtokenText.string(SubtokenText.joinTokens(tokens))
+    }
+}
+
+/// A thread-safe memo of token → ids, bounded so that it cannot grow without limit on an
+/// endless stream of new words (it is emptied when full).
+final class TokenCache: @unchecked Sendable {
+    private var entries: [[UInt32]: [Int32]] = [:]
+    private let lock = NSLock()
+    private let capacity = 1 << 20
+
+    func ids(of token: [UInt32]) -> [Int32]? {
+        lock.lock()
+        defer { lock.unlock() }
+        return entries[token]
+    }
+
+    func store(_ ids: [Int32], for token: [UInt32]) {
+        lock.lock()
+        defer { lock.unlock() }
+        if entries.count >= capacity { entries.removeAll(keepingCapacity: true) }
+        entries[token] = ids
     }
 }
 
