@@ -32,6 +32,7 @@ let package = Package(
         // Scripts/generate-protos.sh), so no build plugin or protoc is needed.
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
         .systemLibrary(name: "CNMTBLAS", path: "Sources/CNMTBLAS"),
@@ -40,7 +41,9 @@ let package = Package(
         .target(name: "NMTTransformer", dependencies: ["NMTLayers"]),
         .target(name: "NMTData", dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")]),
         .target(name: "NMTAccelerator", dependencies: ["NMTLayers"]),
-        .target(name: "NMTSchedule", dependencies: ["NMTAccelerator", "NMTTransformer", "NMTData"]),
+        .target(
+            name: "NMTSchedule",
+            dependencies: ["NMTAccelerator", "NMTTransformer", "NMTData", .product(name: "Logging", package: "swift-log")]),
         .target(
             name: "NMT",
             dependencies: [
@@ -66,7 +69,7 @@ let package = Package(
             resources: [.copy("Fixtures")]),
         .testTarget(name: "NMTDataTests", dependencies: ["NMTData"], resources: [.copy("Fixtures")]),
         .testTarget(name: "NMTAcceleratorTests", dependencies: ["NMTAccelerator", "NMTTestSupport"]),
-        .testTarget(name: "NMTScheduleTests", dependencies: ["NMTSchedule"]),
+        .testTarget(name: "NMTScheduleTests", dependencies: ["NMTSchedule"], resources: [.copy("Fixtures")]),
     ],
     swiftLanguageModes: [.v6]
 )

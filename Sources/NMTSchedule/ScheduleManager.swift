@@ -59,6 +59,7 @@ public struct ScheduleManager: Sendable, Equatable {
         func toSteps(_ epochs: Int, _ count: Int) -> Int { count * maxLength * epochs / batchTokens }
         if let trainSteps {
             guard trainSteps > 0, stepsBetweenEvals > 0 else { throw .notPositive("train steps and steps between evals") }
+            guard trainSteps >= stepsBetweenEvals else { throw .noIteration(trainSteps: trainSteps, stepsBetweenEvals: stepsBetweenEvals) }
             iterations = trainSteps / stepsBetweenEvals
             singleIterationTrainSteps = stepsBetweenEvals
             singleIterationEpochs = nil
@@ -90,6 +91,8 @@ public enum ScheduleError: Error, Equatable, CustomStringConvertible {
     case bothStepsAndEpochs
     /// A count is zero or negative.
     case notPositive(String)
+    /// Fewer train steps than steps per iteration: no iteration would run.
+    case noIteration(trainSteps: Int, stepsBetweenEvals: Int)
     /// Static batches of this many sentences cannot be split evenly across the shards.
     case indivisibleBatch(sentences: Int, shards: Int)
 
@@ -98,6 +101,8 @@ public enum ScheduleError: Error, Equatable, CustomStringConvertible {
         switch self {
         case .bothStepsAndEpochs: return "train steps and train epochs are mutually exclusive; give one"
         case .notPositive(let what): return "\(what) must be positive"
+        case .noIteration(let steps, let between):
+            return "\(steps) train steps are fewer than the \(between) steps between evaluations: nothing would be trained"
         case .indivisibleBatch(let sentences, let shards):
             return "a static batch of \(sentences) sentences (batch tokens / max length) does not divide across \(shards) shards"
         }

@@ -30,7 +30,8 @@ public struct TransformerBatch: TapeAttachable, Sendable {
         self.targets = targets
     }
 
-    private init(unchecked inputs: IndexTensor, targets: IndexTensor) {
+    /// Wraps ids already known to be valid (rows of a checked batch).
+    package init(unchecked inputs: IndexTensor, targets: IndexTensor) {
         self.inputs = inputs
         self.targets = targets
     }

@@ -1,0 +1,55 @@
+import Foundation
+import NMTLayers
+import NMTTensor
+
+/// One replica on the CPU: dynamic shapes, gather embedding, encoder padding removal, all
+/// metrics, gradient norms in the summaries.
+///
+/// Matrix products use every core: BLAS runs single-threaded and swift-nmt splits large
+/// products itself, which on two cores trains 20-30% faster than BLAS's own threads (see
+/// Documentation/Performance.md). Creating the device sets `BLAS.threadCount = 1` for the
+/// process.
+public final class CPUDevice: Device {
+    /// One replica, dynamic shapes, gather embedding, padding removal, host metrics.
+    public let capabilities = DeviceCapabilities.cpu
+
+    /// Creates the device.
+    public init() {
+        BLAS.threadCount = 1
+    }
+
+    /// Runs the steps one after another on this thread (see ``Device/trainSteps(model:optimizer:batches:firstStep:learningRate:randomKey:loss:)``).
+    public func trainSteps<Model: ParameterContainer, Batch: DeviceBatch>(
+        model: inout Model, optimizer: inout Adam, batches: [Batch], firstStep: Int,
+        learningRate: (Int) -> Float, randomKey: RandomKey,
+        loss: (Model, Batch, ForwardContext) -> Tensor
+    ) throws -> [StepSummary] {
+        var summaries: [StepSummary] = []
+        for (offset, batch) in batches.enumerated() {
+            let step = firstStep + offset
+            let context = ForwardContext.training(key: randomKey.split(UInt64(step)))
+            let (value, gradients) = valueAndGradient(of: model, attaching: batch) { loss($0, $1, context) }
+            let rate = learningRate(step)
+            optimizer.update(&model, along: gradients, learningRate: rate)
+            summaries.append(
+                StepSummary(step: step, learningRate: rate, loss: value.scalar, gradientNorm: Self.globalNorm(gradients)))
+        }
+        return summaries
+    }
+
+    /// Runs `body` on this thread.
+    public func run<Model: ParameterContainer, Batch: DeviceBatch, Result>(
+        model: Model, batch: Batch, _ body: (Model, Batch) -> Result
+    ) throws -> Result {
+        body(model, batch)
+    }
+
+    /// `sqrt(Σ g²)` over every gradient (TensorFlow's `global_norm`).
+    static func globalNorm(_ gradients: ParameterGradients) -> Float {
+        var total = 0.0
+        for name in gradients.names {
+            gradients[name]!.withUnsafeBufferPointer { values in for v in values { total += Double(v) * Double(v) } }
+        }
+        return Float(total.squareRoot())
+    }
+}

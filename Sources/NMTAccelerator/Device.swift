@@ -1,0 +1,66 @@
+import NMTLayers
+import NMTTensor
+
+/// A batch a device can train on: data that joins a traced step (``NMTTensor/TapeAttachable``)
+/// and splits into sentence ranges for replicas.
+public protocol DeviceBatch: TapeAttachable, Sendable {
+    /// Sentences in the batch.
+    var sentenceCount: Int { get }
+    /// The sentences `range` of the batch (for splitting across replicas).
+    func sentences(_ range: Range<Int>) -> Self
+}
+
+/// What one training step reports back to the host.
+public struct StepSummary: Sendable, Equatable, Codable {
+    /// The global step of the update (the step count before it, as the reference).
+    public var step: Int
+    /// The learning rate the update used.
+    public var learningRate: Float
+    /// The minibatch loss.
+    public var loss: Float
+    /// The global norm of the gradients, where the device computes it (host metrics).
+    public var gradientNorm: Float?
+
+    /// Creates a summary.
+    public init(step: Int, learningRate: Float, loss: Float, gradientNorm: Float?) {
+        self.step = step
+        self.learningRate = learningRate
+        self.loss = loss
+        self.gradientNorm = gradientNorm
+    }
+}
+
+/// Executes training steps and evaluation; the trainer never cares how.
+///
+/// The device knows nothing of the Transformer: it is handed the model as a
+/// ``NMTTensor/ParameterContainer`` and the loss as a closure, which keeps the dependency
+/// arrows pointing down (the model never imports the accelerator) and lets a static-shape
+/// device trace the closure into a program.
+public protocol Device: AnyObject {
+    /// What the device supports; the trainer configures the model from it.
+    var capabilities: DeviceCapabilities { get }
+
+    /// Runs one step per batch (the reference's iterations per loop): forward, backward
+    /// and one optimizer update each, in order.
+    ///
+    /// - Parameters:
+    ///   - model: updated in place.
+    ///   - optimizer: its state advances once per step.
+    ///   - firstStep: the global step before the first update.
+    ///   - learningRate: the rate of the update made at a global step.
+    ///   - randomKey: the run's key; step `s` draws its dropout from `randomKey.split(s)`, so
+    ///     a resumed run draws the same masks.
+    ///   - loss: the scalar loss of a batch under a forward context.
+    /// - Returns: one summary per step, handed back when the loop ends.
+    /// - Throws: ``DeviceError`` when a batch or the model does not fit the device.
+    func trainSteps<Model: ParameterContainer, Batch: DeviceBatch>(
+        model: inout Model, optimizer: inout Adam, batches: [Batch], firstStep: Int,
+        learningRate: (Int) -> Float, randomKey: RandomKey,
+        loss: (Model, Batch, ForwardContext) -> Tensor
+    ) throws -> [StepSummary]
+
+    /// Runs an inference computation (evaluation, translation) of a batch on the device.
+    func run<Model: ParameterContainer, Batch: DeviceBatch, Result>(
+        model: Model, batch: Batch, _ body: (Model, Batch) -> Result
+    ) throws -> Result
+}

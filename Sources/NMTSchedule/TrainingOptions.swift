@@ -1,0 +1,72 @@
+import Foundation
+
+/// How a ``Trainer`` runs: data, model directory, batching, schedule, checkpoints, BLEU.
+/// The defaults are the reference's for the base model on CPU.
+public struct TrainingOptions: Codable, Sendable, Equatable {
+    /// Folder of the TFRecord shards (`*train*` and `*dev*` files).
+    public var dataDirectory: URL
+    /// Folder of checkpoints; a run resumes from the newest one in it.
+    public var modelDirectory: URL
+    /// The vocabulary the data was encoded with.
+    public var vocabularyFile: URL
+    /// Tokens per batch.
+    public var batchTokens = 2048
+    /// Examples longer than this (either side, EOS included) are skipped.
+    public var maxLength = 256
+    /// Static `[batchTokens / maxLength, maxLength]` batches.
+    public var staticBatches = false
+    /// Train this many steps (a step basis), evaluating every `stepsBetweenEvals`.
+    public var trainSteps: Int?
+    /// Steps per train-evaluate iteration on a step basis.
+    public var stepsBetweenEvals = 1000
+    /// Train this many epochs (an epoch basis; 10 when neither steps nor epochs are given).
+    public var trainEpochs: Int?
+    /// Epochs per iteration on an epoch basis.
+    public var epochsBetweenEvals = 1
+    /// Base learning rate of the warmup/rsqrt schedule.
+    public var learningRate: Float = 2.0
+    /// Warmup steps of the schedule.
+    public var warmupSteps = 16000
+    /// Seed of initialization, data order and dropout.
+    public var seed: UInt64 = 1
+    /// Save a checkpoint every this many steps (and at the end).
+    public var checkpointEvery = 1000
+    /// Checkpoints kept.
+    public var keepCheckpoints = 5
+    /// Translate this file after each evaluation and score it against `bleuReference`.
+    public var bleuSource: URL?
+    /// Reference translations of `bleuSource`.
+    public var bleuReference: URL?
+    /// Stop once the uncased BLEU reaches this.
+    public var bleuThreshold: Float?
+    /// Stop training after this many seconds (checked between steps; evaluation and a
+    /// final checkpoint follow).
+    public var maximumSeconds: Double?
+
+    /// Creates options with the reference defaults.
+    public init(dataDirectory: URL, modelDirectory: URL, vocabularyFile: URL) {
+        self.dataDirectory = dataDirectory
+        self.modelDirectory = modelDirectory
+        self.vocabularyFile = vocabularyFile
+    }
+}
+
+/// What a finished run reports.
+public struct TrainingReport: Sendable, Equatable {
+    /// Updates applied in total (including those before a resume).
+    public var steps: Int
+    /// Updates applied by this run.
+    public var stepsThisRun: Int
+    /// Wall time of this run's training steps, in seconds.
+    public var trainingSeconds: Double
+    /// Non-padding target tokens trained on by this run.
+    public var targetTokens: Int
+    /// The last step's minibatch loss.
+    public var finalLoss: Float
+    /// Every minibatch loss of this run, in step order.
+    public var losses: [Float]
+    /// The last evaluation: "loss" and every `metrics/...` value.
+    public var evaluation: [String: Double]
+    /// The last BLEU scores (×100), if computed.
+    public var bleuUncased: Float?, bleuCased: Float?
+}

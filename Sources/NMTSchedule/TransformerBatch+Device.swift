@@ -1,0 +1,29 @@
+import NMTAccelerator
+import NMTData
+import NMTTensor
+import NMTTransformer
+
+extension TransformerBatch: DeviceBatch {
+    /// Sentences in the batch.
+    public var sentenceCount: Int { inputs.shape[0] }
+
+    /// The sentences `range` (rows of both id matrices).
+    public func sentences(_ range: Range<Int>) -> TransformerBatch {
+        func rows(_ ids: IndexTensor) -> IndexTensor {
+            let width = ids.shape[1]
+            return IndexTensor(shape: [range.count, width], scalars: Array(ids.scalars[(range.lowerBound * width)..<(range.upperBound * width)]))
+        }
+        // Rows of a checked batch are checked too.
+        return TransformerBatch(unchecked: rows(inputs), targets: rows(targets))
+    }
+
+    /// A checked batch from the data pipeline's padded id matrices.
+    ///
+    /// - Throws: ``NMTTransformer/BatchError`` when an id is outside the vocabulary.
+    public init(_ batch: TokenBatch, vocabularySize: Int) throws(BatchError) {
+        try self.init(
+            inputs: IndexTensor(shape: [batch.sentenceCount, batch.inputLength], scalars: batch.inputs),
+            targets: IndexTensor(shape: [batch.sentenceCount, batch.targetLength], scalars: batch.targets),
+            vocabularySize: vocabularySize)
+    }
+}

@@ -1,0 +1,143 @@
+import Foundation
+import Logging
+import NMTAccelerator
+import NMTData
+import NMTLayers
+import NMTSchedule
+import NMTTensor
+import NMTTransformer
+import XCTest
+
+/// A small corpus prepared once: 300 Ding pairs to train on, 60 to evaluate, a vocabulary
+/// built from the training half.
+enum SampleCorpus {
+    static let directory: URL = {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("nmt-sample-\(UUID().uuidString)")
+        try! FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        return directory
+    }()
+
+    static let prepared: Result<URL, Error> = Result {
+        let english = try CorpusPreparer.lines(of: fixture("sample.en")), german = try CorpusPreparer.lines(of: fixture("sample.de"))
+        func write(_ lines: ArraySlice<String>, _ name: String) throws -> URL {
+            let url = directory.appendingPathComponent(name)
+            try Data(lines.map { $0 + "\n" }.joined().utf8).write(to: url)
+            return url
+        }
+        let trainEN = try write(english[..<300], "train.en"), trainDE = try write(german[..<300], "train.de")
+        let devEN = try write(english[300...], "dev.en"), devDE = try write(german[300...], "dev.de")
+        let tokenizer = try VocabularyBuilder.build(files: [trainEN, trainDE], targetSize: 0, threshold: 0, minCount: 4)
+        let vocabulary = directory.appendingPathComponent("sample.vocab")
+        try tokenizer.write(to: vocabulary)
+        let data = directory.appendingPathComponent("data")
+        try FileManager.default.createDirectory(at: data, withIntermediateDirectories: true)
+        _ = try CorpusPreparer.writeShards(source: trainEN, target: trainDE, tokenizer: tokenizer, directory: data, name: "sample", tag: "train", shards: 2, shuffleSeed: 1)
+        _ = try CorpusPreparer.writeShards(source: devEN, target: devDE, tokenizer: tokenizer, directory: data, name: "sample", tag: "dev", shards: 1, shuffleSeed: nil)
+        return directory
+    }
+
+    static func fixture(_ name: String) throws -> URL {
+        try XCTUnwrap(Bundle.module.url(forResource: name, withExtension: nil, subdirectory: "Fixtures"))
+    }
+
+    static let configuration = TransformerConfiguration(hiddenSize: 32, layerCount: 2, headCount: 4, filterSize: 64)
+
+    static func options(modelDirectory: URL, steps: Int) throws -> TrainingOptions {
+        let root = try prepared.get()
+        var options = TrainingOptions(
+            dataDirectory: root.appendingPathComponent("data"), modelDirectory: modelDirectory,
+            vocabularyFile: root.appendingPathComponent("sample.vocab"))
+        options.batchTokens = 400
+        options.maxLength = 40
+        options.trainSteps = steps
+        options.stepsBetweenEvals = steps
+        options.warmupSteps = 20
+        options.checkpointEvery = 1000
+        options.seed = 3
+        return options
+    }
+}
+
+final class TrainerTests: XCTestCase {
+    var modelDirectories: [URL] = []
+    func modelDirectory() -> URL {
+        let url = SampleCorpus.directory.appendingPathComponent("model-\(UUID().uuidString)")
+        modelDirectories.append(url)
+        return url
+    }
+    override func tearDown() { for url in modelDirectories { try? FileManager.default.removeItem(at: url) } }
+
+    var logger: Logger {
+        var logger = Logger(label: "test")
+        logger.logLevel = .warning
+        return logger
+    }
+
+    func testTinyModelLossFalls() throws {
+        let trainer = try Trainer(
+            options: SampleCorpus.options(modelDirectory: modelDirectory(), steps: 40),
+            configuration: SampleCorpus.configuration, device: CPUDevice(), logger: logger)
+        let report = try trainer.run()
+        XCTAssertEqual(report.steps, 40)
+        XCTAssertEqual(report.losses.count, 40)
+        let first = report.losses.prefix(5).reduce(0, +) / 5, last = report.losses.suffix(5).reduce(0, +) / 5
+        // The first update has learning rate 0 (the reference's step convention), so the
+        // first losses are the untrained model's, about ln(V) plus label smoothing.
+        XCTAssertGreaterThan(first, 5.5)
+        XCTAssertLessThan(last, first - 0.8, "losses \(report.losses)")
+        XCTAssertNotNil(report.evaluation["metrics/accuracy"])
+        XCTAssertNotNil(report.evaluation["loss"])
+    }
+
+    /// Training 2N steps in one run equals training N, stopping, resuming and training N
+    /// more, bit for bit.
+    func testResumeIsExact() throws {
+        let straight = modelDirectory(), resumed = modelDirectory()
+        var straightOptions = try SampleCorpus.options(modelDirectory: straight, steps: 6)
+        straightOptions.stepsBetweenEvals = 3
+        let once = try Trainer(options: straightOptions,
+                               configuration: SampleCorpus.configuration, device: CPUDevice(), logger: logger)
+        _ = try once.run()
+        var options = try SampleCorpus.options(modelDirectory: resumed, steps: 3)
+        _ = try Trainer(options: options, configuration: SampleCorpus.configuration, device: CPUDevice(), logger: logger).run()
+        options.trainSteps = 6
+        let second = try Trainer(options: options, configuration: SampleCorpus.configuration, device: CPUDevice(), logger: logger)
+        XCTAssertEqual(second.currentStep, 3, "resumed from the checkpoint")
+        _ = try second.run()
+        XCTAssertEqual(second.currentStep, 6)
+        for (a, b) in zip(once.model.namedParameters, second.model.namedParameters) {
+            XCTAssertEqual(a.tensor.scalars, b.tensor.scalars, a.name)
+        }
+    }
+
+    func testCheckpointOfAnotherModelOrVocabularyIsRefused() throws {
+        let directory = modelDirectory()
+        _ = try Trainer(options: SampleCorpus.options(modelDirectory: directory, steps: 1),
+                        configuration: SampleCorpus.configuration, device: CPUDevice(), logger: logger).run()
+        var other = SampleCorpus.configuration
+        other.filterSize = 48
+        XCTAssertThrowsError(try Trainer(options: SampleCorpus.options(modelDirectory: directory, steps: 2),
+                                         configuration: other, device: CPUDevice(), logger: logger)) {
+            XCTAssertTrue("\($0)".contains("different model configuration"), "\($0)")
+        }
+        let latest = try XCTUnwrap(Checkpoint.latest(in: directory))
+        XCTAssertThrowsError(try Checkpoint.load(from: latest, vocabularyHash: "00000000")) {
+            XCTAssertTrue("\($0)".contains("vocabulary"), "\($0)")
+        }
+    }
+
+    func testTranslatorKeepsInputOrder() throws {
+        let root = try SampleCorpus.prepared.get()
+        let tokenizer = try Subtokenizer(vocabularyFile: root.appendingPathComponent("sample.vocab"))
+        let model = try Transformer(configuration: SampleCorpus.configuration.withVocabularySize(tokenizer.vocabularySize), key: RandomKey(seed: 9))
+        var translator = try Translator(model: model, tokenizer: tokenizer)
+        translator.batchSize = 1
+        translator.extraDecodeLength = 3
+        // Different lengths, so the translator reorders them (longest first) internally.
+        let lines = ["Good.", "This is a much longer sentence than the others.", "It is raining today.", "Yes"]
+        let together = try translator.translate(lines)
+        let alone = try lines.map { try translator.translate($0) }
+        XCTAssertEqual(together, alone)
+        XCTAssertThrowsError(try Translator(model: model, tokenizer: Subtokenizer(vocabularyFile: SampleCorpus.fixture("sample.en")))) 
+    }
+}
