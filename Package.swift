@@ -23,6 +23,9 @@ let package = Package(
         .library(name: "NMTSchedule", targets: ["NMTSchedule"]),
         .executable(name: "nmt-demo", targets: ["nmt-demo"]),
         .executable(name: "nmt-prepare", targets: ["nmt-prepare"]),
+        .executable(name: "nmt-train", targets: ["nmt-train"]),
+        .executable(name: "nmt-translate", targets: ["nmt-translate"]),
+        .executable(name: "nmt-bleu", targets: ["nmt-bleu"]),
         .executable(name: "nmt-bench-tensor", targets: ["nmt-bench-tensor"]),
         .executable(name: "nmt-bench-model", targets: ["nmt-bench-model"]),
         .executable(name: "nmt-bench-data", targets: ["nmt-bench-data"]),
@@ -55,6 +58,19 @@ let package = Package(
             name: "nmt-prepare",
             dependencies: ["NMTData", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Examples/nmt-prepare"),
+        .executableTarget(
+            name: "nmt-train",
+            dependencies: [
+                "NMT", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Examples/nmt-train"),
+        .executableTarget(
+            name: "nmt-translate", dependencies: ["NMT", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Examples/nmt-translate"),
+        .executableTarget(
+            name: "nmt-bleu", dependencies: ["NMT", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Examples/nmt-bleu"),
         .executableTarget(
             name: "nmt-bench-tensor", dependencies: ["NMTTensor", "CNMTBLAS"],
             path: "Benchmarks/nmt-bench-tensor"),

@@ -2,10 +2,12 @@
 # Installs the system packages swift-nmt builds against, if any are missing:
 #   libopenblas-dev  the CBLAS interface (registered as Debian's libblas provider) on OpenBLAS
 #   liblapacke-dev   LAPACKE (QR for the orthogonal initializer)
+#   trans-de-en      with --corpus: the Ding dictionary, the main job's corpus (GPL-2+)
 # Swift itself (6.x) must already be on PATH.
 set -euo pipefail
 
 packages=(libopenblas-dev liblapacke-dev)
+if [ "${1:-}" = "--corpus" ]; then packages+=(trans-de-en); fi
 
 missing=()
 for package in "${packages[@]}"; do

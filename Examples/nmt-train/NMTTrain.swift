@@ -1,0 +1,92 @@
+// nmt-train: trains a Transformer on TFRecord shards prepared by nmt-prepare, evaluating
+// on the dev shards after each iteration and optionally scoring BLEU; resumes from the
+// newest checkpoint in the model directory.
+import ArgumentParser
+import Foundation
+import Logging
+import NMT
+
+@main
+struct NMTTrain: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "nmt-train",
+        abstract: "Train a Transformer translation model (the reference's transformer_main.py).",
+        discussion: """
+            Reads DATA_DIR/*train* and DATA_DIR/*dev* TFRecord shards (from `nmt-prepare corpus`), \
+            trains in iterations of steps or epochs, evaluates after each, and writes checkpoints to \
+            MODEL_DIR. A run in a model directory that holds checkpoints resumes from the newest.
+            """)
+
+    @Option(help: "Reference parameter set: tiny, base or big.") var paramSet: String = "tiny"
+    @Option(help: "A JSON TransformerConfiguration file (overrides --param-set).") var config: String?
+    @Option(help: "Folder of the TFRecord shards.") var dataDir: String
+    @Option(help: "Folder for checkpoints.") var modelDir: String
+    @Option(help: "The vocabulary the data was encoded with.") var vocab: String
+    @Option(help: "Total training steps (step basis; exclusive with --train-epochs).") var trainSteps: Int?
+    @Option(help: "Steps per train/evaluate iteration.") var stepsBetweenEvals: Int = 1000
+    @Option(help: "Training epochs (epoch basis; default 10 when no steps are given).") var trainEpochs: Int?
+    @Option(help: "Epochs per train/evaluate iteration.") var epochsBetweenEvals: Int = 1
+    @Option(help: "Tokens per batch.") var batchSize: Int = 2048
+    @Option(help: "Longest example kept (tokens, EOS included).") var maxLength: Int = 256
+    @Flag(help: "Static [batch/max-length, max-length] batches.") var staticBatch = false
+    @Option(help: "Base learning rate of the warmup/rsqrt schedule.") var learningRate: Float = 2.0
+    @Option(help: "Warmup steps of the schedule.") var warmupSteps: Int = 16000
+    @Option(help: "Source file to translate for BLEU after each evaluation.") var bleuSource: String?
+    @Option(help: "Reference translations of --bleu-source.") var bleuRef: String?
+    @Option(help: "Stop once uncased BLEU reaches this.") var stopThreshold: Float?
+    @Option(help: "Device: cpu (the static sharded device is not available yet).") var device: String = "cpu"
+    @Option(help: "Seed of initialization, data order and dropout.") var seed: UInt64 = 1
+    @Option(help: "Stop training after this many seconds (then evaluate and save).") var maxSeconds: Double?
+    @Option(help: "Save a checkpoint every this many steps.") var checkpointEvery: Int = 1000
+
+    func validate() throws {
+        if trainSteps != nil && trainEpochs != nil { throw ValidationError("--train-steps and --train-epochs are mutually exclusive") }
+        if (bleuSource == nil) != (bleuRef == nil) { throw ValidationError("--bleu-source and --bleu-ref go together") }
+        if device != "cpu" { throw ValidationError("--device \(device) is not available; use cpu") }
+        if config == nil && TransformerConfiguration.preset(named: paramSet) == nil {
+            throw ValidationError("--param-set must be tiny, base or big, not '\(paramSet)'")
+        }
+        for (flag, path) in [("--data-dir", dataDir), ("--vocab", vocab)] where !FileManager.default.fileExists(atPath: path) {
+            throw ValidationError("\(flag) \(path) does not exist")
+        }
+    }
+
+    func run() throws {
+        LoggingSystem.bootstrap(StreamLogHandler.standardError)
+        let logger = Logger(label: "nmt-train")
+        let model: TransformerConfiguration
+        if let config {
+            guard let data = FileManager.default.contents(atPath: config) else { throw ValidationError("cannot read --config \(config)") }
+            model = try JSONDecoder().decode(TransformerConfiguration.self, from: data)
+        } else {
+            model = TransformerConfiguration.preset(named: paramSet)!
+        }
+        var options = TrainingOptions(
+            dataDirectory: URL(fileURLWithPath: dataDir), modelDirectory: URL(fileURLWithPath: modelDir),
+            vocabularyFile: URL(fileURLWithPath: vocab))
+        options.trainSteps = trainSteps
+        options.stepsBetweenEvals = stepsBetweenEvals
+        options.trainEpochs = trainEpochs
+        options.epochsBetweenEvals = epochsBetweenEvals
+        options.batchTokens = batchSize
+        options.maxLength = maxLength
+        options.staticBatches = staticBatch
+        options.learningRate = learningRate
+        options.warmupSteps = warmupSteps
+        options.bleuSource = bleuSource.map { URL(fileURLWithPath: $0) }
+        options.bleuReference = bleuRef.map { URL(fileURLWithPath: $0) }
+        options.bleuThreshold = stopThreshold
+        options.seed = seed
+        options.maximumSeconds = maxSeconds
+        options.checkpointEvery = checkpointEvery
+        logger.info("BLAS: \(BLAS.implementation)")
+        let trainer = try Trainer(options: options, configuration: model, device: CPUDevice(), logger: logger)
+        let report = try trainer.run()
+        let seconds = report.trainingSeconds
+        logger.info(
+            "\(report.stepsThisRun) steps in \(String(format: "%.0f", seconds)) s: \(String(format: "%.2f", Double(report.stepsThisRun) / seconds)) steps/s, \(String(format: "%.0f", Double(report.targetTokens) / seconds)) target tokens/s; final loss \(report.finalLoss)")
+        if let uncased = report.bleuUncased, let cased = report.bleuCased {
+            logger.info("BLEU uncased \(String(format: "%.2f", uncased)), cased \(String(format: "%.2f", cased))")
+        }
+    }
+}

@@ -1,0 +1,57 @@
+// nmt-translate: translates text or a file with a trained model (the reference's
+// translate.py, with file lines written in input order).
+import ArgumentParser
+import Foundation
+import NMT
+
+@main
+struct NMTTranslate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "nmt-translate", abstract: "Translate text or a file with a trained model.")
+
+    @Option(help: "A model directory (its newest checkpoint is used) or a checkpoint directory.") var modelDir: String
+    @Option(help: "The vocabulary the model was trained with.") var vocab: String
+    @Option(help: "Text to translate.") var text: String?
+    @Option(help: "A file of sentences, one per line.") var file: String?
+    @Option(help: "Where to write the file's translations (default: standard output).") var output: String?
+    @Option(help: "Beams.") var beam: Int = 4
+    @Option(help: "Length normalization exponent.") var alpha: Float = 0.6
+    @Option(help: "Decode up to input length + this many tokens.") var extraLength: Int = 100
+
+    func validate() throws {
+        if text == nil && file == nil { throw ValidationError("give --text or --file") }
+        if beam < 1 { throw ValidationError("--beam must be at least 1") }
+        for path in [modelDir, vocab] + (file.map { [$0] } ?? []) where !FileManager.default.fileExists(atPath: path) {
+            throw ValidationError("\(path) does not exist")
+        }
+    }
+
+    func run() throws {
+        BLAS.threadCount = 1
+        var directory = URL(fileURLWithPath: modelDir)
+        if !FileManager.default.fileExists(atPath: directory.appendingPathComponent(Transformer.weightsFileName).path) {
+            guard let latest = try Checkpoint.latest(in: directory) else {
+                throw ValidationError("\(modelDir) holds no model or checkpoint")
+            }
+            directory = latest
+        }
+        var translator = try Translator(
+            model: try Transformer.load(from: directory), tokenizer: try Subtokenizer(vocabularyFile: URL(fileURLWithPath: vocab)))
+        translator.beamSize = beam
+        translator.alpha = alpha
+        translator.extraDecodeLength = extraLength
+        if let text { print(try translator.translate(text)) }
+        if let file {
+            let lines = try CorpusPreparer.lines(of: URL(fileURLWithPath: file))
+            let translations = try translator.translate(lines) { done, total in
+                FileHandle.standardError.write(Data("\rdecoding batch \(done) of \(total)\(done == total ? "\n" : "")".utf8))
+            }
+            let joined = translations.map { $0 + "\n" }.joined()
+            if let output {
+                try Data(joined.utf8).write(to: URL(fileURLWithPath: output), options: .atomic)
+            } else {
+                print(joined, terminator: "")
+            }
+        }
+    }
+}
