@@ -87,7 +87,11 @@ public final class Trainer {
         var held: (batch: TokenBatch, position: DatasetPosition)?
         logger.info(
             "training \(configuration.hiddenSize)-hidden, \(configuration.layerCount)+\(configuration.layerCount)-layer model (V \(configuration.vocabularySize)) for \(iterations) iterations of \(schedule.trainIncrementDescription)")
-        iterationLoop: for iteration in 0..<iterations {
+        var outOfTime = false
+        // Seconds spent in training steps (evaluation and BLEU excluded).
+        var trainingSeconds = 0.0
+        for iteration in 0..<iterations {
+            let iterationStarted = Date()
             // An iteration ends after its steps, or when the data iterator enters the epoch
             // after this iteration's last.
             let endStep = schedule.singleIterationTrainSteps.map { step - (step % $0) + $0 }
@@ -97,7 +101,8 @@ public final class Trainer {
                 if let endStep, step >= endStep { break }
                 if let limit = options.maximumSeconds, Date().timeIntervalSince(started) >= limit {
                     logger.info("time budget of \(Int(limit)) s reached at step \(step)")
-                    break iterationLoop
+                    outOfTime = true
+                    break
                 }
                 let tokens: TokenBatch, position: DatasetPosition
                 if let waiting = held {
@@ -131,6 +136,7 @@ public final class Trainer {
                 if step % options.checkpointEvery == 0 { try saveCheckpoint() }
             }
             progress.finish()
+            trainingSeconds += Date().timeIntervalSince(iterationStarted)
             report.evaluation = try evaluate()
             logger.info("iteration \(iteration + 1), step \(step): \(Self.describe(report.evaluation))")
             if let source = options.bleuSource, let reference = options.bleuReference {
@@ -143,12 +149,13 @@ public final class Trainer {
                     break
                 }
             }
+            if outOfTime { break }
             if let endEpoch, endEpoch >= (options.trainEpochs ?? 10) { break }
         }
         try saveCheckpoint()
         report.steps = step
         report.stepsThisRun = step - firstStepThisRun
-        report.trainingSeconds = Date().timeIntervalSince(started)
+        report.trainingSeconds = trainingSeconds
         return report
     }
 
