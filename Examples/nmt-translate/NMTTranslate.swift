@@ -43,8 +43,14 @@ struct NMTTranslate: ParsableCommand {
         if let text { print(try translator.translate(text)) }
         if let file {
             let lines = try CorpusPreparer.lines(of: URL(fileURLWithPath: file))
+            let isTerminal = isatty(STDERR_FILENO) != 0
             let translations = try translator.translate(lines) { done, total in
-                FileHandle.standardError.write(Data("\rdecoding batch \(done) of \(total)\(done == total ? "\n" : "")".utf8))
+                // A rewriting status line on a terminal; the reference's log line every 10 batches otherwise.
+                if isTerminal {
+                    FileHandle.standardError.write(Data("\rdecoding batch \(done) of \(total)\(done == total ? "\n" : "")".utf8))
+                } else if done % 10 == 0 || done == total {
+                    FileHandle.standardError.write(Data("decoding batch \(done) of \(total)\n".utf8))
+                }
             }
             let joined = translations.map { $0 + "\n" }.joined()
             if let output {

@@ -128,8 +128,10 @@ public final class Trainer {
                 report.finalLoss = summaries.last?.loss ?? report.finalLoss
                 let elapsed = Date().timeIntervalSince(started)
                 let secondsPerStep = elapsed / Double(max(step - firstStepThisRun, 1))
+                // Whichever comes first: the remaining steps or the time budget.
                 var remaining: Double?
                 if let total = options.trainSteps { remaining = Double(total - step) * secondsPerStep }
+                if let limit = options.maximumSeconds { remaining = min(remaining ?? .infinity, limit - elapsed) }
                 progress.update(
                     step: step, loss: report.finalLoss, learningRate: summaries.last?.learningRate ?? 0,
                     tokensPerSecond: Double(report.targetTokens) / max(elapsed, 1e-9), remainingSeconds: remaining)
