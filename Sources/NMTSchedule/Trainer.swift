@@ -83,6 +83,10 @@ public final class Trainer {
             steps: step, stepsThisRun: 0, trainingSeconds: 0, targetTokens: 0, finalLoss: .nan, losses: [], evaluation: [:])
         let iterations = options.bleuThreshold != nil ? Int(1e9) : schedule.iterations
         let progress = ProgressLine(logger: logger)
+        // TensorBoard event files where the reference's Estimator puts them.
+        let trainSummaries = try SummaryWriter(directory: options.modelDirectory)
+        let evalSummaries = try SummaryWriter(directory: options.modelDirectory.appendingPathComponent("eval"))
+        defer { try? trainSummaries.close(); try? evalSummaries.close() }
         // A batch fetched at an epoch boundary waits for the next iteration.
         var held: (batch: TokenBatch, position: DatasetPosition)?
         logger.info(
@@ -125,6 +129,11 @@ public final class Trainer {
                 datasetPosition = position
                 report.targetTokens += tokens.targetTokenCount
                 report.losses += summaries.map(\.loss)
+                for summary in summaries {
+                    var scalars = ["training/learning_rate": summary.learningRate, "training/minibatch_loss": summary.loss]
+                    scalars["training/gradient_norm"] = summary.gradientNorm
+                    try trainSummaries.add(scalars, step: summary.step)
+                }
                 report.finalLoss = summaries.last?.loss ?? report.finalLoss
                 let elapsed = Date().timeIntervalSince(started)
                 let secondsPerStep = elapsed / Double(max(step - firstStepThisRun, 1))
@@ -141,16 +150,21 @@ public final class Trainer {
             trainingSeconds += Date().timeIntervalSince(iterationStarted)
             report.evaluation = try evaluate()
             logger.info("iteration \(iteration + 1), step \(step): \(Self.describe(report.evaluation))")
+            try trainSummaries.flush()
+            try evalSummaries.add(report.evaluation.mapValues { Float($0) }, step: step)
             if let source = options.bleuSource, let reference = options.bleuReference {
                 let (uncased, cased) = try bleu(source: source, reference: reference)
                 report.bleuUncased = uncased
                 report.bleuCased = cased
+                try evalSummaries.add(["bleu/uncased": uncased, "bleu/cased": cased], step: step)
                 logger.info("BLEU (uncased) \(uncased), (cased) \(cased)")
+                try evalSummaries.flush()
                 if let threshold = options.bleuThreshold, uncased >= threshold {
                     logger.info("BLEU threshold \(threshold) reached")
                     break
                 }
             }
+            try evalSummaries.flush()
             if outOfTime { break }
             if let endEpoch, endEpoch >= (options.trainEpochs ?? 10) { break }
         }

@@ -74,8 +74,9 @@ final class TrainerTests: XCTestCase {
     }
 
     func testTinyModelLossFalls() throws {
+        let directory = modelDirectory()
         let trainer = try Trainer(
-            options: SampleCorpus.options(modelDirectory: modelDirectory(), steps: 40),
+            options: SampleCorpus.options(modelDirectory: directory, steps: 40),
             configuration: SampleCorpus.configuration, device: CPUDevice(), logger: logger)
         let report = try trainer.run()
         XCTAssertEqual(report.steps, 40)
@@ -87,6 +88,19 @@ final class TrainerTests: XCTestCase {
         XCTAssertLessThan(last, first - 0.8, "losses \(report.losses)")
         XCTAssertNotNil(report.evaluation["metrics/accuracy"])
         XCTAssertNotNil(report.evaluation["loss"])
+
+        // The TensorBoard event file: a version record, then one event per step.
+        let eventFile = try XCTUnwrap(
+            FileManager.default.contentsOfDirectory(atPath: directory.path).first { $0.hasPrefix("events.out.tfevents.") })
+        let events = try TFRecordReader(url: directory.appendingPathComponent(eventFile)).readAll()
+            .map { try Tensorflow_Event(serializedBytes: $0) }
+        XCTAssertEqual(events.first?.fileVersion, "brain.Event:2")
+        let losses = events.dropFirst().compactMap { event in
+            event.summary.value.first { $0.tag == "training/minibatch_loss" }.map { (Int(event.step), $0.simpleValue) }
+        }
+        XCTAssertEqual(losses.map(\.0), Array(0..<40))
+        XCTAssertEqual(losses.map(\.1), report.losses)
+        XCTAssertTrue(events.dropFirst().allSatisfy { $0.summary.value.contains { $0.tag == "training/gradient_norm" } })
     }
 
     /// Training 2N steps in one run equals training N, stopping, resuming and training N
