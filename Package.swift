@@ -26,6 +26,7 @@ let package = Package(
         .executable(name: "nmt-train", targets: ["nmt-train"]),
         .executable(name: "nmt-translate", targets: ["nmt-translate"]),
         .executable(name: "nmt-bleu", targets: ["nmt-bleu"]),
+        .executable(name: "nmt-evaluate", targets: ["nmt-evaluate"]),
         .executable(name: "nmt-bench-tensor", targets: ["nmt-bench-tensor"]),
         .executable(name: "nmt-bench-model", targets: ["nmt-bench-model"]),
         .executable(name: "nmt-bench-data", targets: ["nmt-bench-data"]),
@@ -72,6 +73,9 @@ let package = Package(
             name: "nmt-bleu", dependencies: ["NMT", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Examples/nmt-bleu"),
         .executableTarget(
+            name: "nmt-evaluate", dependencies: ["NMT", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Examples/nmt-evaluate"),
+        .executableTarget(
             name: "nmt-bench-tensor", dependencies: ["NMTTensor", "CNMTBLAS"],
             path: "Benchmarks/nmt-bench-tensor"),
         .executableTarget(name: "nmt-bench-model", dependencies: ["NMT"], path: "Benchmarks/nmt-bench-model"),
@@ -83,9 +87,9 @@ let package = Package(
         .testTarget(
             name: "NMTTransformerTests", dependencies: ["NMTTransformer", "NMTTestSupport"],
             resources: [.copy("Fixtures")]),
-        .testTarget(name: "NMTDataTests", dependencies: ["NMTData"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "NMTDataTests", dependencies: ["NMTData", "NMTTestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "NMTAcceleratorTests", dependencies: ["NMTAccelerator", "NMTTestSupport"]),
-        .testTarget(name: "NMTScheduleTests", dependencies: ["NMTSchedule"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "NMTScheduleTests", dependencies: ["NMTSchedule", "NMTTestSupport"], resources: [.copy("Fixtures")]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -185,26 +185,10 @@ public final class Trainer {
 
     /// Loss and metrics on the dev set (`*dev*` shards), with the device's metrics.
     public func evaluate() throws -> [String: Double] {
-        let dev = try TranslationDataset(
-            filePattern: options.dataDirectory.appendingPathComponent("*dev*").path,
-            options: DatasetOptions(
-                batchTokens: options.batchTokens, maxLength: options.maxLength, staticBatches: options.staticBatches))
-        var metrics = EvaluationMetrics(includesHostMetrics: device.capabilities.hostMetrics)
-        var lossSum = 0.0, batchCount = 0
-        let iterator = try dev.makeIterator()
-        while let tokens = try iterator.next() {
-            let batch = try TransformerBatch(tokens, vocabularySize: configuration.vocabularySize)
-            let logits = try device.run(model: model, batch: batch) { model, batch in
-                model(inputs: batch.inputs, targets: batch.targets, context: .inference)
-            }
-            metrics.accumulate(logits: logits, labels: batch.targets)
-            lossSum += Double(TransformerLoss.mean(logits: logits, labels: batch.targets, smoothing: configuration.labelSmoothing).scalar)
-            batchCount += 1
-        }
-        var results = metrics.results
-        // The Estimator's `loss`: the mean of the per-batch losses.
-        results["loss"] = lossSum / Double(max(batchCount, 1))
-        return results
+        try Evaluation.run(
+            model: model, filePattern: options.dataDirectory.appendingPathComponent("*dev*").path,
+            batchTokens: options.batchTokens, maxLength: options.maxLength, staticBatches: options.staticBatches,
+            device: device)
     }
 
     /// Uncased and cased BLEU (×100) of translating `source` against `reference`, decoded

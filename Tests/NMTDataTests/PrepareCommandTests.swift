@@ -1,4 +1,5 @@
 import Foundation
+import NMTTestSupport
 import XCTest
 
 /// Runs the `nmt-prepare` executable the way other tools call it.
@@ -10,27 +11,8 @@ final class PrepareCommandTests: XCTestCase {
     }
     override func tearDownWithError() throws { try? FileManager.default.removeItem(at: directory) }
 
-    /// Runs nmt-prepare with `arguments`; returns standard output and the exit status.
     func run(_ arguments: [String]) throws -> (output: String, error: String, status: Int32) {
-        // The test bundle sits in the build products directory, beside the executables.
-        var products = Bundle(for: Self.self).bundleURL
-        while products.pathExtension == "xctest" || products.lastPathComponent == "Contents" {
-            products = products.deletingLastPathComponent()
-        }
-        let executable = products.appendingPathComponent("nmt-prepare")
-        guard FileManager.default.fileExists(atPath: executable.path) else {
-            throw CocoaError(.fileNoSuchFile, userInfo: [NSFilePathErrorKey: executable.path])
-        }
-        let process = Process()
-        process.executableURL = executable
-        process.arguments = arguments
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let output = out.fileHandleForReading.readDataToEndOfFile(), error = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (String(decoding: output, as: UTF8.self), String(decoding: error, as: UTF8.self), process.terminationStatus)
+        try runProduct("nmt-prepare", arguments, testCase: Self.self)
     }
 
     func testEncodeDecodeRecordsAndDumpAgreeWithTheGoldenIDs() throws {

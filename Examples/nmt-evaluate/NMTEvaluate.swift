@@ -1,0 +1,34 @@
+// nmt-evaluate: the loss and every evaluation metric of a checkpoint on TFRecord files,
+// printed as one JSON object.
+import ArgumentParser
+import Foundation
+import NMT
+
+@main
+struct NMTEvaluate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "nmt-evaluate",
+        abstract: "Evaluate a checkpoint on TFRecord files; print the loss and every metric as one JSON object.")
+
+    @Option(help: "A model directory (its newest checkpoint is used) or a checkpoint directory.") var modelDir: String
+    @Option(help: "TFRecord files, e.g. 'data/*dev*' (quote it).") var data: String
+    @Option(help: "Tokens per batch.") var batchSize: Int = 4096
+    @Option(help: "Longest example kept (tokens, EOS included).") var maxLength: Int = 256
+
+    func validate() throws {
+        guard FileManager.default.fileExists(atPath: modelDir) else { throw ValidationError("\(modelDir) does not exist") }
+    }
+
+    func run() throws {
+        var directory = URL(fileURLWithPath: modelDir)
+        if !FileManager.default.fileExists(atPath: directory.appendingPathComponent(Transformer.weightsFileName).path) {
+            guard let latest = try Checkpoint.latest(in: directory) else { throw ValidationError("\(modelDir) holds no model or checkpoint") }
+            directory = latest
+        }
+        let results = try Evaluation.run(
+            model: try Transformer.load(from: directory), filePattern: data, batchTokens: batchSize, maxLength: maxLength,
+            device: CPUDevice())
+        let json = try JSONSerialization.data(withJSONObject: results, options: [.sortedKeys, .withoutEscapingSlashes])
+        print(String(decoding: json, as: UTF8.self))
+    }
+}

@@ -1,0 +1,59 @@
+import Foundation
+import NMTTestSupport
+import XCTest
+
+/// The training, translation, scoring and evaluation programs: bad flags and missing files
+/// exit non-zero with a one-line reason; nmt-bleu prints the reference's numbers.
+final class CommandTests: XCTestCase {
+    var directory: URL!
+    override func setUpWithError() throws {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("nmt-commands-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    }
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: directory) }
+
+    func run(_ product: String, _ arguments: [String]) throws -> (output: String, error: String, status: Int32) {
+        try runProduct(product, arguments, testCase: Self.self)
+    }
+
+    func file(_ name: String, _ text: String) throws -> String {
+        let url = directory.appendingPathComponent(name)
+        try Data(text.utf8).write(to: url)
+        return url.path
+    }
+
+    func testBLEUCommand() throws {
+        let reference = try file("ref", "Test 1 two 3\nmore tests!\n"), hypothesis = try file("hyp", "test 1 two 3\nMore tests!\n")
+        let both = try run("nmt-bleu", ["--translation", hypothesis, "--reference", reference])
+        XCTAssertEqual(both.status, 0, both.error)
+        XCTAssertEqual(both.output.split(separator: "\n"), [
+            "BLEU|nrefs:1|case:lc|eff:no|tok:intl|smooth:reference|version:swift-nmt = 100.00",
+            "BLEU|nrefs:1|case:mixed|eff:no|tok:intl|smooth:reference|version:swift-nmt = 51.70",
+        ])
+        let cased = try run("nmt-bleu", ["--translation", hypothesis, "--reference", reference, "--variant", "cased", "--score-only"])
+        XCTAssertEqual(cased.output, "51.70\n")
+    }
+
+    func testBadFlagsAndMissingFilesFailWithOneLineReasons() throws {
+        let missing = directory.appendingPathComponent("missing").path
+        let cases: [(String, [String], String)] = [
+            ("nmt-bleu", ["--translation", missing, "--reference", missing], "does not exist"),
+            ("nmt-bleu", ["--translation", try file("a", "x\n"), "--reference", try file("b", "x\n"), "--tokenize", "bad"], "intl or 13a"),
+            ("nmt-translate", ["--model-dir", missing, "--vocab", missing, "--text", "Hallo"], "does not exist"),
+            ("nmt-translate", ["--model-dir", directory.path, "--vocab", try file("v", "'a'\n")], "--text or --file"),
+            ("nmt-train", ["--data-dir", missing, "--model-dir", directory.path, "--vocab", missing], "does not exist"),
+            ("nmt-train", ["--data-dir", directory.path, "--model-dir", directory.path, "--vocab", try file("v2", "'a'\n"),
+                           "--train-steps", "10", "--train-epochs", "2"], "mutually exclusive"),
+            ("nmt-train", ["--data-dir", directory.path, "--model-dir", directory.path, "--vocab", try file("v3", "'a'\n"),
+                           "--param-set", "huge"], "tiny, base or big"),
+            ("nmt-evaluate", ["--model-dir", missing, "--data", "x"], "does not exist"),
+            ("nmt-evaluate", ["--model-dir", directory.path, "--data", "x"], "holds no model"),
+        ]
+        for (product, arguments, reason) in cases {
+            let result = try run(product, arguments)
+            XCTAssertNotEqual(result.status, 0, "\(product) \(arguments)")
+            let firstLine = result.error.split(separator: "\n").first.map(String.init) ?? ""
+            XCTAssertTrue(firstLine.contains(reason), "\(product): first line of stderr was '\(firstLine)'")
+        }
+    }
+}

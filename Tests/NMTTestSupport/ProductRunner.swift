@@ -1,0 +1,29 @@
+import Foundation
+import XCTest
+
+/// Runs an executable product of this package (built beside the test bundle) and returns
+/// its standard output, standard error and exit status.
+///
+/// - Throws: `CocoaError(.fileNoSuchFile)` when the product is not built.
+public func runProduct(_ name: String, _ arguments: [String], testCase: AnyClass) throws
+    -> (output: String, error: String, status: Int32)
+{
+    var products = Bundle(for: testCase).bundleURL
+    while products.pathExtension == "xctest" || products.lastPathComponent == "Contents" {
+        products = products.deletingLastPathComponent()
+    }
+    let executable = products.appendingPathComponent(name)
+    guard FileManager.default.fileExists(atPath: executable.path) else {
+        throw CocoaError(.fileNoSuchFile, userInfo: [NSFilePathErrorKey: executable.path])
+    }
+    let process = Process()
+    process.executableURL = executable
+    process.arguments = arguments
+    let out = Pipe(), err = Pipe()
+    process.standardOutput = out
+    process.standardError = err
+    try process.run()
+    let output = out.fileHandleForReading.readDataToEndOfFile(), error = err.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return (String(decoding: output, as: UTF8.self), String(decoding: error, as: UTF8.self), process.terminationStatus)
+}
