@@ -152,6 +152,21 @@ final class TrainerTests: XCTestCase {
         let together = try translator.translate(lines)
         let alone = try lines.map { try translator.translate($0) }
         XCTAssertEqual(together, alone)
-        XCTAssertThrowsError(try Translator(model: model, tokenizer: Subtokenizer(vocabularyFile: SampleCorpus.fixture("sample.en")))) 
+        XCTAssertThrowsError(try Translator(model: model, tokenizer: Subtokenizer(vocabularyFile: SampleCorpus.fixture("sample.en"))))
+
+        // Several threads may translate with one translator at once.
+        let shared = translator
+        let results = UnsafeMutableBufferPointer<[String]>.allocate(capacity: 3)
+        defer { results.deallocate() }
+        let box = ResultsBox(results)
+        DispatchQueue.concurrentPerform(iterations: 3) { i in
+            (box.pointer.baseAddress! + i).initialize(to: (try? shared.translate(lines)) ?? [])
+        }
+        for i in 0..<3 { XCTAssertEqual(results[i], together, "thread \(i)") }
     }
+}
+
+struct ResultsBox: @unchecked Sendable {
+    let pointer: UnsafeMutableBufferPointer<[String]>
+    init(_ pointer: UnsafeMutableBufferPointer<[String]>) { self.pointer = pointer }
 }
