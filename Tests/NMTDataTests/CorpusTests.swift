@@ -1,14 +1,13 @@
 import Foundation
 @testable import NMTData
+import NMTTestSupport
 import XCTest
 
 final class CorpusTests: XCTestCase {
     var directory: URL!
     override func setUpWithError() throws {
-        directory = FileManager.default.temporaryDirectory.appendingPathComponent("nmt-corpus-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        directory = try temporaryDirectory(for: self, prefix: "nmt-corpus")
     }
-    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: directory) }
 
     func testDingLinesYieldCleanSentencePairs() {
         let line = "Ahnung {f} | Ich habe keine Ahnung. | keine Ahnung von … | Hast du eine Ahnung, wo er sein könnte? | "

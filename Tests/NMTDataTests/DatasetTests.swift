@@ -1,5 +1,6 @@
 import Foundation
 import NMTData
+import NMTTestSupport
 import XCTest
 
 final class DatasetTests: XCTestCase {
@@ -7,8 +8,7 @@ final class DatasetTests: XCTestCase {
     var pairs: [TranslationExample] = []
 
     override func setUpWithError() throws {
-        directory = FileManager.default.temporaryDirectory.appendingPathComponent("nmt-ds-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        directory = try temporaryDirectory(for: self, prefix: "nmt-ds")
         pairs = try TranslationExample.readAll(from: fixtureURL("ding-test.tf_written.tfrecord"))
         // Three train shards, round-robin, plus an unrelated file the pattern must skip.
         let writers = try (1...3).map { try TFRecordWriter(url: directory.appendingPathComponent("ding-train-0000\($0)-of-00003")) }
@@ -17,7 +17,6 @@ final class DatasetTests: XCTestCase {
         try Data("x".utf8).write(to: directory.appendingPathComponent("vocab.txt"))
     }
 
-    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: directory) }
 
     var pattern: String { directory.appendingPathComponent("*train*").path }
 

@@ -6,10 +6,8 @@ import XCTest
 final class PrepareCommandTests: XCTestCase {
     var directory: URL!
     override func setUpWithError() throws {
-        directory = FileManager.default.temporaryDirectory.appendingPathComponent("nmt-cli-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        directory = try temporaryDirectory(for: self, prefix: "nmt-cli")
     }
-    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: directory) }
 
     func run(_ arguments: [String]) throws -> (output: String, error: String, status: Int32) {
         try runProduct("nmt-prepare", arguments, testCase: Self.self)

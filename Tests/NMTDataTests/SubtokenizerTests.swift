@@ -1,5 +1,6 @@
 import Foundation
 @testable import NMTData
+import NMTTestSupport
 import XCTest
 
 func fixtureURL(_ name: String) throws -> URL {
@@ -74,10 +75,8 @@ final class SubtokenizerHelperTests: XCTestCase {
 final class SubtokenizerTests: XCTestCase {
     var directory: URL!
     override func setUpWithError() throws {
-        directory = FileManager.default.temporaryDirectory.appendingPathComponent("nmt-tok-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        directory = try temporaryDirectory(for: self, prefix: "nmt-tok")
     }
-    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: directory) }
 
     func vocabulary(_ lines: String) throws -> URL {
         let url = directory.appendingPathComponent("vocab")

@@ -1,14 +1,13 @@
 import Foundation
 import NMTData
+import NMTTestSupport
 import XCTest
 
 final class TFRecordTests: XCTestCase {
     var directory: URL!
     override func setUpWithError() throws {
-        directory = FileManager.default.temporaryDirectory.appendingPathComponent("nmt-tfr-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        directory = try temporaryDirectory(for: self, prefix: "nmt-tfr")
     }
-    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: directory) }
 
     func goldenPairs() throws -> [TranslationExample] {
         try String(contentsOf: fixtureURL("test.ids.tsv"), encoding: .utf8).split(separator: "\n").map { row in

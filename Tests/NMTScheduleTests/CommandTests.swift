@@ -7,10 +7,8 @@ import XCTest
 final class CommandTests: XCTestCase {
     var directory: URL!
     override func setUpWithError() throws {
-        directory = FileManager.default.temporaryDirectory.appendingPathComponent("nmt-commands-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        directory = try temporaryDirectory(for: self, prefix: "nmt-commands")
     }
-    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: directory) }
 
     func run(_ product: String, _ arguments: [String]) throws -> (output: String, error: String, status: Int32) {
         try runProduct(product, arguments, testCase: Self.self)

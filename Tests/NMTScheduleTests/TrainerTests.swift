@@ -66,6 +66,8 @@ final class TrainerTests: XCTestCase {
         return url
     }
     override func tearDown() { for url in modelDirectories { try? FileManager.default.removeItem(at: url) } }
+    /// The shared sample corpus goes when the whole class is done.
+    override class func tearDown() { try? FileManager.default.removeItem(at: SampleCorpus.directory) }
 
     var logger: Logger {
         var logger = Logger(label: "test")

@@ -27,3 +27,11 @@ public func runProduct(_ name: String, _ arguments: [String], testCase: AnyClass
     process.waitUntilExit()
     return (String(decoding: output, as: UTF8.self), String(decoding: error, as: UTF8.self), process.terminationStatus)
 }
+
+/// A new empty directory for one test, removed when the test ends.
+public func temporaryDirectory(for test: XCTestCase, prefix: String = "nmt-test") throws -> URL {
+    let url = FileManager.default.temporaryDirectory.appendingPathComponent("\(prefix)-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+    test.addTeardownBlock { try? FileManager.default.removeItem(at: url) }
+    return url
+}

@@ -1,18 +1,16 @@
 import Foundation
 import NMTTensor
 import NMTTransformer
+import NMTTestSupport
 import XCTest
 
 final class SerializationTests: XCTestCase {
     var directory: URL!
 
     override func setUpWithError() throws {
-        directory = FileManager.default.temporaryDirectory.appendingPathComponent("nmt-serialization-\(UUID().uuidString)")
+        directory = try temporaryDirectory(for: self, prefix: "nmt-serialization")
     }
 
-    override func tearDownWithError() throws {
-        try? FileManager.default.removeItem(at: directory)
-    }
 
     let configuration = TransformerConfiguration(vocabularySize: 9, hiddenSize: 8, layerCount: 1, headCount: 2, filterSize: 12)
 
