@@ -38,6 +38,8 @@ struct NMTTrain: ParsableCommand {
     @Option(help: "Seed of initialization, data order and dropout.") var seed: UInt64 = 1
     @Option(help: "Stop training after this many seconds (then evaluate and save).") var maxSeconds: Double?
     @Option(help: "Save a checkpoint every this many steps.") var checkpointEvery: Int = 1000
+    @Flag(inversion: .prefixedNo, help: "Continue from the newest checkpoint in --model-dir (--no-resume refuses a directory with checkpoints).")
+    var resume = true
 
     func validate() throws {
         if trainSteps != nil && trainEpochs != nil { throw ValidationError("--train-steps and --train-epochs are mutually exclusive") }
@@ -79,6 +81,7 @@ struct NMTTrain: ParsableCommand {
         options.seed = seed
         options.maximumSeconds = maxSeconds
         options.checkpointEvery = checkpointEvery
+        options.resume = resume
         logger.info("BLAS: \(BLAS.implementation)")
         let trainer = try Trainer(options: options, configuration: model, device: CPUDevice(), logger: logger)
         let report = try trainer.run()

@@ -120,6 +120,8 @@ public enum CheckpointError: Error, Equatable, CustomStringConvertible {
     case configurationMismatch(path: String)
     /// The checkpoint was trained with another vocabulary.
     case vocabularyMismatch(path: String, saved: String, current: String)
+    /// A fresh run was asked for in a model directory that holds checkpoints.
+    case existingCheckpoints(path: String)
 
     /// A sentence naming the checkpoint and what differs.
     public var description: String {
@@ -129,6 +131,8 @@ public enum CheckpointError: Error, Equatable, CustomStringConvertible {
             return "checkpoint \(path) was saved with a different model configuration; use another model directory"
         case .vocabularyMismatch(let path, let saved, let current):
             return "checkpoint \(path) was trained with vocabulary \(saved), not \(current); use the same vocabulary or another model directory"
+        case .existingCheckpoints(let path):
+            return "model directory \(path) already holds checkpoints; resume from them or use another directory"
         }
     }
 }

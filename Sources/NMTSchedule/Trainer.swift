@@ -47,6 +47,7 @@ public final class Trainer {
         try configuration.validate()
         self.configuration = configuration
         if let latest = try Checkpoint.latest(in: options.modelDirectory) {
+            guard options.resume else { throw CheckpointError.existingCheckpoints(path: options.modelDirectory.path) }
             let restored = try Checkpoint.load(from: latest, expectedConfiguration: configuration, vocabularyHash: vocabularyHash)
             model = restored.model
             optimizer = restored.optimizer

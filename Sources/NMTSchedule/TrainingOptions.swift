@@ -42,6 +42,9 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     /// Stop training after this many seconds (checked between steps; evaluation and a
     /// final checkpoint follow).
     public var maximumSeconds: Double?
+    /// Continue from the newest checkpoint in the model directory; when false, a model
+    /// directory that already holds checkpoints is refused instead.
+    public var resume = true
 
     /// Creates options with the reference defaults.
     public init(dataDirectory: URL, modelDirectory: URL, vocabularyFile: URL) {

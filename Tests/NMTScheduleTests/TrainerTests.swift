@@ -136,6 +136,11 @@ final class TrainerTests: XCTestCase {
                                          configuration: other, device: CPUDevice(), logger: logger)) {
             XCTAssertTrue("\($0)".contains("different model configuration"), "\($0)")
         }
+        var fresh = try SampleCorpus.options(modelDirectory: directory, steps: 2)
+        fresh.resume = false
+        XCTAssertThrowsError(try Trainer(options: fresh, configuration: SampleCorpus.configuration, device: CPUDevice(), logger: logger)) {
+            XCTAssertEqual($0 as? CheckpointError, .existingCheckpoints(path: directory.path))
+        }
         let latest = try XCTUnwrap(Checkpoint.latest(in: directory))
         XCTAssertThrowsError(try Checkpoint.load(from: latest, vocabularyHash: "00000000")) {
             XCTAssertTrue("\($0)".contains("vocabulary"), "\($0)")
