@@ -6,6 +6,13 @@ import NMTTensor
 public protocol DeviceBatch: TapeAttachable, Sendable {
     /// Sentences in the batch.
     var sentenceCount: Int { get }
+    /// The shape of each id matrix (for example source [B, S] and target [B, T]), which a
+    /// static-shape device checks.
+    var shapes: [[Int]] { get }
+    /// What the loss averages over (for the Transformer: non-padding target tokens).
+    /// Replicas' losses and gradients are combined in proportion to it, so that a batch
+    /// split across shards gives exactly the loss of the whole batch.
+    var lossWeight: Float { get }
     /// The sentences `range` of the batch (for splitting across replicas).
     func sentences(_ range: Range<Int>) -> Self
 }

@@ -54,11 +54,22 @@ public struct DeviceCapabilities: Sendable, Equatable, Codable {
 public enum DeviceError: Error, Equatable, CustomStringConvertible {
     /// The model's configuration does not fit the device.
     case incompatibleModel(String)
+    /// The device cannot be set up as asked.
+    case invalidConfiguration(String)
+    /// A batch does not have the device's static shape.
+    case batchShape(expected: [Int], actual: [Int])
+    /// A batch's sentences do not divide across the shards.
+    case indivisibleBatch(sentences: Int, shards: Int)
 
     /// A sentence that says what is wrong.
     public var description: String {
         switch self {
         case .incompatibleModel(let reason): return "model incompatible with device: \(reason)"
+        case .invalidConfiguration(let reason): return "invalid device configuration: \(reason)"
+        case .batchShape(let expected, let actual):
+            return "batch of shape \(actual) given to a static device that requires \(expected); use static batches"
+        case .indivisibleBatch(let sentences, let shards):
+            return "a batch of \(sentences) sentences does not divide across \(shards) shards"
         }
     }
 }

@@ -22,6 +22,17 @@ public struct Dropout: Layer, Sendable {
     /// Dropout has no parameters.
     public mutating func visitParameters(_ body: (String, inout Tensor) throws -> Void) rethrows {}
 
+    /// Applies dropout to the rows `rows` of a [B·L, W] tensor held as [1, N, W] or [N, W]
+    /// (padding removed): each element gets the mask it would get in the full [B, L, W]
+    /// tensor, so padding removal does not change which activations are dropped.
+    public func callAsFunction(_ x: Tensor, rows: IndexTensor, rowsPerExample: Int, context: ForwardContext) -> Tensor {
+        guard context.isTraining, rate > 0, x.scalarCount > 0 else { return x }
+        let width = x.shape.last ?? 1
+        return x.dropout(
+            rate: rate, key: context.randomKey.split(site),
+            elementOffset: context.firstExampleIndex * rowsPerExample * width, rows: rows)
+    }
+
     /// Applies dropout to [B, ...] in training; returns `x` unchanged otherwise.
     public func callAsFunction(_ x: Tensor, context: ForwardContext) -> Tensor {
         guard context.isTraining, rate > 0, x.scalarCount > 0 else { return x }

@@ -34,7 +34,10 @@ public struct FeedForward: Layer, Sendable {
     public func callAsFunction(_ x: Tensor, nonPaddingRows: IndexTensor, context: ForwardContext) -> Tensor {
         let (batch, length, hidden) = (x.shape[0], x.shape[1], x.shape[2])
         let rows = x.reshaped(to: [batch * length, hidden]).gathering(rows: nonPaddingRows)
-        let computed = callAsFunction(rows.expandingShape(at: 0), context: context).reshaped(to: rows.shape)
+        // Dropout draws the masks of the full [B, L, F] layout, so removing padding does
+        // not change which activations are dropped (the static device runs without removal).
+        let filtered = reluDropout(filter(rows), rows: nonPaddingRows, rowsPerExample: length, context: context)
+        let computed = output(filtered)
         return computed.scatteringRows(to: nonPaddingRows, rowCount: batch * length).reshaped(to: x.shape)
     }
 

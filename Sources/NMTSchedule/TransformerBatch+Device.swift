@@ -7,6 +7,12 @@ extension TransformerBatch: DeviceBatch {
     /// Sentences in the batch.
     public var sentenceCount: Int { inputs.shape[0] }
 
+    /// Source [B, S] and target [B, T].
+    public var shapes: [[Int]] { [inputs.shape, targets.shape] }
+
+    /// Non-padding target tokens, over which the training loss is averaged.
+    public var lossWeight: Float { Float(targets.scalars.reduce(0) { $0 + ($1 != 0 ? 1 : 0) }) }
+
     /// The sentences `range` (rows of both id matrices).
     public func sentences(_ range: Range<Int>) -> TransformerBatch {
         func rows(_ ids: IndexTensor) -> IndexTensor {

@@ -23,12 +23,14 @@ final class LayerBehaviourTests: XCTestCase {
     }
 
     func testPaddingRemovalMatchesFullComputationOnRealRows() {
-        let ffn = FeedForward(hiddenSize: 6, filterSize: 10, dropoutRate: 0.1, dropoutSite: 0, key: RandomKey(seed: 2))
+        let ffn = FeedForward(hiddenSize: 6, filterSize: 10, dropoutRate: 0.3, dropoutSite: 0, key: RandomKey(seed: 2))
         let x = Tensor.randomNormal([2, 4, 6], key: RandomKey(seed: 3))
         let rows = FeedForward.nonPaddingRows(of: ids)
         XCTAssertEqual(rows.scalars, [0, 1, 2, 4])
-        let full = ffn(x, context: .inference).reshaped(to: [8, 6])
-        let removed = ffn(x, nonPaddingRows: rows, context: .inference).reshaped(to: [8, 6])
+        // In training too: dropout masks follow the full layout, not the compacted rows.
+        let context = ForwardContext.training(key: RandomKey(seed: 12), firstExampleIndex: 4)
+        let full = ffn(x, context: context).reshaped(to: [8, 6])
+        let removed = ffn(x, nonPaddingRows: rows, context: context).reshaped(to: [8, 6])
         for row in 0..<8 {
             let got = removed.slice(alongAxis: 0, row..<(row + 1))
             if rows.scalars.contains(Int32(row)) {

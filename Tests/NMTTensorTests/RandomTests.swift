@@ -61,5 +61,11 @@ final class RandomTests: XCTestCase {
         let bottom = x.slice(alongAxis: 0, 200..<400).dropout(rate: 0.1, key: key, elementOffset: 20_000).scalars
         XCTAssertEqual(top + bottom, dropped)
         XCTAssertEqual(x.dropout(rate: 0, key: key).scalars, x.scalars)
+
+        // Some rows of a larger tensor get the masks they would get in it.
+        let full = Tensor.ones([6, 5]).dropout(rate: 0.5, key: key, elementOffset: 30)
+        let rows = IndexTensor([4, 1, 5])
+        let picked = Tensor.ones([3, 5]).dropout(rate: 0.5, key: key, elementOffset: 30, rows: rows)
+        XCTAssertEqual(picked.scalars, full.gathering(rows: rows).scalars)
     }
 }

@@ -58,19 +58,34 @@ extension Tensor {
     ///   - rate: drop probability in [0, 1). A rate of 0 returns `self`.
     ///   - key: the random stream of this dropout site and step.
     ///   - elementOffset: position of element 0 in the stream.
-    public func dropout(rate: Float, key: RandomKey, elementOffset: Int = 0) -> Tensor {
+    ///   - rows: when this tensor holds only some rows of a larger [*, W] tensor (its rows
+    ///     are rows `rows[r]` of it, as after padding removal), the mask those rows would
+    ///     get in the larger tensor; `self` is then [rows.count, W] or [1, rows.count, W].
+    public func dropout(rate: Float, key: RandomKey, elementOffset: Int = 0, rows: IndexTensor? = nil) -> Tensor {
         precondition(rate >= 0 && rate < 1, "dropout: rate \(rate) must be in [0, 1)")
         if rate == 0 { return self }
         let keep = 1 - rate
         let count = scalarCount
+        let width = shape.last ?? 1
+        precondition(
+            rows == nil || rows!.scalarCount * width == count,
+            "dropout: \(rows?.scalarCount ?? 0) rows of width \(width) do not cover shape \(shape)")
         let keyBuffer = KernelBuffer(capacity: 4, of: UInt32.self)
         key.words.withUnsafeBufferPointer { keyBuffer.pointer(as: UInt32.self).update(from: $0.baseAddress!, count: 4) }
         let out = Tensor(uninitializedShape: shape, tape: tape)
         let mask = Tensor(uninitializedShape: shape, tape: tape)
+        var inputs = [buffer, keyBuffer]
+        if let rows { inputs.append(rows.buffer) }
         KernelDispatch.run(
-            KernelLaunch("dropout", inputs: [buffer, keyBuffer], outputs: [out.buffer, mask.buffer]) { args in
+            KernelLaunch("dropout", inputs: inputs, outputs: [out.buffer, mask.buffer]) { args in
                 let x = args.input(0), y = args.output(0), m = args.output(1)
-                RandomKernels.uniform(RandomKey(words: args.words(1)), offset: elementOffset, count: count, m)
+                let streamKey = RandomKey(words: args.words(1))
+                if args.inputs.count == 3 {
+                    RandomKernels.uniform(
+                        streamKey, offset: elementOffset, rows: args.indices(2), rowCount: count / Swift.max(width, 1), width: width, m)
+                } else {
+                    RandomKernels.uniform(streamKey, offset: elementOffset, count: count, m)
+                }
                 Parallel.forChunks(count) { range in
                     for i in range {
                         let kept = m[i] >= rate

@@ -27,6 +27,26 @@ enum RandomKernels {
         }
     }
 
+    /// Uniform [0, 1) numbers for a [rowCount, width] block whose row r is row `rows[r]`
+    /// of a larger [*, width] tensor starting at stream element `offset`: the numbers that
+    /// tensor's elements would get (for padding-removed computations).
+    static func uniform(
+        _ key: RandomKey, offset: Int, rows: UnsafePointer<Int32>, rowCount: Int, width: Int,
+        _ out: UnsafeMutablePointer<Float>
+    ) {
+        let keyWords = key.keyWords
+        Parallel.forChunks(rowCount, costPerItem: width * 32) { range in
+            for r in range {
+                let base = offset + Int(rows[r]) * width
+                for c in 0..<width {
+                    let element = UInt64(base + c)
+                    let words = Philox.block(counter: key.counter(block: element / 4), key: keyWords)
+                    out[r * width + c] = unitFloat(words[Int(element % 4)])
+                }
+            }
+        }
+    }
+
     /// Standard normal number `element` of the stream (Box-Muller on a word pair).
     @inline(__always)
     static func normal(_ key: RandomKey, element: UInt64) -> Float {

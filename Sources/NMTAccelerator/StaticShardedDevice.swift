@@ -1,0 +1,134 @@
+import Dispatch
+import Foundation
+import NMTLayers
+import NMTTensor
+
+/// The accelerator path of the reference (TPU-style), on CPU threads: every batch has one
+/// static shape `[batchTokens / maxLength, maxLength]`, the model uses the one-hot matmul
+/// embedding and no padding removal, and each batch is split across `shards` replicas
+/// that run concurrently; their gradients are combined in a fixed shard order (results
+/// never depend on thread timing) and one optimizer update follows.
+///
+/// Replicas' losses and gradients are weighted by their share of the batch's loss weight
+/// (non-padding target tokens), and dropout masks depend on each example's global
+/// position, so N shards compute the same mathematics as one device.
+///
+/// Not yet here (see the issue note): compiling a step into a replayed program with a
+/// static memory plan, and the static-shape beam search.
+public final class StaticShardedDevice: Device {
+    /// Replicas per batch.
+    public let shards: Int
+    /// The one batch shape: sentences × tokens.
+    public let batchShape: [Int]
+    /// Static shapes, matmul embedding, no padding removal, no host metrics.
+    public let capabilities: DeviceCapabilities
+
+    /// Creates a device for batches of `batchTokens / maxLength` sentences of `maxLength`
+    /// tokens.
+    ///
+    /// - Throws: ``DeviceError/invalidConfiguration(_:)`` when the sentences per batch do
+    ///   not divide by `shards`.
+    public init(shards: Int, batchTokens: Int, maxLength: Int) throws(DeviceError) {
+        let sentences = maxLength > 0 ? batchTokens / maxLength : 0
+        guard shards > 0, sentences > 0, sentences % shards == 0 else {
+            throw .invalidConfiguration(
+                "a static batch of \(sentences) sentences (batch tokens \(batchTokens) / max length \(maxLength)) "
+                    + "does not divide across \(shards) shards")
+        }
+        self.shards = shards
+        batchShape = [sentences, maxLength]
+        capabilities = DeviceCapabilities(
+            shardCount: shards, requiresStaticShapes: true, embeddingMethod: .matmul, allowsPaddingRemoval: false,
+            hostMetrics: false)
+        // Replicas run on our threads; BLAS must not start its own on top.
+        BLAS.threadCount = 1
+    }
+
+    /// Throws when a batch does not have the static shape.
+    func check<Batch: DeviceBatch>(_ batch: Batch) throws(DeviceError) {
+        for shape in batch.shapes where shape != batchShape {
+            throw .batchShape(expected: batchShape, actual: shape)
+        }
+        guard batch.sentenceCount % shards == 0 else {
+            throw .indivisibleBatch(sentences: batch.sentenceCount, shards: shards)
+        }
+    }
+
+    /// Runs one step per batch, each split across the replicas (see the type's description).
+    public func trainSteps<Model: ParameterContainer, Batch: DeviceBatch>(
+        model: inout Model, optimizer: inout Adam, batches: [Batch], firstStep: Int,
+        learningRate: (Int) -> Float, randomKey: RandomKey,
+        loss: (Model, Batch, ForwardContext) -> Tensor
+    ) throws -> [StepSummary] {
+        for batch in batches { try check(batch) }
+        var summaries: [StepSummary] = []
+        for (offset, batch) in batches.enumerated() {
+            let step = firstStep + offset
+            let perShard = batch.sentenceCount / shards
+            let key = randomKey.split(UInt64(step))
+            let parts = (0..<shards).map { batch.sentences(($0 * perShard)..<(($0 + 1) * perShard)) }
+            let results = UnsafeMutableBufferPointer<(loss: Float, gradients: ParameterGradients)?>.allocate(capacity: shards)
+            results.initialize(repeating: nil)
+            defer { results.deallocate() }
+            let current = model
+            withoutActuallyEscaping(loss) { loss in
+                let shared = SharedStep(model: current, parts: parts, results: results, loss: loss, key: key, perShard: perShard)
+                // The work is wrapped before it crosses into the concurrent closure, which then
+                // captures only the (unchecked) Sendable wrapper.
+                let work = UncheckedWork { shard in shared.run(shard: shard) }
+                DispatchQueue.concurrentPerform(iterations: shards) { shard in work.body(shard) }
+            }
+            // Combine in shard order, weighted by each shard's share of the loss weight.
+            let weights = parts.map(\.lossWeight)
+            let total = weights.reduce(0, +)
+            var combinedLoss: Float = 0
+            var combined: [String: Tensor] = [:]
+            let names = results[0]!.gradients.names
+            for shard in 0..<shards {
+                let share = total > 0 ? weights[shard] / total : 1 / Float(shards)
+                let (shardLoss, gradients) = results[shard]!
+                combinedLoss += shardLoss * share
+                for name in names {
+                    let scaled = gradients[name]! * share
+                    combined[name] = combined[name].map { $0 + scaled } ?? scaled
+                }
+            }
+            let rate = learningRate(step)
+            optimizer.update(&model, along: ParameterGradients(names: names, tensors: combined), learningRate: rate)
+            summaries.append(StepSummary(step: step, learningRate: rate, loss: combinedLoss, gradientNorm: nil))
+        }
+        return summaries
+    }
+
+    /// Runs `body` on the whole batch (inference needs no gradient reduction).
+    public func run<Model: ParameterContainer, Batch: DeviceBatch, Result>(
+        model: Model, batch: Batch, _ body: (Model, Batch) -> Result
+    ) throws -> Result {
+        try check(batch)
+        return body(model, batch)
+    }
+}
+
+/// What the replicas of one step share: read-only inputs and one result slot each.
+private struct SharedStep<Model, Batch>: @unchecked Sendable {
+    let model: Model
+    let parts: [Batch]
+    let results: UnsafeMutableBufferPointer<(loss: Float, gradients: ParameterGradients)?>
+    let loss: (Model, Batch, ForwardContext) -> Tensor
+    let key: RandomKey
+    let perShard: Int
+}
+
+extension SharedStep where Model: ParameterContainer, Batch: DeviceBatch {
+    /// Forward and backward of one replica; dropout keyed by the examples' global positions.
+    func run(shard: Int) {
+        let context = ForwardContext.training(key: key, firstExampleIndex: shard * perShard)
+        let (value, gradients) = valueAndGradient(of: model, attaching: parts[shard]) { loss($0, $1, context) }
+        results[shard] = (value.scalar, gradients)
+    }
+}
+
+/// A closure handed to concurrent replicas, each of which touches only its own slot.
+private struct UncheckedWork: @unchecked Sendable {
+    let body: (Int) -> Void
+}
