@@ -34,7 +34,8 @@ struct NMTTrain: ParsableCommand {
     @Option(help: "Source file to translate for BLEU after each evaluation.") var bleuSource: String?
     @Option(help: "Reference translations of --bleu-source.") var bleuRef: String?
     @Option(help: "Stop once uncased BLEU reaches this.") var stopThreshold: Float?
-    @Option(help: "Device: cpu (the static sharded device is not available yet).") var device: String = "cpu"
+    @Option(help: "Device: cpu, or static (the TPU-style sharded device; implies --static-batch).") var device: String = "cpu"
+    @Option(help: "Replicas of the static device.") var shards: Int = 1
     @Option(help: "Seed of initialization, data order and dropout.") var seed: UInt64 = 1
     @Option(help: "Stop training after this many seconds (then evaluate and save).") var maxSeconds: Double?
     @Option(help: "Save a checkpoint every this many steps.") var checkpointEvery: Int = 1000
@@ -44,7 +45,8 @@ struct NMTTrain: ParsableCommand {
     func validate() throws {
         if trainSteps != nil && trainEpochs != nil { throw ValidationError("--train-steps and --train-epochs are mutually exclusive") }
         if (bleuSource == nil) != (bleuRef == nil) { throw ValidationError("--bleu-source and --bleu-ref go together") }
-        if device != "cpu" { throw ValidationError("--device \(device) is not available; use cpu") }
+        if device != "cpu" && device != "static" { throw ValidationError("--device must be cpu or static, not '\(device)'") }
+        if shards < 1 { throw ValidationError("--shards must be at least 1") }
         if config == nil && TransformerConfiguration.preset(named: paramSet) == nil {
             throw ValidationError("--param-set must be tiny, base or big, not '\(paramSet)'")
         }
@@ -72,7 +74,7 @@ struct NMTTrain: ParsableCommand {
         options.epochsBetweenEvals = epochsBetweenEvals
         options.batchTokens = batchSize
         options.maxLength = maxLength
-        options.staticBatches = staticBatch
+        options.staticBatches = staticBatch || device == "static"
         options.learningRate = learningRate
         options.warmupSteps = warmupSteps
         options.bleuSource = bleuSource.map { URL(fileURLWithPath: $0) }
@@ -83,7 +85,10 @@ struct NMTTrain: ParsableCommand {
         options.checkpointEvery = checkpointEvery
         options.resume = resume
         logger.info("BLAS: \(BLAS.implementation)")
-        let trainer = try Trainer(options: options, configuration: model, device: CPUDevice(), logger: logger)
+        let chosen: Device =
+            device == "static"
+            ? try StaticShardedDevice(shards: shards, batchTokens: batchSize, maxLength: maxLength) : CPUDevice()
+        let trainer = try Trainer(options: options, configuration: model, device: chosen, logger: logger)
         let report = try trainer.run()
         let seconds = report.trainingSeconds
         logger.info(

@@ -45,6 +45,9 @@ public final class Trainer {
         configuration.embeddingMethod = device.capabilities.embeddingMethod
         configuration.allowsPaddingRemoval = device.capabilities.allowsPaddingRemoval
         try configuration.validate()
+        if device.capabilities.requiresStaticShapes && !options.staticBatches {
+            throw DeviceError.invalidConfiguration("this device requires static batches; set staticBatches (--static-batch)")
+        }
         self.configuration = configuration
         if let latest = try Checkpoint.latest(in: options.modelDirectory) {
             guard options.resume else { throw CheckpointError.existingCheckpoints(path: options.modelDirectory.path) }
