@@ -2,6 +2,7 @@
 // the Transformer, printing one JSON object per line.
 //
 //   swift run -c release nmt-bench-model [--quick] [--only tiny|small|base] [--pool-gib N] [--blas-threads N] [--profile]
+//                                        [--device cpu|static] [--shards N]
 //                                        [--save-model DIR]
 //
 // Batches are 32 sentences x 64 tokens (source and target, no padding), so each step
@@ -16,10 +17,10 @@ func value(of flag: String) -> String? {
     return arguments[i + 1]
 }
 let quick = arguments.contains("--quick")
-// swift-nmt splits large products across the cores itself when BLAS is single-threaded;
-// that avoids OpenBLAS's spinning threads competing with our element-wise kernels (about
-// 20-30% faster steps on 2 cores). --blas-threads 2 measures BLAS's own threading.
-BLAS.threadCount = value(of: "--blas-threads").flatMap(Int.init) ?? 1
+// swift-nmt splits large products across the cores itself when BLAS is single-threaded
+// (both devices set it); that avoids OpenBLAS's spinning threads competing with our
+// element-wise kernels (about 20-30% faster steps on 2 cores). --blas-threads 2 measures
+// BLAS's own threading with the CPU device.
 if let gib = value(of: "--pool-gib").flatMap(Double.init) { BufferPool.shared.capacityBytes = Int(gib * Double(1 << 30)) }
 
 func emit(_ fields: [String: Any]) {
@@ -27,9 +28,9 @@ func emit(_ fields: [String: Any]) {
     print(String(decoding: data, as: UTF8.self))
 }
 
-func seconds(_ body: () -> Void) -> Double {
+func seconds(_ body: () throws -> Void) rethrows -> Double {
     let start = DispatchTime.now().uptimeNanoseconds
-    body()
+    try body()
     return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
 }
 
@@ -67,7 +68,18 @@ let configurations: [(String, TransformerConfiguration)] = [
 emit(["benchmark": "environment", "blas": BLAS.implementation, "cores": ProcessInfo.processInfo.activeProcessorCount])
 
 let (batch, length) = (32, 64)
-for (name, configuration) in configurations where value(of: "--only") == nil || value(of: "--only") == name {
+// --device static --shards N: the static sharded device (one-hot matmul embedding, no
+// padding removal, replicas on threads); the default is the CPU device.
+let shards = value(of: "--shards").flatMap(Int.init) ?? 1
+let device: Device =
+    value(of: "--device") == "static"
+    ? try StaticShardedDevice(shards: shards, batchTokens: batch * length, maxLength: length) : CPUDevice()
+if value(of: "--blas-threads") != nil { BLAS.threadCount = value(of: "--blas-threads").flatMap(Int.init) ?? 1 }
+let deviceName = value(of: "--device") == "static" ? "static(\(shards))" : "cpu"
+for (name, baseConfiguration) in configurations where value(of: "--only") == nil || value(of: "--only") == name {
+    var configuration = baseConfiguration
+    configuration.embeddingMethod = device.capabilities.embeddingMethod
+    configuration.allowsPaddingRemoval = device.capabilities.allowsPaddingRemoval
     var model = try Transformer(configuration: configuration, key: RandomKey(seed: 1))
     let untrained = model
     let key = RandomKey(seed: 2)
@@ -83,12 +95,13 @@ for (name, configuration) in configurations where value(of: "--only") == nil || 
     let steps = quick ? 2 : (name == "base" ? 4 : 8)
     var times: [Double] = []
     var loss: Float = 0
+    let trainingBatch = try TransformerBatch(inputs: inputs, targets: targets, vocabularySize: configuration.vocabularySize)
     for step in 0...steps {
-        let t = seconds {
-            let context = ForwardContext.training(key: key.split(100 + UInt64(step)))
-            let (value, gradients) = valueAndGradient(of: model) { $0.loss(inputs: inputs, targets: targets, context: context) }
-            adam.update(&model, along: gradients, learningRate: 1e-4)
-            loss = value.scalar
+        let t = try seconds {
+            let summaries = try device.trainSteps(
+                model: &model, optimizer: &adam, batches: [trainingBatch], firstStep: step, learningRate: { _ in 1e-4 },
+                randomKey: key, loss: { model, batch, context in model.loss(batch, context: context) })
+            loss = summaries[0].loss
         }
         if step > 0 { times.append(t) }  // step 0 warms up buffers and BLAS
     }
@@ -103,7 +116,7 @@ for (name, configuration) in configurations where value(of: "--only") == nil || 
         emit(["benchmark": "profile", "model": name,
               "kernels": top.map { ["name": $0.key, "ms": ($0.value.seconds * 1e4).rounded() / 10, "launches": $0.value.count] }])
     }
-    emit(["benchmark": "train_step", "model": name, "batch": [batch, length], "steps": times.count,
+    emit(["benchmark": "train_step", "model": name, "device": deviceName, "batch": [batch, length], "steps": times.count,
           "step_seconds_median": (median * 1000).rounded() / 1000, "step_seconds_best": (times[0] * 1000).rounded() / 1000,
           "target_tokens_per_second": (Double(batch * length) / median).rounded(), "final_loss": Double(loss)])
 
