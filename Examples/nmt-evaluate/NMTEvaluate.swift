@@ -20,13 +20,8 @@ struct NMTEvaluate: ParsableCommand {
     }
 
     func run() throws {
-        var directory = URL(fileURLWithPath: modelDir)
-        if !FileManager.default.fileExists(atPath: directory.appendingPathComponent(Transformer.weightsFileName).path) {
-            guard let latest = try Checkpoint.latest(in: directory) else { throw ValidationError("\(modelDir) holds no model or checkpoint") }
-            directory = latest
-        }
         let results = try Evaluation.run(
-            model: try Transformer.load(from: directory), filePattern: data, batchTokens: batchSize, maxLength: maxLength,
+            model: try Checkpoint.loadModel(at: URL(fileURLWithPath: modelDir)), filePattern: data, batchTokens: batchSize, maxLength: maxLength,
             device: CPUDevice())
         let json = try JSONSerialization.data(withJSONObject: results, options: [.sortedKeys, .withoutEscapingSlashes])
         print(String(decoding: json, as: UTF8.self))

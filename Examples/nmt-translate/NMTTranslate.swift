@@ -28,15 +28,8 @@ struct NMTTranslate: ParsableCommand {
 
     func run() throws {
         BLAS.threadCount = 1
-        var directory = URL(fileURLWithPath: modelDir)
-        if !FileManager.default.fileExists(atPath: directory.appendingPathComponent(Transformer.weightsFileName).path) {
-            guard let latest = try Checkpoint.latest(in: directory) else {
-                throw ValidationError("\(modelDir) holds no model or checkpoint")
-            }
-            directory = latest
-        }
         var translator = try Translator(
-            model: try Transformer.load(from: directory), tokenizer: try Subtokenizer(vocabularyFile: URL(fileURLWithPath: vocab)))
+            model: try Checkpoint.loadModel(at: URL(fileURLWithPath: modelDir)), tokenizer: try Subtokenizer(vocabularyFile: URL(fileURLWithPath: vocab)))
         translator.beamSize = beam
         translator.alpha = alpha
         translator.extraDecodeLength = extraLength

@@ -84,6 +84,18 @@ public enum Checkpoint {
     /// The newest checkpoint, if any.
     public static func latest(in modelDirectory: URL) throws -> URL? { try checkpoints(in: modelDirectory).last }
 
+    /// The model saved at `path`: a directory written by `Transformer.save(to:)` or a
+    /// checkpoint, or else the newest checkpoint of a model directory.
+    ///
+    /// - Throws: ``CheckpointError/noModel(path:)`` when there is neither.
+    public static func loadModel(at path: URL) throws -> Transformer {
+        if FileManager.default.fileExists(atPath: path.appendingPathComponent(Transformer.weightsFileName).path) {
+            return try Transformer.load(from: path)
+        }
+        guard let newest = try latest(in: path) else { throw CheckpointError.noModel(path: path.path) }
+        return try Transformer.load(from: newest)
+    }
+
     /// Loads a checkpoint, refusing one made for another configuration or vocabulary.
     ///
     /// - Parameters:
@@ -122,6 +134,8 @@ public enum CheckpointError: Error, Equatable, CustomStringConvertible {
     case vocabularyMismatch(path: String, saved: String, current: String)
     /// A fresh run was asked for in a model directory that holds checkpoints.
     case existingCheckpoints(path: String)
+    /// The directory holds neither a saved model nor checkpoints.
+    case noModel(path: String)
 
     /// A sentence naming the checkpoint and what differs.
     public var description: String {
@@ -131,6 +145,7 @@ public enum CheckpointError: Error, Equatable, CustomStringConvertible {
             return "checkpoint \(path) was saved with a different model configuration; use another model directory"
         case .vocabularyMismatch(let path, let saved, let current):
             return "checkpoint \(path) was trained with vocabulary \(saved), not \(current); use the same vocabulary or another model directory"
+        case .noModel(let path): return "\(path) holds no model or checkpoint"
         case .existingCheckpoints(let path):
             return "model directory \(path) already holds checkpoints; resume from them or use another directory"
         }
