@@ -29,7 +29,7 @@ public struct Dropout: Layer, Sendable {
         guard context.isTraining, rate > 0, x.scalarCount > 0 else { return x }
         let width = x.shape.last ?? 1
         return x.dropout(
-            rate: rate, key: context.randomKey.split(site),
+            rate: rate, keyBuffer: context.randomKeyBuffer, split: site,
             elementOffset: context.firstExampleIndex * rowsPerExample * width, rows: rows)
     }
 
@@ -38,6 +38,6 @@ public struct Dropout: Layer, Sendable {
         guard context.isTraining, rate > 0, x.scalarCount > 0 else { return x }
         let perExample = x.rank > 0 && x.shape[0] > 0 ? x.scalarCount / x.shape[0] : x.scalarCount
         return x.dropout(
-            rate: rate, key: context.randomKey.split(site), elementOffset: context.firstExampleIndex * perExample)
+            rate: rate, keyBuffer: context.randomKeyBuffer, split: site, elementOffset: context.firstExampleIndex * perExample)
     }
 }

@@ -6,7 +6,13 @@ public struct ForwardContext: Sendable {
     /// Whether dropout is applied.
     public var isTraining: Bool
     /// The random stream of this step; each dropout site derives its own from it.
-    public var randomKey: RandomKey
+    public var randomKey: RandomKey {
+        get { randomKeyBuffer.key }
+        set { randomKeyBuffer = RandomKeyBuffer(newValue) }
+    }
+    /// The step key as the dropout kernels read it (a device replaying a recorded step
+    /// writes the next step's key here).
+    public private(set) var randomKeyBuffer: RandomKeyBuffer
     /// Global index of this batch's first example, so that a batch split across replicas
     /// draws the same dropout masks as the whole batch (see ``Dropout``).
     public var firstExampleIndex: Int
@@ -14,7 +20,7 @@ public struct ForwardContext: Sendable {
     /// Creates a context.
     public init(isTraining: Bool, randomKey: RandomKey = RandomKey(seed: 0), firstExampleIndex: Int = 0) {
         self.isTraining = isTraining
-        self.randomKey = randomKey
+        randomKeyBuffer = RandomKeyBuffer(randomKey)
         self.firstExampleIndex = firstExampleIndex
     }
 

@@ -62,6 +62,15 @@ extension Tensor {
     ///     are rows `rows[r]` of it, as after padding removal), the mask those rows would
     ///     get in the larger tensor; `self` is then [rows.count, W] or [1, rows.count, W].
     public func dropout(rate: Float, key: RandomKey, elementOffset: Int = 0, rows: IndexTensor? = nil) -> Tensor {
+        dropout(rate: rate, keyBuffer: RandomKeyBuffer(key), split: nil, elementOffset: elementOffset, rows: rows)
+    }
+
+    /// Dropout whose stream is `keyBuffer`'s key, split by `split` when given, read when the
+    /// kernel runs: a replayed program draws new masks when a new key is written to the
+    /// buffer (see ``dropout(rate:key:elementOffset:rows:)`` for the rest).
+    public func dropout(
+        rate: Float, keyBuffer: RandomKeyBuffer, split: UInt64?, elementOffset: Int = 0, rows: IndexTensor? = nil
+    ) -> Tensor {
         precondition(rate >= 0 && rate < 1, "dropout: rate \(rate) must be in [0, 1)")
         if rate == 0 { return self }
         let keep = 1 - rate
@@ -70,16 +79,15 @@ extension Tensor {
         precondition(
             rows == nil || rows!.scalarCount * width == count,
             "dropout: \(rows?.scalarCount ?? 0) rows of width \(width) do not cover shape \(shape)")
-        let keyBuffer = KernelBuffer(capacity: 4, of: UInt32.self)
-        key.words.withUnsafeBufferPointer { keyBuffer.pointer(as: UInt32.self).update(from: $0.baseAddress!, count: 4) }
         let out = Tensor(uninitializedShape: shape, tape: tape)
         let mask = Tensor(uninitializedShape: shape, tape: tape)
-        var inputs = [buffer, keyBuffer]
+        var inputs = [buffer, keyBuffer.buffer]
         if let rows { inputs.append(rows.buffer) }
         KernelDispatch.run(
             KernelLaunch("dropout", inputs: inputs, outputs: [out.buffer, mask.buffer]) { args in
                 let x = args.input(0), y = args.output(0), m = args.output(1)
-                let streamKey = RandomKey(words: args.words(1))
+                let base = RandomKey(words: args.words(1))
+                let streamKey = split.map { base.split($0) } ?? base
                 if args.inputs.count == 3 {
                     RandomKernels.uniform(
                         streamKey, offset: elementOffset, rows: args.indices(2), rowCount: count / Swift.max(width, 1), width: width, m)

@@ -82,3 +82,25 @@ public struct RandomKey: Hashable, Codable, Sendable {
         stream = UInt64(words[2]) | UInt64(words[3]) << 32
     }
 }
+
+/// A ``RandomKey`` held in a kernel buffer, so that kernels read it at run time: a
+/// recorded program replays with a new key written here (one per training step) instead
+/// of the key it was traced with.
+public final class RandomKeyBuffer: @unchecked Sendable {
+    /// Four words: key low, key high, stream low, stream high.
+    package let buffer: KernelBuffer
+
+    /// A buffer holding `key`.
+    public init(_ key: RandomKey) {
+        buffer = KernelBuffer(capacity: 4, of: UInt32.self)
+        set(key)
+    }
+
+    /// Replaces the key (between kernel launches only).
+    public func set(_ key: RandomKey) {
+        key.words.withUnsafeBufferPointer { buffer.pointer(as: UInt32.self).update(from: $0.baseAddress!, count: 4) }
+    }
+
+    /// The key held now.
+    public var key: RandomKey { RandomKey(words: buffer.pointer(as: UInt32.self)) }
+}
