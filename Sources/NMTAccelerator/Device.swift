@@ -15,6 +15,9 @@ public protocol DeviceBatch: TapeAttachable, Sendable {
     var lossWeight: Float { get }
     /// The sentences `range` of the batch (for splitting across replicas).
     func sentences(_ range: Range<Int>) -> Self
+    /// The buffers of its id tensors, in a fixed order: a replayed program copies the next
+    /// batch's ids into the buffers it was traced with.
+    var kernelBuffers: [KernelBuffer] { get }
 }
 
 /// What one training step reports back to the host.

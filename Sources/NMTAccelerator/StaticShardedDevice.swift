@@ -13,8 +13,12 @@ import NMTTensor
 /// (non-padding target tokens), and dropout masks depend on each example's global
 /// position, so N shards compute the same mathematics as one device.
 ///
-/// Not yet here (see the issue note): compiling a step into a replayed program with a
-/// static memory plan, and the static-shape beam search.
+/// Like XLA, the device compiles once per static shape: the first step of a shape traces
+/// each replica's forward and backward kernels into a ``CompiledStep`` program, and later
+/// steps replay the programs with new inputs (see ``compilations``).
+///
+/// Not yet here (see the issue note): one arena for all of a program's buffers (each keeps
+/// its own now), and the static-shape beam search.
 public final class StaticShardedDevice: Device {
     /// Replicas per batch.
     public let shards: Int
@@ -22,13 +26,21 @@ public final class StaticShardedDevice: Device {
     public let batchShape: [Int]
     /// Static shapes, matmul embedding, no padding removal, no host metrics.
     public let capabilities: DeviceCapabilities
+    /// Whether steps are traced once per shape and replayed (otherwise every step runs eagerly).
+    public let compiles: Bool
+    /// Programs compiled so far (one per static shape, covering all replicas).
+    public private(set) var compilations = 0
+    /// Wall time of the compiling steps (each also trains), in seconds.
+    public private(set) var compilationSeconds = 0.0
+    /// Replica programs by the shapes of a replica's batch.
+    private var programs: [[[Int]]: [CompiledStep]] = [:]
 
     /// Creates a device for batches of `batchTokens / maxLength` sentences of `maxLength`
     /// tokens.
     ///
     /// - Throws: ``DeviceError/invalidConfiguration(_:)`` when the sentences per batch do
     ///   not divide by `shards`.
-    public init(shards: Int, batchTokens: Int, maxLength: Int) throws(DeviceError) {
+    public init(shards: Int, batchTokens: Int, maxLength: Int, compiles: Bool = true) throws(DeviceError) {
         let sentences = maxLength > 0 ? batchTokens / maxLength : 0
         guard shards > 0, sentences > 0, sentences % shards == 0 else {
             throw .invalidConfiguration(
@@ -36,6 +48,7 @@ public final class StaticShardedDevice: Device {
                     + "does not divide across \(shards) shards")
         }
         self.shards = shards
+        self.compiles = compiles
         batchShape = [sentences, maxLength]
         capabilities = DeviceCapabilities(
             shardCount: shards, requiresStaticShapes: true, embeddingMethod: .matmul, allowsPaddingRemoval: false,
@@ -71,12 +84,30 @@ public final class StaticShardedDevice: Device {
             results.initialize(repeating: nil)
             defer { results.deallocate() }
             let current = model
+            var stepPrograms: [CompiledStep]?
+            var isCompiling = false
+            if compiles {
+                if let existing = programs[parts[0].shapes] {
+                    stepPrograms = existing
+                } else {
+                    stepPrograms = (0..<shards).map { _ in CompiledStep() }
+                    programs[parts[0].shapes] = stepPrograms
+                    isCompiling = true
+                }
+            }
+            let compileStart = Date()
             withoutActuallyEscaping(loss) { loss in
-                let shared = SharedStep(model: current, parts: parts, results: results, loss: loss, key: key, perShard: perShard)
+                let shared = SharedStep(
+                    model: current, parts: parts, results: results, loss: loss, key: key, perShard: perShard,
+                    programs: stepPrograms, isCompiling: isCompiling)
                 // The work is wrapped before it crosses into the concurrent closure, which then
                 // captures only the (unchecked) Sendable wrapper.
                 let work = UncheckedWork { shard in shared.run(shard: shard) }
                 DispatchQueue.concurrentPerform(iterations: shards) { shard in work.body(shard) }
+            }
+            if isCompiling {
+                compilations += 1
+                compilationSeconds += Date().timeIntervalSince(compileStart)
             }
             // Combine in shard order, weighted by each shard's share of the loss weight.
             let weights = parts.map(\.lossWeight)
@@ -117,12 +148,23 @@ private struct SharedStep<Model, Batch>: @unchecked Sendable {
     let loss: (Model, Batch, ForwardContext) -> Tensor
     let key: RandomKey
     let perShard: Int
+    /// The replicas' programs when compiling or replaying; nil runs eagerly.
+    let programs: [CompiledStep]?
+    let isCompiling: Bool
 }
 
 extension SharedStep where Model: ParameterContainer, Batch: DeviceBatch {
-    /// Forward and backward of one replica; dropout keyed by the examples' global positions.
+    /// Forward and backward of one replica (eager, traced or replayed); dropout keyed by
+    /// the examples' global positions.
     func run(shard: Int) {
         let context = ForwardContext.training(key: key, firstExampleIndex: shard * perShard)
+        if let programs {
+            results[shard] =
+                isCompiling
+                ? programs[shard].trace(model: model, batch: parts[shard], context: context, loss: loss)
+                : programs[shard].replay(model: model, batch: parts[shard], key: key)
+            return
+        }
         let (value, gradients) = valueAndGradient(of: model, attaching: parts[shard]) { loss($0, $1, context) }
         results[shard] = (value.scalar, gradients)
     }

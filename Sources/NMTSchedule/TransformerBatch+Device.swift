@@ -10,6 +10,9 @@ extension TransformerBatch: DeviceBatch {
     /// Source [B, S] and target [B, T].
     public var shapes: [[Int]] { [inputs.shape, targets.shape] }
 
+    /// The source and target id buffers.
+    public var kernelBuffers: [KernelBuffer] { [inputs.buffer, targets.buffer] }
+
     /// Non-padding target tokens, over which the training loss is averaged.
     public var lossWeight: Float { Float(targets.scalars.reduce(0) { $0 + ($1 != 0 ? 1 : 0) }) }
 

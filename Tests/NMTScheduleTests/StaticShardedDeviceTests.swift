@@ -64,6 +64,22 @@ final class StaticShardedDeviceTests: XCTestCase {
         }
     }
 
+    /// A compiled program replayed on new data computes exactly what eager execution does.
+    func testCompiledStepsReplayExactlyAndCompileOncePerShape() throws {
+        let batches = [try batch(8), try batch(9), try batch(10)].map { [$0] }
+        let compiled = try StaticShardedDevice(shards: 2, batchTokens: 48, maxLength: 6)
+        let eager = try StaticShardedDevice(shards: 2, batchTokens: 48, maxLength: 6, compiles: false)
+        let (compiledModel, compiledSummaries) = try train(compiled, batches: batches)
+        let (eagerModel, eagerSummaries) = try train(eager, batches: batches)
+        XCTAssertEqual(compiledSummaries, eagerSummaries)
+        for (x, y) in zip(compiledModel.namedParameters, eagerModel.namedParameters) {
+            XCTAssertEqual(x.tensor.scalars, y.tensor.scalars, x.name)
+        }
+        XCTAssertEqual(compiled.compilations, 1, "one static shape, compiled once")
+        XCTAssertGreaterThan(compiled.compilationSeconds, 0)
+        XCTAssertEqual(eager.compilations, 0)
+    }
+
     func testIterationsPerLoopEqualSingleSteps() throws {
         let device = try StaticShardedDevice(shards: 2, batchTokens: 48, maxLength: 6)
         let batches = [try batch(5), try batch(6), try batch(7)]
