@@ -2,7 +2,7 @@
 // the Transformer, printing one JSON object per line.
 //
 //   swift run -c release nmt-bench-model [--quick] [--only tiny|small|base] [--pool-gib N] [--blas-threads N] [--profile]
-//                                        [--device cpu|static] [--shards N]
+//                                        [--device cpu|static] [--shards N] [--eager]
 //                                        [--save-model DIR]
 //
 // Batches are 32 sentences x 64 tokens (source and target, no padding), so each step
@@ -73,9 +73,11 @@ let (batch, length) = (32, 64)
 let shards = value(of: "--shards").flatMap(Int.init) ?? 1
 let device: Device =
     value(of: "--device") == "static"
-    ? try StaticShardedDevice(shards: shards, batchTokens: batch * length, maxLength: length) : CPUDevice()
+    ? try StaticShardedDevice(
+        shards: shards, batchTokens: batch * length, maxLength: length, compiles: !arguments.contains("--eager"))
+    : CPUDevice()
 if value(of: "--blas-threads") != nil { BLAS.threadCount = value(of: "--blas-threads").flatMap(Int.init) ?? 1 }
-let deviceName = value(of: "--device") == "static" ? "static(\(shards))" : "cpu"
+let deviceName = value(of: "--device") == "static" ? "static(\(shards)\(arguments.contains("--eager") ? ", eager" : ""))" : "cpu"
 for (name, baseConfiguration) in configurations where value(of: "--only") == nil || value(of: "--only") == name {
     var configuration = baseConfiguration
     configuration.embeddingMethod = device.capabilities.embeddingMethod
@@ -119,6 +121,10 @@ for (name, baseConfiguration) in configurations where value(of: "--only") == nil
     emit(["benchmark": "train_step", "model": name, "device": deviceName, "batch": [batch, length], "steps": times.count,
           "step_seconds_median": (median * 1000).rounded() / 1000, "step_seconds_best": (times[0] * 1000).rounded() / 1000,
           "target_tokens_per_second": (Double(batch * length) / median).rounded(), "final_loss": Double(loss)])
+    if let staticDevice = device as? StaticShardedDevice {
+        emit(["benchmark": "compilation", "model": name, "device": deviceName, "compilations": staticDevice.compilations,
+              "seconds": (staticDevice.compilationSeconds * 1000).rounded() / 1000])
+    }
 
     // Beam-4 decoding of 8 sentences of 16 tokens, up to 16 + 16 steps, with the freshly
     // initialized model: how early the search stops depends on the weights, so the same
