@@ -67,16 +67,26 @@ public enum BLEU {
     }
 
     /// BLEU × 100 of line-aligned hypothesis and reference texts, as `compute_bleu.py`'s
-    /// `bleu_wrapper`: each text is stripped and split into lines; case-insensitive
-    /// scoring lowercases both sides.
+    /// `bleu_wrapper`: each text is split into lines; case-insensitive scoring lowercases
+    /// both sides.
+    ///
+    /// Unlike the reference, which strips each whole text first, blank lines are kept as
+    /// (empty) sentences, and only trailing blank lines beyond the other text's line count
+    /// are dropped: a translation file of empty lines (a model that emits EOS at once)
+    /// scores 0 instead of failing, and a blank first line does not shift the alignment.
     ///
     /// - Throws: ``BLEUError/lineCountMismatch(references:translations:)`` when the texts
     ///   have different numbers of lines.
     public static func corpusScore(
         reference: String, translation: String, caseSensitive: Bool, tokenization: Tokenization = .intl
     ) throws(BLEUError) -> Float {
-        var referenceLines = pythonStrip(reference).splitPythonLines()
-        var translationLines = pythonStrip(translation).splitPythonLines()
+        var referenceLines = reference.splitPythonLines()
+        var translationLines = translation.splitPythonLines()
+        func dropTrailingBlankLines(_ lines: inout [String], downTo count: Int) {
+            while lines.count > count, let last = lines.last, pythonStrip(last).isEmpty { lines.removeLast() }
+        }
+        dropTrailingBlankLines(&referenceLines, downTo: translationLines.count)
+        dropTrailingBlankLines(&translationLines, downTo: referenceLines.count)
         guard referenceLines.count == translationLines.count else {
             throw .lineCountMismatch(references: referenceLines.count, translations: translationLines.count)
         }

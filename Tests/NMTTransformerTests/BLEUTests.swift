@@ -22,6 +22,9 @@ final class BLEUTests: XCTestCase {
             XCTAssertEqual($0 as? BLEUError, .lineCountMismatch(references: 2, translations: 1))
         }
         XCTAssertEqual(BLEU.score(references: [["a", "b"]], translations: [[String]()]), 0)
+        // Empty translations (every line blank) score 0; trailing blank lines do not count.
+        XCTAssertEqual(try bleu("Ein Satz.\nNoch einer.\n", "\n\n", caseSensitive: true), 0)
+        XCTAssertEqual(try bleu("test 1 two 3\n\n", "test 1 two 3\n", caseSensitive: true), 100, accuracy: 1e-4)
     }
 
     func testInternationalTokenization() {
