@@ -122,8 +122,10 @@ for (name, baseConfiguration) in configurations where value(of: "--only") == nil
           "step_seconds_median": (median * 1000).rounded() / 1000, "step_seconds_best": (times[0] * 1000).rounded() / 1000,
           "target_tokens_per_second": (Double(batch * length) / median).rounded(), "final_loss": Double(loss)])
     if let staticDevice = device as? StaticShardedDevice {
+        let memory = staticDevice.programMemory
         emit(["benchmark": "compilation", "model": name, "device": deviceName, "compilations": staticDevice.compilations,
-              "seconds": (staticDevice.compilationSeconds * 1000).rounded() / 1000])
+              "seconds": (staticDevice.compilationSeconds * 1000).rounded() / 1000,
+              "arena_mib": Double(memory.arenaBytes) / 1_048_576, "unshared_mib": Double(memory.unsharedBytes) / 1_048_576])
     }
 
     // Beam-4 decoding of 8 sentences of 16 tokens, up to 16 + 16 steps, with the freshly

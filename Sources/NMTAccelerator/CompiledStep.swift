@@ -5,21 +5,30 @@ import NMTTensor
 /// One replica's forward and backward pass for one static shape, traced once into the
 /// sequence of its kernel launches and replayed for later steps.
 ///
-/// Replaying executes the recorded kernel bodies on the buffers they were traced with:
-/// the next batch's ids, the step's dropout key and the current parameters are copied into
-/// the traced input buffers first, and the loss and gradients appear in the traced output
-/// buffers. Every buffer lives as long as the program, so a replayed step allocates
-/// nothing; the same kernels run in the same order, so a replay computes exactly what
-/// eager execution computes.
+/// After tracing, the buffers the step creates and consumes itself (activations, saved
+/// forward values, interim gradients) are placed in one arena by a ``MemoryPlan`` from
+/// their lifetimes, and every launch's argument pointers are fixed once. Replaying copies
+/// the next batch's ids, the step's dropout key and the current parameters into the
+/// traced input buffers, then runs the kernel bodies on the planned pointers: a replayed
+/// step allocates nothing, and running the same kernels in the same order computes exactly
+/// what eager execution computes. The loss and gradients appear in the traced output
+/// buffers, which keep their own memory.
 final class CompiledStep: KernelRecorder {
     private var launches: [KernelLaunch] = []
+    /// The planned program: each kernel body with its fixed argument pointers.
+    private var planned: [(body: (KernelArguments) -> Void, arguments: KernelArguments)] = []
+    /// Buffers outside the arena that the planned program points into (kept alive here).
+    private var externalBuffers: [KernelBuffer] = []
+    private var arena: KernelBuffer?
+    /// The arena's size and what the planned buffers would take without sharing.
+    private(set) var arenaBytes = 0, unsharedBytes = 0
     private var dataBuffers: [KernelBuffer] = []
     private var parameterBuffers: [(name: String, buffer: KernelBuffer)] = []
     private var keyBuffer: RandomKeyBuffer?
     private var loss: Tensor?
     private var gradients: ParameterGradients?
     /// Kernel launches in the program.
-    var launchCount: Int { launches.count }
+    var launchCount: Int { planned.count }
 
     func record(_ launch: KernelLaunch) { launches.append(launch) }
 
@@ -33,7 +42,51 @@ final class CompiledStep: KernelRecorder {
         keyBuffer = context.randomKeyBuffer
         loss = value
         self.gradients = gradients
+        plan()
         return (value.scalar, gradients)
+    }
+
+    /// Places the buffers that are first written inside the program (and not read from
+    /// outside it) in one arena and fixes every launch's argument pointers.
+    private func plan() {
+        var persistent = Set<ObjectIdentifier>(dataBuffers.map(ObjectIdentifier.init))
+        for (_, buffer) in parameterBuffers { persistent.insert(ObjectIdentifier(buffer)) }
+        if let keyBuffer { persistent.insert(ObjectIdentifier(keyBuffer.buffer)) }
+        if let loss { persistent.insert(ObjectIdentifier(loss.buffer)) }
+        for tensor in gradients?.tensors.values ?? [:].values { persistent.insert(ObjectIdentifier(tensor.buffer)) }
+        var lifetimes: [ObjectIdentifier: (bytes: Int, first: Int, last: Int, internal: Bool, buffer: KernelBuffer)] = [:]
+        for (index, launch) in launches.enumerated() {
+            for buffer in launch.outputs where lifetimes[ObjectIdentifier(buffer)] == nil {
+                let id = ObjectIdentifier(buffer)
+                lifetimes[id] = (buffer.byteCount, index, index, !persistent.contains(id), buffer)
+            }
+            for buffer in launch.inputs + launch.outputs {
+                let id = ObjectIdentifier(buffer)
+                if var entry = lifetimes[id] {
+                    entry.last = index
+                    lifetimes[id] = entry
+                } else {
+                    // Read before any launch here writes it: an input from outside.
+                    lifetimes[id] = (buffer.byteCount, index, index, false, buffer)
+                }
+            }
+        }
+        let plan = MemoryPlan(
+            buffers: lifetimes.filter { $0.value.internal }.map { ($0.key, $0.value.bytes, $0.value.first, $0.value.last) })
+        let arena = KernelBuffer(byteCount: plan.arenaBytes)
+        func pointer(_ buffer: KernelBuffer) -> UnsafeMutableRawPointer {
+            plan.offsets[ObjectIdentifier(buffer)].map { arena.base + $0 } ?? buffer.base
+        }
+        planned = launches.map { launch in
+            (launch.body,
+             KernelArguments(inputs: launch.inputs.map { UnsafeRawPointer(pointer($0)) }, outputs: launch.outputs.map(pointer)))
+        }
+        externalBuffers = lifetimes.values.filter { !$0.internal }.map(\.buffer)
+        self.arena = arena
+        arenaBytes = plan.arenaBytes
+        unsharedBytes = plan.unsharedBytes
+        // The launches (and with them the traced internal buffers) are no longer needed.
+        launches = []
     }
 
     /// Runs the recorded step on new inputs.
@@ -47,7 +100,7 @@ final class CompiledStep: KernelRecorder {
             traced.base.copyMemory(from: current.tensor.buffer.base, byteCount: traced.byteCount)
         }
         keyBuffer!.set(key)
-        for launch in launches { launch.execute() }
+        for step in planned { step.body(step.arguments) }
         // The gradients share the traced output buffers: valid until the next replay, which
         // is after the device has combined them.
         return (loss!.scalar, gradients!)

@@ -17,8 +17,7 @@ import NMTTensor
 /// each replica's forward and backward kernels into a ``CompiledStep`` program, and later
 /// steps replay the programs with new inputs (see ``compilations``).
 ///
-/// Not yet here (see the issue note): one arena for all of a program's buffers (each keeps
-/// its own now), and the static-shape beam search.
+/// Not yet here (see the issue note): the static-shape beam search.
 public final class StaticShardedDevice: Device {
     /// Replicas per batch.
     public let shards: Int
@@ -34,6 +33,12 @@ public final class StaticShardedDevice: Device {
     public private(set) var compilationSeconds = 0.0
     /// Replica programs by the shapes of a replica's batch.
     private var programs: [[[Int]]: [CompiledStep]] = [:]
+
+    /// Bytes of the compiled programs' arenas, and what their planned buffers would take
+    /// without sharing memory between buffers whose lifetimes do not overlap.
+    public var programMemory: (arenaBytes: Int, unsharedBytes: Int) {
+        programs.values.joined().reduce((0, 0)) { ($0.0 + $1.arenaBytes, $0.1 + $1.unsharedBytes) }
+    }
 
     /// Creates a device for batches of `batchTokens / maxLength` sentences of `maxLength`
     /// tokens.
