@@ -27,8 +27,6 @@ final class CompiledStep: KernelRecorder {
     private var keyBuffer: RandomKeyBuffer?
     private var loss: Tensor?
     private var gradients: ParameterGradients?
-    /// Kernel launches in the program.
-    var launchCount: Int { planned.count }
 
     func record(_ launch: KernelLaunch) { launches.append(launch) }
 

@@ -55,8 +55,6 @@ public enum BLAS {
         #endif
     }
 
-    /// Whether the products run on OpenBLAS (false on reference BLAS or Accelerate).
-    public static var isOpenBLAS: Bool { implementation.contains("openblas") }
 
     /// The number of threads BLAS uses for one product, or nil when the library offers no
     /// control (reference BLAS is single-threaded; Accelerate manages its own).

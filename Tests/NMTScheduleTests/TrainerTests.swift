@@ -5,6 +5,7 @@ import NMTData
 import NMTLayers
 import NMTSchedule
 import NMTTensor
+import NMTTestSupport
 import NMTTransformer
 import XCTest
 
@@ -165,15 +166,10 @@ final class TrainerTests: XCTestCase {
         let shared = translator
         let results = UnsafeMutableBufferPointer<[String]>.allocate(capacity: 3)
         defer { results.deallocate() }
-        let box = ResultsBox(results)
+        let box = UncheckedSendable(results)
         DispatchQueue.concurrentPerform(iterations: 3) { i in
-            (box.pointer.baseAddress! + i).initialize(to: (try? shared.translate(lines)) ?? [])
+            (box.value.baseAddress! + i).initialize(to: (try? shared.translate(lines)) ?? [])
         }
         for i in 0..<3 { XCTAssertEqual(results[i], together, "thread \(i)") }
     }
-}
-
-struct ResultsBox: @unchecked Sendable {
-    let pointer: UnsafeMutableBufferPointer<[String]>
-    init(_ pointer: UnsafeMutableBufferPointer<[String]>) { self.pointer = pointer }
 }

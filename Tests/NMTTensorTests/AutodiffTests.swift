@@ -62,7 +62,7 @@ final class AutodiffTests: XCTestCase {
         for _ in 0..<5 {
             let results = UnsafeMutableBufferPointer<(Float, [Float])>.allocate(capacity: 2)
             defer { results.deallocate() }
-            let shared = UnsafeSendableBox(results)
+            let shared = UncheckedSendable(results)
             DispatchQueue.concurrentPerform(iterations: 2) { i in
                 (shared.value.baseAddress! + i).initialize(to: run(i))
             }
@@ -72,9 +72,4 @@ final class AutodiffTests: XCTestCase {
             }
         }
     }
-}
-
-struct UnsafeSendableBox<T>: @unchecked Sendable {
-    let value: T
-    init(_ value: T) { self.value = value }
 }
