@@ -13,11 +13,19 @@ public protocol DeviceBatch: TapeAttachable, Sendable {
     /// Replicas' losses and gradients are combined in proportion to it, so that a batch
     /// split across shards gives exactly the loss of the whole batch.
     var lossWeight: Float { get }
+    /// The loss weight of the sentences `range` alone.
+    func lossWeight(ofSentences range: Range<Int>) -> Float
     /// The sentences `range` of the batch (for splitting across replicas).
     func sentences(_ range: Range<Int>) -> Self
-    /// The buffers of its id tensors, in a fixed order: a replayed program copies the next
-    /// batch's ids into the buffers it was traced with.
+    /// The buffers of its id tensors, in a fixed order, each holding its tensor's rows
+    /// (one per sentence) one after another: a replayed program copies a replica's rows of
+    /// the next batch straight into the buffers it was traced with.
     var kernelBuffers: [KernelBuffer] { get }
+}
+
+extension DeviceBatch {
+    /// The loss weight of the sentences `range`, from ``sentences(_:)``.
+    public func lossWeight(ofSentences range: Range<Int>) -> Float { sentences(range).lossWeight }
 }
 
 /// What one training step reports back to the host.

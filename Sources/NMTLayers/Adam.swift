@@ -53,10 +53,7 @@ public struct Adam: Sendable {
         _ parameters: inout Parameters, along gradients: ParameterGradients, learningRate: Float,
         sparseRows: [String: IndexTensor] = [:]
     ) {
-        step += 1
-        beta1Power *= beta1
-        beta2Power *= beta2
-        let stepSize = learningRate * (1 - beta2Power).squareRoot() / (1 - beta1Power)
+        let stepSize = advance(learningRate: learningRate)
         let distinctRows = sparseRows.mapValues { IndexTensor(Array(Set($0.scalars)).sorted()) }
         parameters.visitParameters { name, parameter in
             guard let gradient = gradients[name] else { return }
@@ -69,6 +66,25 @@ public struct Adam: Sendable {
             firstMoments[name] = updated.firstMoment
             secondMoments[name] = updated.secondMoment
         }
+    }
+
+    /// Counts one update (step and β powers) and returns its bias-corrected step size
+    /// `lr·√(1-β2^t)/(1-β1^t)`; ``update(_:along:learningRate:sparseRows:)`` calls it.
+    ///
+    /// A device that keeps parameters and moments in its own memory calls this once per
+    /// update, applies ``NMTTensor/AdamKernel`` with the returned step size itself, and
+    /// hands the moments back with ``replaceMoments(first:second:)``.
+    public mutating func advance(learningRate: Float) -> Float {
+        step += 1
+        beta1Power *= beta1
+        beta2Power *= beta2
+        return learningRate * (1 - beta2Power).squareRoot() / (1 - beta1Power)
+    }
+
+    /// Replaces the moments by parameter name (see ``advance(learningRate:)``).
+    public mutating func replaceMoments(first: [String: Tensor], second: [String: Tensor]) {
+        firstMoments = first
+        secondMoments = second
     }
 
     /// Everything needed to resume: moments as `m/NAME` and `v/NAME` tensors, and the step

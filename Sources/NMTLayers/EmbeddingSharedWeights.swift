@@ -37,9 +37,10 @@ public struct EmbeddingSharedWeights: Layer, Sendable {
         case .gather:
             embedded = weights.gathering(rows: ids)
         case .matmul:
-            // The accelerator path: a one-hot [B, L, V] matrix times the table. The padding
-            // mask below zeroes id 0's rows, as the reference's mask-weighted one-hot does.
-            embedded = Tensor.oneHot(ids, depth: vocabularySize).matmul(weights)
+            // The accelerator path: a one-hot [B, L, V] matrix times the table, by a kernel
+            // that uses the one-hot structure (see `Tensor.oneHotMatmul`). The padding mask
+            // below zeroes id 0's rows, as the reference's mask-weighted one-hot does.
+            embedded = Tensor.oneHotMatmul(ids, weights)
         }
         // mask · sqrt(H) on [B, L, 1] first, then one broadcast product: (e·m)·s and
         // e·(m·s) are the same float for m in {0, 1}.

@@ -14,7 +14,16 @@ extension TransformerBatch: DeviceBatch {
     public var kernelBuffers: [KernelBuffer] { [inputs.buffer, targets.buffer] }
 
     /// Non-padding target tokens, over which the training loss is averaged.
-    public var lossWeight: Float { Float(targets.scalars.reduce(0) { $0 + ($1 != 0 ? 1 : 0) }) }
+    public var lossWeight: Float { lossWeight(ofSentences: 0..<sentenceCount) }
+
+    /// Non-padding target tokens of the sentences `range`, counted in place.
+    public func lossWeight(ofSentences range: Range<Int>) -> Float {
+        let width = targets.shape[1]
+        let ids = targets.buffer.pointer(as: Int32.self)
+        var count = 0
+        for i in (range.lowerBound * width)..<(range.upperBound * width) where ids[i] != 0 { count += 1 }
+        return Float(count)
+    }
 
     /// The sentences `range` (rows of both id matrices).
     public func sentences(_ range: Range<Int>) -> TransformerBatch {

@@ -24,6 +24,25 @@ final class IndexingTests: XCTestCase {
         assertClose(viaGather[0], viaMatmul[0], absoluteTolerance: 1e-6)
     }
 
+    /// The structured one-hot product gives the dense product's forward floats exactly and
+    /// its gradient up to summation order, including repeated ids and ids outside the table.
+    func testStructuredOneHotProductEqualsTheDenseProduct() {
+        let (rows, width) = (37, 19)
+        let table = Tensor.randomNormal([rows, width], key: RandomKey(seed: 4))
+        let draws = Tensor.randomUniform([5, 23], key: RandomKey(seed: 5)).scalars
+        // Ids -1...rows: -1 and rows select zero rows; many ids repeat.
+        let ids = IndexTensor(shape: [5, 23], scalars: draws.map { Int32($0 * Float(rows + 2)) - 1 })
+        let dense = Tensor.oneHot(ids, depth: rows).matmul(table)
+        let structured = Tensor.oneHotMatmul(ids, table)
+        XCTAssertEqual(structured.shape, [5, 23, width])
+        XCTAssertEqual(structured.scalars, dense.scalars)
+        XCTAssertTrue(ids.scalars.contains(-1) && ids.scalars.contains(Int32(rows)), "the draw covers both out-of-range ids")
+        let weights = Tensor.randomNormal([5, 23, width], key: RandomKey(seed: 6))
+        let (_, viaDense) = valueAndGradient(at: [table]) { (Tensor.oneHot(ids, depth: rows).matmul($0[0]) * weights).sum() }
+        let (_, viaStructured) = valueAndGradient(at: [table]) { (Tensor.oneHotMatmul(ids, $0[0]) * weights).sum() }
+        assertClose(viaStructured[0], viaDense[0], absoluteTolerance: 1e-5, relativeTolerance: 1e-5)
+    }
+
     func testSelectAndMaskedFill() {
         let a = Tensor([1, 2, 3, 4]), b = Tensor([-1, -2, -3, -4])
         XCTAssertEqual(Tensor.select(Tensor([1, 0, 0, 1]), a, b).scalars, [1, -2, -3, 4])

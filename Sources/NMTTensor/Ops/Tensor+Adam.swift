@@ -34,13 +34,10 @@ extension Tensor {
                 let p = args.input(0), g = args.input(1), m0 = args.input(2), v0 = args.input(3)
                 let p1 = args.output(0), m1 = args.output(1), v1 = args.output(2)
                 func update(_ range: Range<Int>) {
-                    for i in range {
-                        let mi = m0[i] + (g[i] - m0[i]) * (1 - beta1)
-                        let vi = v0[i] + (g[i] * g[i] - v0[i]) * (1 - beta2)
-                        m1[i] = mi
-                        v1[i] = vi
-                        p1[i] = p[i] - (mi * stepSize) / (vi.squareRoot() + epsilon)
-                    }
+                    AdamKernel.update(
+                        range, parameter: p, gradient: g, firstMoment: m0, secondMoment: v0, parameterOut: p1,
+                        firstMomentOut: m1, secondMomentOut: v1, stepSize: stepSize, beta1: beta1, beta2: beta2,
+                        epsilon: epsilon)
                 }
                 if args.inputs.count == 4 {
                     Parallel.forChunks(count, costPerItem: 4) { update($0) }
@@ -56,5 +53,41 @@ extension Tensor {
                 }
             }, on: tape)
         return (theta, m, v)
+    }
+}
+
+/// The arithmetic of one Adam step, shared by ``Tensor/adamUpdate(parameter:gradient:firstMoment:secondMoment:stepSize:beta1:beta2:epsilon:rows:)``
+/// and devices that keep parameters and moments in their own memory and update them in
+/// place, so that both compute the same floats.
+public enum AdamKernel {
+    /// Updates elements `range`; each output may be the same memory as its input (in place).
+    @inline(__always)
+    public static func update(
+        _ range: Range<Int>, parameter p: UnsafePointer<Float>, gradient g: UnsafePointer<Float>,
+        firstMoment m0: UnsafePointer<Float>, secondMoment v0: UnsafePointer<Float>,
+        parameterOut p1: UnsafeMutablePointer<Float>, firstMomentOut m1: UnsafeMutablePointer<Float>,
+        secondMomentOut v1: UnsafeMutablePointer<Float>, stepSize: Float, beta1: Float, beta2: Float, epsilon: Float
+    ) {
+        for i in range {
+            let mi = m0[i] + (g[i] - m0[i]) * (1 - beta1)
+            let vi = v0[i] + (g[i] * g[i] - v0[i]) * (1 - beta2)
+            m1[i] = mi
+            v1[i] = vi
+            p1[i] = p[i] - (mi * stepSize) / (vi.squareRoot() + epsilon)
+        }
+    }
+
+    /// Updates `count` elements of a parameter and its moments in place, on every core.
+    public static func updateInPlace(
+        parameter: KernelBuffer, gradient: KernelBuffer, firstMoment: KernelBuffer, secondMoment: KernelBuffer,
+        count: Int, stepSize: Float, beta1: Float, beta2: Float, epsilon: Float
+    ) {
+        let p = parameter.pointer(as: Float.self), g = gradient.pointer(as: Float.self)
+        let m = firstMoment.pointer(as: Float.self), v = secondMoment.pointer(as: Float.self)
+        Parallel.forChunks(count, costPerItem: 4) { range in
+            update(
+                range, parameter: p, gradient: g, firstMoment: m, secondMoment: v, parameterOut: p, firstMomentOut: m,
+                secondMomentOut: v, stepSize: stepSize, beta1: beta1, beta2: beta2, epsilon: epsilon)
+        }
     }
 }
