@@ -87,14 +87,17 @@ final class CompiledStep: KernelRecorder {
         launches = []
     }
 
-    /// Runs the recorded step on new inputs.
-    func replay<Model: ParameterContainer, Batch: DeviceBatch>(model: Model, batch: Batch, key: RandomKey)
+    /// Runs the recorded step on replica `replica`'s rows of `batch` (each id buffer is
+    /// split into equal, contiguous parts, one per replica).
+    func replay<Model: ParameterContainer, Batch: DeviceBatch>(model: Model, rowsOf batch: Batch, replica: Int, key: RandomKey)
         -> (loss: Float, gradients: ParameterGradients)
     {
-        for (traced, new) in zip(dataBuffers, batch.kernelBuffers) {
-            traced.base.copyMemory(from: new.base, byteCount: traced.byteCount)
+        for (traced, whole) in zip(dataBuffers, batch.kernelBuffers) {
+            traced.base.copyMemory(from: whole.base + replica * traced.byteCount, byteCount: traced.byteCount)
         }
-        for ((_, traced), current) in zip(parameterBuffers, model.namedParameters) {
+        // A device that keeps parameters in its own memory traces over those buffers, and
+        // nothing is copied.
+        for ((_, traced), current) in zip(parameterBuffers, model.namedParameters) where traced !== current.tensor.buffer {
             traced.base.copyMemory(from: current.tensor.buffer.base, byteCount: traced.byteCount)
         }
         keyBuffer!.set(key)

@@ -23,6 +23,8 @@ public final class BufferPool: @unchecked Sendable {
         var free: [Int: [UnsafeMutableRawPointer]] = [:]
         var cachedBytes = 0
         var capacityBytes = 1 << 30
+        var allocations = 0
+        var allocatedBytes = 0
     }
 
     // Guarded by `lock`; every access goes through `withLock`.
@@ -49,6 +51,11 @@ public final class BufferPool: @unchecked Sendable {
     /// Memory currently held for reuse, in bytes.
     public var cachedBytes: Int { withLock { $0.cachedBytes } }
 
+    /// Buffers handed out since the process started (every ``KernelBuffer`` counts, reused
+    /// or fresh) and their bytes: the difference across a training step is what the step
+    /// allocated.
+    public var allocationCounts: (buffers: Int, bytes: Int) { withLock { ($0.allocations, $0.allocatedBytes) } }
+
     /// Returns cached memory to the system until at most `bytes` remain cached.
     public func trim(to bytes: Int = 0) {
         let released: [UnsafeMutableRawPointer] = withLock { s in
@@ -66,14 +73,14 @@ public final class BufferPool: @unchecked Sendable {
     }
 
     func allocate(byteCount: Int) -> UnsafeMutableRawPointer {
-        if byteCount >= BufferPool.minimumPooledBytes {
-            let reused: UnsafeMutableRawPointer? = withLock { s in
-                guard let pointer = s.free[byteCount]?.popLast() else { return nil }
-                s.cachedBytes -= byteCount
-                return pointer
-            }
-            if let reused { return reused }
+        let reused: UnsafeMutableRawPointer? = withLock { s in
+            s.allocations += 1
+            s.allocatedBytes += byteCount
+            guard byteCount >= BufferPool.minimumPooledBytes, let pointer = s.free[byteCount]?.popLast() else { return nil }
+            s.cachedBytes -= byteCount
+            return pointer
         }
+        if let reused { return reused }
         // 64-byte alignment: a cache line and a full AVX-512 register, so SIMD loads never split.
         return UnsafeMutableRawPointer.allocate(byteCount: max(byteCount, 1), alignment: 64)
     }

@@ -19,8 +19,9 @@ public struct Tensor {
     /// This tensor's node on `tape`, or -1 when gradients do not flow through it.
     var node: Int = -1
 
-    /// Creates a tensor over an existing buffer (internal: callers guarantee the size).
-    init(shape: [Int], buffer: KernelBuffer, tape: GradientTape? = nil) {
+    /// Creates a tensor over an existing buffer (callers in the package guarantee the size;
+    /// a device uses it to view its own memory as tensors).
+    package init(shape: [Int], buffer: KernelBuffer, tape: GradientTape? = nil) {
         self.shape = shape
         self.buffer = buffer
         self.tape = tape

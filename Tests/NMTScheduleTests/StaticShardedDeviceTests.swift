@@ -1,4 +1,4 @@
-import NMTAccelerator
+@testable import NMTAccelerator
 import NMTLayers
 import NMTSchedule
 import NMTTensor
@@ -53,8 +53,18 @@ final class StaticShardedDeviceTests: XCTestCase {
     func testParityWithTheCPUDeviceForEveryShardCount() throws {
         let batches = [try batch(3), try batch(4)]
         let (reference, referenceSummaries) = try train(CPUDevice(), batches: batches.map { [$0] })
+        // The CPU gradient of the first step, for the first step's combined gradient.
+        let initial = try Transformer(configuration: cpuConfiguration, key: RandomKey(seed: 1))
+        let context = ForwardContext.training(key: RandomKey(seed: 2).split(10))
+        let (_, firstGradients) = valueAndGradient(of: initial, attaching: batches[0]) { $0.loss($1, context: context) }
         for shards in [1, 2, 4, 8] {
             let device = try StaticShardedDevice(shards: shards, batchTokens: 48, maxLength: 6)
+            _ = try train(device, batches: [[batches[0]]])
+            for name in firstGradients.names {
+                assertClose(
+                    device.lastGradient(named: name)!, firstGradients[name]!, absoluteTolerance: 1e-6, relativeTolerance: 1e-5,
+                    "\(shards) shards: gradient of \(name)")
+            }
             let (model, summaries) = try train(device, batches: batches.map { [$0] })
             for (a, b) in zip(summaries, referenceSummaries) {
                 XCTAssertEqual(a.loss, b.loss, accuracy: abs(b.loss) * 1e-5, "\(shards) shards, step \(a.step)")
@@ -87,6 +97,71 @@ final class StaticShardedDeviceTests: XCTestCase {
         let (single, singleSummaries) = try train(device, batches: batches.map { [$0] })
         XCTAssertEqual(loopedSummaries, singleSummaries)
         for (x, y) in zip(looped.namedParameters, single.namedParameters) { XCTAssertEqual(x.tensor.scalars, y.tensor.scalars, x.name) }
+    }
+
+    /// After compilation a step allocates no tensor memory: parameters, moments and
+    /// gradients live in the device, and only the end of a loop copies them to the host.
+    func testReplayedStepsAllocateNothing() throws {
+        let device = try StaticShardedDevice(shards: 2, batchTokens: 48, maxLength: 6)
+        var configuration = cpuConfiguration
+        configuration.embeddingMethod = .matmul
+        configuration.allowsPaddingRemoval = false
+        var model = try Transformer(configuration: configuration, key: RandomKey(seed: 1))
+        var optimizer = Adam()
+        let batches = [try batch(11), try batch(12), try batch(13)]
+        func loop(_ batches: [TransformerBatch], from step: Int) throws -> (buffers: Int, bytes: Int) {
+            let before = BufferPool.shared.allocationCounts
+            _ = try device.trainSteps(
+                model: &model, optimizer: &optimizer, batches: batches, firstStep: step, learningRate: { _ in 0.01 },
+                randomKey: RandomKey(seed: 2), loss: { model, batch, context in model.loss(batch, context: context) })
+            let after = BufferPool.shared.allocationCounts
+            return (after.buffers - before.buffers, after.bytes - before.bytes)
+        }
+        _ = try loop([batches[0]], from: 0)  // compiles
+        XCTAssertEqual(device.compilations, 1)
+        let oneStep = try loop([batches[1]], from: 1)
+        let threeSteps = try loop(batches, from: 2)
+        let parameters = model.namedParameters
+        // Per loop: a copy of each parameter and of its two moments for the host.
+        XCTAssertEqual(oneStep.buffers, 3 * parameters.count)
+        XCTAssertEqual(oneStep.bytes, 3 * 4 * parameters.reduce(0) { $0 + $1.tensor.scalarCount })
+        XCTAssertEqual(threeSteps.buffers, oneStep.buffers, "two more replayed steps allocate no buffer")
+        XCTAssertEqual(threeSteps.bytes, oneStep.bytes)
+    }
+
+    /// The device updates its own memory, never the host's: a copy of the model made before
+    /// a loop keeps its values, and a model or optimizer replaced on the host between loops
+    /// (a restored checkpoint) is what the next loop trains.
+    func testHostValuesAreCopiedNotShared() throws {
+        let device = try StaticShardedDevice(shards: 2, batchTokens: 48, maxLength: 6)
+        var configuration = cpuConfiguration
+        configuration.embeddingMethod = .matmul
+        configuration.allowsPaddingRemoval = false
+        var model = try Transformer(configuration: configuration, key: RandomKey(seed: 1))
+        let initial = model
+        let initialValues = initial.namedParameters.map(\.tensor.scalars)
+        var optimizer = Adam()
+        func loop(_ device: StaticShardedDevice, _ model: inout Transformer, _ optimizer: inout Adam, seed: UInt64) throws -> Float {
+            try device.trainSteps(
+                model: &model, optimizer: &optimizer, batches: [try batch(seed)], firstStep: Int(seed),
+                learningRate: { _ in 0.01 }, randomKey: RandomKey(seed: 2),
+                loss: { model, batch, context in model.loss(batch, context: context) })[0].loss
+        }
+        _ = try loop(device, &model, &optimizer, seed: 20)
+        _ = try loop(device, &model, &optimizer, seed: 21)
+        XCTAssertEqual(initial.namedParameters.map(\.tensor.scalars), initialValues, "the host's copy is untouched")
+        XCTAssertNotEqual(model.namedParameters[0].tensor.scalars, initialValues[0])
+
+        // Back to the initial model and a fresh optimizer: the device must train those, as a
+        // new device would.
+        var restored = initial, freshOptimizer = Adam()
+        let restoredLoss = try loop(device, &restored, &freshOptimizer, seed: 20)
+        var reference = initial, referenceOptimizer = Adam()
+        let referenceLoss = try loop(try StaticShardedDevice(shards: 2, batchTokens: 48, maxLength: 6), &reference, &referenceOptimizer, seed: 20)
+        XCTAssertEqual(restoredLoss, referenceLoss)
+        XCTAssertEqual(restored.namedParameters.map(\.tensor.scalars), reference.namedParameters.map(\.tensor.scalars))
+        XCTAssertEqual(freshOptimizer.step, 1)
+        XCTAssertEqual(freshOptimizer.firstMoments.mapValues(\.scalars), referenceOptimizer.firstMoments.mapValues(\.scalars))
     }
 
     func testRejections() throws {
