@@ -2,9 +2,12 @@
 // the Transformer, printing one JSON object per line.
 //
 //   swift run -c release nmt-bench-model [--quick] [--only tiny|small|base] [--pool-gib N] [--blas-threads N] [--profile]
-//                                        [--device cpu|static] [--shards N] [--eager]
+//                                        [--device cpu|static] [--shards N] [--eager] [--static-model]
+//                                        [--iterations-per-loop K]
 //                                        [--save-model DIR]
 //
+// --static-model runs the CPU device on the static device's model configuration (matmul
+// embedding, no padding removal): the same work as the static device, step for step.
 // Batches are 32 sentences x 64 tokens (source and target, no padding), so each step
 // trains on 2048 target tokens. --save-model writes a tiny model for interop checks
 // (Scripts/check_safetensors.py) and exits.
@@ -68,6 +71,7 @@ let configurations: [(String, TransformerConfiguration)] = [
 emit(["benchmark": "environment", "blas": BLAS.implementation, "cores": ProcessInfo.processInfo.activeProcessorCount])
 
 let (batch, length) = (32, 64)
+let iterationsPerLoop = max(1, value(of: "--iterations-per-loop").flatMap(Int.init) ?? 1)
 // --device static --shards N: the static sharded device (one-hot matmul embedding, no
 // padding removal, replicas on threads); the default is the CPU device.
 let shards = value(of: "--shards").flatMap(Int.init) ?? 1
@@ -77,11 +81,15 @@ let device: Device =
         shards: shards, batchTokens: batch * length, maxLength: length, compiles: !arguments.contains("--eager"))
     : CPUDevice()
 if value(of: "--blas-threads") != nil { BLAS.threadCount = value(of: "--blas-threads").flatMap(Int.init) ?? 1 }
-let deviceName = value(of: "--device") == "static" ? "static(\(shards)\(arguments.contains("--eager") ? ", eager" : ""))" : "cpu"
+let deviceName =
+    value(of: "--device") == "static"
+    ? "static(\(shards)\(arguments.contains("--eager") ? ", eager" : ""))"
+    : arguments.contains("--static-model") ? "cpu(static model)" : "cpu"
+let modelCapabilities = arguments.contains("--static-model") ? try StaticShardedDevice(shards: 1, batchTokens: batch * length, maxLength: length).capabilities : device.capabilities
 for (name, baseConfiguration) in configurations where value(of: "--only") == nil || value(of: "--only") == name {
     var configuration = baseConfiguration
-    configuration.embeddingMethod = device.capabilities.embeddingMethod
-    configuration.allowsPaddingRemoval = device.capabilities.allowsPaddingRemoval
+    configuration.embeddingMethod = modelCapabilities.embeddingMethod
+    configuration.allowsPaddingRemoval = modelCapabilities.allowsPaddingRemoval
     var model = try Transformer(configuration: configuration, key: RandomKey(seed: 1))
     let untrained = model
     let key = RandomKey(seed: 2)
@@ -96,16 +104,23 @@ for (name, baseConfiguration) in configurations where value(of: "--only") == nil
     var adam = Adam()
     let steps = quick ? 2 : (name == "base" ? 4 : 8)
     var times: [Double] = []
+    var allocations: [(buffers: Int, bytes: Int)] = []
     var loss: Float = 0
     let trainingBatch = try TransformerBatch(inputs: inputs, targets: targets, vocabularySize: configuration.vocabularySize)
     for step in 0...steps {
+        let before = BufferPool.shared.allocationCounts
         let t = try seconds {
             let summaries = try device.trainSteps(
-                model: &model, optimizer: &adam, batches: [trainingBatch], firstStep: step, learningRate: { _ in 1e-4 },
+                model: &model, optimizer: &adam, batches: Array(repeating: trainingBatch, count: iterationsPerLoop),
+                firstStep: step * iterationsPerLoop, learningRate: { _ in 1e-4 },
                 randomKey: key, loss: { model, batch, context in model.loss(batch, context: context) })
-            loss = summaries[0].loss
+            loss = summaries.last!.loss
+        } / Double(iterationsPerLoop)
+        let after = BufferPool.shared.allocationCounts
+        if step > 0 {  // step 0 warms up buffers and BLAS (and compiles on the static device)
+            times.append(t)
+            allocations.append(((after.buffers - before.buffers) / iterationsPerLoop, (after.bytes - before.bytes) / iterationsPerLoop))
         }
-        if step > 0 { times.append(t) }  // step 0 warms up buffers and BLAS
     }
     times.sort()
     let median = times[times.count / 2]
@@ -119,8 +134,12 @@ for (name, baseConfiguration) in configurations where value(of: "--only") == nil
               "kernels": top.map { ["name": $0.key, "ms": ($0.value.seconds * 1e4).rounded() / 10, "launches": $0.value.count] }])
     }
     emit(["benchmark": "train_step", "model": name, "device": deviceName, "batch": [batch, length], "steps": times.count,
+          "iterations_per_loop": iterationsPerLoop,
           "step_seconds_median": (median * 1000).rounded() / 1000, "step_seconds_best": (times[0] * 1000).rounded() / 1000,
-          "target_tokens_per_second": (Double(batch * length) / median).rounded(), "final_loss": Double(loss)])
+          "target_tokens_per_second": (Double(batch * length) / median).rounded(), "final_loss": Double(loss),
+          // Tensor buffers allocated per step (a loop's end copies are shared by its steps).
+          "buffers_per_step": allocations.map(\.buffers).max()!,
+          "mib_per_step": (Double(allocations.map(\.bytes).max()!) / 1_048_576 * 10).rounded() / 10])
     if let staticDevice = device as? StaticShardedDevice {
         let memory = staticDevice.programMemory
         emit(["benchmark": "compilation", "model": name, "device": deviceName, "compilations": staticDevice.compilations,

@@ -36,6 +36,7 @@ struct NMTTrain: ParsableCommand {
     @Option(help: "Stop once uncased BLEU reaches this.") var stopThreshold: Float?
     @Option(help: "Device: cpu, or static (the TPU-style sharded device; implies --static-batch).") var device: String = "cpu"
     @Option(help: "Replicas of the static device.") var shards: Int = 1
+    @Option(help: "Steps per device call; the static device keeps weights in its memory for the loop.") var iterationsPerLoop: Int = 1
     @Option(help: "Seed of initialization, data order and dropout.") var seed: UInt64 = 1
     @Option(help: "Stop training after this many seconds (then evaluate and save).") var maxSeconds: Double?
     @Option(help: "Save a checkpoint every this many steps.") var checkpointEvery: Int = 1000
@@ -47,6 +48,7 @@ struct NMTTrain: ParsableCommand {
         if (bleuSource == nil) != (bleuRef == nil) { throw ValidationError("--bleu-source and --bleu-ref go together") }
         if device != "cpu" && device != "static" { throw ValidationError("--device must be cpu or static, not '\(device)'") }
         if shards < 1 { throw ValidationError("--shards must be at least 1") }
+        if iterationsPerLoop < 1 { throw ValidationError("--iterations-per-loop must be at least 1") }
         if config == nil && TransformerConfiguration.preset(named: paramSet) == nil {
             throw ValidationError("--param-set must be tiny, base or big, not '\(paramSet)'")
         }
@@ -83,6 +85,7 @@ struct NMTTrain: ParsableCommand {
         options.seed = seed
         options.maximumSeconds = maxSeconds
         options.checkpointEvery = checkpointEvery
+        options.iterationsPerLoop = iterationsPerLoop
         options.resume = resume
         logger.info("BLAS: \(BLAS.implementation)")
         let chosen: Device =

@@ -45,6 +45,7 @@ public final class Trainer {
         configuration.embeddingMethod = device.capabilities.embeddingMethod
         configuration.allowsPaddingRemoval = device.capabilities.allowsPaddingRemoval
         try configuration.validate()
+        guard options.iterationsPerLoop > 0 else { throw ScheduleError.notPositive("iterations per loop") }
         if device.capabilities.requiresStaticShapes && !options.staticBatches {
             throw DeviceError.invalidConfiguration("this device requires static batches; set staticBatches (--static-batch)")
         }
@@ -112,26 +113,40 @@ public final class Trainer {
                     outOfTime = true
                     break
                 }
-                let tokens: TokenBatch, position: DatasetPosition
-                if let waiting = held {
-                    (tokens, position) = waiting
-                    held = nil
-                } else {
-                    guard let next = try batches.next() else { break }
-                    (tokens, position) = (next, batches.position)
+                // One loop: up to iterationsPerLoop batches, ending early at the iteration's
+                // last step or the first batch of the epoch after it (which is held back).
+                let loopLimit = min(options.iterationsPerLoop, endStep.map { $0 - step } ?? Int.max)
+                var loop: [(batch: TokenBatch, position: DatasetPosition)] = []
+                var iterationEnds = false
+                while loop.count < loopLimit {
+                    let tokens: TokenBatch, position: DatasetPosition
+                    if let waiting = held {
+                        (tokens, position) = waiting
+                        held = nil
+                    } else {
+                        guard let next = try batches.next() else {
+                            iterationEnds = true
+                            break
+                        }
+                        (tokens, position) = (next, batches.position)
+                    }
+                    if let endEpoch, position.epoch >= endEpoch {
+                        held = (tokens, position)
+                        iterationEnds = true
+                        break
+                    }
+                    loop.append((tokens, position))
                 }
-                if let endEpoch, position.epoch >= endEpoch {
-                    held = (tokens, position)
-                    break
-                }
-                let batch = try TransformerBatch(tokens, vocabularySize: configuration.vocabularySize)
+                if loop.isEmpty { break }
                 let summaries = try device.trainSteps(
-                    model: &model, optimizer: &optimizer, batches: [batch], firstStep: step,
-                    learningRate: { rates.learningRate(atStep: $0) }, randomKey: key,
+                    model: &model, optimizer: &optimizer,
+                    batches: try loop.map { try TransformerBatch($0.batch, vocabularySize: configuration.vocabularySize) },
+                    firstStep: step, learningRate: { rates.learningRate(atStep: $0) }, randomKey: key,
                     loss: { model, batch, context in model.loss(batch, context: context) })
+                let stepBefore = step
                 step += summaries.count
-                datasetPosition = position
-                report.targetTokens += tokens.targetTokenCount
+                datasetPosition = loop.last!.position
+                report.targetTokens += loop.reduce(0) { $0 + $1.batch.targetTokenCount }
                 report.losses += summaries.map(\.loss)
                 for summary in summaries {
                     var scalars = ["training/learning_rate": summary.learningRate, "training/minibatch_loss": summary.loss]
@@ -148,7 +163,9 @@ public final class Trainer {
                 progress.update(
                     step: step, loss: report.finalLoss, learningRate: summaries.last?.learningRate ?? 0,
                     tokensPerSecond: Double(report.targetTokens) / max(elapsed, 1e-9), remainingSeconds: remaining)
-                if step % options.checkpointEvery == 0 { try saveCheckpoint() }
+                // A checkpoint whenever the loop crossed a multiple of checkpointEvery.
+                if stepBefore / options.checkpointEvery != step / options.checkpointEvery { try saveCheckpoint() }
+                if iterationEnds { break }
             }
             progress.finish()
             trainingSeconds += Date().timeIntervalSince(iterationStarted)

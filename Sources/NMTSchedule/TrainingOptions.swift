@@ -29,6 +29,11 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     public var warmupSteps = 16000
     /// Seed of initialization, data order and dropout.
     public var seed: UInt64 = 1
+    /// Steps handed to the device per call (the reference's `iterations_per_loop`): a
+    /// static device keeps parameters in its own memory for the whole loop, and the
+    /// per-step summaries come back when it ends. Loops end early at an evaluation or
+    /// epoch boundary.
+    public var iterationsPerLoop = 1
     /// Save a checkpoint every this many steps (and at the end).
     public var checkpointEvery = 1000
     /// Checkpoints kept.

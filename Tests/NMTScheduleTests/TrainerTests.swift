@@ -127,6 +127,33 @@ final class TrainerTests: XCTestCase {
         }
     }
 
+    /// Handing the device several steps per call changes nothing but when summaries come
+    /// back: the same losses, the same model, on the CPU device and the static device;
+    /// a loop stops at the evaluation boundary (3 steps in loops of 2 + 1).
+    func testIterationsPerLoopTrainTheSameSteps() throws {
+        for makeDevice in [{ CPUDevice() as Device }, { try! StaticShardedDevice(shards: 2, batchTokens: 400, maxLength: 40) }] {
+            var results: [(losses: [Float], model: Transformer)] = []
+            for iterationsPerLoop in [1, 2] {
+                var options = try SampleCorpus.options(modelDirectory: modelDirectory(), steps: 3)
+                options.iterationsPerLoop = iterationsPerLoop
+                options.staticBatches = makeDevice().capabilities.requiresStaticShapes
+                let trainer = try Trainer(options: options, configuration: SampleCorpus.configuration, device: makeDevice(), logger: logger)
+                let report = try trainer.run()
+                XCTAssertEqual(report.steps, 3)
+                results.append((report.losses, trainer.model))
+            }
+            XCTAssertEqual(results[0].losses, results[1].losses)
+            for (a, b) in zip(results[0].model.namedParameters, results[1].model.namedParameters) {
+                XCTAssertEqual(a.tensor.scalars, b.tensor.scalars, a.name)
+            }
+        }
+        var options = try SampleCorpus.options(modelDirectory: modelDirectory(), steps: 2)
+        options.iterationsPerLoop = 0
+        XCTAssertThrowsError(try Trainer(options: options, configuration: SampleCorpus.configuration, device: CPUDevice(), logger: logger)) {
+            XCTAssertEqual($0 as? ScheduleError, .notPositive("iterations per loop"))
+        }
+    }
+
     func testCheckpointOfAnotherModelOrVocabularyIsRefused() throws {
         let directory = modelDirectory()
         _ = try Trainer(options: SampleCorpus.options(modelDirectory: directory, steps: 1),
