@@ -96,6 +96,18 @@ public struct MultiHeadAttention: Layer, Sendable {
         return attend(queries: query(input.x), keys: cache.keys, values: cache.values, bias: input.bias, context: context)
     }
 
+    /// Static-shape incremental decoding: `cache` holds preallocated [B, M, H] keys and
+    /// values; the new positions' (from `input.y`, [B, n, H]) are written in place at
+    /// `position`, and attention covers all M cached positions, so `input.bias` must mask
+    /// those not yet written (the causal bias row of `position`).
+    public func callAsFunction(
+        _ input: AttentionInput, context: ForwardContext, fixedCache cache: inout AttentionCache, position: Int
+    ) -> Tensor {
+        cache.keys.assignSlice(alongAxis: 1, at: position, key(input.y))
+        cache.values.assignSlice(alongAxis: 1, at: position, value(input.y))
+        return attend(queries: query(input.x), keys: cache.keys, values: cache.values, bias: input.bias, context: context)
+    }
+
     private func attend(queries: Tensor, keys: Tensor, values: Tensor, bias: Tensor, context: ForwardContext) -> Tensor {
         let depth = queries.shape[2] / headCount
         // `depth ** -0.5` is a Python double in the reference, then a float32 constant.

@@ -30,6 +30,10 @@ public struct BeamSearch {
     public var eosID: Int32
     /// Ids the model scores (the logits' width).
     public var vocabularySize: Int
+    /// Static shapes (the reference's `padded_decode`): every sequence is preallocated at
+    /// `maximumLength + 1` ids and step `i` writes position `i + 1`, so nothing changes
+    /// shape during the loop. The search itself is unchanged; results are zero-padded.
+    public var paddedDecode = false
 
     /// Creates a search.
     public init(beamSize: Int, alpha: Float, maximumLength: Int, vocabularySize: Int, eosID: Int32 = 1) {
@@ -69,11 +73,14 @@ public struct BeamSearch {
         symbolsToLogits: (_ lastIDs: IndexTensor, _ step: Int, _ cache: inout Cache) -> Tensor
     ) -> Result {
         let batch = initialIDs.count, beam = beamSize, width = vocabularySize
-        var aliveSequences = initialIDs.map { id in [[Int32]](repeating: [id], count: beam) }
+        // With padded decoding a sequence is its full static row from the start.
+        let initialLength = paddedDecode ? maximumLength + 1 : 1
+        func start(_ id: Int32) -> [Int32] { [id] + [Int32](repeating: 0, count: initialLength - 1) }
+        var aliveSequences = initialIDs.map { id in [[Int32]](repeating: start(id), count: beam) }
         var aliveLogProbs = (0..<batch).map { _ in [Float](repeating: -.infinity, count: beam) }
         for b in 0..<batch { aliveLogProbs[b][0] = 0 }
         var aliveCache = cache
-        var finishedSequences = (0..<batch).map { _ in [[Int32]](repeating: [0], count: beam) }
+        var finishedSequences = (0..<batch).map { _ in [[Int32]](repeating: start(0), count: beam) }
         var finishedScores = (0..<batch).map { _ in [Float](repeating: -Self.inf, count: beam) }
         var finishedFlags = (0..<batch).map { _ in [Bool](repeating: false, count: beam) }
         let maximumNorm = Self.lengthNormalization(alpha: alpha, length: maximumLength)
@@ -89,7 +96,7 @@ public struct BeamSearch {
             if boundIsMet { break }
 
             // _grow_alive_seq: score every extension of every alive beam.
-            let lastIDs = IndexTensor(aliveSequences.flatMap { $0.map { $0.last! } })
+            let lastIDs = IndexTensor(aliveSequences.flatMap { $0.map { $0[paddedDecode ? step : $0.count - 1] } })
             let logits = symbolsToLogits(lastIDs, step, &aliveCache)
             precondition(logits.shape == [batch * beam, width], "BeamSearch: logits \(logits.shape), expected [\(batch * beam), \(width)]")
             var logProbs = logits.logSoftmax().scalars
@@ -105,13 +112,14 @@ public struct BeamSearch {
                 var rows = [[Int32]]()
                 for c in 0..<k {
                     let index = Int(topIndices[b * k + c])
-                    rows.append(aliveSequences[b][index / width] + [Int32(index % width)])
+                    var extended = aliveSequences[b][index / width]
+                    if paddedDecode { extended[step + 1] = Int32(index % width) } else { extended.append(Int32(index % width)) }
+                    rows.append(extended)
                     sourceRows.append(Int32(b * beam + index / width))
                 }
                 topSequences.append(rows)
             }
-            let topCache = aliveCache.selectingRows(IndexTensor(sourceRows))
-            let endsWithEOS = topSequences.map { $0.map { $0.last! == eosID } }
+            let endsWithEOS = topSequences.map { $0.map { $0[step + 1] == eosID } }
 
             // _get_new_alive_state: the best `beam` candidates that did not end.
             var keptRows = [Int32]()
@@ -120,14 +128,16 @@ public struct BeamSearch {
                 let order = Tensor(shape: [1, k], scalars: scores).topK(beam).indices.scalars.map(Int.init)
                 aliveSequences[b] = order.map { topSequences[b][$0] }
                 aliveLogProbs[b] = order.map { scores[$0] }
-                keptRows += order.map { Int32(b * k + $0) }
+                keptRows += order.map { sourceRows[b * k + $0] }
             }
-            aliveCache = topCache.selectingRows(IndexTensor(keptRows))
+            // The reference gathers the cache twice (top candidates, then the kept ones);
+            // composing the two row selections gathers once and copies the same rows.
+            aliveCache = aliveCache.selectingRows(IndexTensor(keptRows))
 
             // _get_new_finished_state: merge the candidates that ended into the finished set.
             let norm = Self.lengthNormalization(alpha: alpha, length: step + 1)
             for b in 0..<batch {
-                let oldSequences = finishedSequences[b].map { $0 + [0] }
+                let oldSequences = paddedDecode ? finishedSequences[b] : finishedSequences[b].map { $0 + [0] }
                 let newScores = (0..<k).map { topLogProbs[b * k + $0] / norm + (endsWithEOS[b][$0] ? 0 : -Self.inf) }
                 let allScores = finishedScores[b] + newScores
                 let allFlags = finishedFlags[b] + endsWithEOS[b]

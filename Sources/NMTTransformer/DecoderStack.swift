@@ -50,16 +50,20 @@ public struct DecoderLayer: ParameterContainer, Sendable {
 
     /// Applies the layer to x [B, T, H] given encoder outputs [B, S, H].
     ///
-    /// - Parameter cache: when given, x holds only the new positions and self-attention
-    ///   appends their keys and values to the cache.
+    /// - Parameters:
+    ///   - cache: when given, x holds only the new positions and self-attention appends
+    ///     their keys and values to the cache.
+    ///   - cachePosition: with a preallocated (static-shape) cache, where the new
+    ///     positions' keys and values are written instead of appended.
     func callAsFunction(
         _ x: Tensor, encoderOutputs: Tensor, selfAttentionBias: Tensor, encoderDecoderBias: Tensor,
-        context: ForwardContext, cache: inout AttentionCache?
+        context: ForwardContext, cache: inout AttentionCache?, cachePosition: Int? = nil
     ) -> Tensor {
         var attended = x
         attended = residual(attended, norm: selfAttentionNorm, dropout: selfAttentionDropout, context: context) { y in
             let input = AttentionInput(x: y, y: y, bias: selfAttentionBias)
             guard cache != nil else { return selfAttention(input, context: context) }
+            if let cachePosition { return selfAttention(input, context: context, fixedCache: &cache!, position: cachePosition) }
             return selfAttention(input, context: context, cache: &cache!)
         }
         attended = residual(attended, norm: encoderDecoderAttentionNorm, dropout: encoderDecoderDropout, context: context) {
@@ -90,17 +94,20 @@ public struct DecoderStack: ParameterContainer, Sendable {
         try Self.visit(&outputNorm, prefix: "outputNorm", body)
     }
 
-    /// Decodes x [B, T, H]; with `caches` (one per layer), x holds only new positions.
+    /// Decodes x [B, T, H]; with `caches` (one per layer), x holds only new positions,
+    /// appended to the caches, or written at `cachePosition` of preallocated ones.
     func callAsFunction(
         _ x: Tensor, encoderOutputs: Tensor, selfAttentionBias: Tensor, encoderDecoderBias: Tensor,
-        context: ForwardContext, caches: inout [AttentionCache]?
+        context: ForwardContext, caches: inout [AttentionCache]?, cachePosition: Int? = nil
     ) -> Tensor {
         var y = x
         for (i, layer) in layers.enumerated() {
             var cache = caches?[i]
+            // Unshare the array's copy so that an in-place write does not copy the cache.
+            caches?[i] = AttentionCache(batchSize: 0, hiddenSize: 0)
             y = layer(
                 y, encoderOutputs: encoderOutputs, selfAttentionBias: selfAttentionBias,
-                encoderDecoderBias: encoderDecoderBias, context: context, cache: &cache)
+                encoderDecoderBias: encoderDecoderBias, context: context, cache: &cache, cachePosition: cachePosition)
             if let cache { caches![i] = cache }
         }
         return outputNorm(y)

@@ -143,4 +143,65 @@ final class DecodingTests: XCTestCase {
         XCTAssertEqual(greedy.sequences.count, 2)
         XCTAssertTrue(greedy.sequences.allSatisfy { $0.count <= 10 && ($0.last == 1 || $0.count == 10) })
     }
+
+    /// Static-shape decoding steps (preallocated caches written in place, attention over all
+    /// positions with the causal bias) give the dynamic steps' logits, and the caches keep
+    /// their shape.
+    func testStaticDecodeStepsEqualDynamicSteps() throws {
+        let model = try Transformer(configuration: configuration, key: RandomKey(seed: 5))
+        let t: [Int32] = [4, 7, 2, 8, 1, 5, 5, 3, 1, 0]
+        var dynamicCache = model.decoderCache(for: inputs, copies: 1)
+        var staticCache = model.staticDecoderCache(for: inputs, copies: 1, maximumDecodeLength: 7)
+        let timing = ModelUtilities.positionalEncoding(length: 8, hiddenSize: 8)
+        let causal = ModelUtilities.decoderSelfAttentionBias(length: 7)
+        for step in 0..<5 {
+            let last = IndexTensor(step == 0 ? [0, 0] : [t[step - 1], t[5 + step - 1]])
+            let expected = model.decodeStep(last, step: step, cache: &dynamicCache, timingSignal: timing)
+            let logits = model.staticDecodeStep(last, step: step, cache: &staticCache, timingSignal: timing, causalBias: causal)
+            assertClose(logits, expected, absoluteTolerance: 1e-5, relativeTolerance: 1e-5, "step \(step)")
+            XCTAssertEqual(staticCache.layers.map(\.keys.shape), [[2, 7, 8], [2, 7, 8]], "shapes never change")
+            // Positions written so far equal the dynamic cache; later ones are still zero.
+            assertClose(staticCache.layers[1].values.slice(alongAxis: 1, 0..<(step + 1)), dynamicCache.layers[1].values, absoluteTolerance: 1e-6)
+            XCTAssertTrue(staticCache.layers[0].keys.slice(alongAxis: 1, (step + 1)..<7).scalars.allSatisfy { $0 == 0 })
+        }
+    }
+
+    /// The static-shape beam search returns the dynamic search's translations (same ids,
+    /// scores equal to float rounding) for sentences that finish and ones that run to the
+    /// length limit.
+    func testStaticBeamSearchReturnsTheDynamicTranslations() throws {
+        let configuration = TransformerConfiguration(vocabularySize: 12, hiddenSize: 16, layerCount: 2, headCount: 4, filterSize: 24)
+        var finished = 0, unfinished = 0
+        for seed in UInt64(0)..<6 {
+            let model = try Transformer(configuration: configuration, key: RandomKey(seed: 40 + seed))
+            let draws = Tensor.randomUniform([3, 5], key: RandomKey(seed: 60 + seed)).scalars
+            // 3 sentences of 2-4 ids then EOS and padding.
+            let sources = IndexTensor(shape: [3, 5], scalars: draws.enumerated().map { i, u in
+                let (row, column) = (i / 5, i % 5)
+                return column < 2 + row ? 2 + Int32(u * 10) : (column == 2 + row ? 1 : 0)
+            })
+            let dynamic = model.translate(sources, beamSize: 3, alpha: 0.6, extraDecodeLength: 4)
+            let fixed = model.translateStatic(sources, maximumDecodeLength: 9, beamSize: 3, alpha: 0.6)
+            XCTAssertEqual(fixed.trimmedAtEOS, dynamic.trimmedAtEOS, "seed \(seed)")
+            for (a, b) in zip(fixed.scores, dynamic.scores) { XCTAssertEqual(a, b, accuracy: 1e-5 * max(1, abs(b))) }
+            XCTAssertTrue(fixed.sequences.allSatisfy { $0.count == 9 }, "static results have the full static length")
+            for sequence in dynamic.sequences { if sequence.contains(1) { finished += 1 } else { unfinished += 1 } }
+        }
+        XCTAssertGreaterThan(finished, 0, "some sentences finish")
+        XCTAssertGreaterThan(unfinished, 0, "some run to the length limit")
+    }
+
+    /// Padded decoding is the same search on preallocated sequences.
+    func testPaddedBeamSearchEqualsTheDynamicSearchOnTheTable() {
+        var search = BeamSearch(beamSize: 3, alpha: 0.6, maximumLength: 6, vocabularySize: 5)
+        let dynamic = search.search(initialIDs: [0, 0], cache: RowOrigins(origins: [0, 0, 0, 1, 1, 1])) { ids, _, _ in tableLogits(ids) }
+        search.paddedDecode = true
+        let padded = search.search(initialIDs: [0, 0], cache: RowOrigins(origins: [0, 0, 0, 1, 1, 1])) { ids, _, _ in tableLogits(ids) }
+        XCTAssertEqual(padded.scores, dynamic.scores)
+        for (p, d) in zip(padded.sequences.joined(), dynamic.sequences.joined()) {
+            XCTAssertEqual(p.count, 7)
+            XCTAssertEqual(Array(p.prefix(d.count)), d)
+            XCTAssertTrue(p.dropFirst(d.count).allSatisfy { $0 == 0 })
+        }
+    }
 }

@@ -79,6 +79,30 @@ extension Tensor {
         return out.withGradient(of: [self]) { g in [g.padded(alongAxis: a, to: source, at: range.lowerBound)] }
     }
 
+    /// Overwrites elements `start..<start + values.shape[axis]` along `axis` with `values`,
+    /// in place (XLA's `dynamic_update_slice`): how a static-shape decoder writes a new
+    /// position into a preallocated key/value cache without changing its shape.
+    ///
+    /// The storage is copied first only if another tensor shares it. No gradient flows
+    /// through the write (inference only).
+    public mutating func assignSlice(alongAxis axis: Int, at start: Int, _ values: Tensor) {
+        let a = normalizedAxis(axis, op: "assignSlice")
+        var expected = shape
+        expected[a] = values.rank == rank ? values.shape[a] : -1
+        precondition(
+            values.shape == expected && start >= 0 && start + values.shape[a] <= shape[a],
+            "assignSlice: values \(values.shape) do not fit shape \(shape) at \(start) along axis \(a)")
+        let outer = shape[..<a].reduce(1, *), inner = shape[(a + 1)...].reduce(1, *)
+        let (length, block) = (shape[a], values.shape[a] * inner)
+        values.withUnsafeBufferPointer { source in
+            withUnsafeMutableBufferPointer { destination in
+                ShapeKernels.copyBlocks(
+                    from: source.baseAddress!, sourceRow: block, sourceOffset: 0, to: destination.baseAddress!,
+                    destinationRow: length * inner, destinationOffset: start * inner, outer: outer, block: block)
+            }
+        }
+    }
+
     /// This tensor placed at `offset` along `axis` inside zeros of shape `target` (the
     /// gradient of ``slice(alongAxis:_:)``).
     func padded(alongAxis axis: Int, to target: [Int], at offset: Int) -> Tensor {
