@@ -44,6 +44,13 @@ public final class CPUDevice: Device {
         body(model, batch)
     }
 
+    /// Runs `body` on the whole batch, on this thread.
+    public func runSharded<Model: ParameterContainer, Batch: DeviceBatch, Part>(
+        model: Model, batch: Batch, _ body: (Model, Batch) -> Part
+    ) throws -> [Part] {
+        [body(model, batch)]
+    }
+
     /// `sqrt(Σ g²)` over every gradient (TensorFlow's `global_norm`).
     static func globalNorm(_ gradients: ParameterGradients) -> Float {
         var total = 0.0

@@ -78,7 +78,18 @@ public protocol Device: AnyObject {
     ) throws -> [StepSummary]
 
     /// Runs an inference computation (evaluation, translation) of a batch on the device.
+    ///
+    /// - Throws: ``DeviceError`` when the batch or the model does not fit the device.
     func run<Model: ParameterContainer, Batch: DeviceBatch, Result>(
         model: Model, batch: Batch, _ body: (Model, Batch) -> Result
     ) throws -> Result
+
+    /// Runs an inference computation on each replica's part of a batch (concurrently where
+    /// the device has several) and returns the parts' results in sentence order; a device
+    /// with one replica returns one result for the whole batch.
+    ///
+    /// - Throws: ``DeviceError`` when the batch or the model does not fit the device.
+    func runSharded<Model: ParameterContainer, Batch: DeviceBatch, Part>(
+        model: Model, batch: Batch, _ body: (Model, Batch) -> Part
+    ) throws -> [Part]
 }

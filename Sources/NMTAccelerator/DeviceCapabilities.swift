@@ -1,4 +1,5 @@
 import NMTLayers
+import NMTTensor
 
 /// What a device can and cannot do; the trainer configures the model from it (the model
 /// never imports the accelerator).
@@ -13,12 +14,15 @@ public struct DeviceCapabilities: Sendable, Equatable, Codable {
     public var allowsPaddingRemoval: Bool
     /// Whether host-side metrics (approximate BLEU, ROUGE) are computed during evaluation.
     public var hostMetrics: Bool
+    /// The one batch shape [sentences, tokens] of a static-shape device (nil otherwise).
+    public var staticBatchShape: [Int]?
 
     /// Creates a capability description.
     public init(
         shardCount: Int, requiresStaticShapes: Bool, embeddingMethod: EmbeddingMethod, allowsPaddingRemoval: Bool,
-        hostMetrics: Bool
+        hostMetrics: Bool, staticBatchShape: [Int]? = nil
     ) {
+        self.staticBatchShape = staticBatchShape
         self.shardCount = shardCount
         self.requiresStaticShapes = requiresStaticShapes
         self.embeddingMethod = embeddingMethod
@@ -31,6 +35,15 @@ public struct DeviceCapabilities: Sendable, Equatable, Codable {
     public static let cpu = DeviceCapabilities(
         shardCount: 1, requiresStaticShapes: false, embeddingMethod: .gather, allowsPaddingRemoval: true,
         hostMetrics: true)
+
+    /// Checks that `model` can run on this device (models that do not describe their
+    /// shape-dependent computations are accepted).
+    ///
+    /// - Throws: ``DeviceError/incompatibleModel(_:)`` as ``validate(embeddingMethod:paddingRemoval:)``.
+    public func validate<Model: ParameterContainer>(_ model: Model) throws(DeviceError) {
+        guard let described = model as? any ShapeDescribingModel else { return }
+        try validate(embeddingMethod: described.embeddingMethod, paddingRemoval: described.usesPaddingRemoval)
+    }
 
     /// Checks that a model configured with `embeddingMethod` and `paddingRemoval` can run
     /// on this device.

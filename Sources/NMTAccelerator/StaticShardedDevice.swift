@@ -62,7 +62,7 @@ public final class StaticShardedDevice: Device {
         batchShape = [sentences, maxLength]
         capabilities = DeviceCapabilities(
             shardCount: shards, requiresStaticShapes: true, embeddingMethod: .matmul, allowsPaddingRemoval: false,
-            hostMetrics: false)
+            hostMetrics: false, staticBatchShape: batchShape)
         // Replicas run on our threads; BLAS must not start its own on top.
         BLAS.threadCount = 1
     }
@@ -92,6 +92,7 @@ public final class StaticShardedDevice: Device {
         loss: (Model, Batch, ForwardContext) -> Tensor
     ) throws -> [StepSummary] {
         for batch in batches { try check(batch) }
+        try capabilities.validate(model)
         guard !batches.isEmpty else { return [] }
         if resident.map({ !$0.fits(model) }) ?? true {
             // Another model: new device memory, and programs traced over the old one are void.
@@ -166,7 +167,26 @@ public final class StaticShardedDevice: Device {
         model: Model, batch: Batch, _ body: (Model, Batch) -> Result
     ) throws -> Result {
         try check(batch)
+        try capabilities.validate(model)
         return body(model, batch)
+    }
+
+    /// Runs `body` on each replica's sentences concurrently; results in shard order.
+    public func runSharded<Model: ParameterContainer, Batch: DeviceBatch, Part>(
+        model: Model, batch: Batch, _ body: (Model, Batch) -> Part
+    ) throws -> [Part] {
+        try check(batch)
+        try capabilities.validate(model)
+        let perShard = batch.sentenceCount / shards
+        let parts = (0..<shards).map { batch.sentences(($0 * perShard)..<(($0 + 1) * perShard)) }
+        let results = UnsafeMutableBufferPointer<Part?>.allocate(capacity: shards)
+        results.initialize(repeating: nil)
+        defer { results.deallocate() }
+        withoutActuallyEscaping(body) { body in
+            let work = UncheckedWork { shard in results[shard] = body(model, parts[shard]) }
+            DispatchQueue.concurrentPerform(iterations: shards) { shard in work.body(shard) }
+        }
+        return results.map { $0! }
     }
 }
 

@@ -110,13 +110,19 @@ public enum Checkpoint {
         do { manifest = try JSONDecoder().decode(CheckpointManifest.self, from: Data(contentsOf: manifestURL)) } catch {
             throw CheckpointError.unreadable(path: manifestURL.path, reason: "\(error)")
         }
-        if let expectedConfiguration, expectedConfiguration != manifest.configuration {
-            throw CheckpointError.configurationMismatch(path: directory.path)
+        // The embedding method and padding removal depend on the device, not the model: a
+        // run may resume on another device.
+        var saved = manifest.configuration
+        if let expectedConfiguration {
+            saved.embeddingMethod = expectedConfiguration.embeddingMethod
+            saved.allowsPaddingRemoval = expectedConfiguration.allowsPaddingRemoval
+            if expectedConfiguration != saved { throw CheckpointError.configurationMismatch(path: directory.path) }
         }
         if let vocabularyHash, vocabularyHash != manifest.vocabularyHash {
             throw CheckpointError.vocabularyMismatch(path: directory.path, saved: manifest.vocabularyHash, current: vocabularyHash)
         }
         let model = try Transformer.load(from: directory)
+            .configured(embeddingMethod: saved.embeddingMethod, allowsPaddingRemoval: saved.allowsPaddingRemoval)
         var optimizer = Adam()
         let (state, _) = try SafeTensors.read(from: directory.appendingPathComponent(manifest.optimizerFile))
         try optimizer.restore(state)

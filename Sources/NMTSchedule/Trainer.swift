@@ -213,11 +213,12 @@ public final class Trainer {
     }
 
     /// Uncased and cased BLEU (×100) of translating `source` against `reference`, decoded
-    /// with the training parameters (beam 4, α 0.6, extra length 50) as the reference.
+    /// on the training device with the training parameters (beam 4, α 0.6, extra length
+    /// 50) as the reference.
     public func bleu(source: URL, reference: URL) throws -> (uncased: Float, cased: Float) {
         var translator = try Translator(model: model, tokenizer: tokenizer)
         translator.extraDecodeLength = configuration.extraDecodeLength
-        let hypotheses = try translator.translate(try CorpusPreparer.lines(of: source)).joined(separator: "\n")
+        let hypotheses = try translator.translate(try CorpusPreparer.lines(of: source), on: device).joined(separator: "\n")
         let referenceText = try String(contentsOf: reference, encoding: .utf8)
         return (
             try BLEU.corpusScore(reference: referenceText, translation: hypotheses, caseSensitive: false),

@@ -45,3 +45,35 @@ extension TransformerBatch: DeviceBatch {
             vocabularySize: vocabularySize)
     }
 }
+
+/// Source sentences for inference on a device (translation): ids [B, S], 0-padded.
+public struct SourceBatch: DeviceBatch {
+    /// Source ids [B, S].
+    public var inputs: IndexTensor
+
+    /// Wraps source ids [B, S].
+    public init(inputs: IndexTensor) {
+        precondition(inputs.shape.count == 2, "SourceBatch: ids must be [B, S], got \(inputs.shape)")
+        self.inputs = inputs
+    }
+
+    /// Sentences in the batch.
+    public var sentenceCount: Int { inputs.shape[0] }
+    /// Source [B, S].
+    public var shapes: [[Int]] { [inputs.shape] }
+    /// The source id buffer.
+    public var kernelBuffers: [KernelBuffer] { [inputs.buffer] }
+    /// Non-padding source tokens (inference has no loss; this weighs sentences by length).
+    public var lossWeight: Float { Float(inputs.scalars.reduce(0) { $0 + ($1 != 0 ? 1 : 0) }) }
+
+    /// The sentences `range`.
+    public func sentences(_ range: Range<Int>) -> SourceBatch {
+        let width = inputs.shape[1]
+        return SourceBatch(
+            inputs: IndexTensor(
+                shape: [range.count, width], scalars: Array(inputs.scalars[(range.lowerBound * width)..<(range.upperBound * width)])))
+    }
+
+    /// The same ids on `tape`.
+    public func attached(to tape: GradientTape) -> SourceBatch { SourceBatch(inputs: inputs.attached(to: tape)) }
+}

@@ -1,4 +1,5 @@
 import Foundation
+import NMTAccelerator
 import NMTData
 import NMTTensor
 import NMTTransformer
@@ -38,23 +39,63 @@ public struct Translator: Sendable {
     ///
     /// - Parameter progress: called with (batches done, batches) after each batch.
     public func translate(_ lines: [String], progress: ((Int, Int) -> Void)? = nil) throws -> [String] {
+        try translate(lines, device: nil, progress: progress)
+    }
+
+    /// Translations of `lines`, in the same order, decoded on `device`.
+    ///
+    /// A static-shape device gets batches of exactly its shape [sentences, tokens] (the
+    /// last one filled up with empty sentences) and the static-shape beam search, with a
+    /// maximum decode length of its token count + ``extraDecodeLength``; a device with
+    /// several replicas decodes their parts of each batch concurrently. The model is set
+    /// up for the device (embedding method, padding removal), which changes no result.
+    ///
+    /// - Throws: ``TranslatorError/sentenceTooLong(line:tokens:limit:)`` when a line does
+    ///   not fit the static shape, and ``NMTAccelerator/DeviceError``.
+    public func translate(_ lines: [String], on device: Device, progress: ((Int, Int) -> Void)? = nil) throws -> [String] {
+        try translate(lines, device: device, progress: progress)
+    }
+
+    private func translate(_ lines: [String], device: Device?, progress: ((Int, Int) -> Void)?) throws -> [String] {
+        let capabilities = device?.capabilities
+        let staticShape = capabilities?.requiresStaticShapes == true ? capabilities?.staticBatchShape : nil
+        let deviceModel = capabilities.map {
+            model.configured(embeddingMethod: $0.embeddingMethod, allowsPaddingRemoval: $0.allowsPaddingRemoval)
+        }
         // Longest first by whitespace word count; ties keep input order (a stable sort).
         let order = lines.indices.sorted { a, b in
             let (wa, wb) = (lines[a].split(whereSeparator: \.isWhitespace).count, lines[b].split(whereSeparator: \.isWhitespace).count)
             return wa != wb ? wa > wb : a < b
         }
+        let rowsPerBatch = staticShape?[0] ?? batchSize
         var output = [String](repeating: "", count: lines.count)
-        let batches = (lines.count + batchSize - 1) / batchSize
+        let batches = (lines.count + rowsPerBatch - 1) / rowsPerBatch
         for b in 0..<batches {
-            let indices = Array(order[(b * batchSize)..<min(lines.count, (b + 1) * batchSize)])
+            let indices = Array(order[(b * rowsPerBatch)..<min(lines.count, (b + 1) * rowsPerBatch)])
             let encoded = try indices.map { try tokenizer.encode(lines[$0].trimmingCharacters(in: .whitespaces), addEOS: true) }
-            let width = encoded.map(\.count).max() ?? 1
-            var ids = [Int32](repeating: 0, count: indices.count * width)
+            if let staticShape, let long = encoded.indices.first(where: { encoded[$0].count > staticShape[1] }) {
+                throw TranslatorError.sentenceTooLong(line: indices[long] + 1, tokens: encoded[long].count, limit: staticShape[1])
+            }
+            // A static batch is filled up with empty sentences (EOS alone).
+            let rows = staticShape?[0] ?? indices.count
+            let width = staticShape?[1] ?? (encoded.map(\.count).max() ?? 1)
+            var ids = [Int32](repeating: 0, count: rows * width)
+            for row in encoded.count..<rows { ids[row * width] = 1 }
             for (row, sentence) in encoded.enumerated() { for (i, id) in sentence.enumerated() { ids[row * width + i] = id } }
-            let decoded = model.translate(
-                IndexTensor(shape: [indices.count, width], scalars: ids), beamSize: beamSize, alpha: alpha,
-                extraDecodeLength: extraDecodeLength)
-            for (row, index) in indices.enumerated() { output[index] = tokenizer.decode(decoded.trimmedAtEOS[row]) }
+            let sources = IndexTensor(shape: [rows, width], scalars: ids)
+            let decoded: [[Int32]]
+            if let device, let deviceModel {
+                decoded = try device.runSharded(model: deviceModel, batch: SourceBatch(inputs: sources)) { model, batch in
+                    staticShape != nil
+                        ? model.translateStatic(
+                            batch.inputs, maximumDecodeLength: width + extraDecodeLength, beamSize: beamSize, alpha: alpha)
+                        : model.translate(batch.inputs, beamSize: beamSize, alpha: alpha, extraDecodeLength: extraDecodeLength)
+                }.flatMap(\.trimmedAtEOS)
+            } else {
+                decoded = model.translate(sources, beamSize: beamSize, alpha: alpha, extraDecodeLength: extraDecodeLength)
+                    .trimmedAtEOS
+            }
+            for (row, index) in indices.enumerated() { output[index] = tokenizer.decode(decoded[row]) }
             progress?(b + 1, batches)
         }
         return output
@@ -64,14 +105,14 @@ public struct Translator: Sendable {
     public func translate(_ text: String) throws -> String { try translate([text])[0] }
 
     /// Translates every line of `input` and writes the translations, in input order, to
-    /// `output`.
-    public func translateFile(input: URL, output: URL, progress: ((Int, Int) -> Void)? = nil) throws {
+    /// `output`, on `device` when one is given (see ``translate(_:on:progress:)``).
+    public func translateFile(input: URL, output: URL, on device: Device? = nil, progress: ((Int, Int) -> Void)? = nil) throws {
         var isDirectory: ObjCBool = false
         if FileManager.default.fileExists(atPath: output.path, isDirectory: &isDirectory), isDirectory.boolValue {
             throw TranslatorError.outputIsDirectory(output.path)
         }
         let lines = try CorpusPreparer.lines(of: input)
-        let translations = try translate(lines, progress: progress)
+        let translations = try translate(lines, device: device, progress: progress)
         try Data(translations.map { $0 + "\n" }.joined().utf8).write(to: output, options: .atomic)
     }
 }
@@ -82,6 +123,8 @@ public enum TranslatorError: Error, Equatable, CustomStringConvertible {
     case vocabularyMismatch(model: Int, vocabulary: Int)
     /// The output path is a directory.
     case outputIsDirectory(String)
+    /// A line (1-based) encodes to more tokens than a static-shape device's batches hold.
+    case sentenceTooLong(line: Int, tokens: Int, limit: Int)
 
     /// A sentence saying what is wrong.
     public var description: String {
@@ -89,6 +132,9 @@ public enum TranslatorError: Error, Equatable, CustomStringConvertible {
         case .vocabularyMismatch(let model, let vocabulary):
             return "the model has \(model) ids but the vocabulary has \(vocabulary); use the vocabulary it was trained with"
         case .outputIsDirectory(let path): return "output \(path) is a directory; give a file path"
+        case .sentenceTooLong(let line, let tokens, let limit):
+            return "line \(line) encodes to \(tokens) tokens (EOS included), more than the static device's \(limit); "
+                + "use a larger maximum length"
         }
     }
 }

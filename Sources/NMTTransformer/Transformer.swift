@@ -8,9 +8,9 @@ import NMTTensor
 /// `embedding.weights`, `encoder.layers.0.selfAttention.query.kernel`,
 /// `decoder.layers.5.feedForwardNorm.scale`, `decoder.outputNorm.bias`; see
 /// Documentation/Model.md for the table mapping them to the reference's TF names.
-public struct Transformer: ParameterContainer, Sendable {
+public struct Transformer: ParameterContainer, ShapeDescribingModel, Sendable {
     /// The validated configuration.
-    public let configuration: TransformerConfiguration
+    public private(set) var configuration: TransformerConfiguration
     /// Token embedding, shared with the output projection.
     public var embedding: EmbeddingSharedWeights
     /// The encoder.
@@ -33,6 +33,22 @@ public struct Transformer: ParameterContainer, Sendable {
         decoder = DecoderStack(configuration, key: key.split(2))
         encoderInputDropout = Dropout(rate: configuration.postprocessDropout, site: 1)
         decoderInputDropout = Dropout(rate: configuration.postprocessDropout, site: 2)
+    }
+
+    /// The configuration's embedding method.
+    public var embeddingMethod: EmbeddingMethod { configuration.embeddingMethod }
+    /// Whether the encoder's feed-forward networks drop padding rows.
+    public var usesPaddingRemoval: Bool { configuration.allowsPaddingRemoval }
+
+    /// The same weights set up for another device: the embedding method and padding
+    /// removal change how the model computes, never its parameters or results (both
+    /// embedding methods and both FFN paths compute the same values).
+    public func configured(embeddingMethod: EmbeddingMethod, allowsPaddingRemoval: Bool) -> Transformer {
+        var model = self
+        model.configuration.embeddingMethod = embeddingMethod
+        model.configuration.allowsPaddingRemoval = allowsPaddingRemoval
+        model.embedding.method = embeddingMethod
+        return model
     }
 
     /// Visits `embedding.*`, `encoder.*` and `decoder.*`.

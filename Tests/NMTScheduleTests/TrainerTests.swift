@@ -199,4 +199,53 @@ final class TrainerTests: XCTestCase {
         }
         for i in 0..<3 { XCTAssertEqual(results[i], together, "thread \(i)") }
     }
+
+    /// The static device's translations (fixed-shape batches, static beam search, parts of
+    /// a batch on concurrent replicas) equal the CPU device's when the decode limits agree:
+    /// one batch whose longest line sets both the CPU width and the static max length.
+    func testStaticDeviceTranslatesLikeTheCPUDevice() throws {
+        let root = try SampleCorpus.prepared.get()
+        let tokenizer = try Subtokenizer(vocabularyFile: root.appendingPathComponent("sample.vocab"))
+        let model = try Transformer(configuration: SampleCorpus.configuration.withVocabularySize(tokenizer.vocabularySize), key: RandomKey(seed: 9))
+        var translator = try Translator(model: model, tokenizer: tokenizer)
+        translator.extraDecodeLength = 3
+        let lines = ["Good.", "This is a much longer sentence than the others.", "It is raining today.", "Yes", ""]
+        let longest = try lines.map { try tokenizer.encode($0, addEOS: true).count }.max()!
+        let onCPU = try translator.translate(lines, on: CPUDevice())
+        XCTAssertEqual(onCPU, try translator.translate(lines))
+        for shards in [1, 2] {
+            // 6 rows for 5 lines: the last row is filled with an empty sentence.
+            let device = try StaticShardedDevice(shards: shards, batchTokens: 6 * longest, maxLength: longest)
+            XCTAssertEqual(try translator.translate(lines, on: device), onCPU, "\(shards) shards")
+        }
+        let narrow = try StaticShardedDevice(shards: 1, batchTokens: 6 * (longest - 1), maxLength: longest - 1)
+        XCTAssertThrowsError(try translator.translate(lines, on: narrow)) { error in
+            XCTAssertEqual(error as? TranslatorError, .sentenceTooLong(line: 2, tokens: longest, limit: longest - 1))
+        }
+    }
+
+    /// A model set up for the CPU (gather embedding, padding removal) is refused by the
+    /// static device, for training and inference, naming the setting.
+    func testStaticDeviceRefusesADynamicShapeModel() throws {
+        let device = try StaticShardedDevice(shards: 1, batchTokens: 8, maxLength: 4)
+        let configuration = TransformerConfiguration(vocabularySize: 9, hiddenSize: 8, layerCount: 1, headCount: 2, filterSize: 8)
+        var gather = try Transformer(configuration: configuration, key: RandomKey(seed: 1))
+        let ids = IndexTensor(shape: [2, 4], scalars: [3, 4, 1, 0, 5, 1, 0, 0])
+        let batch = try TransformerBatch(inputs: ids, targets: ids, vocabularySize: 9)
+        var optimizer = Adam()
+        XCTAssertThrowsError(
+            try device.trainSteps(
+                model: &gather, optimizer: &optimizer, batches: [batch], firstStep: 0, learningRate: { _ in 0.1 },
+                randomKey: RandomKey(seed: 1), loss: { $0.loss($1, context: $2) })
+        ) { error in
+            XCTAssertTrue("\(error)".contains("embedding method 'gather'"), "\(error)")
+        }
+        XCTAssertEqual(optimizer.step, 0, "nothing was trained")
+        let paddingRemoval = gather.configured(embeddingMethod: .matmul, allowsPaddingRemoval: true)
+        XCTAssertThrowsError(try device.run(model: paddingRemoval, batch: SourceBatch(inputs: ids)) { _, _ in 0 }) { error in
+            XCTAssertTrue("\(error)".contains("padding removal"), "\(error)")
+        }
+        let ready = gather.configured(embeddingMethod: .matmul, allowsPaddingRemoval: false)
+        XCTAssertEqual(try device.run(model: ready, batch: SourceBatch(inputs: ids)) { _, batch in batch.sentenceCount }, 2)
+    }
 }
