@@ -5,31 +5,71 @@ import NMTTensor
 /// every tensor keeps one shape for the whole search. Self-attention keys and values are
 /// preallocated for the maximum decode length and written in place, one position per
 /// step; attention reads all positions, with the causal bias hiding those not yet written.
+///
+/// Reordering beams copies only the positions written so far, between two preallocated
+/// buffers per cache tensor (the current one and a spare that are swapped), instead of
+/// whole [rows, M, H] tensors: what lies past the written positions is never seen, since
+/// the causal bias gives those positions an attention weight of exactly 0. Because the
+/// storage is reused, a cache value is valid only until ``selectingRows(_:)`` is called on
+/// it; the beam search keeps only the newest.
 public struct StaticDecoderCache: BeamSearchCache, Sendable {
     /// Self-attention cache of each decoder layer, [rows, maximum decode length, H].
     public var layers: [AttentionCache]
-    /// [rows, S, H].
+    /// [rows, S, H], the same for every beam of a sentence.
     public var encoderOutputs: Tensor
     /// [rows, 1, 1, S].
     public var encoderDecoderBias: Tensor
+    /// Positions written so far.
+    public var writtenPositions = 0
+    /// Rows per sentence (the beam): selections that keep every row within its sentence
+    /// leave the encoder outputs as they are.
+    let rowsPerSentence: Int
+    /// The buffers the next reordering writes into (same shapes as `layers`).
+    private var spare: [AttentionCache]
 
-    /// Creates a cache from its parts.
-    public init(layers: [AttentionCache], encoderOutputs: Tensor, encoderDecoderBias: Tensor) {
-        self.layers = layers
+    /// Creates a cache of zeroed key/value buffers for `rows` rows, `rowsPerSentence` of
+    /// them per sentence, and `maximumDecodeLength` positions.
+    init(encoderOutputs: Tensor, encoderDecoderBias: Tensor, rowsPerSentence: Int, layerCount: Int, maximumDecodeLength: Int) {
+        let shape = [encoderOutputs.shape[0], maximumDecodeLength, encoderOutputs.shape[2]]
+        func zeros() -> [AttentionCache] {
+            (0..<layerCount).map { _ in AttentionCache(keys: Tensor.zeros(shape), values: Tensor.zeros(shape)) }
+        }
+        layers = zeros()
+        spare = zeros()
         self.encoderOutputs = encoderOutputs
         self.encoderDecoderBias = encoderDecoderBias
+        self.rowsPerSentence = rowsPerSentence
     }
 
-    /// The cache with its rows picked by `rows` (beam reordering or tiling); shapes other
-    /// than the row count never change.
+    /// The cache with its rows picked by `rows` (beam reordering); shapes never change.
     public func selectingRows(_ rows: IndexTensor) -> StaticDecoderCache {
-        func pick(_ t: Tensor) -> Tensor {
-            let rest = Array(t.shape.dropFirst())
-            return t.reshaped(to: [t.shape[0], rest.reduce(1, *)]).gathering(rows: rows).reshaped(to: [rows.scalarCount] + rest)
+        let selected = rows.scalars
+        precondition(selected.count == encoderOutputs.shape[0], "StaticDecoderCache: a static cache keeps its row count")
+        var result = self
+        // The written prefix of each selected row, from the current buffers into the spare
+        // ones (package access to the buffers: both are private to this search).
+        let (length, width) = (layers.first?.keys.shape[1] ?? 0, encoderOutputs.shape[2])
+        let block = writtenPositions * width
+        for (current, target) in zip(layers, spare) {
+            for (source, destination) in [(current.keys, target.keys), (current.values, target.values)] {
+                let from = source.buffer.pointer(as: Float.self), to = destination.buffer.pointer(as: Float.self)
+                for (row, origin) in selected.enumerated() {
+                    (to + row * length * width).update(from: from + Int(origin) * length * width, count: block)
+                }
+            }
         }
-        return StaticDecoderCache(
-            layers: layers.map { AttentionCache(keys: pick($0.keys), values: pick($0.values)) },
-            encoderOutputs: pick(encoderOutputs), encoderDecoderBias: pick(encoderDecoderBias))
+        result.layers = spare
+        result.spare = layers
+        let withinSentences = selected.enumerated().allSatisfy { $0.offset / rowsPerSentence == Int($0.element) / rowsPerSentence }
+        if !withinSentences {
+            func pick(_ t: Tensor) -> Tensor {
+                let rest = Array(t.shape.dropFirst())
+                return t.reshaped(to: [t.shape[0], rest.reduce(1, *)]).gathering(rows: rows).reshaped(to: [selected.count] + rest)
+            }
+            result.encoderOutputs = pick(encoderOutputs)
+            result.encoderDecoderBias = pick(encoderDecoderBias)
+        }
+        return result
     }
 }
 
@@ -38,12 +78,14 @@ extension Transformer {
     /// positions, every row repeated `copies` times (the beam tiling).
     public func staticDecoderCache(for inputs: IndexTensor, copies: Int, maximumDecodeLength: Int) -> StaticDecoderCache {
         let (outputs, bias) = encode(inputs, context: .inference)
-        let rows = inputs.shape[0] * copies
-        let tiled = IndexTensor((0..<rows).map { Int32($0 / copies) })
-        let shape = [rows, maximumDecodeLength, configuration.hiddenSize]
-        var cache = StaticDecoderCache(layers: [], encoderOutputs: outputs, encoderDecoderBias: bias).selectingRows(tiled)
-        cache.layers = (0..<configuration.layerCount).map { _ in AttentionCache(keys: Tensor.zeros(shape), values: Tensor.zeros(shape)) }
-        return cache
+        let tiled = IndexTensor((0..<(inputs.shape[0] * copies)).map { Int32($0 / copies) })
+        func tile(_ t: Tensor) -> Tensor {
+            let rest = Array(t.shape.dropFirst())
+            return t.reshaped(to: [t.shape[0], rest.reduce(1, *)]).gathering(rows: tiled).reshaped(to: [tiled.scalarCount] + rest)
+        }
+        return StaticDecoderCache(
+            encoderOutputs: tile(outputs), encoderDecoderBias: tile(bias), rowsPerSentence: copies,
+            layerCount: configuration.layerCount, maximumDecodeLength: maximumDecodeLength)
     }
 
     /// One static-shape decoding step: logits [rows, V] for the token after `lastIDs`
@@ -65,6 +107,7 @@ extension Transformer {
             x, encoderOutputs: cache.encoderOutputs, selfAttentionBias: causalBias.slice(alongAxis: 2, step..<(step + 1)),
             encoderDecoderBias: cache.encoderDecoderBias, context: .inference, caches: &caches, cachePosition: step)
         cache.layers = caches!
+        cache.writtenPositions = step + 1
         return embedding.linear(outputs).reshaped(to: [rows, configuration.vocabularySize])
     }
 

@@ -204,4 +204,26 @@ final class DecodingTests: XCTestCase {
             XCTAssertTrue(p.dropFirst(d.count).allSatisfy { $0 == 0 })
         }
     }
+
+    /// Reordering a static cache moves each row's written positions and (across sentences)
+    /// its encoder outputs with it, and keeps every shape.
+    func testStaticCacheReorderingMovesRows() throws {
+        let model = try Transformer(configuration: configuration, key: RandomKey(seed: 6))
+        var cache = model.staticDecoderCache(for: inputs, copies: 1, maximumDecodeLength: 5)
+        let timing = ModelUtilities.positionalEncoding(length: 6, hiddenSize: 8)
+        let causal = ModelUtilities.decoderSelfAttentionBias(length: 5)
+        for step in 0..<2 {
+            _ = model.staticDecodeStep(IndexTensor([Int32(step), 3]), step: step, cache: &cache, timingSignal: timing, causalBias: causal)
+        }
+        let before = cache
+        let keys = before.layers[0].keys.scalars, outputs = before.encoderOutputs.scalars
+        let swapped = cache.selectingRows(IndexTensor([1, 0]))
+        let rowSize = 5 * 8, written = 2 * 8
+        XCTAssertEqual(swapped.layers[0].keys.shape, [2, 5, 8])
+        XCTAssertEqual(Array(swapped.layers[0].keys.scalars[0..<written]), Array(keys[rowSize..<(rowSize + written)]))
+        XCTAssertEqual(Array(swapped.layers[0].keys.scalars[rowSize..<(rowSize + written)]), Array(keys[0..<written]))
+        let outputRow = inputs.shape[1] * 8
+        XCTAssertEqual(Array(swapped.encoderOutputs.scalars[0..<outputRow]), Array(outputs[outputRow...]))
+        XCTAssertEqual(swapped.writtenPositions, 2)
+    }
 }
