@@ -156,4 +156,11 @@ for (name, baseConfiguration) in configurations where value(of: "--only") == nil
     emit(["benchmark": "beam_search", "model": name, "sentences": 8, "source_length": 16, "max_decode_length": 32,
           "decode_steps": decoded!.sequences[0].count, "beam": 4, "seconds": (decodeTime * 1000).rounded() / 1000,
           "sentences_per_second": (8 / decodeTime * 100).rounded() / 100])
+    // The static-shape search on the same sources with the same limit (32 positions).
+    let staticModel = untrained.configured(embeddingMethod: .matmul, allowsPaddingRemoval: false)
+    var staticDecoded: DecodedBatch?
+    let staticTime = seconds { staticDecoded = staticModel.translateStatic(sources, maximumDecodeLength: 32, beamSize: 4, alpha: 0.6) }
+    emit(["benchmark": "static_beam_search", "model": name, "sentences": 8, "source_length": 16, "max_decode_length": 32,
+          "same_as_dynamic": staticDecoded!.trimmedAtEOS == decoded!.trimmedAtEOS, "beam": 4,
+          "seconds": (staticTime * 1000).rounded() / 1000, "sentences_per_second": (8 / staticTime * 100).rounded() / 100])
 }
