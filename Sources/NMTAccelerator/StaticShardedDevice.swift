@@ -106,7 +106,8 @@ public final class StaticShardedDevice: Device {
             let step = firstStep + offset
             let perShard = batch.sentenceCount / shards
             let ranges = (0..<shards).map { ($0 * perShard)..<(($0 + 1) * perShard) }
-            let results = try runReplicas(model: deviceModel, batch: batch, ranges: ranges, key: randomKey.split(UInt64(step)), loss: loss)
+            let results = runReplicas(
+                model: deviceModel, batch: batch, ranges: ranges, key: randomKey.split(UInt64(step)), loss: loss)
             // Combine in shard order, weighted by each shard's share of the loss weight.
             let weights = ranges.map { batch.lossWeight(ofSentences: $0) }
             let total = weights.reduce(0, +)
@@ -126,7 +127,7 @@ public final class StaticShardedDevice: Device {
     /// is new, replayed when it was compiled, eager when the device does not compile.
     private func runReplicas<Model: ParameterContainer, Batch: DeviceBatch>(
         model: Model, batch: Batch, ranges: [Range<Int>], key: RandomKey, loss: (Model, Batch, ForwardContext) -> Tensor
-    ) throws -> [(loss: Float, gradients: ParameterGradients)] {
+    ) -> [(loss: Float, gradients: ParameterGradients)] {
         let replicaShapes = batch.shapes.map { [$0[0] / shards] + $0.dropFirst() }
         var stepPrograms: [CompiledStep]?
         var isCompiling = false

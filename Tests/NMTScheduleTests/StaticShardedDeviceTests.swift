@@ -103,10 +103,8 @@ final class StaticShardedDeviceTests: XCTestCase {
     /// gradients live in the device, and only the end of a loop copies them to the host.
     func testReplayedStepsAllocateNothing() throws {
         let device = try StaticShardedDevice(shards: 2, batchTokens: 48, maxLength: 6)
-        var configuration = cpuConfiguration
-        configuration.embeddingMethod = .matmul
-        configuration.allowsPaddingRemoval = false
-        var model = try Transformer(configuration: configuration, key: RandomKey(seed: 1))
+        var model = try Transformer(configuration: cpuConfiguration, key: RandomKey(seed: 1))
+            .configured(embeddingMethod: .matmul, allowsPaddingRemoval: false)
         var optimizer = Adam()
         let batches = [try batch(11), try batch(12), try batch(13)]
         func loop(_ batches: [TransformerBatch], from step: Int) throws -> (buffers: Int, bytes: Int) {
@@ -134,10 +132,8 @@ final class StaticShardedDeviceTests: XCTestCase {
     /// (a restored checkpoint) is what the next loop trains.
     func testHostValuesAreCopiedNotShared() throws {
         let device = try StaticShardedDevice(shards: 2, batchTokens: 48, maxLength: 6)
-        var configuration = cpuConfiguration
-        configuration.embeddingMethod = .matmul
-        configuration.allowsPaddingRemoval = false
-        var model = try Transformer(configuration: configuration, key: RandomKey(seed: 1))
+        var model = try Transformer(configuration: cpuConfiguration, key: RandomKey(seed: 1))
+            .configured(embeddingMethod: .matmul, allowsPaddingRemoval: false)
         let initial = model
         let initialValues = initial.namedParameters.map(\.tensor.scalars)
         var optimizer = Adam()

@@ -175,11 +175,17 @@ final class TrainerTests: XCTestCase {
         }
     }
 
-    func testTranslatorKeepsInputOrder() throws {
+    /// A translator with an untrained model of the sample corpus's vocabulary.
+    func untrainedTranslator() throws -> Translator {
         let root = try SampleCorpus.prepared.get()
         let tokenizer = try Subtokenizer(vocabularyFile: root.appendingPathComponent("sample.vocab"))
         let model = try Transformer(configuration: SampleCorpus.configuration.withVocabularySize(tokenizer.vocabularySize), key: RandomKey(seed: 9))
-        var translator = try Translator(model: model, tokenizer: tokenizer)
+        return try Translator(model: model, tokenizer: tokenizer)
+    }
+
+    func testTranslatorKeepsInputOrder() throws {
+        var translator = try untrainedTranslator()
+        let model = translator.model
         translator.batchSize = 1
         translator.extraDecodeLength = 3
         // Different lengths, so the translator reorders them (longest first) internally.
@@ -204,10 +210,8 @@ final class TrainerTests: XCTestCase {
     /// a batch on concurrent replicas) equal the CPU device's when the decode limits agree:
     /// one batch whose longest line sets both the CPU width and the static max length.
     func testStaticDeviceTranslatesLikeTheCPUDevice() throws {
-        let root = try SampleCorpus.prepared.get()
-        let tokenizer = try Subtokenizer(vocabularyFile: root.appendingPathComponent("sample.vocab"))
-        let model = try Transformer(configuration: SampleCorpus.configuration.withVocabularySize(tokenizer.vocabularySize), key: RandomKey(seed: 9))
-        var translator = try Translator(model: model, tokenizer: tokenizer)
+        var translator = try untrainedTranslator()
+        let tokenizer = translator.tokenizer
         translator.extraDecodeLength = 3
         let lines = ["Good.", "This is a much longer sentence than the others.", "It is raining today.", "Yes", ""]
         let longest = try lines.map { try tokenizer.encode($0, addEOS: true).count }.max()!
