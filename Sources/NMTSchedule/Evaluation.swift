@@ -7,7 +7,8 @@ import NMTTransformer
 /// metrics.
 public enum Evaluation {
     /// Loss (the mean of per-batch label-smoothed losses, as the Estimator reports it) and
-    /// every `metrics/...` value the device supports, over the files matching `filePattern`.
+    /// every `metrics/...` value the device supports, over the files matching `filePattern`;
+    /// a device with several replicas evaluates their parts of each batch concurrently.
     ///
     /// - Throws: dataset errors, or ``NMTTransformer/BatchError`` when the data holds ids
     ///   outside the model's vocabulary.
@@ -24,12 +25,16 @@ public enum Evaluation {
         let iterator = try dataset.makeIterator()
         while let tokens = try iterator.next() {
             let batch = try TransformerBatch(tokens, vocabularySize: configuration.vocabularySize)
-            let logits = try device.run(model: model, batch: batch) { model, batch in
-                model(inputs: batch.inputs, targets: batch.targets, context: .inference)
+            // Each replica computes the logits and loss sums of its sentences; the batch's
+            // loss is the sum over replicas divided by the total weight (the batch mean).
+            let parts = try device.runSharded(model: model, batch: batch) { model, part in
+                let logits = model(inputs: part.inputs, targets: part.targets, context: .inference)
+                let (losses, weights) = TransformerLoss.paddedCrossEntropy(
+                    logits: logits, labels: part.targets, smoothing: configuration.labelSmoothing)
+                return (logits: logits, labels: part.targets, loss: losses.sum().scalar, weight: weights.sum().scalar)
             }
-            metrics.accumulate(logits: logits, labels: batch.targets)
-            lossSum += Double(
-                TransformerLoss.mean(logits: logits, labels: batch.targets, smoothing: configuration.labelSmoothing).scalar)
+            for part in parts { metrics.accumulate(logits: part.logits, labels: part.labels) }
+            lossSum += Double(parts.reduce(0) { $0 + $1.loss } / parts.reduce(0) { $0 + $1.weight })
             batchCount += 1
         }
         var results = metrics.results

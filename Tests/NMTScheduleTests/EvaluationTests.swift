@@ -1,0 +1,45 @@
+import NMTAccelerator
+import NMTData
+import NMTSchedule
+import NMTTensor
+import NMTTransformer
+import XCTest
+
+/// Evaluation gives the same loss and metrics on every device: the static device's
+/// replicas evaluate their sentences of each batch and their sums are combined.
+final class EvaluationTests: XCTestCase {
+    func testStaticDeviceReplicasEvaluateLikeTheCPUDevice() throws {
+        let root = try SampleCorpus.prepared.get()
+        let tokenizer = try Subtokenizer(vocabularyFile: root.appendingPathComponent("sample.vocab"))
+        let configuration = SampleCorpus.configuration.withVocabularySize(tokenizer.vocabularySize)
+        let model = try Transformer(configuration: configuration, key: RandomKey(seed: 4))
+        let pattern = root.appendingPathComponent("data/*dev*").path
+        func evaluate(_ device: Device) throws -> [String: Double] {
+            let capabilities = device.capabilities
+            return try Evaluation.run(
+                model: model.configured(embeddingMethod: capabilities.embeddingMethod, allowsPaddingRemoval: capabilities.allowsPaddingRemoval),
+                filePattern: pattern, batchTokens: 400, maxLength: 40, staticBatches: true, device: device)
+        }
+        let cpu = try evaluate(CPUDevice())
+        // The loss is the mean over batches of each batch's label-smoothed mean, as computed here.
+        let dataset = try TranslationDataset(
+            filePattern: pattern, options: DatasetOptions(batchTokens: 400, maxLength: 40, staticBatches: true))
+        let iterator = try dataset.makeIterator()
+        var losses: [Double] = []
+        while let tokens = try iterator.next() {
+            let batch = try TransformerBatch(tokens, vocabularySize: configuration.vocabularySize)
+            let logits = model(inputs: batch.inputs, targets: batch.targets, context: .inference)
+            losses.append(Double(TransformerLoss.mean(logits: logits, labels: batch.targets, smoothing: 0.1).scalar))
+        }
+        XCTAssertGreaterThan(losses.count, 1)
+        XCTAssertEqual(cpu["loss"]!, losses.reduce(0, +) / Double(losses.count), accuracy: 1e-6)
+        for shards in [1, 2] {
+            let results = try evaluate(try StaticShardedDevice(shards: shards, batchTokens: 400, maxLength: 40))
+            XCTAssertNil(results["metrics/approx_bleu_score"], "no host metrics on the static device")
+            XCTAssertEqual(Set(results.keys), Set(cpu.keys).subtracting(["metrics/approx_bleu_score", "metrics/rouge_2_fscore", "metrics/rouge_L_fscore"]))
+            for (name, value) in results {
+                XCTAssertEqual(value, cpu[name]!, accuracy: 1e-5 * max(1, abs(cpu[name]!)), "\(shards) shards: \(name)")
+            }
+        }
+    }
+}
