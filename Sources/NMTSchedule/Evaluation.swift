@@ -19,6 +19,9 @@ public enum Evaluation {
         let dataset = try TranslationDataset(
             filePattern: filePattern,
             options: DatasetOptions(batchTokens: batchTokens, maxLength: maxLength, staticBatches: staticBatches))
+        // Set up for the device (embedding method, padding removal), which changes no value.
+        let model = model.configured(
+            embeddingMethod: device.capabilities.embeddingMethod, allowsPaddingRemoval: device.capabilities.allowsPaddingRemoval)
         let configuration = model.configuration
         var metrics = EvaluationMetrics(includesHostMetrics: device.capabilities.hostMetrics)
         var lossSum = 0.0, batchCount = 0

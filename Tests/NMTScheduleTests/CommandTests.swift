@@ -44,6 +44,13 @@ final class CommandTests: XCTestCase {
                            "--train-steps", "10", "--train-epochs", "2"], "mutually exclusive"),
             ("nmt-train", ["--data-dir", directory.path, "--model-dir", directory.path, "--vocab", try file("v3", "'a'\n"),
                            "--param-set", "huge"], "tiny, base or big"),
+            ("nmt-translate", ["--model-dir", directory.path, "--vocab", try file("v4", "'a'\n"), "--text", "x", "--device", "tpu"],
+             "cpu or static"),
+            ("nmt-translate", ["--model-dir", directory.path, "--vocab", try file("v5", "'a'\n"), "--text", "x", "--device", "static",
+                               "--shards", "3"], "does not divide across 3 shards"),
+            ("nmt-train", ["--data-dir", directory.path, "--model-dir", directory.path, "--vocab", try file("v6", "'a'\n"),
+                           "--iterations-per-loop", "0"], "--iterations-per-loop must be at least 1"),
+            ("nmt-evaluate", ["--model-dir", directory.path, "--data", "x", "--device", "gpu"], "cpu or static"),
             ("nmt-evaluate", ["--model-dir", missing, "--data", "x"], "does not exist"),
             ("nmt-evaluate", ["--model-dir", directory.path, "--data", "x"], "holds no model"),
         ]
