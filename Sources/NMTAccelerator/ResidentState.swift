@@ -62,6 +62,9 @@ final class ResidentState {
                 (optimizer.secondMoments[entry.name], entry.secondMoment, handedOut?.2),
             ] {
                 if let moment {
+                    precondition(
+                        moment.shape == entry.shape,
+                        "ResidentState: optimizer moment of \(entry.name) is \(moment.shape), the parameter \(entry.shape)")
                     if moment.buffer !== given { copy(moment.buffer, to: device, count: entry.count) }
                 } else {
                     // A fresh optimizer: moments start at zero, as in Adam.update.
