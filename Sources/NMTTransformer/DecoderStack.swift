@@ -88,6 +88,9 @@ public struct DecoderStack: ParameterContainer, Sendable {
         outputNorm = LayerNorm(size: c.hiddenSize)
     }
 
+    /// Stands in a cache array while its layer's cache is out being updated.
+    private static let placeholderCache = AttentionCache(batchSize: 0, hiddenSize: 0)
+
     /// Visits `layers.i.*` then `outputNorm.*`.
     public mutating func visitParameters(_ body: (String, inout Tensor) throws -> Void) rethrows {
         for i in layers.indices { try Self.visit(&layers[i], prefix: "layers.\(i)", body) }
@@ -104,7 +107,7 @@ public struct DecoderStack: ParameterContainer, Sendable {
         for (i, layer) in layers.enumerated() {
             var cache = caches?[i]
             // Unshare the array's copy so that an in-place write does not copy the cache.
-            caches?[i] = AttentionCache(batchSize: 0, hiddenSize: 0)
+            caches?[i] = Self.placeholderCache
             y = layer(
                 y, encoderOutputs: encoderOutputs, selfAttentionBias: selfAttentionBias,
                 encoderDecoderBias: encoderDecoderBias, context: context, cache: &cache, cachePosition: cachePosition)
