@@ -154,6 +154,32 @@ final class TrainerTests: XCTestCase {
         }
     }
 
+    /// A run trained on the CPU device resumes on the static device: the embedding method
+    /// and padding removal are device settings, and the result matches staying on the CPU.
+    func testResumeOnAnotherDevice() throws {
+        let straight = modelDirectory(), switched = modelDirectory()
+        var options = try SampleCorpus.options(modelDirectory: straight, steps: 3)
+        options.staticBatches = true
+        let cpuOnly = try Trainer(options: options, configuration: SampleCorpus.configuration, device: CPUDevice(), logger: logger)
+        let expected = try cpuOnly.run()
+        options.modelDirectory = switched
+        options.trainSteps = 2
+        options.stepsBetweenEvals = 2
+        _ = try Trainer(options: options, configuration: SampleCorpus.configuration, device: CPUDevice(), logger: logger).run()
+        options.trainSteps = 3
+        options.stepsBetweenEvals = 1
+        let device = try StaticShardedDevice(shards: 2, batchTokens: options.batchTokens, maxLength: options.maxLength)
+        let resumed = try Trainer(options: options, configuration: SampleCorpus.configuration, device: device, logger: logger)
+        XCTAssertEqual(resumed.currentStep, 2)
+        XCTAssertEqual(resumed.model.embeddingMethod, .matmul)
+        let report = try resumed.run()
+        XCTAssertEqual(report.losses.count, 1)
+        XCTAssertEqual(report.losses[0], expected.losses[2], accuracy: 1e-5 * expected.losses[2])
+        for (a, b) in zip(cpuOnly.model.namedParameters, resumed.model.namedParameters) {
+            assertClose(b.tensor, a.tensor, absoluteTolerance: 1e-5, relativeTolerance: 1e-5, a.name)
+        }
+    }
+
     func testCheckpointOfAnotherModelOrVocabularyIsRefused() throws {
         let directory = modelDirectory()
         _ = try Trainer(options: SampleCorpus.options(modelDirectory: directory, steps: 1),
