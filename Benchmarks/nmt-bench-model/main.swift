@@ -6,7 +6,7 @@
 //                                        [--iterations-per-loop K]
 //                                        [--save-model DIR]
 //
-// --static-model runs the CPU device on the static device's model configuration (matmul
+// --static-model runs the CPU device with the static device's execution plan (matmul
 // embedding, no padding removal): the same work as the static device, step for step.
 // Batches are 32 sentences x 64 tokens (source and target, no padding), so each step
 // trains on 2048 target tokens. --save-model writes a tiny model for interop checks
@@ -79,17 +79,13 @@ let device: Device =
     value(of: "--device") == "static"
     ? try StaticShardedDevice(
         shards: shards, batchTokens: batch * length, maxLength: length, compiles: !arguments.contains("--eager"))
-    : CPUDevice()
+    : CPUDevice(executionPlan: arguments.contains("--static-model") ? .staticShapes : .dynamicShapes)
 if value(of: "--blas-threads") != nil { BLAS.threadCount = value(of: "--blas-threads").flatMap(Int.init) ?? 1 }
 let deviceName =
     value(of: "--device") == "static"
     ? "static(\(shards)\(arguments.contains("--eager") ? ", eager" : ""))"
     : arguments.contains("--static-model") ? "cpu(static model)" : "cpu"
-let modelCapabilities = arguments.contains("--static-model") ? try StaticShardedDevice(shards: 1, batchTokens: batch * length, maxLength: length).capabilities : device.capabilities
-for (name, baseConfiguration) in configurations where value(of: "--only") == nil || value(of: "--only") == name {
-    var configuration = baseConfiguration
-    configuration.embeddingMethod = modelCapabilities.embeddingMethod
-    configuration.allowsPaddingRemoval = modelCapabilities.allowsPaddingRemoval
+for (name, configuration) in configurations where value(of: "--only") == nil || value(of: "--only") == name {
     var model = try Transformer(configuration: configuration, key: RandomKey(seed: 1))
     let untrained = model
     let key = RandomKey(seed: 2)
@@ -126,7 +122,7 @@ for (name, baseConfiguration) in configurations where value(of: "--only") == nil
     let median = times[times.count / 2]
     if arguments.contains("--profile") {
         let profiler = KernelProfiler()
-        let context = ForwardContext.training(key: key.split(99))
+        let context = ForwardContext.training(key: key.split(99), plan: device.capabilities.executionPlan)
         let batchData = try TransformerBatch(inputs: inputs, targets: targets, vocabularySize: configuration.vocabularySize)
         _ = valueAndGradient(of: model, attaching: batchData, recorder: profiler) { $0.loss($1, context: context) }
         let top = profiler.totals.sorted { $0.value.seconds > $1.value.seconds }.prefix(12)
@@ -157,9 +153,8 @@ for (name, baseConfiguration) in configurations where value(of: "--only") == nil
           "decode_steps": decoded!.sequences[0].count, "beam": 4, "seconds": (decodeTime * 1000).rounded() / 1000,
           "sentences_per_second": (8 / decodeTime * 100).rounded() / 100])
     // The static-shape search on the same sources with the same limit (32 positions).
-    let staticModel = untrained.configured(embeddingMethod: .matmul, allowsPaddingRemoval: false)
     var staticDecoded: DecodedBatch?
-    let staticTime = seconds { staticDecoded = staticModel.translateStatic(sources, maximumDecodeLength: 32, beamSize: 4, alpha: 0.6) }
+    let staticTime = seconds { staticDecoded = untrained.translateStatic(sources, maximumDecodeLength: 32, beamSize: 4, alpha: 0.6) }
     emit(["benchmark": "static_beam_search", "model": name, "sentences": 8, "source_length": 16, "max_decode_length": 32,
           "same_as_dynamic": staticDecoded!.trimmedAtEOS == decoded!.trimmedAtEOS, "beam": 4,
           "seconds": (staticTime * 1000).rounded() / 1000, "sentences_per_second": (8 / staticTime * 100).rounded() / 100])

@@ -10,24 +10,31 @@ import NMTTensor
 /// Documentation/Performance.md). Creating the device sets `BLAS.threadCount = 1` for the
 /// process.
 public final class CPUDevice: Device {
-    /// One replica, dynamic shapes, gather embedding, padding removal, host metrics.
-    public let capabilities = DeviceCapabilities.cpu
+    /// One replica, dynamic shapes, host metrics, and the plan it was created with.
+    public let capabilities: DeviceCapabilities
 
     /// Creates the device.
-    public init() {
+    ///
+    /// - Parameter executionPlan: how it runs models: the dynamic-shape plan by default;
+    ///   ``NMTLayers/ExecutionPlan/staticShapes`` does on the CPU the same work as the
+    ///   static sharded device, step for step (benchmarks compare the two with it).
+    public init(executionPlan: ExecutionPlan = .dynamicShapes) {
+        var capabilities = DeviceCapabilities.cpu
+        capabilities.executionPlan = executionPlan
+        self.capabilities = capabilities
         BLAS.threadCount = 1
     }
 
     /// Runs the steps one after another on this thread (see ``Device/trainSteps(model:optimizer:batches:firstStep:learningRate:randomKey:loss:)``).
-    public func trainSteps<Model: ParameterContainer, Batch: DeviceBatch>(
-        model: inout Model, optimizer: inout Adam, batches: [Batch], firstStep: Int,
+    public func trainSteps<Model: ParameterContainer, Batch: DeviceBatch, Update: Optimizer>(
+        model: inout Model, optimizer: inout Update, batches: [Batch], firstStep: Int,
         learningRate: (Int) -> Float, randomKey: RandomKey,
         loss: (Model, Batch, ForwardContext) -> Tensor
     ) throws -> [StepSummary] {
         var summaries: [StepSummary] = []
         for (offset, batch) in batches.enumerated() {
             let step = firstStep + offset
-            let context = ForwardContext.training(key: randomKey.split(UInt64(step)))
+            let context = ForwardContext.training(key: randomKey.split(UInt64(step)), plan: capabilities.executionPlan)
             let (value, gradients) = valueAndGradient(of: model, attaching: batch) { loss($0, $1, context) }
             let rate = learningRate(step)
             optimizer.update(&model, along: gradients, learningRate: rate)
@@ -39,16 +46,16 @@ public final class CPUDevice: Device {
 
     /// Runs `body` on this thread.
     public func run<Model: ParameterContainer, Batch: DeviceBatch, Result>(
-        model: Model, batch: Batch, _ body: (Model, Batch) -> Result
+        model: Model, batch: Batch, _ body: (Model, Batch, ForwardContext) -> Result
     ) throws -> Result {
-        body(model, batch)
+        body(model, batch, .inference(plan: capabilities.executionPlan))
     }
 
     /// Runs `body` on the whole batch, on this thread.
     public func runSharded<Model: ParameterContainer, Batch: DeviceBatch, Part>(
-        model: Model, batch: Batch, _ body: (Model, Batch) -> Part
+        model: Model, batch: Batch, _ body: (Model, Batch, ForwardContext) -> Part
     ) throws -> [Part] {
-        [body(model, batch)]
+        [body(model, batch, .inference(plan: capabilities.executionPlan))]
     }
 
     /// `sqrt(Σ g²)` over every gradient (TensorFlow's `global_norm`).

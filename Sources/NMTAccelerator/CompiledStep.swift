@@ -13,45 +13,60 @@ import NMTTensor
 /// step allocates nothing, and running the same kernels in the same order computes exactly
 /// what eager execution computes. The loss and gradients appear in the traced output
 /// buffers, which keep their own memory.
-final class CompiledStep: KernelRecorder {
-    private var launches: [KernelLaunch] = []
+///
+/// A program exists only once traced (``trace(model:batch:context:loss:)`` returns it) and
+/// never changes after: replaying cannot meet a half-built program.
+final class CompiledStep {
     /// The planned program: each kernel body with its fixed argument pointers.
-    private var planned: [(body: (KernelArguments) -> Void, arguments: KernelArguments)] = []
+    private let planned: [(body: (KernelArguments) -> Void, arguments: KernelArguments)]
     /// Buffers outside the arena that the planned program points into (kept alive here).
-    private var externalBuffers: [KernelBuffer] = []
-    private var arena: KernelBuffer?
+    private let externalBuffers: [KernelBuffer]
+    private let arena: KernelBuffer
     /// The arena's size and what the planned buffers would take without sharing.
-    private(set) var arenaBytes = 0, unsharedBytes = 0
-    private var dataBuffers: [KernelBuffer] = []
-    private var parameterBuffers: [(name: String, buffer: KernelBuffer)] = []
-    private var keyBuffer: RandomKeyBuffer?
-    private var loss: Tensor?
-    private var gradients: ParameterGradients?
+    let arenaBytes: Int, unsharedBytes: Int
+    private let dataBuffers: [KernelBuffer]
+    private let parameterBuffers: [KernelBuffer]
+    private let keyBuffer: RandomKeyBuffer
+    private let loss: Tensor
+    private let gradients: ParameterGradients
 
-    func record(_ launch: KernelLaunch) { launches.append(launch) }
+    /// Collects the launches of the step being traced.
+    private final class Recorder: KernelRecorder {
+        var launches: [KernelLaunch] = []
+        func record(_ launch: KernelLaunch) { launches.append(launch) }
+    }
 
-    /// Runs the step eagerly while recording it.
-    func trace<Model: ParameterContainer, Batch: DeviceBatch>(
+    /// Runs the step eagerly while recording it, and compiles the recording.
+    ///
+    /// - Returns: the program, and the traced step's loss and gradients.
+    static func trace<Model: ParameterContainer, Batch: DeviceBatch>(
         model: Model, batch: Batch, context: ForwardContext, loss body: (Model, Batch, ForwardContext) -> Tensor
-    ) -> (loss: Float, gradients: ParameterGradients) {
-        let (value, gradients) = valueAndGradient(of: model, attaching: batch, recorder: self) { body($0, $1, context) }
-        dataBuffers = batch.kernelBuffers
-        parameterBuffers = model.namedParameters.map { ($0.name, $0.tensor.buffer) }
-        keyBuffer = context.randomKeyBuffer
-        loss = value
-        self.gradients = gradients
-        plan()
-        return (value.scalar, gradients)
+    ) -> (program: CompiledStep, loss: Float, gradients: ParameterGradients) {
+        let recorder = Recorder()
+        let (value, gradients) = valueAndGradient(of: model, attaching: batch, recorder: recorder) { body($0, $1, context) }
+        let program = CompiledStep(
+            launches: recorder.launches, dataBuffers: batch.kernelBuffers,
+            parameterBuffers: model.namedParameters.map(\.tensor.buffer), keyBuffer: context.randomKeyBuffer, loss: value,
+            gradients: gradients)
+        return (program, value.scalar, gradients)
     }
 
     /// Places the buffers that are first written inside the program (and not read from
     /// outside it) in one arena and fixes every launch's argument pointers.
-    private func plan() {
+    private init(
+        launches: [KernelLaunch], dataBuffers: [KernelBuffer], parameterBuffers: [KernelBuffer], keyBuffer: RandomKeyBuffer,
+        loss: Tensor, gradients: ParameterGradients
+    ) {
+        self.dataBuffers = dataBuffers
+        self.parameterBuffers = parameterBuffers
+        self.keyBuffer = keyBuffer
+        self.loss = loss
+        self.gradients = gradients
         var persistent = Set<ObjectIdentifier>(dataBuffers.map(ObjectIdentifier.init))
-        for (_, buffer) in parameterBuffers { persistent.insert(ObjectIdentifier(buffer)) }
-        if let keyBuffer { persistent.insert(ObjectIdentifier(keyBuffer.buffer)) }
-        if let loss { persistent.insert(ObjectIdentifier(loss.buffer)) }
-        for tensor in gradients?.tensors.values ?? [:].values { persistent.insert(ObjectIdentifier(tensor.buffer)) }
+        for buffer in parameterBuffers { persistent.insert(ObjectIdentifier(buffer)) }
+        persistent.insert(ObjectIdentifier(keyBuffer.buffer))
+        persistent.insert(ObjectIdentifier(loss.buffer))
+        for tensor in gradients.tensors.values { persistent.insert(ObjectIdentifier(tensor.buffer)) }
         var lifetimes: [ObjectIdentifier: (bytes: Int, first: Int, last: Int, internal: Bool, buffer: KernelBuffer)] = [:]
         for (index, launch) in launches.enumerated() {
             for buffer in launch.outputs where lifetimes[ObjectIdentifier(buffer)] == nil {
@@ -75,6 +90,7 @@ final class CompiledStep: KernelRecorder {
         func pointer(_ buffer: KernelBuffer) -> UnsafeMutableRawPointer {
             plan.offsets[ObjectIdentifier(buffer)].map { arena.base + $0 } ?? buffer.base
         }
+        // The launches (and with them the traced internal buffers) are not kept.
         planned = launches.map { launch in
             (launch.body,
              KernelArguments(inputs: launch.inputs.map { UnsafeRawPointer(pointer($0)) }, outputs: launch.outputs.map(pointer)))
@@ -83,8 +99,6 @@ final class CompiledStep: KernelRecorder {
         self.arena = arena
         arenaBytes = plan.arenaBytes
         unsharedBytes = plan.unsharedBytes
-        // The launches (and with them the traced internal buffers) are no longer needed.
-        launches = []
     }
 
     /// Runs the recorded step on replica `replica`'s rows of `batch` (each id buffer is
@@ -97,13 +111,13 @@ final class CompiledStep: KernelRecorder {
         }
         // A device that keeps parameters in its own memory traces over those buffers, and
         // nothing is copied.
-        for ((_, traced), current) in zip(parameterBuffers, model.namedParameters) where traced !== current.tensor.buffer {
+        for (traced, current) in zip(parameterBuffers, model.namedParameters) where traced !== current.tensor.buffer {
             traced.base.copyMemory(from: current.tensor.buffer.base, byteCount: traced.byteCount)
         }
-        keyBuffer!.set(key)
+        keyBuffer.set(key)
         for step in planned { step.body(step.arguments) }
         // The gradients share the traced output buffers: valid until the next replay, which
         // is after the device has combined them.
-        return (loss!.scalar, gradients!)
+        return (loss.scalar, gradients)
     }
 }

@@ -54,8 +54,13 @@ public struct StepSummary: Sendable, Equatable, Codable {
 /// ``NMTTensor/ParameterContainer`` and the loss as a closure, which keeps the dependency
 /// arrows pointing down (the model never imports the accelerator) and lets a static-shape
 /// device trace the closure into a program.
+///
+/// The device decides how the model computes: every closure it runs receives a
+/// ``NMTLayers/ForwardContext`` carrying the device's ``NMTLayers/ExecutionPlan`` (embedding
+/// lookup, padding removal), so a model never holds device settings and cannot be set up
+/// for the wrong device.
 public protocol Device: AnyObject {
-    /// What the device supports; the trainer configures the model from it.
+    /// What the device supports, including the execution plan it gives every forward pass.
     var capabilities: DeviceCapabilities { get }
 
     /// Runs one step per batch (the reference's iterations per loop): forward, backward
@@ -63,33 +68,36 @@ public protocol Device: AnyObject {
     ///
     /// - Parameters:
     ///   - model: updated in place.
-    ///   - optimizer: its state advances once per step.
+    ///   - optimizer: any ``NMTLayers/Optimizer``; its state advances once per step.
     ///   - firstStep: the global step before the first update.
     ///   - learningRate: the rate of the update made at a global step.
     ///   - randomKey: the run's key; step `s` draws its dropout from `randomKey.split(s)`, so
     ///     a resumed run draws the same masks.
-    ///   - loss: the scalar loss of a batch under a forward context.
+    ///   - loss: the scalar loss of a batch under a forward context (training, with the
+    ///     device's plan).
     /// - Returns: one summary per step, handed back when the loop ends.
     /// - Throws: ``DeviceError`` when a batch or the model does not fit the device.
-    func trainSteps<Model: ParameterContainer, Batch: DeviceBatch>(
-        model: inout Model, optimizer: inout Adam, batches: [Batch], firstStep: Int,
+    func trainSteps<Model: ParameterContainer, Batch: DeviceBatch, Update: Optimizer>(
+        model: inout Model, optimizer: inout Update, batches: [Batch], firstStep: Int,
         learningRate: (Int) -> Float, randomKey: RandomKey,
         loss: (Model, Batch, ForwardContext) -> Tensor
     ) throws -> [StepSummary]
 
-    /// Runs an inference computation (evaluation, translation) of a batch on the device.
+    /// Runs an inference computation (evaluation, translation) of a batch on the device;
+    /// `body` gets an inference context with the device's plan.
     ///
-    /// - Throws: ``DeviceError`` when the batch or the model does not fit the device.
+    /// - Throws: ``DeviceError`` when the batch does not fit the device.
     func run<Model: ParameterContainer, Batch: DeviceBatch, Result>(
-        model: Model, batch: Batch, _ body: (Model, Batch) -> Result
+        model: Model, batch: Batch, _ body: (Model, Batch, ForwardContext) -> Result
     ) throws -> Result
 
     /// Runs an inference computation on each replica's part of a batch (concurrently where
     /// the device has several) and returns the parts' results in sentence order; a device
-    /// with one replica returns one result for the whole batch.
+    /// with one replica returns one result for the whole batch. `body` gets an inference
+    /// context with the device's plan.
     ///
-    /// - Throws: ``DeviceError`` when the batch or the model does not fit the device.
+    /// - Throws: ``DeviceError`` when the batch does not fit the device.
     func runSharded<Model: ParameterContainer, Batch: DeviceBatch, Part>(
-        model: Model, batch: Batch, _ body: (Model, Batch) -> Part
+        model: Model, batch: Batch, _ body: (Model, Batch, ForwardContext) -> Part
     ) throws -> [Part]
 }

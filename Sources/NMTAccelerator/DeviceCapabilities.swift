@@ -1,17 +1,15 @@
 import NMTLayers
 import NMTTensor
 
-/// What a device can and cannot do; the trainer configures the model from it (the model
-/// never imports the accelerator).
+/// What a device can and cannot do, and how it runs a model (its ``NMTLayers/ExecutionPlan``).
 public struct DeviceCapabilities: Sendable, Equatable, Codable {
     /// Replicas a batch is split across (1 for the CPU device).
     public var shardCount: Int
     /// Whether every batch must have the device's one static shape.
     public var requiresStaticShapes: Bool
-    /// The embedding lookup the device supports.
-    public var embeddingMethod: EmbeddingMethod
-    /// Whether the encoder FFN may drop padding rows (a dynamic shape).
-    public var allowsPaddingRemoval: Bool
+    /// How the device computes every forward pass (embedding lookup, padding removal); it
+    /// hands the plan to the model in the ``NMTLayers/ForwardContext``.
+    public var executionPlan: ExecutionPlan
     /// Whether host-side metrics (approximate BLEU, ROUGE) are computed during evaluation.
     public var hostMetrics: Bool
     /// The one batch shape [sentences, tokens] of a static-shape device (nil otherwise).
@@ -19,54 +17,24 @@ public struct DeviceCapabilities: Sendable, Equatable, Codable {
 
     /// Creates a capability description.
     public init(
-        shardCount: Int, requiresStaticShapes: Bool, embeddingMethod: EmbeddingMethod, allowsPaddingRemoval: Bool,
-        hostMetrics: Bool, staticBatchShape: [Int]? = nil
+        shardCount: Int, requiresStaticShapes: Bool, executionPlan: ExecutionPlan, hostMetrics: Bool,
+        staticBatchShape: [Int]? = nil
     ) {
-        self.staticBatchShape = staticBatchShape
         self.shardCount = shardCount
         self.requiresStaticShapes = requiresStaticShapes
-        self.embeddingMethod = embeddingMethod
-        self.allowsPaddingRemoval = allowsPaddingRemoval
+        self.executionPlan = executionPlan
         self.hostMetrics = hostMetrics
+        self.staticBatchShape = staticBatchShape
     }
 
     /// The CPU device: one replica, dynamic shapes, gather embedding, padding removal,
     /// every metric.
     public static let cpu = DeviceCapabilities(
-        shardCount: 1, requiresStaticShapes: false, embeddingMethod: .gather, allowsPaddingRemoval: true,
-        hostMetrics: true)
-
-    /// Checks that `model` can run on this device (models that do not describe their
-    /// shape-dependent computations are accepted).
-    ///
-    /// - Throws: ``DeviceError/incompatibleModel(_:)`` as ``validate(embeddingMethod:paddingRemoval:)``.
-    public func validate<Model: ParameterContainer>(_ model: Model) throws(DeviceError) {
-        guard let described = model as? any ShapeDescribingModel else { return }
-        try validate(embeddingMethod: described.embeddingMethod, paddingRemoval: described.usesPaddingRemoval)
-    }
-
-    /// Checks that a model configured with `embeddingMethod` and `paddingRemoval` can run
-    /// on this device.
-    ///
-    /// - Throws: ``DeviceError/incompatibleModel(_:)`` naming the setting, its value and
-    ///   what the device needs.
-    public func validate(embeddingMethod requested: EmbeddingMethod, paddingRemoval: Bool) throws(DeviceError) {
-        if requiresStaticShapes && requested != embeddingMethod {
-            throw .incompatibleModel(
-                "embedding method '\(requested.rawValue)' is not supported; this device requires "
-                    + "'\(embeddingMethod.rawValue)' (static shapes)")
-        }
-        if paddingRemoval && !allowsPaddingRemoval {
-            throw .incompatibleModel(
-                "FFN padding removal changes shapes from batch to batch; this device requires it to be off")
-        }
-    }
+        shardCount: 1, requiresStaticShapes: false, executionPlan: .dynamicShapes, hostMetrics: true)
 }
 
 /// Errors a device reports about what it is asked to run.
 public enum DeviceError: Error, Equatable, CustomStringConvertible {
-    /// The model's configuration does not fit the device.
-    case incompatibleModel(String)
     /// The device cannot be set up as asked.
     case invalidConfiguration(String)
     /// A batch does not have the device's static shape.
@@ -77,7 +45,6 @@ public enum DeviceError: Error, Equatable, CustomStringConvertible {
     /// A sentence that says what is wrong.
     public var description: String {
         switch self {
-        case .incompatibleModel(let reason): return "model incompatible with device: \(reason)"
         case .invalidConfiguration(let reason): return "invalid device configuration: \(reason)"
         case .batchShape(let expected, let actual):
             return "batch of shape \(actual) given to a static device that requires \(expected); use static batches"

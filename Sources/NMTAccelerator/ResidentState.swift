@@ -1,11 +1,11 @@
 import NMTLayers
 import NMTTensor
 
-/// The model's parameters, the optimizer's moments and the combined gradients in a
-/// device's own memory, as variables live on an accelerator: the steps of a loop read and
-/// update them in place, and the host's model and optimizer receive copies when the loop
-/// ends (the reference's iterations per loop). Steps therefore allocate no parameter,
-/// moment or gradient memory.
+/// The model's parameters, the optimizer's slots and the combined gradients in a device's
+/// own memory, as variables live on an accelerator: the steps of a loop read and update
+/// them in place (``NMTLayers/Optimizer/apply(_:to:)``), and the host's model and
+/// optimizer receive copies when the loop ends (the reference's iterations per loop).
+/// Steps therefore allocate no parameter, slot or gradient memory.
 ///
 /// The host's values are copied in only when they changed: the device keeps the buffers
 /// it handed out, and a model or optimizer that still holds exactly those (by identity)
@@ -17,58 +17,61 @@ final class ResidentState {
         let name: String
         let shape: [Int]
         let parameter: KernelBuffer
-        let firstMoment: KernelBuffer
-        let secondMoment: KernelBuffer
         let gradient: KernelBuffer
-        /// What the host got last: parameter, first moment, second moment.
-        var handedOut: (KernelBuffer, KernelBuffer, KernelBuffer)?
+        /// The optimizer's slots for this parameter, in its order.
+        let slots: [OptimizerSlot]
+        let slotBuffers: [KernelBuffer]
+        /// What the host got last: the parameter, then each slot.
+        var handedOut: [KernelBuffer]?
 
         var count: Int { shape.reduce(1, *) }
     }
 
     private(set) var entries: [Entry]
     /// Whether each parameter got a gradient in the last ``combine(_:shares:)`` (those
-    /// without one are not updated, as in `Adam.update`).
+    /// without one are not updated, as in the host-side update).
     private var hasGradient: [Bool]
 
-    /// Allocates device memory for `model`'s parameters.
-    init<Model: ParameterContainer>(for model: Model) {
+    /// Allocates device memory for `model`'s parameters and `optimizer`'s slots.
+    init<Model: ParameterContainer, Update: Optimizer>(for model: Model, optimizer: Update) {
+        func buffer(_ count: Int) -> KernelBuffer { KernelBuffer(capacity: count, of: Float.self) }
         entries = model.namedParameters.map { name, tensor in
-            let bytes = tensor.scalarCount * MemoryLayout<Float>.stride
+            let slots = optimizer.slots(forParameterShape: tensor.shape)
             return Entry(
-                name: name, shape: tensor.shape, parameter: KernelBuffer(byteCount: bytes),
-                firstMoment: KernelBuffer(byteCount: bytes), secondMoment: KernelBuffer(byteCount: bytes),
-                gradient: KernelBuffer(byteCount: bytes), handedOut: nil)
+                name: name, shape: tensor.shape, parameter: buffer(tensor.scalarCount), gradient: buffer(tensor.scalarCount),
+                slots: slots, slotBuffers: slots.map { buffer($0.count) }, handedOut: nil)
         }
         hasGradient = Array(repeating: false, count: entries.count)
     }
 
-    /// Whether the state was made for a model with these parameter names and shapes.
-    func fits<Model: ParameterContainer>(_ model: Model) -> Bool {
+    /// Whether the state was made for a model with these parameter names and shapes and an
+    /// optimizer with these slots.
+    func fits<Model: ParameterContainer, Update: Optimizer>(_ model: Model, optimizer: Update) -> Bool {
         let parameters = model.namedParameters
         return parameters.count == entries.count
-            && zip(parameters, entries).allSatisfy { $0.name == $1.name && $0.tensor.shape == $1.shape }
+            && zip(parameters, entries).allSatisfy {
+                $0.name == $1.name && $0.tensor.shape == $1.shape
+                    && optimizer.slots(forParameterShape: $1.shape) == $1.slots
+            }
     }
 
     /// Brings the device's copy up to date with the host's model and optimizer (copying
     /// only what changed) and returns the model viewed over device memory, which the
     /// device's programs read.
-    func load<Model: ParameterContainer>(model: Model, optimizer: Adam) -> Model {
+    func load<Model: ParameterContainer, Update: Optimizer>(model: Model, optimizer: Update) -> Model {
         for (entry, (_, tensor)) in zip(entries, model.namedParameters) {
             let handedOut = entry.handedOut
-            if handedOut?.0 !== tensor.buffer { copy(tensor.buffer, to: entry.parameter, count: entry.count) }
-            for (moment, device, given) in [
-                (optimizer.firstMoments[entry.name], entry.firstMoment, handedOut?.1),
-                (optimizer.secondMoments[entry.name], entry.secondMoment, handedOut?.2),
-            ] {
-                if let moment {
+            if handedOut?[0] !== tensor.buffer { copy(tensor.buffer, to: entry.parameter, count: entry.count) }
+            let hostSlots = optimizer.slotValues[entry.name] ?? [:]
+            for (index, (slot, device)) in zip(entry.slots, entry.slotBuffers).enumerated() {
+                if let value = hostSlots[slot.name] {
                     precondition(
-                        moment.shape == entry.shape,
-                        "ResidentState: optimizer moment of \(entry.name) is \(moment.shape), the parameter \(entry.shape)")
-                    if moment.buffer !== given { copy(moment.buffer, to: device, count: entry.count) }
+                        value.shape == slot.shape,
+                        "ResidentState: optimizer slot \(slot.name) of \(entry.name) is \(value.shape), expected \(slot.shape)")
+                    if value.buffer !== handedOut?[index + 1] { copy(value.buffer, to: device, count: slot.count) }
                 } else {
-                    // A fresh optimizer: moments start at zero, as in Adam.update.
-                    device.pointer(as: Float.self).initialize(repeating: 0, count: entry.count)
+                    // A parameter the optimizer has not updated yet: slots start at zero.
+                    device.pointer(as: Float.self).initialize(repeating: 0, count: slot.count)
                 }
             }
         }
@@ -93,14 +96,16 @@ final class ResidentState {
         }
     }
 
-    /// One Adam update of every parameter along the combined gradients, in place.
-    func applyAdam(_ optimizer: inout Adam, learningRate: Float) {
-        let stepSize = optimizer.advance(learningRate: learningRate)
+    /// One optimizer update of every parameter along the combined gradients, in place.
+    func applyUpdate<Update: Optimizer>(_ optimizer: inout Update, learningRate: Float) {
+        let constants = optimizer.beginStep(learningRate: learningRate)
         for (entry, hasGradient) in zip(entries, hasGradient) where hasGradient {
-            AdamKernel.updateInPlace(
-                parameter: entry.parameter, gradient: entry.gradient, firstMoment: entry.firstMoment,
-                secondMoment: entry.secondMoment, count: entry.count, stepSize: stepSize, beta1: optimizer.beta1,
-                beta2: optimizer.beta2, epsilon: optimizer.epsilon)
+            optimizer.apply(
+                constants,
+                to: ParameterMemory(
+                    name: entry.name, shape: entry.shape, parameter: entry.parameter.pointer(as: Float.self),
+                    gradient: UnsafePointer(entry.gradient.pointer(as: Float.self)),
+                    slots: entry.slotBuffers.map { $0.pointer(as: Float.self) }))
         }
     }
 
@@ -109,22 +114,23 @@ final class ResidentState {
         entries.first { $0.name == name }.map { Tensor(shape: $0.shape, buffer: $0.gradient.copy()) }
     }
 
-    /// Hands copies of the device's parameters and moments to the host (the end of a loop).
-    func store<Model: ParameterContainer>(into model: inout Model, optimizer: inout Adam) {
-        var first: [String: Tensor] = [:], second: [String: Tensor] = [:]
+    /// Hands copies of the device's parameters and slots to the host (the end of a loop).
+    func store<Model: ParameterContainer, Update: Optimizer>(into model: inout Model, optimizer: inout Update) {
+        var slotValues: [String: [String: Tensor]] = [:]
         for index in entries.indices {
             let entry = entries[index]
-            let copies = (entry.parameter.copy(), entry.firstMoment.copy(), entry.secondMoment.copy())
+            let copies = [entry.parameter.copy()] + entry.slotBuffers.map { $0.copy() }
             entries[index].handedOut = copies
-            first[entry.name] = Tensor(shape: entry.shape, buffer: copies.1)
-            second[entry.name] = Tensor(shape: entry.shape, buffer: copies.2)
+            var values: [String: Tensor] = [:]
+            for (slot, buffer) in zip(entry.slots, copies.dropFirst()) { values[slot.name] = Tensor(shape: slot.shape, buffer: buffer) }
+            slotValues[entry.name] = values
         }
         var index = 0
         model.visitParameters { _, tensor in
-            tensor = Tensor(shape: entries[index].shape, buffer: entries[index].handedOut!.0)
+            tensor = Tensor(shape: entries[index].shape, buffer: entries[index].handedOut![0])
             index += 1
         }
-        optimizer.replaceMoments(first: first, second: second)
+        optimizer.slotValues = slotValues
     }
 
     private func copy(_ source: KernelBuffer, to destination: KernelBuffer, count: Int) {

@@ -8,14 +8,11 @@ import NMTTensor
 public struct EmbeddingSharedWeights: Layer, Sendable {
     /// [V, H], initialized from N(0, H^-0.5).
     public var weights: Tensor
-    /// How ids are looked up; both give identical outputs and gradients.
-    public var method: EmbeddingMethod
 
     /// Creates an embedding of `vocabularySize` ids into `hiddenSize` dimensions.
-    public init(vocabularySize: Int, hiddenSize: Int, method: EmbeddingMethod = .gather, key: RandomKey) {
+    public init(vocabularySize: Int, hiddenSize: Int, key: RandomKey) {
         weights = Initializer.normal(standardDeviation: 1 / Float(hiddenSize).squareRoot())(
             [vocabularySize, hiddenSize], key: key)
-        self.method = method
     }
 
     /// V.
@@ -28,12 +25,13 @@ public struct EmbeddingSharedWeights: Layer, Sendable {
         try body("weights", &weights)
     }
 
-    /// Embeds ids [B, L] as [B, L, H].
+    /// Embeds ids [B, L] as [B, L, H], looked up as the context's plan says (both methods
+    /// give identical outputs and gradients).
     ///
     /// - Precondition: every id is in `0..<V` (the model checks its vocabulary first).
     public func callAsFunction(_ ids: IndexTensor, context: ForwardContext = .inference) -> Tensor {
         let embedded: Tensor
-        switch method {
+        switch context.plan.embeddingMethod {
         case .gather:
             embedded = weights.gathering(rows: ids)
         case .matmul:

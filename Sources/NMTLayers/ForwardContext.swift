@@ -1,10 +1,14 @@
 import NMTTensor
 
-/// What a forward pass needs besides its inputs: whether it is training (dropout on) and
-/// where its random numbers come from. Passed explicitly; there is no global mode.
+/// What a forward pass needs besides its inputs: whether it is training (dropout on),
+/// where its random numbers come from, and how the device runs it. Passed explicitly;
+/// there is no global mode.
 public struct ForwardContext: Sendable {
     /// Whether dropout is applied.
     public var isTraining: Bool
+    /// How the device computes the pass (embedding lookup, padding removal); it never
+    /// changes the result.
+    public var plan: ExecutionPlan
     /// The random stream of this step; each dropout site derives its own from it.
     public var randomKey: RandomKey {
         get { randomKeyBuffer.key }
@@ -18,17 +22,28 @@ public struct ForwardContext: Sendable {
     public var firstExampleIndex: Int
 
     /// Creates a context.
-    public init(isTraining: Bool, randomKey: RandomKey = RandomKey(seed: 0), firstExampleIndex: Int = 0) {
+    public init(
+        isTraining: Bool, plan: ExecutionPlan = .dynamicShapes, randomKey: RandomKey = RandomKey(seed: 0),
+        firstExampleIndex: Int = 0
+    ) {
         self.isTraining = isTraining
+        self.plan = plan
         randomKeyBuffer = RandomKeyBuffer(randomKey)
         self.firstExampleIndex = firstExampleIndex
     }
 
-    /// Evaluation and decoding: no dropout.
+    /// Evaluation and decoding with the dynamic-shape plan: no dropout.
     public static let inference = ForwardContext(isTraining: false)
 
+    /// Evaluation and decoding under `plan`: no dropout.
+    public static func inference(plan: ExecutionPlan) -> ForwardContext {
+        ForwardContext(isTraining: false, plan: plan)
+    }
+
     /// A training step with dropout drawn from `key`.
-    public static func training(key: RandomKey, firstExampleIndex: Int = 0) -> ForwardContext {
-        ForwardContext(isTraining: true, randomKey: key, firstExampleIndex: firstExampleIndex)
+    public static func training(
+        key: RandomKey, plan: ExecutionPlan = .dynamicShapes, firstExampleIndex: Int = 0
+    ) -> ForwardContext {
+        ForwardContext(isTraining: true, plan: plan, randomKey: key, firstExampleIndex: firstExampleIndex)
     }
 }

@@ -5,7 +5,15 @@ import NMTTensor
 import NMTTransformer
 
 /// What a checkpoint records besides the tensors (`manifest.json`).
+///
+/// Manifests carry a ``formatVersion``: those without one are version 1 (before the
+/// optimizer was recorded; their optimizer is Adam), and a version newer than this
+/// library's is refused rather than misread.
 public struct CheckpointManifest: Codable, Equatable, Sendable {
+    /// The manifest format this library writes (2: the optimizer is recorded).
+    public static let currentFormatVersion = 2
+    /// The manifest format the checkpoint was written in.
+    public var formatVersion: Int
     /// The model's configuration.
     public var configuration: TransformerConfiguration
     /// CRC-32C (hex) of the vocabulary file the model was trained with.
@@ -16,20 +24,75 @@ public struct CheckpointManifest: Codable, Equatable, Sendable {
     public var seed: UInt64
     /// Where the training data iterator stands.
     public var datasetPosition: DatasetPosition
-    /// The file holding the optimizer moments, relative to the checkpoint.
+    /// Which optimizer the state in ``optimizerFile`` belongs to.
+    public var optimizer: OptimizerKind
+    /// The file holding the optimizer state, relative to the checkpoint.
     public var optimizerFile: String
 
-    /// Creates a manifest.
+    /// Creates a manifest of the current format.
     public init(
         configuration: TransformerConfiguration, vocabularyHash: String, step: Int, seed: UInt64,
-        datasetPosition: DatasetPosition, optimizerFile: String = Checkpoint.optimizerFileName
+        datasetPosition: DatasetPosition, optimizer: OptimizerKind = .adam,
+        optimizerFile: String = Checkpoint.optimizerFileName
     ) {
+        formatVersion = Self.currentFormatVersion
+        self.optimizer = optimizer
         self.configuration = configuration
         self.vocabularyHash = vocabularyHash
         self.step = step
         self.seed = seed
         self.datasetPosition = datasetPosition
         self.optimizerFile = optimizerFile
+    }
+}
+
+extension CheckpointManifest {
+    private enum CodingKeys: String, CodingKey {
+        case formatVersion, configuration, vocabularyHash, step, seed, datasetPosition, optimizer, optimizerFile
+    }
+
+    /// Decodes a manifest of any known format (see the type's description).
+    ///
+    /// - Throws: `DecodingError` for a malformed manifest, or ``CheckpointError/unsupportedFormat(version:supported:)``
+    ///   for one newer than this library.
+    public init(from decoder: Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        formatVersion = try container.decodeIfPresent(Int.self, forKey: .formatVersion) ?? 1
+        guard formatVersion <= Self.currentFormatVersion else {
+            throw CheckpointError.unsupportedFormat(version: formatVersion, supported: Self.currentFormatVersion)
+        }
+        configuration = try container.decode(TransformerConfiguration.self, forKey: .configuration)
+        vocabularyHash = try container.decode(String.self, forKey: .vocabularyHash)
+        step = try container.decode(Int.self, forKey: .step)
+        seed = try container.decode(UInt64.self, forKey: .seed)
+        datasetPosition = try container.decode(DatasetPosition.self, forKey: .datasetPosition)
+        optimizer = try container.decodeIfPresent(OptimizerKind.self, forKey: .optimizer) ?? .adam
+        optimizerFile = try container.decode(String.self, forKey: .optimizerFile)
+    }
+}
+
+/// A checkpoint read back: the model, its manifest and the optimizer state.
+public struct RestoredCheckpoint {
+    /// The model's weights and configuration.
+    public var model: Transformer
+    /// What the checkpoint records besides the tensors.
+    public var manifest: CheckpointManifest
+    /// The optimizer's saved state (see ``NMTLayers/Optimizer/state``).
+    public var optimizerState: [String: Tensor]
+    /// Where it was read from.
+    public var directory: URL
+
+    /// Restores `optimizer` from the saved state.
+    ///
+    /// - Throws: ``CheckpointError/optimizerMismatch(path:saved:requested:)`` when the
+    ///   checkpoint was trained with another optimizer, or
+    ///   ``NMTTensor/ParameterError`` when the state lacks a scalar.
+    public func restore<Update: Optimizer>(_ optimizer: inout Update) throws {
+        guard optimizer.kind == manifest.optimizer else {
+            throw CheckpointError.optimizerMismatch(
+                path: directory.path, saved: manifest.optimizer.rawValue, requested: optimizer.kind.rawValue)
+        }
+        try optimizer.restore(optimizerState)
     }
 }
 
@@ -54,9 +117,10 @@ public enum Checkpoint {
     ///
     /// - Returns: the checkpoint directory.
     @discardableResult
-    public static func save(
-        model: Transformer, optimizer: Adam, manifest: CheckpointManifest, in modelDirectory: URL, keep: Int = 5
+    public static func save<Update: Optimizer>(
+        model: Transformer, optimizer: Update, manifest: CheckpointManifest, in modelDirectory: URL, keep: Int = 5
     ) throws -> URL {
+        precondition(manifest.optimizer == optimizer.kind, "Checkpoint.save: the manifest names another optimizer")
         let manager = FileManager.default
         try manager.createDirectory(at: modelDirectory, withIntermediateDirectories: true)
         let name = prefix + String(format: "%08d", manifest.step)
@@ -104,29 +168,25 @@ public enum Checkpoint {
     /// - Throws: ``CheckpointError`` naming what differs.
     public static func load(
         from directory: URL, expectedConfiguration: TransformerConfiguration? = nil, vocabularyHash: String? = nil
-    ) throws -> (model: Transformer, optimizer: Adam, manifest: CheckpointManifest) {
+    ) throws -> RestoredCheckpoint {
         let manifestURL = directory.appendingPathComponent(manifestFileName)
         let manifest: CheckpointManifest
-        do { manifest = try JSONDecoder().decode(CheckpointManifest.self, from: Data(contentsOf: manifestURL)) } catch {
+        do { manifest = try JSONDecoder().decode(CheckpointManifest.self, from: Data(contentsOf: manifestURL)) } catch let
+            error as CheckpointError
+        {
+            throw error
+        } catch {
             throw CheckpointError.unreadable(path: manifestURL.path, reason: "\(error)")
         }
-        // The embedding method and padding removal depend on the device, not the model: a
-        // run may resume on another device.
-        var saved = manifest.configuration
-        if let expectedConfiguration {
-            saved.embeddingMethod = expectedConfiguration.embeddingMethod
-            saved.allowsPaddingRemoval = expectedConfiguration.allowsPaddingRemoval
-            if expectedConfiguration != saved { throw CheckpointError.configurationMismatch(path: directory.path) }
+        if let expectedConfiguration, expectedConfiguration != manifest.configuration {
+            throw CheckpointError.configurationMismatch(path: directory.path)
         }
         if let vocabularyHash, vocabularyHash != manifest.vocabularyHash {
             throw CheckpointError.vocabularyMismatch(path: directory.path, saved: manifest.vocabularyHash, current: vocabularyHash)
         }
         let model = try Transformer.load(from: directory)
-            .configured(embeddingMethod: saved.embeddingMethod, allowsPaddingRemoval: saved.allowsPaddingRemoval)
-        var optimizer = Adam()
         let (state, _) = try SafeTensors.read(from: directory.appendingPathComponent(manifest.optimizerFile))
-        try optimizer.restore(state)
-        return (model, optimizer, manifest)
+        return RestoredCheckpoint(model: model, manifest: manifest, optimizerState: state, directory: directory)
     }
 }
 
@@ -142,6 +202,10 @@ public enum CheckpointError: Error, Equatable, CustomStringConvertible {
     case existingCheckpoints(path: String)
     /// The directory holds neither a saved model nor checkpoints.
     case noModel(path: String)
+    /// The checkpoint was trained with another optimizer than the one asked for.
+    case optimizerMismatch(path: String, saved: String, requested: String)
+    /// The manifest was written by a newer library in a format this one does not know.
+    case unsupportedFormat(version: Int, supported: Int)
 
     /// A sentence naming the checkpoint and what differs.
     public var description: String {
@@ -152,6 +216,10 @@ public enum CheckpointError: Error, Equatable, CustomStringConvertible {
         case .vocabularyMismatch(let path, let saved, let current):
             return "checkpoint \(path) was trained with vocabulary \(saved), not \(current); use the same vocabulary or another model directory"
         case .noModel(let path): return "\(path) holds no model or checkpoint"
+        case .optimizerMismatch(let path, let saved, let requested):
+            return "checkpoint \(path) was trained with optimizer \(saved), not \(requested); resume with --optimizer \(saved) or use another model directory"
+        case .unsupportedFormat(let version, let supported):
+            return "checkpoint manifest format \(version) is newer than this library reads (up to \(supported)); update swift-nmt"
         case .existingCheckpoints(let path):
             return "model directory \(path) already holds checkpoints; resume from them or use another directory"
         }

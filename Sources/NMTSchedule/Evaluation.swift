@@ -19,9 +19,6 @@ public enum Evaluation {
         let dataset = try TranslationDataset(
             filePattern: filePattern,
             options: DatasetOptions(batchTokens: batchTokens, maxLength: maxLength, staticBatches: staticBatches))
-        // Set up for the device (embedding method, padding removal), which changes no value.
-        let model = model.configured(
-            embeddingMethod: device.capabilities.embeddingMethod, allowsPaddingRemoval: device.capabilities.allowsPaddingRemoval)
         let configuration = model.configuration
         var metrics = EvaluationMetrics(includesHostMetrics: device.capabilities.hostMetrics)
         var lossSum = 0.0, batchCount = 0
@@ -30,8 +27,8 @@ public enum Evaluation {
             let batch = try TransformerBatch(tokens, vocabularySize: configuration.vocabularySize)
             // Each replica computes the logits and loss sums of its sentences; the batch's
             // loss is the sum over replicas divided by the total weight (the batch mean).
-            let parts = try device.runSharded(model: model, batch: batch) { model, part in
-                let logits = model(inputs: part.inputs, targets: part.targets, context: .inference)
+            let parts = try device.runSharded(model: model, batch: batch) { model, part, context in
+                let logits = model(inputs: part.inputs, targets: part.targets, context: context)
                 let (losses, weights) = TransformerLoss.paddedCrossEntropy(
                     logits: logits, labels: part.targets, smoothing: configuration.labelSmoothing)
                 return (logits: logits, labels: part.targets, loss: losses.sum().scalar, weight: weights.sum().scalar)

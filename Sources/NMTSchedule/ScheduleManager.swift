@@ -8,7 +8,12 @@ import Foundation
 /// `batchTokens / maxLength` sentences), and the sentences per batch must divide by the
 /// shard count.
 public struct ScheduleManager: Sendable, Equatable {
+    /// Epochs trained when neither steps nor epochs are given (the reference's 10).
+    public static let defaultTrainEpochs = 10
+
     /// Iterations of train-then-evaluate.
+    /// Epochs in all on an epoch basis (nil on a step basis).
+    public let trainEpochs: Int?
     public let iterations: Int
     /// Steps per iteration on a step basis, or on a static-batch device; nil means "until
     /// the data of `singleIterationEpochs` epochs is used up".
@@ -21,7 +26,7 @@ public struct ScheduleManager: Sendable, Equatable {
     public let repeatDataset: Int?
 
     /// Training examples and evaluation examples, for epoch-to-step conversion.
-    public struct ExampleCounts: Sendable, Equatable {
+    public struct ExampleCounts: Sendable, Equatable, Codable {
         /// Training examples per epoch.
         public var train: Int
         /// Evaluation examples.
@@ -46,7 +51,7 @@ public struct ScheduleManager: Sendable, Equatable {
     ///   batch does not divide across the shards.
     public init(
         trainSteps: Int? = nil, stepsBetweenEvals: Int = 1000, trainEpochs: Int? = nil, epochsBetweenEvals: Int = 1,
-        defaultTrainEpochs: Int = 10, batchTokens: Int, maxLength: Int, staticBatches: Bool = false, shards: Int = 1,
+        defaultTrainEpochs: Int = ScheduleManager.defaultTrainEpochs, batchTokens: Int, maxLength: Int, staticBatches: Bool = false, shards: Int = 1,
         examples: ExampleCounts = .wmt
     ) throws(ScheduleError) {
         if trainSteps != nil && trainEpochs != nil { throw .bothStepsAndEpochs }
@@ -63,11 +68,13 @@ public struct ScheduleManager: Sendable, Equatable {
             iterations = trainSteps / stepsBetweenEvals
             singleIterationTrainSteps = stepsBetweenEvals
             singleIterationEpochs = nil
+            self.trainEpochs = nil
             repeatDataset = trainSteps > examples.train ? (trainSteps + examples.train - 1) / examples.train : nil
         } else {
             let epochs = trainEpochs ?? defaultTrainEpochs
             guard epochs > 0, epochsBetweenEvals > 0 else { throw .notPositive("train epochs and epochs between evals") }
             iterations = epochs / epochsBetweenEvals
+            self.trainEpochs = epochs
             singleIterationEpochs = epochsBetweenEvals
             singleIterationTrainSteps = staticBatches ? toSteps(epochsBetweenEvals, examples.train) : nil
             repeatDataset = epochsBetweenEvals

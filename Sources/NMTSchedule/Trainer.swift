@@ -10,51 +10,55 @@ import NMTTransformer
 /// steps or epochs, evaluate on the dev set, optionally translate a source file and score
 /// BLEU, stop at a BLEU threshold; with checkpoints that resume exactly.
 ///
-/// Resuming is exact: the checkpoint holds the weights, the optimizer moments and step,
+/// Resuming is exact: the checkpoint holds the weights, the optimizer state and step,
 /// the seed and the data iterator's position, and step `s` draws its dropout from the
 /// seed's key split by `s`, so N steps + resume + N steps equals 2N steps bit for bit.
 public final class Trainer {
+    /// The stream of the run's dropout keys: the seed's key split by this constant, so that
+    /// dropout never reuses the initialization's random numbers.
+    static let dropoutStream: UInt64 = 0x0D50_0000
+
     /// Options of the run.
     public let options: TrainingOptions
-    /// The model configuration (vocabulary size and device-dependent settings filled in).
-    public private(set) var configuration: TransformerConfiguration
-    /// The device that runs the steps.
+    /// The model configuration (vocabulary size filled in).
+    public let configuration: TransformerConfiguration
+    /// The device that runs the steps (and decides how the model computes).
     public let device: Device
     /// Where progress and results go.
     public var logger: Logger
     /// The model, updated as training proceeds.
     public private(set) var model: Transformer
-    private var optimizer = Adam()
+    /// The optimizer and its state, of the kind ``TrainingOptions/optimizer`` names.
+    public private(set) var optimizer: any Optimizer
     private var step = 0
     private var datasetPosition = DatasetPosition.start
     private let tokenizer: Subtokenizer
     private let vocabularyHash: String
 
-    /// Prepares a run: loads the vocabulary, configures the model for the device and
-    /// resumes from the newest checkpoint in the model directory if there is one.
+    /// Prepares a run: loads the vocabulary and resumes from the newest checkpoint in the
+    /// model directory if there is one.
     ///
     /// - Throws: vocabulary, configuration and checkpoint errors (a checkpoint of another
-    ///   configuration or vocabulary is refused).
+    ///   configuration, vocabulary or optimizer is refused).
     public init(options: TrainingOptions, configuration: TransformerConfiguration, device: Device, logger: Logger) throws {
         self.options = options
         self.device = device
         self.logger = logger
         tokenizer = try Subtokenizer(vocabularyFile: options.vocabularyFile)
         vocabularyHash = try Checkpoint.vocabularyHash(of: options.vocabularyFile)
-        var configuration = configuration.withVocabularySize(tokenizer.vocabularySize)
-        configuration.embeddingMethod = device.capabilities.embeddingMethod
-        configuration.allowsPaddingRemoval = device.capabilities.allowsPaddingRemoval
+        let configuration = configuration.withVocabularySize(tokenizer.vocabularySize)
         try configuration.validate()
         guard options.iterationsPerLoop > 0 else { throw ScheduleError.notPositive("iterations per loop") }
         if device.capabilities.requiresStaticShapes && !options.staticBatches {
             throw DeviceError.invalidConfiguration("this device requires static batches; set staticBatches (--static-batch)")
         }
         self.configuration = configuration
+        optimizer = options.optimizer.makeOptimizer(weightDecay: options.weightDecay)
         if let latest = try Checkpoint.latest(in: options.modelDirectory) {
             guard options.resume else { throw CheckpointError.existingCheckpoints(path: options.modelDirectory.path) }
             let restored = try Checkpoint.load(from: latest, expectedConfiguration: configuration, vocabularyHash: vocabularyHash)
+            try restored.restore(&optimizer)
             model = restored.model
-            optimizer = restored.optimizer
             step = restored.manifest.step
             datasetPosition = restored.manifest.datasetPosition
             logger.info("resuming from \(latest.lastPathComponent) at step \(step)")
@@ -66,150 +70,123 @@ public final class Trainer {
     /// The global step (updates applied so far).
     public var currentStep: Int { step }
 
-    /// Runs the schedule (or what is left of it after a resume).
+    /// Runs the schedule (or what is left of it after a resume): iterations of training
+    /// then evaluation, until the schedule, the time budget or the BLEU threshold ends it.
     public func run() throws -> TrainingReport {
+        let run = try startRun()
+        logger.info(
+            "training \(configuration.hiddenSize)-hidden, \(configuration.layerCount)+\(configuration.layerCount)-layer model (V \(configuration.vocabularySize)) with \(optimizer.kind.rawValue) for \(run.schedule.iterations) iterations of \(run.schedule.trainIncrementDescription)")
+        // A BLEU threshold replaces the iteration count: train until it is reached.
+        let iterations = options.bleuThreshold != nil ? Int.max : run.schedule.iterations
+        for iteration in 0..<iterations {
+            if let total = options.trainSteps, step >= total { break }
+            let endEpoch = run.schedule.singleIterationEpochs.map { (datasetPosition.epoch / $0 + 1) * $0 }
+            let iterationStarted = Date()
+            let outOfTime = try trainIteration(run, endEpoch: endEpoch)
+            run.report.trainingSeconds += Date().timeIntervalSince(iterationStarted)
+            let reachedThreshold = try evaluate(afterIteration: iteration, run)
+            if reachedThreshold || outOfTime { break }
+            if let endEpoch, let total = run.schedule.trainEpochs, endEpoch >= total { break }
+        }
+        try saveCheckpoint()
+        run.report.steps = step
+        run.report.stepsThisRun = step - run.firstStep
+        return run.report
+    }
+
+    /// The schedule, learning rates, data and summary writers of a run from the current step.
+    private func startRun() throws -> TrainingRun {
+        let datasetOptions = DatasetOptions(
+            batchTokens: options.batchTokens, maxLength: options.maxLength, staticBatches: options.staticBatches,
+            shuffle: true, seed: options.seed, epochs: nil)
+        let train = try TranslationDataset(filePattern: filePattern("*train*"), options: datasetOptions)
+        let examples = try options.exampleCounts ?? ScheduleManager.ExampleCounts(
+            train: train.recordCount(),
+            eval: TranslationDataset(filePattern: filePattern("*dev*"), options: datasetOptions).recordCount())
         let schedule = try ScheduleManager(
             trainSteps: options.trainSteps, stepsBetweenEvals: options.stepsBetweenEvals, trainEpochs: options.trainEpochs,
             epochsBetweenEvals: options.epochsBetweenEvals, batchTokens: options.batchTokens, maxLength: options.maxLength,
-            staticBatches: options.staticBatches, shards: device.capabilities.shardCount)
+            staticBatches: options.staticBatches, shards: device.capabilities.shardCount, examples: examples)
         let rates = WarmupRsqrtSchedule(
             baseLearningRate: options.learningRate, hiddenSize: configuration.hiddenSize, warmupSteps: options.warmupSteps)
-        let train = try TranslationDataset(
-            filePattern: options.dataDirectory.appendingPathComponent("*train*").path,
-            options: DatasetOptions(
-                batchTokens: options.batchTokens, maxLength: options.maxLength, staticBatches: options.staticBatches,
-                shuffle: true, seed: options.seed, epochs: nil))
-        let batches = PrefetchingIterator(try train.makeIterator(from: datasetPosition))
-        defer { batches.cancel() }
-        let key = RandomKey(seed: options.seed).split(0x0D50_0000)
-        let started = Date()
-        let firstStepThisRun = step
-        var report = TrainingReport(
-            steps: step, stepsThisRun: 0, trainingSeconds: 0, targetTokens: 0, finalLoss: .nan, losses: [], evaluation: [:])
-        let iterations = options.bleuThreshold != nil ? Int(1e9) : schedule.iterations
-        let progress = ProgressLine(logger: logger)
-        // TensorBoard event files where the reference's Estimator puts them.
-        let trainSummaries = try SummaryWriter(directory: options.modelDirectory)
-        let evalSummaries = try SummaryWriter(directory: options.modelDirectory.appendingPathComponent("eval"))
-        defer { try? trainSummaries.close(); try? evalSummaries.close() }
-        // A batch fetched at an epoch boundary waits for the next iteration.
-        var held: (batch: TokenBatch, position: DatasetPosition)?
-        logger.info(
-            "training \(configuration.hiddenSize)-hidden, \(configuration.layerCount)+\(configuration.layerCount)-layer model (V \(configuration.vocabularySize)) for \(iterations) iterations of \(schedule.trainIncrementDescription)")
-        var outOfTime = false
-        // Seconds spent in training steps (evaluation and BLEU excluded).
-        var trainingSeconds = 0.0
-        for iteration in 0..<iterations {
-            let iterationStarted = Date()
-            // An iteration ends after its steps, or when the data iterator enters the epoch
-            // after this iteration's last.
-            let endStep = schedule.singleIterationTrainSteps.map { step - (step % $0) + $0 }
-            let endEpoch = schedule.singleIterationEpochs.map { (datasetPosition.epoch / $0 + 1) * $0 }
-            if let total = options.trainSteps, step >= total { break }
-            while true {
-                if let endStep, step >= endStep { break }
-                if let limit = options.maximumSeconds, Date().timeIntervalSince(started) >= limit {
-                    logger.info("time budget of \(Int(limit)) s reached at step \(step)")
-                    outOfTime = true
-                    break
-                }
-                // One loop: up to iterationsPerLoop batches, ending early at the iteration's
-                // last step or the first batch of the epoch after it (which is held back).
-                let loopLimit = min(options.iterationsPerLoop, endStep.map { $0 - step } ?? Int.max)
-                var loop: [(batch: TokenBatch, position: DatasetPosition)] = []
-                var iterationEnds = false
-                while loop.count < loopLimit {
-                    let tokens: TokenBatch, position: DatasetPosition
-                    if let waiting = held {
-                        (tokens, position) = waiting
-                        held = nil
-                    } else {
-                        guard let next = try batches.next() else {
-                            iterationEnds = true
-                            break
-                        }
-                        (tokens, position) = (next, batches.position)
-                    }
-                    if let endEpoch, position.epoch >= endEpoch {
-                        held = (tokens, position)
-                        iterationEnds = true
-                        break
-                    }
-                    loop.append((tokens, position))
-                }
-                if loop.isEmpty { break }
-                let summaries = try device.trainSteps(
-                    model: &model, optimizer: &optimizer,
-                    batches: try loop.map { try TransformerBatch($0.batch, vocabularySize: configuration.vocabularySize) },
-                    firstStep: step, learningRate: { rates.learningRate(atStep: $0) }, randomKey: key,
-                    loss: { model, batch, context in model.loss(batch, context: context) })
-                let stepBefore = step
-                step += summaries.count
-                datasetPosition = loop.last!.position
-                report.targetTokens += loop.reduce(0) { $0 + $1.batch.targetTokenCount }
-                report.losses += summaries.map(\.loss)
-                for summary in summaries {
-                    var scalars = ["training/learning_rate": summary.learningRate, "training/minibatch_loss": summary.loss]
-                    scalars["training/gradient_norm"] = summary.gradientNorm
-                    try trainSummaries.add(scalars, step: summary.step)
-                }
-                report.finalLoss = summaries.last?.loss ?? report.finalLoss
-                let elapsed = Date().timeIntervalSince(started)
-                let secondsPerStep = elapsed / Double(max(step - firstStepThisRun, 1))
-                // Whichever comes first: the remaining steps or the time budget.
-                var remaining: Double?
-                if let total = options.trainSteps { remaining = Double(total - step) * secondsPerStep }
-                if let limit = options.maximumSeconds { remaining = min(remaining ?? .infinity, limit - elapsed) }
-                progress.update(
-                    step: step, loss: report.finalLoss, learningRate: summaries.last?.learningRate ?? 0,
-                    tokensPerSecond: Double(report.targetTokens) / max(elapsed, 1e-9), remainingSeconds: remaining)
-                // A checkpoint whenever the loop crossed a multiple of checkpointEvery.
-                if stepBefore / options.checkpointEvery != step / options.checkpointEvery { try saveCheckpoint() }
-                if iterationEnds { break }
+        return try TrainingRun(
+            schedule: schedule, learningRates: rates, batcher: TrainingBatcher(dataset: train, from: datasetPosition),
+            options: options, firstStep: step, logger: logger)
+    }
+
+    /// Trains one iteration in loops of up to ``TrainingOptions/iterationsPerLoop`` steps,
+    /// until its last step, the end of epoch `endEpoch - 1` or the time budget.
+    ///
+    /// - Returns: whether the time budget ran out.
+    private func trainIteration(_ run: TrainingRun, endEpoch: Int?) throws -> Bool {
+        defer { run.progress.finish() }
+        let endStep = run.schedule.singleIterationTrainSteps.map { step - (step % $0) + $0 }
+        while endStep.map({ step < $0 }) ?? true {
+            if run.isOutOfTime {
+                logger.info("time budget of \(Int(options.maximumSeconds ?? 0)) s reached at step \(step)")
+                return true
             }
-            progress.finish()
-            trainingSeconds += Date().timeIntervalSince(iterationStarted)
-            report.evaluation = try evaluate()
-            logger.info("iteration \(iteration + 1), step \(step): \(Self.describe(report.evaluation))")
-            try trainSummaries.flush()
-            try evalSummaries.add(report.evaluation.mapValues { Float($0) }, step: step)
-            if let source = options.bleuSource, let reference = options.bleuReference {
-                let (uncased, cased) = try bleu(source: source, reference: reference)
-                report.bleuUncased = uncased
-                report.bleuCased = cased
-                try evalSummaries.add(["bleu/uncased": uncased, "bleu/cased": cased], step: step)
-                logger.info("BLEU (uncased) \(uncased), (cased) \(cased)")
-                try evalSummaries.flush()
-                if let threshold = options.bleuThreshold, uncased >= threshold {
-                    logger.info("BLEU threshold \(threshold) reached")
-                    break
-                }
-            }
-            try evalSummaries.flush()
-            if outOfTime { break }
-            if let endEpoch, endEpoch >= (options.trainEpochs ?? 10) { break }
+            let loopSteps = min(options.iterationsPerLoop, endStep.map { $0 - step } ?? Int.max)
+            let loop = try run.batcher.nextLoop(maximumSteps: loopSteps, endEpoch: endEpoch)
+            if !loop.batches.isEmpty { try train(loop, run) }
+            if loop.endsIteration { break }
         }
-        try saveCheckpoint()
-        report.steps = step
-        report.stepsThisRun = step - firstStepThisRun
-        report.trainingSeconds = trainingSeconds
-        return report
+        return false
+    }
+
+    /// One device call: the loop's steps, their summaries, and a checkpoint whenever the
+    /// loop crossed a multiple of ``TrainingOptions/checkpointEvery``.
+    private func train(_ loop: TrainingLoop, _ run: TrainingRun) throws {
+        let vocabularySize = configuration.vocabularySize
+        let batches = try loop.batches.map { try TransformerBatch($0, vocabularySize: vocabularySize) }
+        let summaries = try device.trainSteps(
+            model: &model, optimizer: &optimizer, batches: batches, firstStep: step,
+            learningRate: { run.learningRates.learningRate(atStep: $0) },
+            randomKey: RandomKey(seed: options.seed).split(Self.dropoutStream),
+            loss: { model, batch, context in model.loss(batch, context: context) })
+        let stepBefore = step
+        step += summaries.count
+        datasetPosition = loop.position
+        try run.record(summaries, targetTokens: loop.targetTokens, step: step)
+        if stepBefore / options.checkpointEvery != step / options.checkpointEvery { try saveCheckpoint() }
+    }
+
+    /// Evaluates on the dev set and, when a BLEU source is set, translates and scores it;
+    /// logs and writes the results.
+    ///
+    /// - Returns: whether the BLEU threshold is reached.
+    private func evaluate(afterIteration iteration: Int, _ run: TrainingRun) throws -> Bool {
+        run.report.evaluation = try evaluate()
+        logger.info("iteration \(iteration + 1), step \(step): \(Self.describe(run.report.evaluation))")
+        try run.trainSummaries.flush()
+        try run.evalSummaries.add(run.report.evaluation.mapValues { Float($0) }, step: step)
+        defer { try? run.evalSummaries.flush() }
+        guard let source = options.bleuSource, let reference = options.bleuReference else { return false }
+        let (uncased, cased) = try bleu(source: source, reference: reference)
+        run.report.bleuUncased = uncased
+        run.report.bleuCased = cased
+        try run.evalSummaries.add(["bleu/uncased": uncased, "bleu/cased": cased], step: step)
+        logger.info("BLEU (uncased) \(uncased), (cased) \(cased)")
+        guard let threshold = options.bleuThreshold, uncased >= threshold else { return false }
+        logger.info("BLEU threshold \(threshold) reached")
+        return true
     }
 
     private func saveCheckpoint() throws {
         let manifest = CheckpointManifest(
             configuration: configuration, vocabularyHash: vocabularyHash, step: step, seed: options.seed,
-            datasetPosition: datasetPosition)
+            datasetPosition: datasetPosition, optimizer: optimizer.kind)
         try Checkpoint.save(
             model: model, optimizer: optimizer, manifest: manifest, in: options.modelDirectory, keep: options.keepCheckpoints)
     }
 
+    private func filePattern(_ pattern: String) -> String { options.dataDirectory.appendingPathComponent(pattern).path }
+
     /// Loss and metrics on the dev set (`*dev*` shards), with the device's metrics.
     public func evaluate() throws -> [String: Double] {
         try Evaluation.run(
-            model: model, filePattern: options.dataDirectory.appendingPathComponent("*dev*").path,
-            batchTokens: options.batchTokens, maxLength: options.maxLength, staticBatches: options.staticBatches,
-            device: device)
+            model: model, filePattern: filePattern("*dev*"), batchTokens: options.batchTokens, maxLength: options.maxLength,
+            staticBatches: options.staticBatches, device: device)
     }
 
     /// Uncased and cased BLEU (×100) of translating `source` against `reference`, decoded

@@ -1,4 +1,5 @@
 import Foundation
+import NMTLayers
 
 /// How a ``Trainer`` runs: data, model directory, batching, schedule, checkpoints, BLEU.
 /// The defaults are the reference's for the base model on CPU.
@@ -27,6 +28,14 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     public var learningRate: Float = 2.0
     /// Warmup steps of the schedule.
     public var warmupSteps = 16000
+    /// The optimizer (Adam with the reference's constants by default).
+    public var optimizer: OptimizerKind = .adam
+    /// λ of ``NMTLayers/AdamW``'s decoupled weight decay (ignored by other optimizers).
+    public var weightDecay: Float = AdamW.defaultWeightDecay
+    /// Training and evaluation examples, which convert epochs to steps on a static-batch
+    /// device and set how often the data repeats; nil counts the records of the
+    /// `*train*` and `*dev*` shards.
+    public var exampleCounts: ScheduleManager.ExampleCounts?
     /// Seed of initialization, data order and dropout.
     public var seed: UInt64 = 1
     /// Steps handed to the device per call (the reference's `iterations_per_loop`): a

@@ -47,8 +47,8 @@ public struct Translator: Sendable {
     /// A static-shape device gets batches of exactly its shape [sentences, tokens] (the
     /// last one filled up with empty sentences) and the static-shape beam search, with a
     /// maximum decode length of its token count + ``extraDecodeLength``; a device with
-    /// several replicas decodes their parts of each batch concurrently. The model is set
-    /// up for the device (embedding method, padding removal), which changes no result.
+    /// several replicas decodes their parts of each batch concurrently. The model runs
+    /// with the device's execution plan, which changes no result.
     ///
     /// - Throws: ``TranslatorError/sentenceTooLong(line:tokens:limit:)`` when a line does
     ///   not fit the static shape, and ``NMTAccelerator/DeviceError``.
@@ -59,9 +59,6 @@ public struct Translator: Sendable {
     private func translate(_ lines: [String], device: Device?, progress: ((Int, Int) -> Void)?) throws -> [String] {
         let capabilities = device?.capabilities
         let staticShape = capabilities?.requiresStaticShapes == true ? capabilities?.staticBatchShape : nil
-        let deviceModel = capabilities.map {
-            model.configured(embeddingMethod: $0.embeddingMethod, allowsPaddingRemoval: $0.allowsPaddingRemoval)
-        }
         // Longest first by whitespace word count; ties keep input order (a stable sort).
         let order = lines.indices.sorted { a, b in
             let (wa, wb) = (lines[a].split(whereSeparator: \.isWhitespace).count, lines[b].split(whereSeparator: \.isWhitespace).count)
@@ -84,12 +81,15 @@ public struct Translator: Sendable {
             for (row, sentence) in encoded.enumerated() { for (i, id) in sentence.enumerated() { ids[row * width + i] = id } }
             let sources = IndexTensor(shape: [rows, width], scalars: ids)
             let decoded: [[Int32]]
-            if let device, let deviceModel {
-                decoded = try device.runSharded(model: deviceModel, batch: SourceBatch(inputs: sources)) { model, batch in
+            if let device {
+                decoded = try device.runSharded(model: model, batch: SourceBatch(inputs: sources)) { model, batch, context in
                     staticShape != nil
                         ? model.translateStatic(
-                            batch.inputs, maximumDecodeLength: width + extraDecodeLength, beamSize: beamSize, alpha: alpha)
-                        : model.translate(batch.inputs, beamSize: beamSize, alpha: alpha, extraDecodeLength: extraDecodeLength)
+                            batch.inputs, maximumDecodeLength: width + extraDecodeLength, beamSize: beamSize, alpha: alpha,
+                            plan: context.plan)
+                        : model.translate(
+                            batch.inputs, beamSize: beamSize, alpha: alpha, extraDecodeLength: extraDecodeLength,
+                            plan: context.plan)
                 }.flatMap(\.trimmedAtEOS)
             } else {
                 decoded = model.translate(sources, beamSize: beamSize, alpha: alpha, extraDecodeLength: extraDecodeLength)

@@ -50,8 +50,8 @@ public struct DecodedBatch: Sendable {
 extension Transformer {
     /// Encodes `inputs` and prepares an empty decoder cache with every row repeated
     /// `copies` times (the beam tiling of the reference).
-    public func decoderCache(for inputs: IndexTensor, copies: Int) -> DecoderCache {
-        let (outputs, bias) = encode(inputs, context: .inference)
+    public func decoderCache(for inputs: IndexTensor, copies: Int, plan: ExecutionPlan = .dynamicShapes) -> DecoderCache {
+        let (outputs, bias) = encode(inputs, context: .inference(plan: plan))
         let rows = inputs.shape[0]
         let empty = DecoderCache(
             layers: (0..<configuration.layerCount).map { _ in AttentionCache(batchSize: rows, hiddenSize: configuration.hiddenSize) },
@@ -62,15 +62,21 @@ extension Transformer {
     /// One incremental decoding step: logits [rows, V] for the next token after `lastIDs`
     /// [rows], which sit at position `step`; appends their keys and values to the cache.
     ///
-    /// - Parameter timingSignal: the positional encoding, with at least `step + 1` rows.
-    public func decodeStep(_ lastIDs: IndexTensor, step: Int, cache: inout DecoderCache, timingSignal: Tensor) -> Tensor {
+    /// - Parameters:
+    ///   - timingSignal: the positional encoding, with at least `step + 1` rows.
+    ///   - plan: how the device computes (see ``NMTLayers/ExecutionPlan``).
+    public func decodeStep(
+        _ lastIDs: IndexTensor, step: Int, cache: inout DecoderCache, timingSignal: Tensor,
+        plan: ExecutionPlan = .dynamicShapes
+    ) -> Tensor {
         let rows = lastIDs.scalarCount
-        let embedded = embedding(lastIDs.reshaped(to: [rows, 1]))
+        let context = ForwardContext.inference(plan: plan)
+        let embedded = embedding(lastIDs.reshaped(to: [rows, 1]), context: context)
         let x = embedded + timingSignal.slice(alongAxis: 0, step..<(step + 1))
         var caches: [AttentionCache]? = cache.layers
         let outputs = decoder(
             x, encoderOutputs: cache.encoderOutputs, selfAttentionBias: Tensor.zeros([1, 1, 1, step + 1]),
-            encoderDecoderBias: cache.encoderDecoderBias, context: .inference, caches: &caches)
+            encoderDecoderBias: cache.encoderDecoderBias, context: context, caches: &caches)
         cache.layers = caches!
         return embedding.linear(outputs).reshaped(to: [rows, configuration.vocabularySize])
     }
@@ -82,8 +88,10 @@ extension Transformer {
     ///   - alpha: length-normalization exponent (default 0.6).
     ///   - extraDecodeLength: decoding stops after S + this many tokens (default 50; the
     ///     reference's translate.py uses 100).
+    ///   - plan: how the device computes (see ``NMTLayers/ExecutionPlan``).
     public func translate(
-        _ inputs: IndexTensor, beamSize: Int? = nil, alpha: Float? = nil, extraDecodeLength: Int? = nil
+        _ inputs: IndexTensor, beamSize: Int? = nil, alpha: Float? = nil, extraDecodeLength: Int? = nil,
+        plan: ExecutionPlan = .dynamicShapes
     ) -> DecodedBatch {
         let beam = beamSize ?? configuration.beamSize
         let maximumLength = inputs.shape[1] + (extraDecodeLength ?? configuration.extraDecodeLength)
@@ -92,9 +100,9 @@ extension Transformer {
             beamSize: beam, alpha: alpha ?? configuration.alpha, maximumLength: maximumLength,
             vocabularySize: configuration.vocabularySize)
         let result = search.search(
-            initialIDs: [Int32](repeating: 0, count: inputs.shape[0]), cache: decoderCache(for: inputs, copies: beam)
+            initialIDs: [Int32](repeating: 0, count: inputs.shape[0]), cache: decoderCache(for: inputs, copies: beam, plan: plan)
         ) { ids, step, cache in
-            decodeStep(ids, step: step, cache: &cache, timingSignal: timing)
+            decodeStep(ids, step: step, cache: &cache, timingSignal: timing, plan: plan)
         }
         return DecodedBatch(
             sequences: result.sequences.map { Array($0[0].dropFirst()) }, scores: result.scores.map { $0[0] })
@@ -105,17 +113,20 @@ extension Transformer {
     ///
     /// - Returns: sequences (ids after the start id, up to and including EOS) and the sum
     ///   of their tokens' log probabilities.
-    public func greedyDecode(_ inputs: IndexTensor, extraDecodeLength: Int? = nil) -> DecodedBatch {
+    public func greedyDecode(
+        _ inputs: IndexTensor, extraDecodeLength: Int? = nil, plan: ExecutionPlan = .dynamicShapes
+    ) -> DecodedBatch {
         let batch = inputs.shape[0]
         let maximumLength = inputs.shape[1] + (extraDecodeLength ?? configuration.extraDecodeLength)
         let timing = ModelUtilities.positionalEncoding(length: maximumLength + 1, hiddenSize: configuration.hiddenSize)
-        var cache = decoderCache(for: inputs, copies: 1)
+        var cache = decoderCache(for: inputs, copies: 1, plan: plan)
         var sequences = [[Int32]](repeating: [], count: batch)
         var scores = [Float](repeating: 0, count: batch)
         var finished = [Bool](repeating: false, count: batch)
         var last = [Int32](repeating: 0, count: batch)
         for step in 0..<maximumLength where finished.contains(false) {
-            let logProbs = decodeStep(IndexTensor(last), step: step, cache: &cache, timingSignal: timing).logSoftmax()
+            let logProbs = decodeStep(IndexTensor(last), step: step, cache: &cache, timingSignal: timing, plan: plan)
+                .logSoftmax()
             let (best, ids) = logProbs.topK(1)
             let values = best.scalars, chosen = ids.scalars
             for b in 0..<batch where !finished[b] {

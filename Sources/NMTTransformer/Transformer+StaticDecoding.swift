@@ -76,8 +76,10 @@ public struct StaticDecoderCache: BeamSearchCache, Sendable {
 extension Transformer {
     /// Encodes `inputs` and preallocates zeroed key/value caches of `maximumDecodeLength`
     /// positions, every row repeated `copies` times (the beam tiling).
-    public func staticDecoderCache(for inputs: IndexTensor, copies: Int, maximumDecodeLength: Int) -> StaticDecoderCache {
-        let (outputs, bias) = encode(inputs, context: .inference)
+    public func staticDecoderCache(
+        for inputs: IndexTensor, copies: Int, maximumDecodeLength: Int, plan: ExecutionPlan = .staticShapes
+    ) -> StaticDecoderCache {
+        let (outputs, bias) = encode(inputs, context: .inference(plan: plan))
         let tiled = IndexTensor((0..<(inputs.shape[0] * copies)).map { Int32($0 / copies) })
         func tile(_ t: Tensor) -> Tensor {
             let rest = Array(t.shape.dropFirst())
@@ -95,17 +97,20 @@ extension Transformer {
     ///   - timingSignal: the positional encoding, with at least `step + 1` rows.
     ///   - causalBias: the decoder self-attention bias [1, 1, M, M] for the cache's M
     ///     positions (``ModelUtilities/decoderSelfAttentionBias(length:)``).
+    ///   - plan: how the device computes (see ``NMTLayers/ExecutionPlan``).
     public func staticDecodeStep(
-        _ lastIDs: IndexTensor, step: Int, cache: inout StaticDecoderCache, timingSignal: Tensor, causalBias: Tensor
+        _ lastIDs: IndexTensor, step: Int, cache: inout StaticDecoderCache, timingSignal: Tensor, causalBias: Tensor,
+        plan: ExecutionPlan = .staticShapes
     ) -> Tensor {
         let rows = lastIDs.scalarCount
-        let x = embedding(lastIDs.reshaped(to: [rows, 1])) + timingSignal.slice(alongAxis: 0, step..<(step + 1))
+        let context = ForwardContext.inference(plan: plan)
+        let x = embedding(lastIDs.reshaped(to: [rows, 1]), context: context) + timingSignal.slice(alongAxis: 0, step..<(step + 1))
         // Moved out of the cache so the layers' caches are uniquely held and written in place.
         var caches: [AttentionCache]? = cache.layers
         cache.layers = []
         let outputs = decoder(
             x, encoderOutputs: cache.encoderOutputs, selfAttentionBias: causalBias.slice(alongAxis: 2, step..<(step + 1)),
-            encoderDecoderBias: cache.encoderDecoderBias, context: .inference, caches: &caches, cachePosition: step)
+            encoderDecoderBias: cache.encoderDecoderBias, context: context, caches: &caches, cachePosition: step)
         cache.layers = caches!
         cache.writtenPositions = step + 1
         return embedding.linear(outputs).reshaped(to: [rows, configuration.vocabularySize])
@@ -114,11 +119,12 @@ extension Transformer {
     /// Translates source ids [B, S] with a static-shape beam search: the reference's search
     /// with `padded_decode`, preallocated key/value caches of `maximumDecodeLength`
     /// positions and no shape change during the loop, as an XLA device needs. It returns
-    /// the translations of ``translate(_:beamSize:alpha:extraDecodeLength:)`` with
+    /// the translations of ``translate(_:beamSize:alpha:extraDecodeLength:plan:)`` with
     /// `extraDecodeLength = maximumDecodeLength - S` (scores equal up to float rounding:
     /// attention sums over more, masked, positions).
     public func translateStatic(
-        _ inputs: IndexTensor, maximumDecodeLength: Int, beamSize: Int? = nil, alpha: Float? = nil
+        _ inputs: IndexTensor, maximumDecodeLength: Int, beamSize: Int? = nil, alpha: Float? = nil,
+        plan: ExecutionPlan = .staticShapes
     ) -> DecodedBatch {
         let beam = beamSize ?? configuration.beamSize
         let timing = ModelUtilities.positionalEncoding(length: maximumDecodeLength + 1, hiddenSize: configuration.hiddenSize)
@@ -127,9 +133,9 @@ extension Transformer {
             beamSize: beam, alpha: alpha ?? configuration.alpha, maximumLength: maximumDecodeLength,
             vocabularySize: configuration.vocabularySize)
         search.paddedDecode = true
-        let cache = staticDecoderCache(for: inputs, copies: beam, maximumDecodeLength: maximumDecodeLength)
+        let cache = staticDecoderCache(for: inputs, copies: beam, maximumDecodeLength: maximumDecodeLength, plan: plan)
         let result = search.search(initialIDs: [Int32](repeating: 0, count: inputs.shape[0]), cache: cache) { ids, step, cache in
-            staticDecodeStep(ids, step: step, cache: &cache, timingSignal: timing, causalBias: causalBias)
+            staticDecodeStep(ids, step: step, cache: &cache, timingSignal: timing, causalBias: causalBias, plan: plan)
         }
         return DecodedBatch(
             sequences: result.sequences.map { Array($0[0].dropFirst()) }, scores: result.scores.map { $0[0] })

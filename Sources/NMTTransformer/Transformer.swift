@@ -8,7 +8,7 @@ import NMTTensor
 /// `embedding.weights`, `encoder.layers.0.selfAttention.query.kernel`,
 /// `decoder.layers.5.feedForwardNorm.scale`, `decoder.outputNorm.bias`; see
 /// Documentation/Model.md for the table mapping them to the reference's TF names.
-public struct Transformer: ParameterContainer, ShapeDescribingModel, Sendable {
+public struct Transformer: ParameterContainer, Sendable {
     /// The validated configuration.
     public private(set) var configuration: TransformerConfiguration
     /// Token embedding, shared with the output projection.
@@ -27,28 +27,11 @@ public struct Transformer: ParameterContainer, ShapeDescribingModel, Sendable {
         try configuration.validate()
         self.configuration = configuration
         embedding = EmbeddingSharedWeights(
-            vocabularySize: configuration.vocabularySize, hiddenSize: configuration.hiddenSize,
-            method: configuration.embeddingMethod, key: key.split(0))
+            vocabularySize: configuration.vocabularySize, hiddenSize: configuration.hiddenSize, key: key.split(0))
         encoder = EncoderStack(configuration, key: key.split(1))
         decoder = DecoderStack(configuration, key: key.split(2))
         encoderInputDropout = Dropout(rate: configuration.postprocessDropout, site: 1)
         decoderInputDropout = Dropout(rate: configuration.postprocessDropout, site: 2)
-    }
-
-    /// The configuration's embedding method.
-    public var embeddingMethod: EmbeddingMethod { configuration.embeddingMethod }
-    /// Whether the encoder's feed-forward networks drop padding rows.
-    public var usesPaddingRemoval: Bool { configuration.allowsPaddingRemoval }
-
-    /// The same weights set up for another device: the embedding method and padding
-    /// removal change how the model computes, never its parameters or results (both
-    /// embedding methods and both FFN paths compute the same values).
-    public func configured(embeddingMethod: EmbeddingMethod, allowsPaddingRemoval: Bool) -> Transformer {
-        var model = self
-        model.configuration.embeddingMethod = embeddingMethod
-        model.configuration.allowsPaddingRemoval = allowsPaddingRemoval
-        model.embedding.method = embeddingMethod
-        return model
     }
 
     /// Visits `embedding.*`, `encoder.*` and `decoder.*`.
@@ -65,9 +48,9 @@ public struct Transformer: ParameterContainer, ShapeDescribingModel, Sendable {
     public func encode(_ inputs: IndexTensor, context: ForwardContext) -> (outputs: Tensor, attentionBias: Tensor) {
         let length = inputs.shape[1]
         let attentionBias = ModelUtilities.paddingBias(inputs)
-        var x = embedding(inputs) + ModelUtilities.positionalEncoding(length: length, hiddenSize: configuration.hiddenSize)
+        var x = embedding(inputs, context: context) + ModelUtilities.positionalEncoding(length: length, hiddenSize: configuration.hiddenSize)
         x = encoderInputDropout(x, context: context)
-        let rows = configuration.allowsPaddingRemoval ? FeedForward.nonPaddingRows(of: inputs) : nil
+        let rows = context.plan.removesPadding ? FeedForward.nonPaddingRows(of: inputs) : nil
         return (encoder(x, attentionBias: attentionBias, nonPaddingRows: rows, context: context), attentionBias)
     }
 
@@ -78,7 +61,7 @@ public struct Transformer: ParameterContainer, ShapeDescribingModel, Sendable {
         _ targets: IndexTensor, encoderOutputs: Tensor, attentionBias: Tensor, context: ForwardContext
     ) -> Tensor {
         let (batch, length, hidden) = (targets.shape[0], targets.shape[1], configuration.hiddenSize)
-        let embedded = embedding(targets)
+        let embedded = embedding(targets, context: context)
         let shifted = Tensor.concatenate(
             [Tensor.zeros([batch, 1, hidden]), embedded.slice(alongAxis: 1, 0..<(length - 1))], alongAxis: 1)
         var x = shifted + ModelUtilities.positionalEncoding(length: length, hiddenSize: hidden)

@@ -4,8 +4,13 @@ import NMTLayers
 ///
 /// `vocabularySize` is not part of any preset: it comes from the vocabulary actually
 /// loaded (``withVocabularySize(_:)``), so a model and its vocabulary cannot disagree.
-/// Create custom configurations with ``init(vocabularySize:hiddenSize:layerCount:headCount:filterSize:postprocessDropout:attentionDropout:reluDropout:labelSmoothing:extraDecodeLength:beamSize:alpha:embeddingMethod:allowsPaddingRemoval:)``
+/// Create custom configurations with ``init(vocabularySize:hiddenSize:layerCount:headCount:filterSize:postprocessDropout:attentionDropout:reluDropout:labelSmoothing:extraDecodeLength:beamSize:alpha:)``
 /// and check them with ``validate()``; the model validates before building.
+///
+/// A configuration describes the model, never the device it runs on: how a device
+/// computes (embedding lookup, padding removal) is an ``NMTLayers/ExecutionPlan`` it
+/// passes in the forward context. Checkpoints written before that change hold two more
+/// keys, `embeddingMethod` and `allowsPaddingRemoval`; decoding ignores them.
 public struct TransformerConfiguration: Codable, Equatable, Sendable {
     /// V: ids the embedding and output layer cover (0 until set from a vocabulary).
     public var vocabularySize: Int
@@ -31,18 +36,12 @@ public struct TransformerConfiguration: Codable, Equatable, Sendable {
     public var beamSize: Int
     /// Length-normalization exponent of the beam search (0.6).
     public var alpha: Float
-    /// How ids are embedded (set from the device's capabilities; gather by default).
-    public var embeddingMethod: EmbeddingMethod
-    /// Whether the encoder's feed-forward networks skip padding rows (set from the
-    /// device's capabilities; on by default, as the reference on CPU/GPU).
-    public var allowsPaddingRemoval: Bool
 
     /// Creates a configuration; defaults are the reference base values.
     public init(
         vocabularySize: Int = 0, hiddenSize: Int = 512, layerCount: Int = 6, headCount: Int = 8, filterSize: Int = 2048,
         postprocessDropout: Float = 0.1, attentionDropout: Float = 0.1, reluDropout: Float = 0.1,
-        labelSmoothing: Float = 0.1, extraDecodeLength: Int = 50, beamSize: Int = 4, alpha: Float = 0.6,
-        embeddingMethod: EmbeddingMethod = .gather, allowsPaddingRemoval: Bool = true
+        labelSmoothing: Float = 0.1, extraDecodeLength: Int = 50, beamSize: Int = 4, alpha: Float = 0.6
     ) {
         self.vocabularySize = vocabularySize
         self.hiddenSize = hiddenSize
@@ -56,8 +55,6 @@ public struct TransformerConfiguration: Codable, Equatable, Sendable {
         self.extraDecodeLength = extraDecodeLength
         self.beamSize = beamSize
         self.alpha = alpha
-        self.embeddingMethod = embeddingMethod
-        self.allowsPaddingRemoval = allowsPaddingRemoval
     }
 
     /// The reference `BASE_PARAMS`: 512 hidden, 6+6 layers, 8 heads, filter 2048.

@@ -7,17 +7,17 @@ final class LayerBehaviourTests: XCTestCase {
     let ids = IndexTensor(shape: [2, 4], scalars: [3, 7, 1, 0, 5, 0, 0, 0])
 
     func testGatherAndMatmulEmbeddingsAgreeExactly() {
-        let gather = EmbeddingSharedWeights(vocabularySize: 9, hiddenSize: 6, method: .gather, key: RandomKey(seed: 1))
-        var matmul = gather
-        matmul.method = .matmul
-        let viaGather = gather(ids), viaMatmul = matmul(ids)
+        let embedding = EmbeddingSharedWeights(vocabularySize: 9, hiddenSize: 6, key: RandomKey(seed: 1))
+        let gathering = ForwardContext.inference(plan: ExecutionPlan(embeddingMethod: .gather, removesPadding: false))
+        let multiplying = ForwardContext.inference(plan: ExecutionPlan(embeddingMethod: .matmul, removesPadding: false))
+        let viaGather = embedding(ids, context: gathering), viaMatmul = embedding(ids, context: multiplying)
         XCTAssertEqual(viaGather.scalars, viaMatmul.scalars)
         // Padding (id 0) embeds to exactly zero; others are W[id]·sqrt(6).
         XCTAssertTrue(viaGather.slice(alongAxis: 1, 3..<4).scalars.allSatisfy { $0 == 0 })
-        XCTAssertEqual(viaGather[0, 0, 2], gather.weights[3, 2] * Float(Double(6).squareRoot()))
+        XCTAssertEqual(viaGather[0, 0, 2], embedding.weights[3, 2] * Float(Double(6).squareRoot()))
         let probe = patternTensor([2, 4, 6], frequency: 0.3, amplitude: 1)
-        let (_, gg) = valueAndGradient(of: gather) { ($0(self.ids) * probe).sum() }
-        let (_, gm) = valueAndGradient(of: matmul) { ($0(self.ids) * probe).sum() }
+        let (_, gg) = valueAndGradient(of: embedding) { ($0(self.ids, context: gathering) * probe).sum() }
+        let (_, gm) = valueAndGradient(of: embedding) { ($0(self.ids, context: multiplying) * probe).sum() }
         assertClose(gg["weights"]!, gm["weights"]!, absoluteTolerance: 1e-6)
         XCTAssertTrue(gg["weights"]!.slice(alongAxis: 0, 0..<1).scalars.allSatisfy { $0 == 0 }, "padding row gets no gradient")
     }

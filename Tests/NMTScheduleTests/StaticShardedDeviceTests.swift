@@ -27,12 +27,11 @@ final class StaticShardedDeviceTests: XCTestCase {
             vocabularySize: 13)
     }
 
-    func train(_ device: Device, batches: [[TransformerBatch]]) throws -> (Transformer, [StepSummary]) {
-        var configuration = cpuConfiguration
-        configuration.embeddingMethod = device.capabilities.embeddingMethod
-        configuration.allowsPaddingRemoval = device.capabilities.allowsPaddingRemoval
-        var model = try Transformer(configuration: configuration, key: RandomKey(seed: 1))
-        var optimizer = Adam()
+    func train<Update: Optimizer>(
+        _ device: Device, batches: [[TransformerBatch]], optimizer: Update = Adam()
+    ) throws -> (Transformer, [StepSummary]) {
+        var model = try Transformer(configuration: cpuConfiguration, key: RandomKey(seed: 1))
+        var optimizer = optimizer
         var summaries: [StepSummary] = []
         var step = 10
         for loop in batches {
@@ -51,8 +50,14 @@ final class StaticShardedDeviceTests: XCTestCase {
     }
 
     func testParityWithTheCPUDeviceForEveryShardCount() throws {
+        try checkParity(optimizer: Adam())
+        // Decoupled weight decay strong enough to matter in two steps.
+        try checkParity(optimizer: AdamW(weightDecay: 0.5))
+    }
+
+    func checkParity<Update: Optimizer>(optimizer: Update) throws {
         let batches = [try batch(3), try batch(4)]
-        let (reference, referenceSummaries) = try train(CPUDevice(), batches: batches.map { [$0] })
+        let (reference, referenceSummaries) = try train(CPUDevice(), batches: batches.map { [$0] }, optimizer: optimizer)
         // The CPU gradient of the first step, for the first step's combined gradient.
         let initial = try Transformer(configuration: cpuConfiguration, key: RandomKey(seed: 1))
         let context = ForwardContext.training(key: RandomKey(seed: 2).split(10))
@@ -65,12 +70,12 @@ final class StaticShardedDeviceTests: XCTestCase {
                     device.lastGradient(named: name)!, firstGradients[name]!, absoluteTolerance: 1e-6, relativeTolerance: 1e-5,
                     "\(shards) shards: gradient of \(name)")
             }
-            let (model, summaries) = try train(device, batches: batches.map { [$0] })
+            let (model, summaries) = try train(device, batches: batches.map { [$0] }, optimizer: optimizer)
             for (a, b) in zip(summaries, referenceSummaries) {
-                XCTAssertEqual(a.loss, b.loss, accuracy: abs(b.loss) * 1e-5, "\(shards) shards, step \(a.step)")
+                XCTAssertEqual(a.loss, b.loss, accuracy: abs(b.loss) * 1e-5, "\(optimizer.kind), \(shards) shards, step \(a.step)")
                 XCTAssertEqual(a.step, b.step)
             }
-            assertSameModel(model, reference, "\(shards) shards")
+            assertSameModel(model, reference, "\(optimizer.kind), \(shards) shards")
         }
     }
 
@@ -104,7 +109,6 @@ final class StaticShardedDeviceTests: XCTestCase {
     func testReplayedStepsAllocateNothing() throws {
         let device = try StaticShardedDevice(shards: 2, batchTokens: 48, maxLength: 6)
         var model = try Transformer(configuration: cpuConfiguration, key: RandomKey(seed: 1))
-            .configured(embeddingMethod: .matmul, allowsPaddingRemoval: false)
         var optimizer = Adam()
         let batches = [try batch(11), try batch(12), try batch(13)]
         func loop(_ batches: [TransformerBatch], from step: Int) throws -> (buffers: Int, bytes: Int) {
@@ -133,7 +137,6 @@ final class StaticShardedDeviceTests: XCTestCase {
     func testHostValuesAreCopiedNotShared() throws {
         let device = try StaticShardedDevice(shards: 2, batchTokens: 48, maxLength: 6)
         var model = try Transformer(configuration: cpuConfiguration, key: RandomKey(seed: 1))
-            .configured(embeddingMethod: .matmul, allowsPaddingRemoval: false)
         let initial = model
         let initialValues = initial.namedParameters.map(\.tensor.scalars)
         var optimizer = Adam()
@@ -171,8 +174,7 @@ final class StaticShardedDeviceTests: XCTestCase {
         XCTAssertThrowsError(try train(device, batches: [[wrong]])) { error in
             XCTAssertEqual(error as? DeviceError, .batchShape(expected: [8, 6], actual: [8, 5]))
         }
-        XCTAssertThrowsError(try device.capabilities.validate(embeddingMethod: .gather, paddingRemoval: false))
-        XCTAssertThrowsError(try device.capabilities.validate(embeddingMethod: .matmul, paddingRemoval: true))
+        XCTAssertEqual(device.capabilities.executionPlan, .staticShapes)
         XCTAssertEqual(device.capabilities.shardCount, 2)
         XCTAssertFalse(device.capabilities.hostMetrics)
     }

@@ -155,7 +155,8 @@ final class TrainerTests: XCTestCase {
     }
 
     /// A run trained on the CPU device resumes on the static device: the embedding method
-    /// and padding removal are device settings, and the result matches staying on the CPU.
+    /// and padding removal are the device's plan, not the model's, and the result matches
+    /// staying on the CPU.
     func testResumeOnAnotherDevice() throws {
         let straight = modelDirectory(), switched = modelDirectory()
         var options = try SampleCorpus.options(modelDirectory: straight, steps: 3)
@@ -171,7 +172,6 @@ final class TrainerTests: XCTestCase {
         let device = try StaticShardedDevice(shards: 2, batchTokens: options.batchTokens, maxLength: options.maxLength)
         let resumed = try Trainer(options: options, configuration: SampleCorpus.configuration, device: device, logger: logger)
         XCTAssertEqual(resumed.currentStep, 2)
-        XCTAssertEqual(resumed.model.embeddingMethod, .matmul)
         let report = try resumed.run()
         XCTAssertEqual(report.losses.count, 1)
         XCTAssertEqual(report.losses[0], expected.losses[2], accuracy: 1e-5 * expected.losses[2])
@@ -254,28 +254,33 @@ final class TrainerTests: XCTestCase {
         }
     }
 
-    /// A model set up for the CPU (gather embedding, padding removal) is refused by the
-    /// static device, for training and inference, naming the setting.
-    func testStaticDeviceRefusesADynamicShapeModel() throws {
-        let device = try StaticShardedDevice(shards: 1, batchTokens: 8, maxLength: 4)
+    /// Each device hands every forward pass its own execution plan, in training and in
+    /// inference: the same model runs with gather embedding and padding removal on the CPU
+    /// device and with the one-hot product and no padding removal on the static device.
+    func testDevicesGiveTheModelTheirExecutionPlan() throws {
         let configuration = TransformerConfiguration(vocabularySize: 9, hiddenSize: 8, layerCount: 1, headCount: 2, filterSize: 8)
-        var gather = try Transformer(configuration: configuration, key: RandomKey(seed: 1))
+        let initial = try Transformer(configuration: configuration, key: RandomKey(seed: 1))
         let ids = IndexTensor(shape: [2, 4], scalars: [3, 4, 1, 0, 5, 1, 0, 0])
         let batch = try TransformerBatch(inputs: ids, targets: ids, vocabularySize: 9)
-        var optimizer = Adam()
-        XCTAssertThrowsError(
-            try device.trainSteps(
-                model: &gather, optimizer: &optimizer, batches: [batch], firstStep: 0, learningRate: { _ in 0.1 },
-                randomKey: RandomKey(seed: 1), loss: { $0.loss($1, context: $2) })
-        ) { error in
-            XCTAssertTrue("\(error)".contains("embedding method 'gather'"), "\(error)")
+        let staticDevice = try StaticShardedDevice(shards: 1, batchTokens: 8, maxLength: 4, compiles: false)
+        for (device, expected) in [(CPUDevice() as Device, ExecutionPlan.dynamicShapes), (staticDevice, .staticShapes)] {
+            var model = initial, optimizer = Adam()
+            var trainingPlans: [ExecutionPlan] = []
+            _ = try device.trainSteps(
+                model: &model, optimizer: &optimizer, batches: [batch], firstStep: 0, learningRate: { _ in 0.1 },
+                randomKey: RandomKey(seed: 1)
+            ) { model, batch, context in
+                trainingPlans.append(context.plan)
+                XCTAssertTrue(context.isTraining)
+                return model.loss(batch, context: context)
+            }
+            XCTAssertEqual(trainingPlans, [expected])
+            let inferencePlan = try device.run(model: model, batch: SourceBatch(inputs: ids)) { _, _, context in context.plan }
+            XCTAssertEqual(inferencePlan, expected)
+            let shardPlans = try device.runSharded(model: model, batch: SourceBatch(inputs: ids)) { _, _, context in context.plan }
+            XCTAssertEqual(shardPlans, [expected])
         }
-        XCTAssertEqual(optimizer.step, 0, "nothing was trained")
-        let paddingRemoval = gather.configured(embeddingMethod: .matmul, allowsPaddingRemoval: true)
-        XCTAssertThrowsError(try device.run(model: paddingRemoval, batch: SourceBatch(inputs: ids)) { _, _ in 0 }) { error in
-            XCTAssertTrue("\(error)".contains("padding removal"), "\(error)")
-        }
-        let ready = gather.configured(embeddingMethod: .matmul, allowsPaddingRemoval: false)
-        XCTAssertEqual(try device.run(model: ready, batch: SourceBatch(inputs: ids)) { _, batch in batch.sentenceCount }, 2)
+        // The CPU device runs the static plan when asked (the same work as the static device).
+        XCTAssertEqual(CPUDevice(executionPlan: .staticShapes).capabilities.executionPlan, .staticShapes)
     }
 }

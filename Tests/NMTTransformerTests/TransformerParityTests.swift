@@ -51,17 +51,16 @@ final class TransformerParityTests: XCTestCase {
     func testLogitsAndLossMatchNumpy() throws {
         for paddingRemoval in [true, false] {
             for method in EmbeddingMethod.allCases {
-                var configuration = Self.configuration
-                configuration.allowsPaddingRemoval = paddingRemoval
-                configuration.embeddingMethod = method
-                let model = try Self.referenceModel(configuration)
-                let logits = model(inputs: inputs, targets: targets, context: .inference)
+                let model = try Self.referenceModel(Self.configuration)
+                let context = ForwardContext.inference(
+                    plan: ExecutionPlan(embeddingMethod: method, removesPadding: paddingRemoval))
+                let logits = model(inputs: inputs, targets: targets, context: context)
                 // Float32 through 2+2 layers against float64: 1e-4 relative as required,
                 // with a floor for logits near zero.
                 assertClose(
                     logits, Tensor(shape: [2, 4, 11], scalars: expectedLogits), absoluteTolerance: 2e-6,
                     relativeTolerance: 1e-4, "padding removal \(paddingRemoval), \(method)")
-                let loss = model.loss(inputs: inputs, targets: targets, context: .inference).scalar
+                let loss = model.loss(inputs: inputs, targets: targets, context: context).scalar
                 XCTAssertEqual(loss, expectedLoss, accuracy: expectedLoss * 1e-4)
             }
         }

@@ -104,6 +104,19 @@ public struct TranslationDataset: Sendable {
     public func makeIterator(from position: DatasetPosition = .start) throws -> DatasetIterator {
         try DatasetIterator(dataset: self, position: position)
     }
+
+    /// The records in the files (sentence pairs before the length filter), as the
+    /// reference's example counts are: what converts epochs to steps.
+    ///
+    /// - Throws: ``TFRecordError`` for an unreadable or corrupt file.
+    public func recordCount() throws(TFRecordError) -> Int {
+        var count = 0
+        for file in files {
+            var records = try TFRecordReader(url: file, skipsCorruptRecords: options.skipsCorruptRecords).makeIterator()
+            while try records.nextRecord() != nil { count += 1 }
+        }
+        return count
+    }
 }
 
 /// A problem with a dataset.

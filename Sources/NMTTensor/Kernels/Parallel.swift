@@ -2,18 +2,18 @@ import Dispatch
 import Foundation
 
 /// Splits element-wise and row-wise kernels across cores.
-enum Parallel {
+package enum Parallel {
     /// Processors available to this process, read once.
-    static let coreCount = max(1, ProcessInfo.processInfo.activeProcessorCount)
+    package static let coreCount = max(1, ProcessInfo.processInfo.activeProcessorCount)
 
     /// Below this many units of work a kernel runs on the calling thread: starting threads
     /// costs a few microseconds, more than a small kernel takes.
-    static let minimumWorkPerThread = 1 << 15
+    package static let minimumWorkPerThread = 1 << 15
 
     /// Runs `body` over `0..<count` in contiguous chunks, concurrently when the work
     /// (`count * costPerItem`) is large enough to pay for the threads.
     @inline(__always)
-    static func forChunks(_ count: Int, costPerItem: Int = 1, _ body: (Range<Int>) -> Void) {
+    package static func forChunks(_ count: Int, costPerItem: Int = 1, _ body: (Range<Int>) -> Void) {
         let work = count * max(costPerItem, 1)
         let chunks = min(coreCount, work / minimumWorkPerThread, count)
         if chunks <= 1 {
@@ -32,8 +32,32 @@ enum Parallel {
 }
 
 /// Carries a value across a concurrency boundary that the caller knows is safe (each
-/// concurrent chunk writes a disjoint part of the output).
-struct UnsafeSendable<T>: @unchecked Sendable {
-    let value: T
-    init(_ value: T) { self.value = value }
+/// concurrent task writes a disjoint part of the output, or only reads). The package's one
+/// unchecked box: every fan-out goes through ``Parallel``.
+package struct UnsafeSendable<T>: @unchecked Sendable {
+    package let value: T
+    package init(_ value: T) { self.value = value }
+}
+
+extension Parallel {
+    /// `body(0) ... body(count - 1)` run concurrently, one task each (replicas, shards),
+    /// with the results in index order whatever the order the tasks finish in.
+    ///
+    /// `body` may capture values that are not `Sendable`: each task must only read shared
+    /// state and write what it returns.
+    package static func concurrentMap<Result>(_ count: Int, _ body: (Int) -> Result) -> [Result] {
+        let results = UnsafeMutableBufferPointer<Result?>.allocate(capacity: count)
+        results.initialize(repeating: nil)
+        defer {
+            results.deinitialize()
+            results.deallocate()
+        }
+        withoutActuallyEscaping(body) { body in
+            let shared = UnsafeSendable((body, results))
+            DispatchQueue.concurrentPerform(iterations: count) { index in
+                shared.value.1[index] = shared.value.0(index)
+            }
+        }
+        return results.map { $0! }
+    }
 }

@@ -1,0 +1,69 @@
+import Foundation
+import Logging
+import NMTAccelerator
+import NMTData
+
+/// What one call of ``Trainer/run()`` keeps while it runs: the schedule, the data, the
+/// summary writers, the progress line, the clock and the report so far.
+final class TrainingRun {
+    let schedule: ScheduleManager
+    let learningRates: WarmupRsqrtSchedule
+    let batcher: TrainingBatcher
+    let trainSummaries: SummaryWriter
+    let evalSummaries: SummaryWriter
+    let progress: ProgressLine
+    let started = Date()
+    let firstStep: Int
+    private let timeBudget: Double?
+    private let totalSteps: Int?
+    var report: TrainingReport
+
+    init(
+        schedule: ScheduleManager, learningRates: WarmupRsqrtSchedule, batcher: TrainingBatcher, options: TrainingOptions,
+        firstStep: Int, logger: Logger
+    ) throws {
+        self.schedule = schedule
+        self.learningRates = learningRates
+        self.batcher = batcher
+        self.firstStep = firstStep
+        timeBudget = options.maximumSeconds
+        totalSteps = options.trainSteps
+        // TensorBoard event files where the reference's Estimator puts them.
+        trainSummaries = try SummaryWriter(directory: options.modelDirectory)
+        evalSummaries = try SummaryWriter(directory: options.modelDirectory.appendingPathComponent("eval"))
+        progress = ProgressLine(logger: logger)
+        report = TrainingReport(
+            steps: firstStep, stepsThisRun: 0, trainingSeconds: 0, targetTokens: 0, finalLoss: .nan, losses: [],
+            evaluation: [:])
+    }
+
+    deinit {
+        try? trainSummaries.close()
+        try? evalSummaries.close()
+    }
+
+    /// Whether the time budget is spent.
+    var isOutOfTime: Bool { timeBudget.map { Date().timeIntervalSince(started) >= $0 } ?? false }
+
+    /// Records a loop's step summaries (report, TensorBoard, progress line); `step` is the
+    /// global step after the loop.
+    func record(_ summaries: [StepSummary], targetTokens: Int, step: Int) throws {
+        report.targetTokens += targetTokens
+        report.losses += summaries.map(\.loss)
+        report.finalLoss = summaries.last?.loss ?? report.finalLoss
+        for summary in summaries {
+            var scalars = ["training/learning_rate": summary.learningRate, "training/minibatch_loss": summary.loss]
+            scalars["training/gradient_norm"] = summary.gradientNorm
+            try trainSummaries.add(scalars, step: summary.step)
+        }
+        let elapsed = Date().timeIntervalSince(started)
+        let secondsPerStep = elapsed / Double(max(step - firstStep, 1))
+        // Whichever comes first: the remaining steps or the time budget.
+        var remaining: Double?
+        if let totalSteps { remaining = Double(totalSteps - step) * secondsPerStep }
+        if let timeBudget { remaining = min(remaining ?? .infinity, timeBudget - elapsed) }
+        progress.update(
+            step: step, loss: report.finalLoss, learningRate: summaries.last?.learningRate ?? 0,
+            tokensPerSecond: Double(report.targetTokens) / max(elapsed, 1e-9), remainingSeconds: remaining)
+    }
+}
