@@ -107,23 +107,38 @@ final class TrainerTests: XCTestCase {
     }
 
     /// Training 2N steps in one run equals training N, stopping, resuming and training N
-    /// more, bit for bit.
-    func testResumeIsExact() throws {
-        let straight = modelDirectory(), resumed = modelDirectory()
-        var straightOptions = try SampleCorpus.options(modelDirectory: straight, steps: 6)
-        straightOptions.stepsBetweenEvals = 3
-        let once = try Trainer(options: straightOptions,
-                               configuration: SampleCorpus.configuration, device: CPUDevice(), logger: logger)
-        _ = try once.run()
-        var options = try SampleCorpus.options(modelDirectory: resumed, steps: 3)
-        _ = try Trainer(options: options, configuration: SampleCorpus.configuration, device: CPUDevice(), logger: logger).run()
-        options.trainSteps = 6
-        let second = try Trainer(options: options, configuration: SampleCorpus.configuration, device: CPUDevice(), logger: logger)
-        XCTAssertEqual(second.currentStep, 3, "resumed from the checkpoint")
-        _ = try second.run()
-        XCTAssertEqual(second.currentStep, 6)
-        for (a, b) in zip(once.model.namedParameters, second.model.namedParameters) {
-            XCTAssertEqual(a.tensor.scalars, b.tensor.scalars, a.name)
+    /// more, bit for bit, with every optimizer (its state goes through the checkpoint).
+    func testResumeIsExactForEveryOptimizer() throws {
+        for kind in OptimizerKind.allCases {
+            let straight = modelDirectory(), resumed = modelDirectory()
+            var straightOptions = try SampleCorpus.options(modelDirectory: straight, steps: 4)
+            straightOptions.optimizer = kind
+            straightOptions.stepsBetweenEvals = 2
+            let once = try Trainer(
+                options: straightOptions, configuration: SampleCorpus.configuration, device: CPUDevice(), logger: logger)
+            _ = try once.run()
+            var options = try SampleCorpus.options(modelDirectory: resumed, steps: 2)
+            options.optimizer = kind
+            _ = try Trainer(options: options, configuration: SampleCorpus.configuration, device: CPUDevice(), logger: logger).run()
+            options.trainSteps = 4
+            let second = try Trainer(options: options, configuration: SampleCorpus.configuration, device: CPUDevice(), logger: logger)
+            XCTAssertEqual(second.currentStep, 2, "\(kind): resumed from the checkpoint")
+            XCTAssertEqual(second.optimizer.step, 2, "\(kind): the optimizer's step was restored")
+            _ = try second.run()
+            XCTAssertEqual(second.currentStep, 4)
+            for (a, b) in zip(once.model.namedParameters, second.model.namedParameters) {
+                XCTAssertEqual(a.tensor.scalars, b.tensor.scalars, "\(kind): \(a.name)")
+            }
+            let (onceState, secondState) = (once.optimizer.state, second.optimizer.state)
+            XCTAssertEqual(Set(onceState.keys), Set(secondState.keys), "\(kind)")
+            for (name, tensor) in onceState { XCTAssertEqual(tensor.scalars, secondState[name]?.scalars, "\(kind): \(name)") }
+            // The checkpoint names its optimizer: resuming with another is refused.
+            options.optimizer = kind == .adam ? .adafactor : .adam
+            XCTAssertThrowsError(
+                try Trainer(options: options, configuration: SampleCorpus.configuration, device: CPUDevice(), logger: logger)
+            ) { error in
+                XCTAssertTrue("\(error)".contains("was trained with optimizer \(kind.rawValue)"), "\(error)")
+            }
         }
     }
 
