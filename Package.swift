@@ -10,6 +10,10 @@ let blasLinkerSettings: [LinkerSetting] = [
     .linkedFramework("Accelerate", .when(platforms: [.macOS, .iOS, .tvOS, .watchOS, .visionOS])),
 ]
 
+let argumentParser: Target.Dependency = .product(name: "ArgumentParser", package: "swift-argument-parser")
+let logging: Target.Dependency = .product(name: "Logging", package: "swift-log")
+let protobuf: Target.Dependency = .product(name: "SwiftProtobuf", package: "swift-protobuf")
+
 let package = Package(
     name: "swift-nmt",
     platforms: [.macOS(.v14)],
@@ -39,57 +43,56 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
+        // Every target lists each module it imports, none reached only through another.
         .systemLibrary(name: "CNMTBLAS", path: "Sources/CNMTBLAS"),
         .target(name: "NMTTensor", dependencies: ["CNMTBLAS"], linkerSettings: blasLinkerSettings),
         .target(name: "NMTLayers", dependencies: ["NMTTensor"]),
-        .target(name: "NMTTransformer", dependencies: ["NMTLayers"]),
-        .target(name: "NMTData", dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")]),
-        .target(name: "NMTAccelerator", dependencies: ["NMTLayers"]),
+        .target(name: "NMTTransformer", dependencies: ["NMTLayers", "NMTTensor"]),
+        .target(name: "NMTData", dependencies: [protobuf]),
+        .target(name: "NMTAccelerator", dependencies: ["NMTLayers", "NMTTensor"]),
         .target(
             name: "NMTSchedule",
-            dependencies: ["NMTAccelerator", "NMTTransformer", "NMTData", .product(name: "Logging", package: "swift-log")]),
+            dependencies: ["NMTAccelerator", "NMTTransformer", "NMTData", "NMTLayers", "NMTTensor", logging]),
         .target(
             name: "NMT",
             dependencies: [
                 "NMTTensor", "NMTLayers", "NMTTransformer", "NMTData", "NMTAccelerator", "NMTSchedule",
             ]),
 
+        // Options and helpers the example programs share (not a product).
+        .target(name: "NMTCommandLine", dependencies: ["NMT", argumentParser], path: "Examples/Shared"),
         .executableTarget(name: "nmt-demo", dependencies: ["NMT"], path: "Examples/nmt-demo"),
         .executableTarget(
-            name: "nmt-prepare",
-            dependencies: ["NMTData", .product(name: "ArgumentParser", package: "swift-argument-parser")],
-            path: "Examples/nmt-prepare"),
+            name: "nmt-prepare", dependencies: ["NMTData", "NMTSchedule", argumentParser], path: "Examples/nmt-prepare"),
         .executableTarget(
-            name: "nmt-train",
-            dependencies: [
-                "NMT", .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Logging", package: "swift-log"),
-            ],
-            path: "Examples/nmt-train"),
+            name: "nmt-train", dependencies: ["NMT", "NMTCommandLine", argumentParser, logging], path: "Examples/nmt-train"),
         .executableTarget(
-            name: "nmt-translate", dependencies: ["NMT", .product(name: "ArgumentParser", package: "swift-argument-parser")],
-            path: "Examples/nmt-translate"),
+            name: "nmt-translate", dependencies: ["NMT", "NMTCommandLine", argumentParser], path: "Examples/nmt-translate"),
+        .executableTarget(name: "nmt-bleu", dependencies: ["NMT", argumentParser], path: "Examples/nmt-bleu"),
         .executableTarget(
-            name: "nmt-bleu", dependencies: ["NMT", .product(name: "ArgumentParser", package: "swift-argument-parser")],
-            path: "Examples/nmt-bleu"),
+            name: "nmt-evaluate", dependencies: ["NMT", "NMTCommandLine", argumentParser], path: "Examples/nmt-evaluate"),
         .executableTarget(
-            name: "nmt-evaluate", dependencies: ["NMT", .product(name: "ArgumentParser", package: "swift-argument-parser")],
-            path: "Examples/nmt-evaluate"),
-        .executableTarget(
-            name: "nmt-bench-tensor", dependencies: ["NMTTensor", "CNMTBLAS"],
+            name: "nmt-bench-tensor", dependencies: ["NMTTensor", "CNMTBLAS", argumentParser],
             path: "Benchmarks/nmt-bench-tensor"),
-        .executableTarget(name: "nmt-bench-model", dependencies: ["NMT"], path: "Benchmarks/nmt-bench-model"),
-        .executableTarget(name: "nmt-bench-data", dependencies: ["NMTData"], path: "Benchmarks/nmt-bench-data"),
+        .executableTarget(name: "nmt-bench-model", dependencies: ["NMT", argumentParser], path: "Benchmarks/nmt-bench-model"),
+        .executableTarget(name: "nmt-bench-data", dependencies: ["NMTData", argumentParser], path: "Benchmarks/nmt-bench-data"),
 
         .target(name: "NMTTestSupport", dependencies: ["NMTTensor"], path: "Tests/NMTTestSupport"),
         .testTarget(name: "NMTTensorTests", dependencies: ["NMTTensor", "NMTTestSupport", "CNMTBLAS"]),
-        .testTarget(name: "NMTLayersTests", dependencies: ["NMTLayers", "NMTTestSupport"]),
+        .testTarget(name: "NMTLayersTests", dependencies: ["NMTLayers", "NMTTensor", "NMTTestSupport"]),
         .testTarget(
-            name: "NMTTransformerTests", dependencies: ["NMTTransformer", "NMTTestSupport"],
+            name: "NMTTransformerTests", dependencies: ["NMTTransformer", "NMTLayers", "NMTTensor", "NMTTestSupport"],
             resources: [.copy("Fixtures")]),
         .testTarget(name: "NMTDataTests", dependencies: ["NMTData", "NMTTestSupport"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "NMTAcceleratorTests", dependencies: ["NMTAccelerator", "NMTTestSupport"]),
-        .testTarget(name: "NMTScheduleTests", dependencies: ["NMTSchedule", "NMTTestSupport"], resources: [.copy("Fixtures")]),
+        .testTarget(
+            name: "NMTAcceleratorTests", dependencies: ["NMTAccelerator", "NMTLayers", "NMTTensor", "NMTTestSupport"]),
+        .testTarget(
+            name: "NMTScheduleTests",
+            dependencies: [
+                "NMTSchedule", "NMTAccelerator", "NMTData", "NMTLayers", "NMTTensor", "NMTTransformer", "NMTTestSupport",
+                logging,
+            ],
+            resources: [.copy("Fixtures")]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -78,10 +78,9 @@ var parameters: [String: Tensor] = [
     "layer2.bias": Tensor.zeros([1]),
 ]
 
-// Adam (Kingma & Ba) with bias correction; the library's optimizers arrive with NMTLayers.
-let (learningRate, beta1, beta2, epsilon): (Float, Float, Float, Float) = (0.01, 0.9, 0.999, 1e-8)
-var firstMoments = parameters.mapValues { Tensor.zeros($0.shape) }
-var secondMoments = parameters.mapValues { Tensor.zeros($0.shape) }
+// Any of the library's optimizers fits this network; Adam with Kingma & Ba's constants.
+var optimizer = Adam(beta1: 0.9, beta2: 0.999, epsilon: 1e-8)
+let learningRate: Float = 0.01
 
 let start = Date()
 var loss: Float = .nan
@@ -91,14 +90,7 @@ for step in 1...options.steps {
         return ((hidden.matmul(p["layer2.kernel"]!) + p["layer2.bias"]!) - y).squared().mean()
     }
     loss = value.scalar
-    let correction = learningRate * (1 - Foundation.pow(beta2, Float(step))).squareRoot()
-        / (1 - Foundation.pow(beta1, Float(step)))
-    for name in gradients.names {
-        let g = gradients[name]!
-        firstMoments[name] = firstMoments[name]! * beta1 + g * (1 - beta1)
-        secondMoments[name] = secondMoments[name]! * beta2 + g.squared() * (1 - beta2)
-        parameters[name] = parameters[name]! - firstMoments[name]! * correction / (secondMoments[name]!.sqrt() + epsilon)
-    }
+    optimizer.update(&parameters, along: gradients, learningRate: learningRate)
     if step == 1 || step % 250 == 0 || step == options.steps {
         print(String(format: "step %5d  mse %.6f", step, loss))
     }

@@ -3,6 +3,7 @@
 import ArgumentParser
 import Foundation
 import NMT
+import NMTCommandLine
 
 @main
 struct NMTEvaluate: ParsableCommand {
@@ -14,22 +15,17 @@ struct NMTEvaluate: ParsableCommand {
     @Option(help: "TFRecord files, e.g. 'data/*dev*' (quote it).") var data: String
     @Option(help: "Tokens per batch.") var batchSize: Int = 4096
     @Option(help: "Longest example kept (tokens, EOS included).") var maxLength: Int = 256
-    @Option(help: "Device: cpu, or static (static [batch/max-length, max-length] batches split across replicas).") var device: String = "cpu"
-    @Option(help: "Replicas of the static device.") var shards: Int = 1
+    @OptionGroup var devices: DeviceOptions
 
     func validate() throws {
-        guard FileManager.default.fileExists(atPath: modelDir) else { throw ValidationError("\(modelDir) does not exist") }
-        if device != "cpu" && device != "static" { throw ValidationError("--device must be cpu or static, not '\(device)'") }
-        if shards < 1 { throw ValidationError("--shards must be at least 1") }
+        try requireExisting(modelDir, flag: "--model-dir")
     }
 
     func run() throws {
-        let chosen: Device =
-            device == "static"
-            ? try StaticShardedDevice(shards: shards, batchTokens: batchSize, maxLength: maxLength) : CPUDevice()
+        let device = try devices.makeDevice(batchTokens: batchSize, maxLength: maxLength)
         let results = try Evaluation.run(
             model: try Checkpoint.loadModel(at: URL(fileURLWithPath: modelDir)), filePattern: data, batchTokens: batchSize,
-            maxLength: maxLength, staticBatches: device == "static", device: chosen)
+            maxLength: maxLength, staticBatches: devices.isStatic, device: device)
         let json = try JSONSerialization.data(withJSONObject: results, options: [.sortedKeys, .withoutEscapingSlashes])
         print(String(decoding: json, as: UTF8.self))
     }

@@ -4,6 +4,7 @@
 import ArgumentParser
 import Foundation
 import NMTData
+import NMTSchedule
 
 @main
 struct NMTPrepare: ParsableCommand {
@@ -16,16 +17,9 @@ struct NMTPrepare: ParsableCommand {
 /// Writes a line to standard error.
 func note(_ text: String) { FileHandle.standardError.write(Data((text + "\n").utf8)) }
 
-/// A progress line that rewrites itself on a terminal and prints sparsely otherwise.
+/// Progress of writing shards: a live line on a terminal, otherwise a line per 10,000 pairs.
 func progressLine(_ label: String) -> (Int, Int) -> Void {
-    let isTerminal = isatty(STDERR_FILENO) != 0
-    return { done, total in
-        if isTerminal {
-            FileHandle.standardError.write(Data("\r\(label): \(done)/\(total)\(done == total ? "\n" : "")".utf8))
-        } else if done == total {
-            note("\(label): \(done)/\(total)")
-        }
-    }
+    ProgressReporter(interval: 10_000).counter(label + ": pairs")
 }
 
 /// Lines of a file as they are, without the final newline (for encode/decode).

@@ -5,6 +5,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import NMT
+import NMTCommandLine
 
 @main
 struct NMTTrain: ParsableCommand {
@@ -20,8 +21,12 @@ struct NMTTrain: ParsableCommand {
     @Option(help: "Reference parameter set: tiny, base or big.") var paramSet: String = "tiny"
     @Option(help: "A JSON TransformerConfiguration file (overrides --param-set).") var config: String?
     @Option(help: "Folder of the TFRecord shards.") var dataDir: String
-    @Option(help: "Folder for checkpoints.") var modelDir: String
-    @Option(help: "The vocabulary the data was encoded with.") var vocab: String
+    @OptionGroup var model: ModelOptions
+    @OptionGroup var devices: DeviceOptions
+    @Option(help: "Optimizer: adam, lazyadam (the reference's; equal to adam for this model), adamw or adafactor.")
+    var optimizer: OptimizerKind = .adam
+    @Option(help: "AdamW's decoupled weight decay (fraction of a weight removed per unit of learning rate).")
+    var weightDecay: Float = AdamW.defaultWeightDecay
     @Option(help: "Total training steps (step basis; exclusive with --train-epochs).") var trainSteps: Int?
     @Option(help: "Steps per train/evaluate iteration.") var stepsBetweenEvals: Int = 1000
     @Option(help: "Training epochs (epoch basis; default 10 when no steps are given).") var trainEpochs: Int?
@@ -34,8 +39,6 @@ struct NMTTrain: ParsableCommand {
     @Option(help: "Source file to translate for BLEU after each evaluation.") var bleuSource: String?
     @Option(help: "Reference translations of --bleu-source.") var bleuRef: String?
     @Option(help: "Stop once uncased BLEU reaches this.") var stopThreshold: Float?
-    @Option(help: "Device: cpu, or static (the TPU-style sharded device; implies --static-batch).") var device: String = "cpu"
-    @Option(help: "Replicas of the static device.") var shards: Int = 1
     @Option(help: "Steps per device call; the static device keeps weights in its memory for the loop.") var iterationsPerLoop: Int = 1
     @Option(help: "Seed of initialization, data order and dropout.") var seed: UInt64 = 1
     @Option(help: "Stop training after this many seconds (then evaluate and save).") var maxSeconds: Double?
@@ -46,37 +49,36 @@ struct NMTTrain: ParsableCommand {
     func validate() throws {
         if trainSteps != nil && trainEpochs != nil { throw ValidationError("--train-steps and --train-epochs are mutually exclusive") }
         if (bleuSource == nil) != (bleuRef == nil) { throw ValidationError("--bleu-source and --bleu-ref go together") }
-        if device != "cpu" && device != "static" { throw ValidationError("--device must be cpu or static, not '\(device)'") }
-        if shards < 1 { throw ValidationError("--shards must be at least 1") }
         if iterationsPerLoop < 1 { throw ValidationError("--iterations-per-loop must be at least 1") }
         if config == nil && TransformerConfiguration.preset(named: paramSet) == nil {
             throw ValidationError("--param-set must be tiny, base or big, not '\(paramSet)'")
         }
-        for (flag, path) in [("--data-dir", dataDir), ("--vocab", vocab)] where !FileManager.default.fileExists(atPath: path) {
-            throw ValidationError("\(flag) \(path) does not exist")
-        }
+        try requireExisting(dataDir, flag: "--data-dir")
+        if weightDecay < 0 || !weightDecay.isFinite { throw ValidationError("--weight-decay must be a finite value ≥ 0") }
     }
 
     func run() throws {
         LoggingSystem.bootstrap(StreamLogHandler.standardError)
         let logger = Logger(label: "nmt-train")
-        let model: TransformerConfiguration
+        let configuration: TransformerConfiguration
         if let config {
             guard let data = FileManager.default.contents(atPath: config) else { throw ValidationError("cannot read --config \(config)") }
-            model = try JSONDecoder().decode(TransformerConfiguration.self, from: data)
+            configuration = try JSONDecoder().decode(TransformerConfiguration.self, from: data)
         } else {
-            model = TransformerConfiguration.preset(named: paramSet)!
+            configuration = TransformerConfiguration.preset(named: paramSet)!
         }
         var options = TrainingOptions(
-            dataDirectory: URL(fileURLWithPath: dataDir), modelDirectory: URL(fileURLWithPath: modelDir),
-            vocabularyFile: URL(fileURLWithPath: vocab))
+            dataDirectory: URL(fileURLWithPath: dataDir), modelDirectory: model.modelDirectory,
+            vocabularyFile: model.vocabularyFile)
+        options.optimizer = optimizer
+        options.weightDecay = weightDecay
         options.trainSteps = trainSteps
         options.stepsBetweenEvals = stepsBetweenEvals
         options.trainEpochs = trainEpochs
         options.epochsBetweenEvals = epochsBetweenEvals
         options.batchTokens = batchSize
         options.maxLength = maxLength
-        options.staticBatches = staticBatch || device == "static"
+        options.staticBatches = staticBatch || devices.isStatic
         options.learningRate = learningRate
         options.warmupSteps = warmupSteps
         options.bleuSource = bleuSource.map { URL(fileURLWithPath: $0) }
@@ -88,10 +90,8 @@ struct NMTTrain: ParsableCommand {
         options.iterationsPerLoop = iterationsPerLoop
         options.resume = resume
         logger.info("BLAS: \(BLAS.implementation)")
-        let chosen: Device =
-            device == "static"
-            ? try StaticShardedDevice(shards: shards, batchTokens: batchSize, maxLength: maxLength) : CPUDevice()
-        let trainer = try Trainer(options: options, configuration: model, device: chosen, logger: logger)
+        let device = try devices.makeDevice(batchTokens: batchSize, maxLength: maxLength)
+        let trainer = try Trainer(options: options, configuration: configuration, device: device, logger: logger)
         let report = try trainer.run()
         let seconds = report.trainingSeconds
         logger.info(

@@ -6,12 +6,15 @@ import NMTData
 /// What one call of ``Trainer/run()`` keeps while it runs: the schedule, the data, the
 /// summary writers, the progress line, the clock and the report so far.
 final class TrainingRun {
+    /// Steps between progress lines in a log (a terminal gets a live line).
+    static let progressInterval = 100
+
     let schedule: ScheduleManager
     let learningRates: WarmupRsqrtSchedule
     let batcher: TrainingBatcher
     let trainSummaries: SummaryWriter
     let evalSummaries: SummaryWriter
-    let progress: ProgressLine
+    let progress: ProgressReporter
     let started = Date()
     let firstStep: Int
     private let timeBudget: Double?
@@ -31,7 +34,7 @@ final class TrainingRun {
         // TensorBoard event files where the reference's Estimator puts them.
         trainSummaries = try SummaryWriter(directory: options.modelDirectory)
         evalSummaries = try SummaryWriter(directory: options.modelDirectory.appendingPathComponent("eval"))
-        progress = ProgressLine(logger: logger)
+        progress = ProgressReporter(interval: Self.progressInterval, logger: logger)
         report = TrainingReport(
             steps: firstStep, stepsThisRun: 0, trainingSeconds: 0, targetTokens: 0, finalLoss: .nan, losses: [],
             evaluation: [:])
@@ -62,8 +65,12 @@ final class TrainingRun {
         var remaining: Double?
         if let totalSteps { remaining = Double(totalSteps - step) * secondsPerStep }
         if let timeBudget { remaining = min(remaining ?? .infinity, timeBudget - elapsed) }
-        progress.update(
-            step: step, loss: report.finalLoss, learningRate: summaries.last?.learningRate ?? 0,
-            tokensPerSecond: Double(report.targetTokens) / max(elapsed, 1e-9), remainingSeconds: remaining)
+        var text = String(
+            format: "step %d  loss %.4f  lr %.3g  %.0f tok/s", step, report.finalLoss, summaries.last?.learningRate ?? 0,
+            Double(report.targetTokens) / max(elapsed, 1e-9))
+        if let remaining, remaining.isFinite {
+            text += String(format: "  ETA %d:%02d", Int(remaining) / 60, Int(remaining) % 60)
+        }
+        progress.update(text, done: step)
     }
 }

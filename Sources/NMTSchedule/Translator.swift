@@ -111,6 +111,11 @@ public struct Translator: Sendable {
         if FileManager.default.fileExists(atPath: output.path, isDirectory: &isDirectory), isDirectory.boolValue {
             throw TranslatorError.outputIsDirectory(output.path)
         }
+        // Checked before decoding, which can take minutes, rather than when writing.
+        let folder = output.deletingLastPathComponent()
+        guard FileManager.default.fileExists(atPath: folder.path, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw TranslatorError.outputFolderMissing(folder.path)
+        }
         let lines = try CorpusPreparer.lines(of: input)
         let translations = try translate(lines, device: device, progress: progress)
         try Data(translations.map { $0 + "\n" }.joined().utf8).write(to: output, options: .atomic)
@@ -123,6 +128,8 @@ public enum TranslatorError: Error, Equatable, CustomStringConvertible {
     case vocabularyMismatch(model: Int, vocabulary: Int)
     /// The output path is a directory.
     case outputIsDirectory(String)
+    /// The folder the output would go in does not exist.
+    case outputFolderMissing(String)
     /// A line (1-based) encodes to more tokens than a static-shape device's batches hold.
     case sentenceTooLong(line: Int, tokens: Int, limit: Int)
 
@@ -132,6 +139,7 @@ public enum TranslatorError: Error, Equatable, CustomStringConvertible {
         case .vocabularyMismatch(let model, let vocabulary):
             return "the model has \(model) ids but the vocabulary has \(vocabulary); use the vocabulary it was trained with"
         case .outputIsDirectory(let path): return "output \(path) is a directory; give a file path"
+        case .outputFolderMissing(let path): return "output folder \(path) does not exist; create it first"
         case .sentenceTooLong(let line, let tokens, let limit):
             return "line \(line) encodes to \(tokens) tokens (EOS included), more than the static device's \(limit); "
                 + "use a larger maximum length"

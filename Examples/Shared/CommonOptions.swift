@@ -1,0 +1,74 @@
+// Options every example program shares, as ArgumentParser groups (`@OptionGroup`).
+import ArgumentParser
+import Foundation
+import NMT
+
+/// The devices a program can run on.
+public enum DeviceKind: String, ExpressibleByArgument, CaseIterable, Sendable {
+    /// ``NMTAccelerator/CPUDevice``.
+    case cpu
+    /// ``NMTAccelerator/StaticShardedDevice``: static batches, replicas on threads.
+    case `static`
+}
+
+/// `--device cpu|static` and `--shards N`.
+public struct DeviceOptions: ParsableArguments {
+    /// The device.
+    @Option(help: "Device: cpu, or static (the TPU-style device: static [batch, max-length] batches split across replicas).")
+    public var device: DeviceKind = .cpu
+    /// Replicas of the static device.
+    @Option(help: "Replicas of the static device (it splits each batch across them).") public var shards: Int?
+
+    /// Creates the options with their defaults (ArgumentParser fills them in).
+    public init() {}
+
+    /// Refuses a shard count the device cannot use.
+    public func validate() throws {
+        if let shards, shards < 1 { throw ValidationError("--shards must be at least 1, not \(shards)") }
+        if device == .cpu, let shards, shards != 1 {
+            throw ValidationError("--shards \(shards) needs --device static; the CPU device has one replica")
+        }
+    }
+
+    /// Whether the device needs static batches.
+    public var isStatic: Bool { device == .static }
+
+    /// The device, for batches of `batchTokens` tokens of at most `maxLength` each.
+    ///
+    /// - Throws: ``NMTAccelerator/DeviceError`` when a static batch does not divide across the shards.
+    public func makeDevice(batchTokens: Int, maxLength: Int) throws -> Device {
+        switch device {
+        case .cpu: return CPUDevice()
+        case .static: return try StaticShardedDevice(shards: shards ?? 1, batchTokens: batchTokens, maxLength: maxLength)
+        }
+    }
+}
+
+/// `--model-dir` and `--vocab`: a model directory and the vocabulary its model was trained with.
+public struct ModelOptions: ParsableArguments {
+    /// The model directory.
+    @Option(help: "A model directory (its newest checkpoint is used) or a checkpoint directory.") public var modelDir: String
+    /// The vocabulary file.
+    @Option(help: "The vocabulary the data was encoded and the model trained with.") public var vocab: String
+
+    /// Creates the options (ArgumentParser fills them in).
+    public init() {}
+
+    /// The model directory as a URL.
+    public var modelDirectory: URL { URL(fileURLWithPath: modelDir) }
+    /// The vocabulary file as a URL.
+    public var vocabularyFile: URL { URL(fileURLWithPath: vocab) }
+
+    /// Refuses a missing vocabulary file (a missing model directory is fine for training,
+    /// which creates it; readers check it themselves).
+    public func validate() throws {
+        guard FileManager.default.fileExists(atPath: vocab) else { throw ValidationError("--vocab \(vocab) does not exist") }
+    }
+}
+
+/// Exits with a one-line reason when `path` does not exist.
+public func requireExisting(_ path: String, flag: String) throws {
+    guard FileManager.default.fileExists(atPath: path) else { throw ValidationError("\(flag) \(path) does not exist") }
+}
+
+extension OptimizerKind: ExpressibleByArgument {}
