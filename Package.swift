@@ -41,6 +41,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        // `swift package generate-documentation` (DocC); a plugin only, nothing links it.
+        .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
     ],
     targets: [
         // Every target lists each module it imports, none reached only through another.
@@ -74,7 +76,8 @@ let package = Package(
         .executableTarget(
             name: "nmt-bench-tensor", dependencies: ["NMTTensor", "CNMTBLAS", argumentParser],
             path: "Benchmarks/nmt-bench-tensor"),
-        .executableTarget(name: "nmt-bench-model", dependencies: ["NMT", argumentParser], path: "Benchmarks/nmt-bench-model"),
+        .executableTarget(
+            name: "nmt-bench-model", dependencies: ["NMT", "NMTCommandLine", argumentParser], path: "Benchmarks/nmt-bench-model"),
         .executableTarget(name: "nmt-bench-data", dependencies: ["NMTData", argumentParser], path: "Benchmarks/nmt-bench-data"),
 
         .target(name: "NMTTestSupport", dependencies: ["NMTTensor"], path: "Tests/NMTTestSupport"),

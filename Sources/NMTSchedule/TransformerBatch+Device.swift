@@ -17,7 +17,7 @@ extension TransformerBatch: DeviceBatch {
     public var lossWeight: Float { lossWeight(ofSentences: 0..<sentenceCount) }
 
     /// Non-padding target tokens of the sentences `range`, counted in place.
-    public func lossWeight(ofSentences range: Range<Int>) -> Float { Float(targets.nonPaddingCount(rows: range)) }
+    public func lossWeight(ofSentences range: Range<Int>) -> Float { Float(targets.count(notEqualTo: 0, rows: range)) }
 
     /// The sentences `range` (rows of both id matrices).
     public func sentences(_ range: Range<Int>) -> TransformerBatch {
@@ -54,29 +54,11 @@ public struct SourceBatch: DeviceBatch {
     /// The source id buffer.
     public var kernelBuffers: [KernelBuffer] { [inputs.buffer] }
     /// Non-padding source tokens (inference has no loss; this weighs sentences by length).
-    public var lossWeight: Float { Float(inputs.nonPaddingCount(rows: 0..<sentenceCount)) }
+    public var lossWeight: Float { Float(inputs.count(notEqualTo: 0, rows: 0..<sentenceCount)) }
 
     /// The sentences `range`.
     public func sentences(_ range: Range<Int>) -> SourceBatch { SourceBatch(inputs: inputs.rows(range)) }
 
     /// The same ids on `tape`.
     public func attached(to tape: GradientTape) -> SourceBatch { SourceBatch(inputs: inputs.attached(to: tape)) }
-}
-
-extension IndexTensor {
-    /// Rows `range` of an id matrix [B, L], copied straight from its buffer.
-    fileprivate func rows(_ range: Range<Int>) -> IndexTensor {
-        let width = shape[1]
-        let start = buffer.pointer(as: Int32.self) + range.lowerBound * width
-        return IndexTensor(shape: [range.count, width], scalars: Array(UnsafeBufferPointer(start: start, count: range.count * width)))
-    }
-
-    /// Ids other than padding (0) in rows `range` of an id matrix [B, L], counted in place.
-    fileprivate func nonPaddingCount(rows range: Range<Int>) -> Int {
-        let width = shape[1]
-        let ids = buffer.pointer(as: Int32.self)
-        var count = 0
-        for i in (range.lowerBound * width)..<(range.upperBound * width) where ids[i] != 0 { count += 1 }
-        return count
-    }
 }

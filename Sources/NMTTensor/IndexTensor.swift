@@ -64,3 +64,24 @@ public struct IndexTensor: @unchecked Sendable {
         return out
     }
 }
+
+extension IndexTensor {
+    /// Rows `range` of an id matrix [B, L] (a batch's sentences), copied straight from its
+    /// storage.
+    public func rows(_ range: Range<Int>) -> IndexTensor {
+        precondition(shape.count == 2 && range.lowerBound >= 0 && range.upperBound <= shape[0], "rows: \(range) of \(shape)")
+        let width = shape[1]
+        let start = buffer.pointer(as: Int32.self) + range.lowerBound * width
+        return IndexTensor(shape: [range.count, width], scalars: Array(UnsafeBufferPointer(start: start, count: range.count * width)))
+    }
+
+    /// Ids other than `padding` in rows `range` of an id matrix [B, L], counted in place.
+    public func count(notEqualTo padding: Int32, rows range: Range<Int>) -> Int {
+        precondition(shape.count == 2 && range.lowerBound >= 0 && range.upperBound <= shape[0], "count: \(range) of \(shape)")
+        let width = shape[1]
+        let ids = buffer.pointer(as: Int32.self)
+        var count = 0
+        for i in (range.lowerBound * width)..<(range.upperBound * width) where ids[i] != padding { count += 1 }
+        return count
+    }
+}

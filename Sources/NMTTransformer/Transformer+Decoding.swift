@@ -22,13 +22,9 @@ public struct DecoderCache: BeamSearchCache, Sendable {
 
     /// The cache with its rows picked by `rows` (beam reordering or tiling).
     public func selectingRows(_ rows: IndexTensor) -> DecoderCache {
-        func pick(_ t: Tensor) -> Tensor {
-            let rest = Array(t.shape.dropFirst())
-            return t.reshaped(to: [t.shape[0], rest.reduce(1, *)]).gathering(rows: rows).reshaped(to: [rows.scalarCount] + rest)
-        }
-        return DecoderCache(
-            layers: layers.map { AttentionCache(keys: pick($0.keys), values: pick($0.values)) },
-            encoderOutputs: pick(encoderOutputs), encoderDecoderBias: pick(encoderDecoderBias))
+        DecoderCache(
+            layers: layers.map { AttentionCache(keys: $0.keys.selectingRows(rows), values: $0.values.selectingRows(rows)) },
+            encoderOutputs: encoderOutputs.selectingRows(rows), encoderDecoderBias: encoderDecoderBias.selectingRows(rows))
     }
 }
 

@@ -6,21 +6,22 @@ import NMTTensor
 /// preallocated for the maximum decode length and written in place, one position per
 /// step; attention reads all positions, with the causal bias hiding those not yet written.
 ///
-/// Reordering beams copies only the positions written so far, between two preallocated
-/// buffers per cache tensor (the current one and a spare that are swapped), instead of
-/// whole [rows, M, H] tensors: what lies past the written positions is never seen, since
-/// the causal bias gives those positions an attention weight of exactly 0. Because the
-/// storage is reused, a cache value is valid only until ``selectingRows(_:)`` is called on
-/// it; the beam search keeps only the newest.
-public struct StaticDecoderCache: BeamSearchCache, Sendable {
+/// The cache is one object that the search updates in place, as an accelerator's decode
+/// buffers are: ``selectingRows(_:)`` reorders its rows and returns the same object, and
+/// every reference to it sees the change (it is a class so that no copy can seem to keep
+/// an older state). Reordering copies only the positions written so far, between two
+/// preallocated buffers per cache tensor (the current one and a spare that are swapped),
+/// instead of whole [rows, M, H] tensors: what lies past the written positions is never
+/// seen, since the causal bias gives those positions an attention weight of exactly 0.
+public final class StaticDecoderCache: BeamSearchCache {
     /// Self-attention cache of each decoder layer, [rows, maximum decode length, H].
-    public var layers: [AttentionCache]
+    public internal(set) var layers: [AttentionCache]
     /// [rows, S, H], the same for every beam of a sentence.
-    public var encoderOutputs: Tensor
+    public private(set) var encoderOutputs: Tensor
     /// [rows, 1, 1, S].
-    public var encoderDecoderBias: Tensor
+    public private(set) var encoderDecoderBias: Tensor
     /// Positions written so far.
-    public var writtenPositions = 0
+    public internal(set) var writtenPositions = 0
     /// Rows per sentence (the beam): selections that keep every row within its sentence
     /// leave the encoder outputs as they are.
     let rowsPerSentence: Int
@@ -41,13 +42,15 @@ public struct StaticDecoderCache: BeamSearchCache, Sendable {
         self.rowsPerSentence = rowsPerSentence
     }
 
-    /// The cache with its rows picked by `rows` (beam reordering); shapes never change.
+    /// Reorders the rows as `rows` picks them (beam reordering), in place; shapes never
+    /// change.
+    ///
+    /// - Returns: this cache.
     public func selectingRows(_ rows: IndexTensor) -> StaticDecoderCache {
         let selected = rows.scalars
         precondition(selected.count == encoderOutputs.shape[0], "StaticDecoderCache: a static cache keeps its row count")
-        var result = self
         // The written prefix of each selected row, from the current buffers into the spare
-        // ones (package access to the buffers: both are private to this search).
+        // ones (package access to the buffers: both belong to this cache alone).
         let (length, width) = (layers.first?.keys.shape[1] ?? 0, encoderOutputs.shape[2])
         let block = writtenPositions * width
         for (current, target) in zip(layers, spare) {
@@ -58,18 +61,13 @@ public struct StaticDecoderCache: BeamSearchCache, Sendable {
                 }
             }
         }
-        result.layers = spare
-        result.spare = layers
+        swap(&layers, &spare)
         let withinSentences = selected.enumerated().allSatisfy { $0.offset / rowsPerSentence == Int($0.element) / rowsPerSentence }
         if !withinSentences {
-            func pick(_ t: Tensor) -> Tensor {
-                let rest = Array(t.shape.dropFirst())
-                return t.reshaped(to: [t.shape[0], rest.reduce(1, *)]).gathering(rows: rows).reshaped(to: [selected.count] + rest)
-            }
-            result.encoderOutputs = pick(encoderOutputs)
-            result.encoderDecoderBias = pick(encoderDecoderBias)
+            encoderOutputs = encoderOutputs.selectingRows(rows)
+            encoderDecoderBias = encoderDecoderBias.selectingRows(rows)
         }
-        return result
+        return self
     }
 }
 
@@ -81,12 +79,8 @@ extension Transformer {
     ) -> StaticDecoderCache {
         let (outputs, bias) = encode(inputs, context: .inference(plan: plan))
         let tiled = IndexTensor((0..<(inputs.shape[0] * copies)).map { Int32($0 / copies) })
-        func tile(_ t: Tensor) -> Tensor {
-            let rest = Array(t.shape.dropFirst())
-            return t.reshaped(to: [t.shape[0], rest.reduce(1, *)]).gathering(rows: tiled).reshaped(to: [tiled.scalarCount] + rest)
-        }
         return StaticDecoderCache(
-            encoderOutputs: tile(outputs), encoderDecoderBias: tile(bias), rowsPerSentence: copies,
+            encoderOutputs: outputs.selectingRows(tiled), encoderDecoderBias: bias.selectingRows(tiled), rowsPerSentence: copies,
             layerCount: configuration.layerCount, maximumDecodeLength: maximumDecodeLength)
     }
 

@@ -62,4 +62,27 @@ final class IndexingTests: XCTestCase {
     func testPaddingMask() {
         XCTAssertEqual(IndexTensor([5, 0, 3, 0]).mask(equalTo: 0).scalars, [0, 1, 0, 1])
     }
+
+    func testSelectingRowsAlongTheFirstAxis() {
+        // [3, 2, 2] holding 0...11; rows 2, 0, 2 picked (a repeat, out of order).
+        let x = Tensor(shape: [3, 2, 2], scalars: (0..<12).map(Float.init))
+        let rows = IndexTensor([2, 0, 2])
+        let picked = x.selectingRows(rows)
+        XCTAssertEqual(picked.shape, [3, 2, 2])
+        XCTAssertEqual(picked.scalars, [8, 9, 10, 11, 0, 1, 2, 3, 8, 9, 10, 11])
+        // The gradient of sum(picked · w) adds both uses of row 2; row 1 gets none.
+        let w = Tensor(shape: [3, 2, 2], scalars: (1...12).map(Float.init))
+        let (_, g) = valueAndGradient(at: [x]) { ($0[0].selectingRows(rows) * w).sum() }
+        let expected: [Float] = [5, 6, 7, 8, 0, 0, 0, 0, 10, 12, 14, 16]  // row 2: w rows 0 and 2 added
+        XCTAssertEqual(g[0].scalars, expected)
+    }
+
+    func testIndexRowsAndCounts() {
+        let ids = IndexTensor(shape: [3, 3], scalars: [4, 1, 0, 5, 0, 0, 7, 8, 1])
+        XCTAssertEqual(ids.rows(1..<3).shape, [2, 3])
+        XCTAssertEqual(ids.rows(1..<3).scalars, [5, 0, 0, 7, 8, 1])
+        XCTAssertEqual(ids.count(notEqualTo: 0, rows: 0..<3), 6)
+        XCTAssertEqual(ids.count(notEqualTo: 0, rows: 1..<2), 1)
+        XCTAssertEqual(ids.count(notEqualTo: 1, rows: 0..<1), 2)
+    }
 }

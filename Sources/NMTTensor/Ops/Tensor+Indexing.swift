@@ -28,6 +28,17 @@ extension Tensor {
         }
     }
 
+    /// The slices along the first axis picked by `rows` (with repeats, in any order): a
+    /// tensor [N, D...] gives [rows.count, D...]. Beam search reorders and tiles its
+    /// caches with it; the gradient scatters back as ``gathering(rows:)``'s.
+    ///
+    /// - Parameter rows: one-dimensional, every index in `0..<shape[0]`.
+    public func selectingRows(_ rows: IndexTensor) -> Tensor {
+        precondition(rank >= 1 && rows.shape.count == 1, "selectingRows: \(rows.shape) rows of a tensor \(shape)")
+        let rest = Array(shape.dropFirst())
+        return reshaped(to: [shape[0], rest.reduce(1, *)]).gathering(rows: rows).reshaped(to: [rows.scalarCount] + rest)
+    }
+
     /// The product `oneHot(ids, depth: V) · table` for a table [V, W]: the accelerator
     /// path's embedding lookup, computed from the one-hot structure instead of a dense
     /// [N, V] matrix.

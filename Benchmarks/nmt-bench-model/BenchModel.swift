@@ -1,0 +1,194 @@
+// Model benchmarks: training steps (forward + backward + Adam) and beam-search decoding of
+// the Transformer, printing one JSON object per line.
+//
+//   swift run -c release nmt-bench-model [--quick] [--only tiny|small|base] [--pool-gib N] [--blas-threads N] [--profile]
+//                                        [--device cpu|static] [--shards N] [--eager] [--static-model]
+//                                        [--iterations-per-loop K] [--optimizer adam|lazyadam|adamw|adafactor]
+//                                        [--save-model DIR]
+//
+// (`--help` describes each flag.) The side-by-side runner in ../shared/bench reads the
+// "train_step" line of `--only NAME`; keep that interface.
+//
+// --static-model runs the CPU device with the static device's execution plan (matmul
+// embedding, no padding removal): the same work as the static device, step for step.
+// Batches are 32 sentences x 64 tokens (source and target, no padding), so each step
+// trains on 2048 target tokens. --save-model writes a tiny model for interop checks
+// (Scripts/check_safetensors.py) and exits.
+import ArgumentParser
+import Foundation
+import NMT
+import NMTCommandLine
+
+@main
+struct BenchModel: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "nmt-bench-model",
+        abstract: "Benchmark Transformer training steps and beam search; one JSON object per line.")
+
+    /// The benchmarked models: the reference's tiny and base, and the main job's small.
+    static let models: [(String, TransformerConfiguration)] = [
+        ("tiny", TransformerConfiguration.tiny.withVocabularySize(33708)),
+        ("small", TransformerConfiguration(vocabularySize: 8192, hiddenSize: 256, layerCount: 3, headCount: 4, filterSize: 1024)),
+        ("base", TransformerConfiguration.base.withVocabularySize(33708)),
+    ]
+    /// Sentences per batch and tokens per sentence (source and target, no padding).
+    static let (batch, length) = (32, 64)
+
+    @Flag(help: "Two measured steps per model instead of 8 (4 for base).") var quick = false
+    @Option(help: "Only this model: tiny, small or base.") var only: String?
+    @Option(help: "Capacity of the tensor buffer pool in GiB.") var poolGib: Double?
+    @Option(help: "BLAS threads (by default BLAS runs on one thread and swift-nmt splits large products itself).")
+    var blasThreads: Int?
+    @Flag(help: "Also print the 12 kernels that take the most time in one step.") var profile = false
+    @OptionGroup var devices: DeviceOptions
+    @Flag(help: "Static device: run every step eagerly instead of compiling once per shape.") var eager = false
+    @Flag(help: "CPU device with the static device's execution plan (the same work, step for step).") var staticModel = false
+    @Option(help: "Steps per device call.") var iterationsPerLoop: Int = 1
+    @Option(name: .customLong("optimizer"), help: "The optimizer of the training steps.") var optimizerKind: OptimizerKind = .adam
+    @Option(help: "Save a tiny model and its parameter sums to this folder (for Scripts/check_safetensors.py) and exit.")
+    var saveModel: String?
+
+    func validate() throws {
+        if let only, !Self.models.contains(where: { $0.0 == only }) {
+            throw ValidationError("--only must be tiny, small or base, not '\(only)'")
+        }
+        if iterationsPerLoop < 1 { throw ValidationError("--iterations-per-loop must be at least 1") }
+        if staticModel && devices.isStatic { throw ValidationError("--static-model is for the CPU device") }
+    }
+
+    func run() throws {
+        if let saveModel { return try saveTinyModel(to: saveModel) }
+        // swift-nmt splits large products across the cores itself when BLAS is single-threaded
+        // (both devices set it); that avoids OpenBLAS's spinning threads competing with our
+        // element-wise kernels (about 20-30% faster steps on 2 cores). --blas-threads 2 measures
+        // BLAS's own threading with the CPU device.
+        if let poolGib { BufferPool.shared.capacityBytes = Int(poolGib * Double(1 << 30)) }
+        emit(["benchmark": "environment", "blas": BLAS.implementation, "cores": ProcessInfo.processInfo.activeProcessorCount])
+        let (batch, length) = (Self.batch, Self.length)
+        let shards = devices.shards ?? 1
+        let device: Device =
+            devices.isStatic
+            ? try StaticShardedDevice(shards: shards, batchTokens: batch * length, maxLength: length, compiles: !eager)
+            : CPUDevice(executionPlan: staticModel ? .staticShapes : .dynamicShapes)
+        if let blasThreads { BLAS.threadCount = blasThreads }
+        let deviceName = devices.isStatic ? "static(\(shards)\(eager ? ", eager" : ""))" : staticModel ? "cpu(static model)" : "cpu"
+        for (name, configuration) in Self.models where only == nil || only == name {
+            try benchmark(name, configuration, on: device, deviceName: deviceName)
+        }
+    }
+
+    /// Training steps, then beam search, of one model.
+    func benchmark(_ name: String, _ configuration: TransformerConfiguration, on device: Device, deviceName: String) throws {
+        let (batch, length) = (Self.batch, Self.length)
+        var model = try Transformer(configuration: configuration, key: RandomKey(seed: 1))
+        let untrained = model
+        let key = RandomKey(seed: 2)
+        func ids(_ stream: UInt64) -> IndexTensor {
+            // Ids 2..V-1 (no padding or EOS inside), EOS at the end of each sentence.
+            let draws = Tensor.randomUniform([batch, length], key: key.split(stream)).scalars
+            return IndexTensor(
+                shape: [batch, length],
+                scalars: draws.enumerated().map { $0.offset % length == length - 1 ? 1 : 2 + Int32($0.element * Float(configuration.vocabularySize - 2)) })
+        }
+        let inputs = ids(1), targets = ids(2)
+        var optimizer = optimizerKind.makeOptimizer()
+        let steps = quick ? 2 : (name == "base" ? 4 : 8)
+        var times: [Double] = []
+        var allocations: [(buffers: Int, bytes: Int)] = []
+        var loss: Float = 0
+        let trainingBatch = try TransformerBatch(inputs: inputs, targets: targets, vocabularySize: configuration.vocabularySize)
+        for step in 0...steps {
+            let before = BufferPool.shared.allocationCounts
+            let t = try seconds {
+                let summaries = try device.trainSteps(
+                    model: &model, optimizer: &optimizer, batches: Array(repeating: trainingBatch, count: iterationsPerLoop),
+                    firstStep: step * iterationsPerLoop, learningRate: { _ in 1e-4 },
+                    randomKey: key, loss: { model, batch, context in model.loss(batch, context: context) })
+                loss = summaries.last!.loss
+            } / Double(iterationsPerLoop)
+            let after = BufferPool.shared.allocationCounts
+            if step > 0 {  // step 0 warms up buffers and BLAS (and compiles on the static device)
+                times.append(t)
+                allocations.append(((after.buffers - before.buffers) / iterationsPerLoop, (after.bytes - before.bytes) / iterationsPerLoop))
+            }
+        }
+        times.sort()
+        let median = times[times.count / 2]
+        if profile {
+            let profiler = KernelProfiler()
+            let context = ForwardContext.training(key: key.split(99), plan: device.capabilities.executionPlan)
+            let batchData = try TransformerBatch(inputs: inputs, targets: targets, vocabularySize: configuration.vocabularySize)
+            _ = valueAndGradient(of: model, attaching: batchData, recorder: profiler) { $0.loss($1, context: context) }
+            let top = profiler.totals.sorted { $0.value.seconds > $1.value.seconds }.prefix(12)
+            emit(["benchmark": "profile", "model": name,
+                  "kernels": top.map { ["name": $0.key, "ms": ($0.value.seconds * 1e4).rounded() / 10, "launches": $0.value.count] }])
+        }
+        emit(["benchmark": "train_step", "model": name, "device": deviceName, "batch": [batch, length], "steps": times.count,
+              "iterations_per_loop": iterationsPerLoop, "optimizer": optimizerKind.rawValue,
+              "step_seconds_median": (median * 1000).rounded() / 1000, "step_seconds_best": (times[0] * 1000).rounded() / 1000,
+              "target_tokens_per_second": (Double(batch * length) / median).rounded(), "final_loss": Double(loss),
+              // Tensor buffers allocated per step (a loop's end copies are shared by its steps).
+              "buffers_per_step": allocations.map(\.buffers).max()!,
+              "mib_per_step": (Double(allocations.map(\.bytes).max()!) / 1_048_576 * 10).rounded() / 10])
+        if let staticDevice = device as? StaticShardedDevice {
+            let memory = staticDevice.programMemory
+            emit(["benchmark": "compilation", "model": name, "device": deviceName, "compilations": staticDevice.compilations,
+                  "seconds": (staticDevice.compilationSeconds * 1000).rounded() / 1000,
+                  "arena_mib": Double(memory.arenaBytes) / 1_048_576, "unshared_mib": Double(memory.unsharedBytes) / 1_048_576])
+        }
+
+        // Beam-4 decoding of 8 sentences of 16 tokens, up to 16 + 16 steps, with the freshly
+        // initialized model: how early the search stops depends on the weights, so the same
+        // untrained weights keep the amount of work comparable between runs.
+        let sources = IndexTensor(shape: [8, 16], scalars: Array(inputs.scalars.prefix(8 * 16)))
+        var decoded: DecodedBatch?
+        let decodeTime = seconds { decoded = untrained.translate(sources, beamSize: 4, alpha: 0.6, extraDecodeLength: 16) }
+        emit(["benchmark": "beam_search", "model": name, "sentences": 8, "source_length": 16, "max_decode_length": 32,
+              "decode_steps": decoded!.sequences[0].count, "beam": 4, "seconds": (decodeTime * 1000).rounded() / 1000,
+              "sentences_per_second": (8 / decodeTime * 100).rounded() / 100])
+        // The static-shape search on the same sources with the same limit (32 positions).
+        var staticDecoded: DecodedBatch?
+        let staticTime = seconds { staticDecoded = untrained.translateStatic(sources, maximumDecodeLength: 32, beamSize: 4, alpha: 0.6) }
+        emit(["benchmark": "static_beam_search", "model": name, "sentences": 8, "source_length": 16, "max_decode_length": 32,
+              "same_as_dynamic": staticDecoded!.trimmedAtEOS == decoded!.trimmedAtEOS, "beam": 4,
+              "seconds": (staticTime * 1000).rounded() / 1000, "sentences_per_second": (8 / staticTime * 100).rounded() / 100])
+    }
+
+    /// Saves a tiny model and, per parameter, its shape and the sum of its values.
+    func saveTinyModel(to directory: String) throws {
+        let model = try Transformer(configuration: TransformerConfiguration.tiny.withVocabularySize(100), key: RandomKey(seed: 1))
+        try model.save(to: URL(fileURLWithPath: directory))
+        var expected: [String: Any] = [:]
+        for (name, tensor) in model.namedParameters {
+            expected[name] = [tensor.shape, tensor.scalars.reduce(0.0) { $0 + Double($1) }]
+        }
+        try JSONSerialization.data(withJSONObject: expected).write(to: URL(fileURLWithPath: directory + "/expected.json"))
+        print("saved \(model.namedParameters.count) tensors to \(directory)")
+    }
+}
+
+func emit(_ fields: [String: Any]) {
+    let data = try! JSONSerialization.data(withJSONObject: fields, options: [.sortedKeys])
+    print(String(decoding: data, as: UTF8.self))
+}
+
+func seconds(_ body: () throws -> Void) rethrows -> Double {
+    let start = DispatchTime.now().uptimeNanoseconds
+    try body()
+    return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+}
+
+/// Attributes wall time to kernels: the time between two consecutive launches is charged
+/// to the later one (kernels run synchronously, so that is its run time plus the host
+/// work that prepared it).
+final class KernelProfiler: KernelRecorder {
+    var last = DispatchTime.now().uptimeNanoseconds
+    var totals: [String: (seconds: Double, count: Int)] = [:]
+    func record(_ launch: KernelLaunch) {
+        let now = DispatchTime.now().uptimeNanoseconds
+        let entry = totals["\(launch.name)", default: (0, 0)]
+        totals["\(launch.name)"] = (entry.seconds + Double(now - last) / 1e9, entry.count + 1)
+        last = now
+    }
+}
+
