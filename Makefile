@@ -4,11 +4,12 @@
 #   make test    the test suite (what CI runs): Scripts/test.sh
 #   make demo    the main job: Scripts/main-job.sh
 #   make bench   kernel and model benchmarks, JSON lines on standard output
+#   make docs    DocC API reference of every module, combined, into .build/docs (no warnings allowed)
 
 # Parallel text for the data benchmark (train.en, train.de).
 DING ?= ../shared/data/ding
 
-.PHONY: deps build test demo bench clean
+.PHONY: deps build test demo bench docs clean
 
 deps:
 	@Scripts/install-deps.sh
@@ -28,6 +29,13 @@ bench: deps
 	@if [ -f $(DING)/train.en ]; then \
 		swift run -c release nmt-bench-data --train-en $(DING)/train.en --train-de $(DING)/train.de; \
 	else echo "nmt-bench-data skipped: no $(DING)/train.en (set DING=DIR, e.g. from nmt-prepare ding)"; fi
+
+DOC_TARGETS = NMT NMTTensor NMTLayers NMTTransformer NMTData NMTAccelerator NMTSchedule
+
+docs: deps
+	swift package --allow-writing-to-directory .build/docs generate-documentation \
+		--enable-experimental-combined-documentation $(addprefix --target ,$(DOC_TARGETS)) \
+		--warnings-as-errors --output-path .build/docs
 
 clean:
 	rm -rf .build

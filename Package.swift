@@ -1,5 +1,5 @@
 // swift-tools-version:6.0
-// swift-nmt: Transformer translation models in Swift (see Documentation/ and ../DESIGN).
+// swift-nmt: Transformer translation models in Swift (see README.md and Documentation/).
 import PackageDescription
 
 /// BLAS and LAPACKE come from the system: Debian's generic `libblas` (OpenBLAS once

@@ -16,7 +16,7 @@ public final class CPUDevice: Device {
     /// Creates the device.
     ///
     /// - Parameter executionPlan: how it runs models: the dynamic-shape plan by default;
-    ///   ``NMTLayers/ExecutionPlan/staticShapes`` does on the CPU the same work as the
+    ///   `ExecutionPlan.staticShapes` does on the CPU the same work as the
     ///   static sharded device, step for step (benchmarks compare the two with it).
     public init(executionPlan: ExecutionPlan = .dynamicShapes) {
         var capabilities = DeviceCapabilities.cpu

@@ -1,7 +1,7 @@
 import NMTLayers
 import NMTTensor
 
-/// A batch a device can train on: data that joins a traced step (``NMTTensor/TapeAttachable``)
+/// A batch a device can train on: data that joins a traced step (`TapeAttachable`)
 /// and splits into sentence ranges for replicas.
 public protocol DeviceBatch: TapeAttachable, Sendable {
     /// Sentences in the batch.
@@ -51,12 +51,12 @@ public struct StepSummary: Sendable, Equatable, Codable {
 /// Executes training steps and evaluation; the trainer never cares how.
 ///
 /// The device knows nothing of the Transformer: it is handed the model as a
-/// ``NMTTensor/ParameterContainer`` and the loss as a closure, which keeps the dependency
+/// `ParameterContainer` and the loss as a closure, which keeps the dependency
 /// arrows pointing down (the model never imports the accelerator) and lets a static-shape
 /// device trace the closure into a program.
 ///
 /// The device decides how the model computes: every closure it runs receives a
-/// ``NMTLayers/ForwardContext`` carrying the device's ``NMTLayers/ExecutionPlan`` (embedding
+/// `ForwardContext` carrying the device's `ExecutionPlan` (embedding
 /// lookup, padding removal), so a model never holds device settings and cannot be set up
 /// for the wrong device.
 public protocol Device: AnyObject {
@@ -68,7 +68,8 @@ public protocol Device: AnyObject {
     ///
     /// - Parameters:
     ///   - model: updated in place.
-    ///   - optimizer: any ``NMTLayers/Optimizer``; its state advances once per step.
+    ///   - optimizer: any `Optimizer`; its state advances once per step.
+    ///   - batches: one batch per step, in order.
     ///   - firstStep: the global step before the first update.
     ///   - learningRate: the rate of the update made at a global step.
     ///   - randomKey: the run's key; step `s` draws its dropout from `randomKey.split(s)`, so
@@ -76,7 +77,7 @@ public protocol Device: AnyObject {
     ///   - loss: the scalar loss of a batch under a forward context (training, with the
     ///     device's plan).
     /// - Returns: one summary per step, handed back when the loop ends.
-    /// - Throws: ``DeviceError`` when a batch or the model does not fit the device.
+    /// - Throws: ``DeviceError`` when a batch does not fit the device.
     func trainSteps<Model: ParameterContainer, Batch: DeviceBatch, Update: Optimizer>(
         model: inout Model, optimizer: inout Update, batches: [Batch], firstStep: Int,
         learningRate: (Int) -> Float, randomKey: RandomKey,

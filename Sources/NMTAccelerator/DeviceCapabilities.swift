@@ -1,14 +1,14 @@
 import NMTLayers
 import NMTTensor
 
-/// What a device can and cannot do, and how it runs a model (its ``NMTLayers/ExecutionPlan``).
+/// What a device can and cannot do, and how it runs a model (its `ExecutionPlan`).
 public struct DeviceCapabilities: Sendable, Equatable, Codable {
     /// Replicas a batch is split across (1 for the CPU device).
     public var shardCount: Int
     /// Whether every batch must have the device's one static shape.
     public var requiresStaticShapes: Bool
     /// How the device computes every forward pass (embedding lookup, padding removal); it
-    /// hands the plan to the model in the ``NMTLayers/ForwardContext``.
+    /// hands the plan to the model in the `ForwardContext`.
     public var executionPlan: ExecutionPlan
     /// Whether host-side metrics (approximate BLEU, ROUGE) are computed during evaluation.
     public var hostMetrics: Bool

@@ -3,7 +3,7 @@ import NMTTensor
 
 /// The model's parameters, the optimizer's slots and the combined gradients in a device's
 /// own memory, as variables live on an accelerator: the steps of a loop read and update
-/// them in place (``NMTLayers/Optimizer/apply(_:to:)``), and the host's model and
+/// them in place (`Optimizer.apply(_:to:)`), and the host's model and
 /// optimizer receive copies when the loop ends (the reference's iterations per loop).
 /// Steps therefore allocate no parameter, slot or gradient memory.
 ///

@@ -4,7 +4,7 @@ import NMTTensor
 
 /// The accelerator path of the reference (TPU-style), on CPU threads: every batch has one
 /// static shape `[batchTokens / maxLength, maxLength]`, models run with the one-hot matmul
-/// embedding and no padding removal (``NMTLayers/ExecutionPlan/staticShapes``), and each batch is split across `shards` replicas
+/// embedding and no padding removal (`ExecutionPlan.staticShapes`), and each batch is split across `shards` replicas
 /// that run concurrently; their gradients are combined in a fixed shard order (results
 /// never depend on thread timing) and one optimizer update follows.
 ///
@@ -13,13 +13,13 @@ import NMTTensor
 /// position, so N shards compute the same mathematics as one device.
 ///
 /// Like XLA, the device compiles once per static shape: the first step of a shape traces
-/// each replica's forward and backward kernels into a ``CompiledStep`` program, and later
+/// each replica's forward and backward kernels into a `CompiledStep` program, and later
 /// steps replay the programs with new inputs (see ``compilations``).
 ///
 /// Parameters and optimizer slots stay in device memory during a
 /// ``trainSteps(model:optimizer:batches:firstStep:learningRate:randomKey:loss:)`` loop, and
 /// the host receives copies when the loop ends: a replayed step allocates no tensor memory
-/// (``NMTTensor/BufferPool/allocationCounts`` counts it).
+/// (`BufferPool.allocationCounts` counts it).
 public final class StaticShardedDevice: Device {
     /// Replicas per batch.
     public let shards: Int
@@ -83,7 +83,7 @@ public final class StaticShardedDevice: Device {
     /// Runs one step per batch, each split across the replicas (see the type's description).
     ///
     /// Parameters and optimizer slots live in the device's memory during the loop
-    /// (``ResidentState``): each step combines the replicas' gradients and updates them in
+    /// (`ResidentState`): each step combines the replicas' gradients and updates them in
     /// place, and `model` and `optimizer` receive the results when the loop ends.
     public func trainSteps<Model: ParameterContainer, Batch: DeviceBatch, Update: Optimizer>(
         model: inout Model, optimizer: inout Update, batches: [Batch], firstStep: Int,

@@ -13,7 +13,7 @@ public enum Initializer: Sendable, Equatable {
     /// Normal with mean 0 (the shared embedding uses standard deviation hidden^-0.5).
     case normal(standardDeviation: Float)
     /// A (semi-)orthogonal matrix times `gain`, from the QR decomposition of a normal
-    /// matrix (see ``NMTTensor/Tensor/orthogonal(_:gain:key:)``).
+    /// matrix (see `Tensor.orthogonal(_:gain:key:)`).
     case orthogonal(gain: Float)
 
     /// fan_in and fan_out of a kernel shape as TensorFlow computes them: [in, out] for a
@@ -31,7 +31,9 @@ public enum Initializer: Sendable, Equatable {
 
     /// Draws a tensor of `shape` from this initializer's distribution.
     ///
-    /// - Parameter key: the random stream; the same key always gives the same tensor.
+    /// - Parameters:
+    ///   - shape: the tensor's shape (a kernel [in, out], an embedding [V, H]).
+    ///   - key: the random stream; the same key always gives the same tensor.
     public func callAsFunction(_ shape: [Int], key: RandomKey) -> Tensor {
         switch self {
         case .zeros: return Tensor.zeros(shape)

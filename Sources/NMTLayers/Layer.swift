@@ -1,6 +1,6 @@
 import NMTTensor
 
-/// A building block of a model: it owns named parameters (``NMTTensor/ParameterContainer``)
+/// A building block of a model: it owns named parameters (`ParameterContainer`)
 /// and computes an output from an input in a ``ForwardContext``.
 ///
 /// Parameter names are relative to the layer (`kernel`, `query.kernel`); a container
@@ -17,7 +17,7 @@ public protocol Layer: ParameterContainer {
 
 extension ParameterContainer {
     /// Visits the parameters of `child` with names prefixed by `prefix` and a dot; the
-    /// building block of ``NMTTensor/ParameterContainer/visitParameters(_:)`` in containers.
+    /// building block of `ParameterContainer.visitParameters(_:)` in containers.
     public static func visit<Child: ParameterContainer>(
         _ child: inout Child, prefix: String, _ body: (String, inout Tensor) throws -> Void
     ) rethrows {

@@ -4,80 +4,13 @@ import NMTLayers
 import NMTTensor
 import NMTTransformer
 
-/// What a checkpoint records besides the tensors (`manifest.json`).
-///
-/// Manifests carry a ``formatVersion``: those without one are version 1 (before the
-/// optimizer was recorded; their optimizer is Adam), and a version newer than this
-/// library's is refused rather than misread.
-public struct CheckpointManifest: Codable, Equatable, Sendable {
-    /// The manifest format this library writes (2: the optimizer is recorded).
-    public static let currentFormatVersion = 2
-    /// The manifest format the checkpoint was written in.
-    public var formatVersion: Int
-    /// The model's configuration.
-    public var configuration: TransformerConfiguration
-    /// CRC-32C (hex) of the vocabulary file the model was trained with.
-    public var vocabularyHash: String
-    /// Updates applied so far (the next update's global step).
-    public var step: Int
-    /// The run's random seed (dropout of step s uses its key split by s).
-    public var seed: UInt64
-    /// Where the training data iterator stands.
-    public var datasetPosition: DatasetPosition
-    /// Which optimizer the state in ``optimizerFile`` belongs to.
-    public var optimizer: OptimizerKind
-    /// The file holding the optimizer state, relative to the checkpoint.
-    public var optimizerFile: String
-
-    /// Creates a manifest of the current format.
-    public init(
-        configuration: TransformerConfiguration, vocabularyHash: String, step: Int, seed: UInt64,
-        datasetPosition: DatasetPosition, optimizer: OptimizerKind = .adam,
-        optimizerFile: String = Checkpoint.optimizerFileName
-    ) {
-        formatVersion = Self.currentFormatVersion
-        self.optimizer = optimizer
-        self.configuration = configuration
-        self.vocabularyHash = vocabularyHash
-        self.step = step
-        self.seed = seed
-        self.datasetPosition = datasetPosition
-        self.optimizerFile = optimizerFile
-    }
-}
-
-extension CheckpointManifest {
-    private enum CodingKeys: String, CodingKey {
-        case formatVersion, configuration, vocabularyHash, step, seed, datasetPosition, optimizer, optimizerFile
-    }
-
-    /// Decodes a manifest of any known format (see the type's description).
-    ///
-    /// - Throws: `DecodingError` for a malformed manifest, or ``CheckpointError/unsupportedFormat(version:supported:)``
-    ///   for one newer than this library.
-    public init(from decoder: Decoder) throws {
-        let container = try decoder.container(keyedBy: CodingKeys.self)
-        formatVersion = try container.decodeIfPresent(Int.self, forKey: .formatVersion) ?? 1
-        guard formatVersion <= Self.currentFormatVersion else {
-            throw CheckpointError.unsupportedFormat(version: formatVersion, supported: Self.currentFormatVersion)
-        }
-        configuration = try container.decode(TransformerConfiguration.self, forKey: .configuration)
-        vocabularyHash = try container.decode(String.self, forKey: .vocabularyHash)
-        step = try container.decode(Int.self, forKey: .step)
-        seed = try container.decode(UInt64.self, forKey: .seed)
-        datasetPosition = try container.decode(DatasetPosition.self, forKey: .datasetPosition)
-        optimizer = try container.decodeIfPresent(OptimizerKind.self, forKey: .optimizer) ?? .adam
-        optimizerFile = try container.decode(String.self, forKey: .optimizerFile)
-    }
-}
-
 /// A checkpoint read back: the model, its manifest and the optimizer state.
 public struct RestoredCheckpoint {
     /// The model's weights and configuration.
     public var model: Transformer
     /// What the checkpoint records besides the tensors.
     public var manifest: CheckpointManifest
-    /// The optimizer's saved state (see ``NMTLayers/Optimizer/state``).
+    /// The optimizer's saved state (see `Optimizer.state`).
     public var optimizerState: [String: Tensor]
     /// Where it was read from.
     public var directory: URL
@@ -86,7 +19,7 @@ public struct RestoredCheckpoint {
     ///
     /// - Throws: ``CheckpointError/optimizerMismatch(path:saved:requested:)`` when the
     ///   checkpoint was trained with another optimizer, or
-    ///   ``NMTTensor/ParameterError`` when the state lacks a scalar.
+    ///   `ParameterError` when the state lacks a scalar.
     public func restore<Update: Optimizer>(_ optimizer: inout Update) throws {
         guard optimizer.kind == manifest.optimizer else {
             throw CheckpointError.optimizerMismatch(
@@ -163,6 +96,7 @@ public enum Checkpoint {
     /// Loads a checkpoint, refusing one made for another configuration or vocabulary.
     ///
     /// - Parameters:
+    ///   - directory: the checkpoint directory.
     ///   - expectedConfiguration: the configuration of this run (nil accepts the saved one).
     ///   - vocabularyHash: this run's vocabulary hash (nil skips the check).
     /// - Throws: ``CheckpointError`` naming what differs.

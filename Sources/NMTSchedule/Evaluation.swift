@@ -10,7 +10,7 @@ public enum Evaluation {
     /// every `metrics/...` value the device supports, over the files matching `filePattern`;
     /// a device with several replicas evaluates their parts of each batch concurrently.
     ///
-    /// - Throws: dataset errors, or ``NMTTransformer/BatchError`` when the data holds ids
+    /// - Throws: dataset errors, or `BatchError` when the data holds ids
     ///   outside the model's vocabulary.
     public static func run(
         model: Transformer, filePattern: String, batchTokens: Int, maxLength: Int, staticBatches: Bool = false,

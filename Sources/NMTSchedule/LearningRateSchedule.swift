@@ -13,7 +13,7 @@ public protocol LearningRateSchedule: Sendable {
 ///
 /// Evaluated in Float32 in the reference's order of operations. The very first update
 /// (step 0) has learning rate 0, as in the reference (kept deliberately, see
-/// REFERENCE.md "Our decisions", item 4).
+/// Documentation/Reference.md, "Training").
 public struct WarmupRsqrtSchedule: LearningRateSchedule, Codable, Equatable {
     /// The base learning rate (2.0 in every reference parameter set).
     public var baseLearningRate: Float

@@ -43,10 +43,16 @@ public struct ScheduleManager: Sendable, Equatable {
     /// Creates a schedule.
     ///
     /// - Parameters:
-    ///   - trainSteps / stepsBetweenEvals: a step basis.
-    ///   - trainEpochs / epochsBetweenEvals: an epoch basis (default 10 epochs, 1 between evals).
+    ///   - trainSteps: steps in all (a step basis; exclusive with `trainEpochs`).
+    ///   - stepsBetweenEvals: steps per iteration on a step basis.
+    ///   - trainEpochs: epochs in all (an epoch basis).
+    ///   - epochsBetweenEvals: epochs per iteration on an epoch basis.
+    ///   - defaultTrainEpochs: the epochs when neither steps nor epochs are given.
+    ///   - batchTokens: tokens per batch.
+    ///   - maxLength: the longest example; with static batches, every sentence's length.
     ///   - staticBatches: the device requires static batches (TPU-style): epochs become steps.
     ///   - shards: replicas of the device; `batchTokens / maxLength` must divide by it.
+    ///   - examples: the training and evaluation example counts of the corpus.
     /// - Throws: ``ScheduleError`` when both bases are given, a count is not positive, or the
     ///   batch does not divide across the shards.
     public init(

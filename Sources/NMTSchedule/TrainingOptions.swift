@@ -30,7 +30,7 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     public var warmupSteps = 16000
     /// The optimizer (Adam with the reference's constants by default).
     public var optimizer: OptimizerKind = .adam
-    /// λ of ``NMTLayers/AdamW``'s decoupled weight decay (ignored by other optimizers).
+    /// λ of `AdamW`'s decoupled weight decay (ignored by other optimizers).
     public var weightDecay: Float = AdamW.defaultWeightDecay
     /// Training and evaluation examples, which convert epochs to steps on a static-batch
     /// device and set how often the data repeats; nil counts the records of the

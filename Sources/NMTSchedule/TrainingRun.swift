@@ -67,7 +67,7 @@ final class TrainingRun {
         if let timeBudget { remaining = min(remaining ?? .infinity, timeBudget - elapsed) }
         var text = String(
             format: "step %d  loss %.4f  lr %.3g  %.0f tok/s", step, report.finalLoss, summaries.last?.learningRate ?? 0,
-            Double(report.targetTokens) / max(elapsed, 1e-9))
+            elapsed > 0 ? Double(report.targetTokens) / elapsed : 0)
         if let remaining, remaining.isFinite {
             text += String(format: "  ETA %d:%02d", Int(remaining) / 60, Int(remaining) % 60)
         }

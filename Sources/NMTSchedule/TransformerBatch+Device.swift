@@ -27,7 +27,7 @@ extension TransformerBatch: DeviceBatch {
 
     /// A checked batch from the data pipeline's padded id matrices.
     ///
-    /// - Throws: ``NMTTransformer/BatchError`` when an id is outside the vocabulary.
+    /// - Throws: `BatchError` when an id is outside the vocabulary.
     public init(_ batch: TokenBatch, vocabularySize: Int) throws(BatchError) {
         try self.init(
             inputs: IndexTensor(shape: [batch.sentenceCount, batch.inputLength], scalars: batch.inputs),

@@ -37,7 +37,9 @@ public struct Translator: Sendable {
 
     /// Translations of `lines`, in the same order.
     ///
-    /// - Parameter progress: called with (batches done, batches) after each batch.
+    /// - Parameters:
+    ///   - lines: sentences, one per element.
+    ///   - progress: called with (batches done, batches) after each batch.
     public func translate(_ lines: [String], progress: ((Int, Int) -> Void)? = nil) throws -> [String] {
         try translate(lines, device: nil, progress: progress)
     }
@@ -50,8 +52,12 @@ public struct Translator: Sendable {
     /// several replicas decodes their parts of each batch concurrently. The model runs
     /// with the device's execution plan, which changes no result.
     ///
+    /// - Parameters:
+    ///   - lines: sentences, one per element.
+    ///   - device: the device that decodes.
+    ///   - progress: called with (batches done, batches) after each batch.
     /// - Throws: ``TranslatorError/sentenceTooLong(line:tokens:limit:)`` when a line does
-    ///   not fit the static shape, and ``NMTAccelerator/DeviceError``.
+    ///   not fit the static shape, and `DeviceError`.
     public func translate(_ lines: [String], on device: Device, progress: ((Int, Int) -> Void)? = nil) throws -> [String] {
         try translate(lines, device: device, progress: progress)
     }

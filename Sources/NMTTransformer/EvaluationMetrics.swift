@@ -6,7 +6,7 @@ import NMTTensor
 ///
 /// Difference from the reference, deliberately: approximate BLEU, ROUGE-2 and ROUGE-L
 /// are computed on id rows with padding and everything after the first EOS removed (the
-/// EOS itself is kept), not on the padded rows (REFERENCE "Our decisions", item 6).
+/// EOS itself is kept), not on the padded rows (Documentation/Reference.md, "BLEU").
 public struct EvaluationMetrics: Sendable {
     /// Whether approximate BLEU and ROUGE are computed (off on a static device, as on a TPU).
     public var includesHostMetrics: Bool

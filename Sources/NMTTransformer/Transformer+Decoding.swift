@@ -59,8 +59,11 @@ extension Transformer {
     /// [rows], which sit at position `step`; appends their keys and values to the cache.
     ///
     /// - Parameters:
+    ///   - lastIDs: the previous token of each row [rows].
+    ///   - step: their position.
+    ///   - cache: the encoder outputs and the keys and values so far; extended in place.
     ///   - timingSignal: the positional encoding, with at least `step + 1` rows.
-    ///   - plan: how the device computes (see ``NMTLayers/ExecutionPlan``).
+    ///   - plan: how the device computes (see `ExecutionPlan`).
     public func decodeStep(
         _ lastIDs: IndexTensor, step: Int, cache: inout DecoderCache, timingSignal: Tensor,
         plan: ExecutionPlan = .dynamicShapes
@@ -80,11 +83,12 @@ extension Transformer {
     /// Translates source ids [B, S] with the reference beam search.
     ///
     /// - Parameters:
+    ///   - inputs: source ids [B, S], 0-padded, each sentence ending in EOS.
     ///   - beamSize: beams (default: the configuration's, 4).
     ///   - alpha: length-normalization exponent (default 0.6).
     ///   - extraDecodeLength: decoding stops after S + this many tokens (default 50; the
     ///     reference's translate.py uses 100).
-    ///   - plan: how the device computes (see ``NMTLayers/ExecutionPlan``).
+    ///   - plan: how the device computes (see `ExecutionPlan`).
     public func translate(
         _ inputs: IndexTensor, beamSize: Int? = nil, alpha: Float? = nil, extraDecodeLength: Int? = nil,
         plan: ExecutionPlan = .dynamicShapes

@@ -88,10 +88,13 @@ extension Transformer {
     /// [rows] at position `step`, whose keys and values are written into the cache in place.
     ///
     /// - Parameters:
+    ///   - lastIDs: the previous token of each row [rows].
+    ///   - step: their position.
+    ///   - cache: the preallocated cache; position `step` is written in place.
     ///   - timingSignal: the positional encoding, with at least `step + 1` rows.
     ///   - causalBias: the decoder self-attention bias [1, 1, M, M] for the cache's M
     ///     positions (``ModelUtilities/decoderSelfAttentionBias(length:)``).
-    ///   - plan: how the device computes (see ``NMTLayers/ExecutionPlan``).
+    ///   - plan: how the device computes (see `ExecutionPlan`).
     public func staticDecodeStep(
         _ lastIDs: IndexTensor, step: Int, cache: inout StaticDecoderCache, timingSignal: Tensor, causalBias: Tensor,
         plan: ExecutionPlan = .staticShapes

@@ -8,7 +8,7 @@ import NMTLayers
 /// and check them with ``validate()``; the model validates before building.
 ///
 /// A configuration describes the model, never the device it runs on: how a device
-/// computes (embedding lookup, padding removal) is an ``NMTLayers/ExecutionPlan`` it
+/// computes (embedding lookup, padding removal) is an `ExecutionPlan` it
 /// passes in the forward context. Checkpoints written before that change hold two more
 /// keys, `embeddingMethod` and `allowsPaddingRemoval`; decoding ignores them.
 public struct TransformerConfiguration: Codable, Equatable, Sendable {

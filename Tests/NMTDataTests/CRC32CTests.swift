@@ -1,7 +1,7 @@
 import NMTData
 import XCTest
 
-/// Values from shared/reference/README.md (checked against TensorFlow).
+/// Values from Documentation/Reference.md, "Data" (checked against TensorFlow).
 final class CRC32CTests: XCTestCase {
     func testKnownChecksums() {
         XCTAssertEqual(CRC32C.checksum(Array("123456789".utf8)), 0xE306_9283)

@@ -35,7 +35,7 @@ final class DatasetTests: XCTestCase {
     }
 
     func testReferenceBuckets() {
-        // REFERENCE §1.5.3: 42 buckets for max length 256, and the batch sizes of 2048 and 4096.
+        // Documentation/Reference.md, "Data": 42 buckets for max length 256, and the batch sizes of 2048 and 4096.
         let b2048 = LengthBuckets(maxLength: 256, batchTokens: 2048)
         XCTAssertEqual(b2048.maximums, [8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 22, 24, 26, 28, 30, 33, 36, 39, 42, 46, 50, 55, 60, 66, 72, 79, 86, 94, 103, 113, 124, 136, 149, 163, 179, 196, 215, 236, 257])
         XCTAssertEqual(b2048.batchSizes, [256, 227, 204, 186, 170, 157, 146, 136, 128, 120, 113, 107, 102, 93, 85, 78, 73, 68, 62, 56, 52, 48, 44, 40, 37, 34, 31, 28, 25, 23, 21, 19, 18, 16, 15, 13, 12, 11, 10, 9, 8, 7])

@@ -10,7 +10,7 @@ func fixtureURL(_ name: String) throws -> URL {
 func codePoints(_ s: String) -> [UInt32] { s.unicodeScalars.map(\.value) }
 func text(_ c: some Sequence<UInt32>) -> String { SubtokenText.string(c) }
 
-/// The reference's tokenizer_test.py cases (REFERENCE §3) and computed examples.
+/// The reference's tokenizer_test.py cases (Documentation/Reference.md, "Data") and computed examples.
 final class SubtokenizerHelperTests: XCTestCase {
     func testSplitAndJoinTokens() {
         let tokens = SubtokenText.splitToTokens(codePoints("test? testing 123.")).map(text)

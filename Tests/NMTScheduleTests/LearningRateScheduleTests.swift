@@ -1,7 +1,7 @@
 import NMTSchedule
 import XCTest
 
-/// REFERENCE.md §1.4 "Computed values" of the reference learning rate.
+/// Documentation/Reference.md, "Training": computed values of the reference learning rate.
 final class LearningRateScheduleTests: XCTestCase {
     let table: [(step: Int, base: Float, big: Float)] = [
         (0, 0, 0), (1, 4.36732e-8, 3.08816e-8), (100, 4.36732e-6, 3.08816e-6), (8000, 3.493856e-4, 2.470529e-4),

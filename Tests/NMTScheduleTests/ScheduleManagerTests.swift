@@ -1,7 +1,7 @@
 import NMTSchedule
 import XCTest
 
-/// REFERENCE §3 near-seed schedule_test.py values.
+/// Documentation/Reference.md, "Training": the near-seed schedule_test.py values.
 final class ScheduleManagerTests: XCTestCase {
     func testMutualExclusivity() {
         XCTAssertThrowsError(try ScheduleManager(trainSteps: 100, trainEpochs: 2, batchTokens: 2048, maxLength: 256)) {

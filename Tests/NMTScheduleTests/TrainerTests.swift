@@ -237,13 +237,7 @@ final class TrainerTests: XCTestCase {
         XCTAssertThrowsError(try Translator(model: model, tokenizer: Subtokenizer(vocabularyFile: SampleCorpus.fixture("sample.en"))))
 
         // Several threads may translate with one translator at once.
-        let shared = translator
-        let results = UnsafeMutableBufferPointer<[String]>.allocate(capacity: 3)
-        defer { results.deallocate() }
-        let box = UncheckedSendable(results)
-        DispatchQueue.concurrentPerform(iterations: 3) { i in
-            (box.value.baseAddress! + i).initialize(to: (try? shared.translate(lines)) ?? [])
-        }
+        let results = Parallel.concurrentMap(3) { _ in (try? translator.translate(lines)) ?? [] }
         for i in 0..<3 { XCTAssertEqual(results[i], together, "thread \(i)") }
     }
 

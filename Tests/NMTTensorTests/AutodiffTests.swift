@@ -60,12 +60,7 @@ final class AutodiffTests: XCTestCase {
         }
         let sequential = [run(0), run(1)]
         for _ in 0..<5 {
-            let results = UnsafeMutableBufferPointer<(Float, [Float])>.allocate(capacity: 2)
-            defer { results.deallocate() }
-            let shared = UncheckedSendable(results)
-            DispatchQueue.concurrentPerform(iterations: 2) { i in
-                (shared.value.baseAddress! + i).initialize(to: run(i))
-            }
+            let results = Parallel.concurrentMap(2) { run($0) }
             for i in 0..<2 {
                 XCTAssertEqual(results[i].0, sequential[i].0)
                 XCTAssertEqual(results[i].1, sequential[i].1)

@@ -35,11 +35,3 @@ public func temporaryDirectory(for test: XCTestCase, prefix: String = "nmt-test"
     test.addTeardownBlock { try? FileManager.default.removeItem(at: url) }
     return url
 }
-
-/// Hands a value to concurrent test closures that each touch only their own part of it.
-public struct UncheckedSendable<T>: @unchecked Sendable {
-    /// The wrapped value.
-    public let value: T
-    /// Wraps a value.
-    public init(_ value: T) { self.value = value }
-}

@@ -7,7 +7,7 @@ final class BLEUTests: XCTestCase {
         try BLEU.corpusScore(reference: reference, translation: translation, caseSensitive: caseSensitive)
     }
 
-    /// compute_bleu_test.py cases with the values computed from the reference (REFERENCE §3).
+    /// compute_bleu_test.py cases with the values computed from the reference (Documentation/Reference.md, "BLEU").
     func testReferenceCases() throws {
         let same = "test 1 two 3\nmore tests!"
         XCTAssertEqual(try bleu(same, same, caseSensitive: false), 100, accuracy: 1e-4)
@@ -28,7 +28,7 @@ final class BLEUTests: XCTestCase {
     }
 
     func testInternationalTokenization() {
-        // REFERENCE §1.10 examples and compute_bleu_test.py test_bleu_tokenize.
+        // Documentation/Reference.md, "BLEU": compute_bleu_test.py test_bleu_tokenize and its examples.
         let cases: [(String, [String])] = [
             ("Test0, 1 two, 3", ["Test0", ",", "1", "two", ",", "3"]),
             ("It costs $3,000.50 (approx.) in 2014.", ["It", "costs", "$", "3,000.50", "(", "approx", ".", ")", "in", "2014."]),

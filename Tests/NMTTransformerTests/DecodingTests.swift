@@ -13,7 +13,7 @@ struct RowOrigins: BeamSearchCache {
 
 final class DecodingTests: XCTestCase {
     func testLengthNormalizationReferenceValues() {
-        // REFERENCE §1.2 (alpha 0.6).
+        // Documentation/Reference.md, length normalization (alpha 0.6).
         for (length, expected) in [(1, 1.0), (2, 1.0969026), (10, 1.7328621), (50, 3.7785647), (100, 5.5695849)] {
             // Float32 pow against the reference's printed values: within 1 ulp (~2.4e-7 relative).
             XCTAssertEqual(

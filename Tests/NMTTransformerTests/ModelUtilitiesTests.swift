@@ -3,13 +3,13 @@ import NMTTestSupport
 import NMTTransformer
 import XCTest
 
-/// REFERENCE.md §1.1 and §3 (`model_utils_test.py`) values.
+/// Documentation/Reference.md, "Model mathematics" (`model_utils_test.py`) values.
 final class ModelUtilitiesTests: XCTestCase {
     let n = ModelUtilities.negativeInfinity
     let ids = IndexTensor(shape: [3, 5], scalars: [1, 0, 0, 0, 2, 3, 4, 0, 0, 0, 0, 5, 6, 0, 7])
 
     func testPositionalEncodingReferenceValues() {
-        // REFERENCE §1.1: computed pe(3, 4).
+        // Documentation/Reference.md: computed pe(3, 4).
         let expected = Tensor(
             shape: [3, 4],
             scalars: [0, 0, 1, 1, 0.84147098, 1e-4, 0.54030231, 1.0, 0.90929743, 2e-4, -0.41614684, 0.99999998])

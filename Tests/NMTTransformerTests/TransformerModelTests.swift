@@ -49,7 +49,7 @@ final class TransformerModelTests: XCTestCase {
     }
 
     func testLabelSmoothingConstantsMatchReference() {
-        // REFERENCE §1.3: V = 33708, smoothing 0.1 -> low 2.96674e-6, constant 1.3676291.
+        // Documentation/Reference.md, label smoothing: V = 33708, smoothing 0.1 -> low 2.96674e-6, constant 1.3676291.
         let (on, off, constant) = TransformerLoss.smoothingConstants(smoothing: 0.1, vocabularySize: 33708)
         XCTAssertEqual(on, 0.9)
         XCTAssertEqual(off, 2.96674e-6, accuracy: 1e-11)

@@ -28,6 +28,13 @@ public enum CorpusPreparer {
     /// otherwise all shards are rewritten.
     ///
     /// - Parameters:
+    ///   - source: the source text, one sentence per line.
+    ///   - target: the target text, line-aligned with `source`.
+    ///   - tokenizer: encodes both sides (EOS appended).
+    ///   - directory: where the shards go (created if needed).
+    ///   - name: the corpus name in the shard names (`NAME-TAG-00001-of-00004`).
+    ///   - tag: `train` or `dev`, which the pipeline's file patterns select.
+    ///   - shards: how many files the examples are spread over.
     ///   - shuffleSeed: shuffle each shard's examples with this seed (nil keeps file order,
     ///     as for the dev set).
     ///   - progress: called with (pairs encoded, total pairs) now and then.

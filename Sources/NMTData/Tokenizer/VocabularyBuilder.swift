@@ -56,6 +56,7 @@ public enum VocabularyBuilder {
     ///   - targetSize: the wanted number of subtokens (binary search over min_count).
     ///   - threshold: the search stops when the size is within this distance of the target.
     ///   - minCount: a fixed minimum subtoken count instead of the search.
+    ///   - fileByteLimit: bytes of each file read (the reference reads about 1 MB each).
     ///   - progress: called with a line of text after each candidate vocabulary.
     public static func build(
         files: [URL], targetSize: Int, threshold: Int, minCount: Int? = nil, fileByteLimit: Int = 1_000_000,

@@ -98,7 +98,7 @@ extension Optimizer {
     /// - Parameters:
     ///   - parameters: the model, updated in place (storage shared with another copy of
     ///     the model is copied first, so the copy keeps its values).
-    ///   - gradients: from ``NMTTensor/valueAndGradient(of:recorder:_:)``.
+    ///   - gradients: from `valueAndGradient(of:recorder:_:)`.
     ///   - learningRate: this step's rate (from a schedule).
     ///   - sparseRows: the rows each named [R, W] parameter's gradient touches (duplicates
     ///     allowed), for ``LazyAdam``; other optimizers update densely.
@@ -117,7 +117,7 @@ extension Optimizer {
             var values = slotValues.removeValue(forKey: name) ?? [:]
             var slotBuffers: [UnsafeMutablePointer<Float>] = []
             for slot in slots(forParameterShape: parameter.shape) {
-                var tensor = values[slot.name] ?? Tensor.zeros(slot.shape)
+                var tensor = values.removeValue(forKey: slot.name) ?? Tensor.zeros(slot.shape)
                 precondition(
                     tensor.shape == slot.shape,
                     "Optimizer.update: slot \(slot.name) of \(name) is \(tensor.shape), expected \(slot.shape)")

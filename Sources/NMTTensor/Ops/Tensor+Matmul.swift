@@ -66,8 +66,8 @@ extension Tensor {
     /// without materializing the [B, N, L, d] split.
     ///
     /// - Parameters:
-    ///   - queries: [B, Lq, N*d].
-    ///   - keys: [B, Lk, N*d].
+    ///   - q: the queries [B, Lq, N*d].
+    ///   - k: the keys [B, Lk, N*d].
     ///   - heads: N; must divide the last dimension.
     /// - Returns: [B, N, Lq, Lk].
     public static func multiHeadScores(queries q: Tensor, keys k: Tensor, heads: Int) -> Tensor {
@@ -107,8 +107,8 @@ extension Tensor {
     /// ``multiHeadScores(queries:keys:heads:)``.
     ///
     /// - Parameters:
-    ///   - weights: [B, N, Lq, Lk] attention probabilities.
-    ///   - values: [B, Lk, N*d].
+    ///   - w: the attention probabilities [B, N, Lq, Lk].
+    ///   - v: the values [B, Lk, N*d].
     /// - Returns: [B, Lq, N*d].
     public static func multiHeadCombine(weights w: Tensor, values v: Tensor) -> Tensor {
         precondition(
