@@ -20,9 +20,10 @@ public final class PrefetchingIterator: @unchecked Sendable {
     public init(_ iterator: DatasetIterator, capacity: Int = 4) {
         self.capacity = max(1, capacity)
         position = iterator.position
-        // The iterator moves to the producer thread; the caller keeps no reference to use.
-        let transfer = Transfer(iterator)
-        let producer = Thread { [self] in produce(transfer.value) }
+        // The iterator moves to the producer thread, its only user from now on (the caller
+        // hands it over and keeps no reference to use), so it needs no lock.
+        nonisolated(unsafe) let handedOver = iterator
+        let producer = Thread { [self] in produce(handedOver) }
         producer.name = "nmt-dataset-prefetch"
         producer.start()
     }
@@ -78,10 +79,4 @@ public final class PrefetchingIterator: @unchecked Sendable {
         condition.broadcast()
         condition.unlock()
     }
-}
-
-/// Hands a non-Sendable value to another thread that becomes its only user.
-private struct Transfer<T>: @unchecked Sendable {
-    let value: T
-    init(_ value: T) { self.value = value }
 }
