@@ -133,4 +133,28 @@ final class OptimizerReferenceTests: XCTestCase {
         XCTAssertEqual(before["w"]!.scalars, Self.initial["w"]!.scalars)
         XCTAssertNotEqual(parameters["w"]!.scalars, before["w"]!.scalars)
     }
+
+    /// A matrix large enough to be updated on several threads gives the first step of the
+    /// paper's formulas, computed here in double precision: `V̂ = vr·vcᵀ / mean(vr)` from
+    /// `G² + ε1`, `U = G / √V̂` clipped to RMS 1, `θ -= 1e-2 · max(1e-3, RMS(θ)) · U`.
+    func testAdafactorFirstStepOnALargeMatrix() {
+        let (rows, columns) = (256, 300)
+        let theta = Tensor.randomNormal([rows, columns], key: RandomKey(seed: 7))
+        let g = Tensor.randomNormal([rows, columns], key: RandomKey(seed: 8)) * 0.01
+        var parameters = ["w": theta]
+        var adafactor = Adafactor()
+        adafactor.update(&parameters, along: ParameterGradients(names: ["w"], tensors: ["w": g]), learningRate: 0)
+        let t = theta.scalars.map(Double.init), gd = g.scalars.map(Double.init)
+        let squared = gd.map { $0 * $0 + 1e-30 }
+        let vr = (0..<rows).map { r in (0..<columns).reduce(0.0) { $0 + squared[r * columns + $1] } / Double(columns) }
+        let vc = (0..<columns).map { c in (0..<rows).reduce(0.0) { $0 + squared[$1 * columns + c] } / Double(rows) }
+        let meanRow = vr.reduce(0, +) / Double(rows)
+        var u = [Double](repeating: 0, count: rows * columns)
+        for r in 0..<rows { for c in 0..<columns { u[r * columns + c] = gd[r * columns + c] / (vr[r] * vc[c] / meanRow).squareRoot() } }
+        func rms(_ x: [Double]) -> Double { (x.reduce(0) { $0 + $1 * $1 } / Double(x.count)).squareRoot() }
+        let size = 1e-2 * max(1e-3, rms(t)) / max(1, rms(u))
+        let expected = zip(t, u).map { Float($0 - size * $1) }
+        assertClose(parameters["w"]!, Tensor(shape: [rows, columns], scalars: expected), absoluteTolerance: 1e-6)
+        XCTAssertNotEqual(parameters["w"]!.scalars, theta.scalars)
+    }
 }

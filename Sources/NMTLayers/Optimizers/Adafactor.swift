@@ -93,36 +93,66 @@ public struct Adafactor: Optimizer {
     /// Updates one parameter and its statistics in place.
     public func apply(_ constants: StepConstants, to memory: ParameterMemory) {
         let count = memory.count
-        let p = memory.parameter, g = memory.gradient
-        let decay = constants.decay, mixing = 1 - decay
+        let columns = memory.shape.last ?? 1
+        let rows = count / max(columns, 1)
         var size = constants.stepSize
-        if multipliesByParameterScale { size *= max(epsilon2, Self.rootMeanSquare(count) { p[$0] }) }
-        // The preconditioner as a per-element factor: U = G · factor(i).
-        let factor: (Int) -> Float
+        if multipliesByParameterScale {
+            size *= max(epsilon2, Self.rootMeanSquare(rows: rows, columns: columns) { row, range in
+                Self.sumOfSquares(memory.parameter + row * columns, range)
+            })
+        }
+        // The update is U = G ⊙ P for a preconditioner P: the outer product of row and
+        // column factors for a factored matrix, 1/√v elementwise otherwise. It is applied
+        // row by row (a vector is one row), in two passes: its RMS for clipping, then the
+        // step, so that no update-sized scratch memory is needed.
+        let g = memory.gradient
+        let rowFactors: [Float], columnFactors: [Float]
         if factored && memory.shape.count >= 2 {
-            let columns = memory.shape[memory.shape.count - 1], rows = memory.shape[memory.shape.count - 2]
-            let (rowFactors, columnFactors) = Self.updateFactoredMoments(
-                memory, rows: rows, columns: columns, decay: decay, epsilon1: epsilon1)
-            factor = { i in
-                let matrix = i / (rows * columns), column = i % columns
-                return rowFactors[i / columns] * columnFactors[matrix * columns + column]
-            }
+            (rowFactors, columnFactors) = Self.updateFactoredMoments(
+                memory, rows: memory.shape[memory.shape.count - 2], columns: columns, decay: constants.decay,
+                epsilon1: epsilon1)
         } else {
             let v = memory.slots[0]
-            for i in 0..<count { v[i] = decay * v[i] + mixing * (g[i] * g[i] + epsilon1) }
-            factor = { i in 1 / v[i].squareRoot() }
+            let decay = constants.decay, epsilon1 = epsilon1
+            Parallel.forChunks(count, costPerItem: 4) { range in
+                for i in range { v[i] = decay * v[i] + (1 - decay) * (g[i] * g[i] + epsilon1) }
+            }
+            (rowFactors, columnFactors) = ([], [])
+        }
+        let isFactored = !rowFactors.isEmpty
+        let matrixRows = isFactored ? memory.shape[memory.shape.count - 2] : 1
+        /// Elements `range` of row `row` of U, handed to `body` one by one.
+        func update(row: Int, _ range: Range<Int>, _ body: (Int, Float) -> Void) {
+            let start = row * columns
+            if isFactored {
+                let rowFactor = rowFactors[row], columnBase = (row / matrixRows) * columns
+                for c in range { body(start + c, g[start + c] * rowFactor * columnFactors[columnBase + c]) }
+            } else {
+                let v = memory.slots[0]
+                for c in range { body(start + c, g[start + c] * (1 / v[start + c].squareRoot())) }
+            }
         }
         if let clippingThreshold {
-            size /= max(1, Self.rootMeanSquare(count) { g[$0] * factor($0) } / clippingThreshold)
-        }
-        if beta1 > 0 {
-            let m = memory.slots[memory.slots.count - 1]
-            for i in 0..<count {
-                m[i] = beta1 * m[i] + (1 - beta1) * (size * (g[i] * factor(i)))
-                p[i] -= m[i]
+            let rms = Self.rootMeanSquare(rows: rows, columns: columns) { row, range in
+                var sum = 0.0
+                update(row: row, range) { _, u in sum += Double(u) * Double(u) }
+                return sum
             }
-        } else {
-            for i in 0..<count { p[i] -= size * (g[i] * factor(i)) }
+            size /= max(1, rms / clippingThreshold)
+        }
+        let p = memory.parameter, beta1 = beta1
+        let m = beta1 > 0 ? memory.slots[memory.slots.count - 1] : nil
+        Parallel.forChunks(rows, costPerItem: columns * 4) { rowRange in
+            for row in rowRange {
+                update(row: row, 0..<columns) { i, u in
+                    if let m {
+                        m[i] = beta1 * m[i] + (1 - beta1) * (size * u)
+                        p[i] -= m[i]
+                    } else {
+                        p[i] -= size * u
+                    }
+                }
+            }
         }
     }
 
@@ -165,14 +195,25 @@ public struct Adafactor: Optimizer {
         return (rowFactors, columnFactors)
     }
 
-    /// `√(mean(value(i)²))` over `0..<count`, accumulated in double precision.
-    private static func rootMeanSquare(_ count: Int, _ value: (Int) -> Float) -> Float {
-        var sum = 0.0
-        for i in 0..<count {
-            let x = Double(value(i))
-            sum += x * x
+    /// `√(mean(x²))` over `rows` rows of `columns` elements, where `rowSum(row, range)`
+    /// gives `Σ x²` of one row's elements `range`: rows are summed concurrently into one
+    /// slot each and then added in row order, so the result does not depend on threads.
+    private static func rootMeanSquare(rows: Int, columns: Int, _ rowSum: (Int, Range<Int>) -> Double) -> Float {
+        var sums = [Double](repeating: 0, count: rows)
+        sums.withUnsafeMutableBufferPointer { sums in
+            let sums = sums
+            Parallel.forChunks(rows, costPerItem: columns * 2) { rowRange in
+                for row in rowRange { sums[row] = rowSum(row, 0..<columns) }
+            }
         }
-        return Float((sum / Double(max(count, 1))).squareRoot())
+        return Float((sums.reduce(0, +) / Double(max(rows * columns, 1))).squareRoot())
+    }
+
+    /// `Σ x²` over `range` in double precision.
+    private static func sumOfSquares(_ x: UnsafePointer<Float>, _ range: Range<Int>) -> Double {
+        var sum = 0.0
+        for i in range { sum += Double(x[i]) * Double(x[i]) }
+        return sum
     }
 
     /// `step`.
