@@ -26,9 +26,7 @@ func progressLine(_ label: String) -> (Int, Int) -> Void {
 func rawLines(_ path: String) throws -> [Substring] {
     guard let data = FileManager.default.contents(atPath: path) else { throw ValidationError("cannot read \(path)") }
     guard let text = String(data: data, encoding: .utf8) else { throw ValidationError("\(path) is not valid UTF-8") }
-    var lines = text.split(separator: "\n", omittingEmptySubsequences: false)
-    if lines.last == "" { lines.removeLast() }
-    return lines
+    return TextLines.split(text)
 }
 
 struct Vocab: ParsableCommand {

@@ -7,14 +7,9 @@ import Foundation
 public enum CorpusPreparer {
     /// The lines of a text file, each stripped of surrounding whitespace.
     public static func lines(of url: URL) throws(CorpusError) -> [String] {
-        let data: Data
-        do { data = try Data(contentsOf: url) } catch { throw .unreadable(path: url.path, reason: error.localizedDescription) }
-        guard let text = String(data: data, encoding: .utf8) else { throw .invalidUTF8(path: url.path) }
-        var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map {
+        try TextLines.read(url).map {
             String(String.UnicodeScalarView(pythonStripped($0.unicodeScalars.map(\.value)).compactMap(Unicode.Scalar.init)))
         }
-        if lines.last == "" { lines.removeLast() }
-        return lines
     }
 
     /// The shard file names for `name`, `tag` and `count` shards.

@@ -33,7 +33,7 @@ public enum DingExtractor {
         guard let text = String(data: data, encoding: .utf8) else { throw .invalidUTF8(path: url.path) }
         var seen = Set<Pair>()
         var train: [Pair] = [], test: [Pair] = []
-        for line in text.split(separator: "\n") where !line.hasPrefix("#") {
+        for line in TextLines.split(text) where !line.isEmpty && !line.hasPrefix("#") {
             for pair in pairs(inLine: String(line)) where seen.insert(pair).inserted {
                 if isTest(pair.english) { test.append(pair) } else { train.append(pair) }
             }

@@ -54,9 +54,7 @@ public struct Subtokenizer: Sendable {
         guard let text = String(data: data, encoding: .utf8) else { throw .invalidUTF8(path: url.path) }
         var list = [SubtokenText.padding, SubtokenText.endOfSentence]
         var seen = Set(list)
-        var lines = Array(text.unicodeScalars.split(separator: "\n", omittingEmptySubsequences: false))
-        if lines.last?.isEmpty == true { lines.removeLast() }  // the final newline
-        for (index, rawLine) in lines.enumerated() {
+        for (index, rawLine) in TextLines.split(text).map(\.unicodeScalars).enumerated() {
             let line = pythonStripped(rawLine.map(\.value))
             guard line.count >= 3, line.first == 0x27, line.last == 0x27 else {
                 throw .malformedLine(path: url.path, line: index + 1, text: SubtokenText.string(rawLine.prefix(80).map(\.value)))

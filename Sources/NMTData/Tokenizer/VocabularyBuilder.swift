@@ -22,9 +22,7 @@ public enum VocabularyBuilder {
             var budget = Double(fileByteLimit)
             let linesToSkip = Int(Double(data.count) / (Double(fileByteLimit) * 2))
             var counter = 0
-            var lines = text.unicodeScalars.split(separator: "\n", omittingEmptySubsequences: false)
-            if lines.last?.isEmpty == true { lines.removeLast() }  // no line after the final newline
-            for line in lines {
+            for line in TextLines.split(text).map(\.unicodeScalars) {
                 if counter < linesToSkip {
                     counter += 1
                     continue
