@@ -50,23 +50,19 @@ struct NMTTrain: ParsableCommand {
         if trainSteps != nil && trainEpochs != nil { throw ValidationError("--train-steps and --train-epochs are mutually exclusive") }
         if (bleuSource == nil) != (bleuRef == nil) { throw ValidationError("--bleu-source and --bleu-ref go together") }
         if iterationsPerLoop < 1 { throw ValidationError("--iterations-per-loop must be at least 1") }
+        if stepsBetweenEvals < 1 || epochsBetweenEvals < 1 {
+            throw ValidationError("--steps-between-evals and --epochs-between-evals must be at least 1")
+        }
         if config == nil && TransformerConfiguration.preset(named: paramSet) == nil {
             throw ValidationError("--param-set must be tiny, base or big, not '\(paramSet)'")
         }
         try requireExisting(dataDir, flag: "--data-dir")
-        if weightDecay < 0 || !weightDecay.isFinite { throw ValidationError("--weight-decay must be a finite value ≥ 0") }
+        // Every number the run depends on, checked before anything is loaded or logged.
+        do { try options.validate() } catch { throw ValidationError("\(error)") }
     }
 
-    func run() throws {
-        LoggingSystem.bootstrap(StreamLogHandler.standardError)
-        let logger = Logger(label: "nmt-train")
-        let configuration: TransformerConfiguration
-        if let config {
-            guard let data = FileManager.default.contents(atPath: config) else { throw ValidationError("cannot read --config \(config)") }
-            configuration = try JSONDecoder().decode(TransformerConfiguration.self, from: data)
-        } else {
-            configuration = TransformerConfiguration.preset(named: paramSet)!
-        }
+    /// The training options the flags describe.
+    var options: TrainingOptions {
         var options = TrainingOptions(
             dataDirectory: URL(fileURLWithPath: dataDir), modelDirectory: model.modelDirectory,
             vocabularyFile: model.vocabularyFile)
@@ -89,6 +85,19 @@ struct NMTTrain: ParsableCommand {
         options.checkpointEvery = checkpointEvery
         options.iterationsPerLoop = iterationsPerLoop
         options.resume = resume
+        return options
+    }
+
+    func run() throws {
+        LoggingSystem.bootstrap(StreamLogHandler.standardError)
+        let logger = Logger(label: "nmt-train")
+        let configuration: TransformerConfiguration
+        if let config {
+            guard let data = FileManager.default.contents(atPath: config) else { throw ValidationError("cannot read --config \(config)") }
+            configuration = try JSONDecoder().decode(TransformerConfiguration.self, from: data)
+        } else {
+            configuration = TransformerConfiguration.preset(named: paramSet)!
+        }
         logger.info("BLAS: \(BLAS.implementation)")
         let device = try devices.makeDevice(batchTokens: batchSize, maxLength: maxLength)
         let trainer = try Trainer(options: options, configuration: configuration, device: device, logger: logger)

@@ -27,6 +27,8 @@ struct NMTTranslate: ParsableCommand {
     func validate() throws {
         if text == nil && file == nil { throw ValidationError("give --text or --file") }
         if beam < 1 { throw ValidationError("--beam must be at least 1") }
+        if extraLength < 0 { throw ValidationError("--extra-length must not be negative, not \(extraLength)") }
+        if !alpha.isFinite || alpha < 0 { throw ValidationError("--alpha must be a finite value ≥ 0, not \(alpha)") }
         if batch < 1 || maxLength < 1 { throw ValidationError("--batch and --max-length must be at least 1") }
         if let shards = devices.shards, batch % shards != 0 {
             throw ValidationError("--batch \(batch) does not divide across \(shards) shards")
@@ -36,8 +38,11 @@ struct NMTTranslate: ParsableCommand {
     }
 
     func run() throws {
-        var translator = try Translator(
-            model: try Checkpoint.loadModel(at: model.modelDirectory), tokenizer: try Subtokenizer(vocabularyFile: model.vocabularyFile))
+        // The checkpoint records its vocabulary's hash: another vocabulary of the same size
+        // would translate into nonsense.
+        let loaded = try Checkpoint.loadModel(
+            at: model.modelDirectory, vocabularyHash: try Checkpoint.vocabularyHash(of: model.vocabularyFile))
+        var translator = try Translator(model: loaded, tokenizer: try Subtokenizer(vocabularyFile: model.vocabularyFile))
         translator.beamSize = beam
         translator.alpha = alpha
         translator.extraDecodeLength = extraLength

@@ -54,9 +54,14 @@ public enum Checkpoint {
         model: Transformer, optimizer: Update, manifest: CheckpointManifest, in modelDirectory: URL, keep: Int = 5
     ) throws -> URL {
         precondition(manifest.optimizer == optimizer.kind, "Checkpoint.save: the manifest names another optimizer")
+        for (name, tensor) in model.namedParameters where !tensor.withUnsafeBufferPointer({ $0.allSatisfy(\.isFinite) }) {
+            throw CheckpointError.nonFiniteWeights(parameter: name, step: manifest.step)
+        }
+        precondition(manifest.step >= 0, "Checkpoint.save: step \(manifest.step) is negative")
         let manager = FileManager.default
         try manager.createDirectory(at: modelDirectory, withIntermediateDirectories: true)
-        let name = prefix + String(format: "%08d", manifest.step)
+        removeStaleTemporaries(in: modelDirectory)
+        let name = directoryName(ofStep: manifest.step)
         let final = modelDirectory.appendingPathComponent(name)
         let temporary = modelDirectory.appendingPathComponent(".\(name).tmp-\(ProcessInfo.processInfo.processIdentifier)")
         try? manager.removeItem(at: temporary)
@@ -72,25 +77,116 @@ public enum Checkpoint {
         return final
     }
 
-    /// Complete checkpoints in a model directory, oldest first.
-    public static func checkpoints(in modelDirectory: URL) throws -> [URL] {
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: modelDirectory.path)) ?? []
-        return names.filter { $0.hasPrefix(prefix) }.sorted().map { modelDirectory.appendingPathComponent($0) }
+    /// `checkpoint-` and the step, zero-padded to 8 digits (more when the step needs them).
+    static func directoryName(ofStep step: Int) -> String {
+        let digits = String(step)
+        return prefix + String(repeating: "0", count: max(0, 8 - digits.count)) + digits
     }
 
-    /// The newest checkpoint, if any.
-    public static func latest(in modelDirectory: URL) throws -> URL? { try checkpoints(in: modelDirectory).last }
+    /// The step a checkpoint directory's name says, or nil for any other name.
+    static func step(ofDirectoryNamed name: String) -> Int? {
+        guard name.hasPrefix(prefix) else { return nil }
+        let digits = name.dropFirst(prefix.count)
+        guard !digits.isEmpty, digits.allSatisfy(\.isASCII), digits.allSatisfy(\.isNumber) else { return nil }
+        return Int(digits)
+    }
+
+    /// Checkpoint directories in a model directory (named `checkpoint-STEP`), by step,
+    /// oldest first. Whether each is complete is checked by ``newestUsable(in:)``.
+    public static func checkpoints(in modelDirectory: URL) throws -> [URL] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: modelDirectory.path)) ?? []
+        return names.compactMap { name in step(ofDirectoryNamed: name).map { ($0, name) } }
+            .filter { isDirectory(modelDirectory.appendingPathComponent($0.1)) }
+            .sorted { $0.0 < $1.0 }
+            .map { modelDirectory.appendingPathComponent($0.1) }
+    }
+
+    /// The newest checkpoint that can be used: its manifest reads, names the step of its
+    /// folder, and its weight and optimizer files exist. Newer checkpoints that fail these
+    /// checks (an interrupted copy, an empty folder) come back in `skipped` with the
+    /// reason, for a warning.
+    public static func newestUsable(in modelDirectory: URL) throws -> (checkpoint: URL?, skipped: [(URL, String)]) {
+        var skipped: [(URL, String)] = []
+        for candidate in try checkpoints(in: modelDirectory).reversed() {
+            do {
+                let manifest = try readManifest(in: candidate)
+                for file in [Transformer.weightsFileName, Transformer.configurationFileName, manifest.optimizerFile]
+                where !FileManager.default.fileExists(atPath: candidate.appendingPathComponent(file).path) {
+                    throw CheckpointError.unreadable(path: candidate.appendingPathComponent(file).path, reason: "missing")
+                }
+                return (candidate, skipped)
+            } catch {
+                skipped.append((candidate, "\(error)"))
+            }
+        }
+        return (nil, skipped)
+    }
+
+    /// The newest usable checkpoint, if any (see ``newestUsable(in:)``).
+    public static func latest(in modelDirectory: URL) throws -> URL? { try newestUsable(in: modelDirectory).checkpoint }
 
     /// The model saved at `path`: a directory written by `Transformer.save(to:)` or a
-    /// checkpoint, or else the newest checkpoint of a model directory.
+    /// checkpoint, or else the newest usable checkpoint of a model directory.
     ///
-    /// - Throws: ``CheckpointError/noModel(path:)`` when there is neither.
-    public static func loadModel(at path: URL) throws -> Transformer {
-        if FileManager.default.fileExists(atPath: path.appendingPathComponent(Transformer.weightsFileName).path) {
-            return try Transformer.load(from: path)
+    /// - Parameter vocabularyHash: the hash of the vocabulary it will be used with; a
+    ///   checkpoint trained with another vocabulary is refused (a model saved without a
+    ///   manifest records none).
+    /// - Throws: ``CheckpointError/noModel(path:)`` when there is neither, and
+    ///   ``CheckpointError/vocabularyMismatch(path:saved:current:)``.
+    public static func loadModel(at path: URL, vocabularyHash: String? = nil) throws -> Transformer {
+        var directory = path
+        if !FileManager.default.fileExists(atPath: path.appendingPathComponent(Transformer.weightsFileName).path) {
+            guard let newest = try latest(in: path) else { throw CheckpointError.noModel(path: path.path) }
+            directory = newest
         }
-        guard let newest = try latest(in: path) else { throw CheckpointError.noModel(path: path.path) }
-        return try Transformer.load(from: newest)
+        guard FileManager.default.fileExists(atPath: directory.appendingPathComponent(manifestFileName).path) else {
+            return try Transformer.load(from: directory)
+        }
+        return try load(from: directory, vocabularyHash: vocabularyHash).model
+    }
+
+    /// Removes checkpoint temporaries (`.checkpoint-STEP.tmp-PID`) left by processes that
+    /// no longer run (killed while saving, or out of disk space).
+    ///
+    /// - Returns: the folders removed.
+    @discardableResult
+    public static func removeStaleTemporaries(in modelDirectory: URL) -> [URL] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: modelDirectory.path)) ?? []
+        var removed: [URL] = []
+        for name in names where name.hasPrefix("." + prefix) {
+            guard let marker = name.range(of: ".tmp-", options: .backwards), let pid = Int32(name[marker.upperBound...]) else {
+                continue
+            }
+            // kill(pid, 0) probes without signalling: ESRCH means no such process.
+            guard pid != ProcessInfo.processInfo.processIdentifier, kill(pid, 0) != 0, errno == ESRCH else { continue }
+            let url = modelDirectory.appendingPathComponent(name)
+            if (try? FileManager.default.removeItem(at: url)) != nil { removed.append(url) }
+        }
+        return removed
+    }
+
+    private static func isDirectory(_ url: URL) -> Bool {
+        var isDirectory: ObjCBool = false
+        return FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory) && isDirectory.boolValue
+    }
+
+    /// The manifest of a checkpoint directory, checked against the directory's name.
+    static func readManifest(in directory: URL) throws -> CheckpointManifest {
+        let manifestURL = directory.appendingPathComponent(manifestFileName)
+        let manifest: CheckpointManifest
+        do { manifest = try JSONDecoder().decode(CheckpointManifest.self, from: Data(contentsOf: manifestURL)) } catch let
+            error as CheckpointError
+        {
+            throw error
+        } catch {
+            throw CheckpointError.unreadable(path: manifestURL.path, reason: "\(error)")
+        }
+        guard manifest.step >= 0 else { throw CheckpointError.inconsistent(path: directory.path, reason: "step \(manifest.step) is negative") }
+        if let named = step(ofDirectoryNamed: directory.lastPathComponent), named != manifest.step {
+            throw CheckpointError.inconsistent(
+                path: directory.path, reason: "the folder name says step \(named), the manifest \(manifest.step)")
+        }
+        return manifest
     }
 
     /// Loads a checkpoint, refusing one made for another configuration or vocabulary.
@@ -103,15 +199,7 @@ public enum Checkpoint {
     public static func load(
         from directory: URL, expectedConfiguration: TransformerConfiguration? = nil, vocabularyHash: String? = nil
     ) throws -> RestoredCheckpoint {
-        let manifestURL = directory.appendingPathComponent(manifestFileName)
-        let manifest: CheckpointManifest
-        do { manifest = try JSONDecoder().decode(CheckpointManifest.self, from: Data(contentsOf: manifestURL)) } catch let
-            error as CheckpointError
-        {
-            throw error
-        } catch {
-            throw CheckpointError.unreadable(path: manifestURL.path, reason: "\(error)")
-        }
+        let manifest = try readManifest(in: directory)
         if let expectedConfiguration, expectedConfiguration != manifest.configuration {
             throw CheckpointError.configurationMismatch(path: directory.path)
         }
@@ -119,6 +207,9 @@ public enum Checkpoint {
             throw CheckpointError.vocabularyMismatch(path: directory.path, saved: manifest.vocabularyHash, current: vocabularyHash)
         }
         let model = try Transformer.load(from: directory)
+        guard model.configuration == manifest.configuration else {
+            throw CheckpointError.inconsistent(path: directory.path, reason: "configuration.json and the manifest describe different models")
+        }
         let (state, _) = try SafeTensors.read(from: directory.appendingPathComponent(manifest.optimizerFile))
         return RestoredCheckpoint(model: model, manifest: manifest, optimizerState: state, directory: directory)
     }
@@ -138,6 +229,10 @@ public enum CheckpointError: Error, Equatable, CustomStringConvertible {
     case noModel(path: String)
     /// The checkpoint was trained with another optimizer than the one asked for.
     case optimizerMismatch(path: String, saved: String, requested: String)
+    /// The checkpoint's files contradict each other or its name.
+    case inconsistent(path: String, reason: String)
+    /// The model holds a NaN or infinite weight: saving it would replace good checkpoints.
+    case nonFiniteWeights(parameter: String, step: Int)
     /// The manifest was written by a newer library in a format this one does not know.
     case unsupportedFormat(version: Int, supported: Int)
 
@@ -152,6 +247,9 @@ public enum CheckpointError: Error, Equatable, CustomStringConvertible {
         case .noModel(let path): return "\(path) holds no model or checkpoint"
         case .optimizerMismatch(let path, let saved, let requested):
             return "checkpoint \(path) was trained with optimizer \(saved), not \(requested); resume with --optimizer \(saved) or use another model directory"
+        case .inconsistent(let path, let reason): return "checkpoint \(path) is inconsistent: \(reason)"
+        case .nonFiniteWeights(let parameter, let step):
+            return "not saving step \(step): parameter \(parameter) holds NaN or infinite values; the earlier checkpoints are kept"
         case .unsupportedFormat(let version, let supported):
             return "checkpoint manifest format \(version) is newer than this library reads (up to \(supported)); update swift-nmt"
         case .existingCheckpoints(let path):

@@ -48,13 +48,20 @@ public final class Trainer {
         vocabularyHash = try Checkpoint.vocabularyHash(of: options.vocabularyFile)
         let configuration = configuration.withVocabularySize(tokenizer.vocabularySize)
         try configuration.validate()
-        guard options.iterationsPerLoop > 0 else { throw ScheduleError.notPositive("iterations per loop") }
+        try options.validate()
         if device.capabilities.requiresStaticShapes && !options.staticBatches {
             throw DeviceError.invalidConfiguration("this device requires static batches; set staticBatches (--static-batch)")
         }
         self.configuration = configuration
         optimizer = options.optimizer.makeOptimizer(weightDecay: options.weightDecay)
-        if let latest = try Checkpoint.latest(in: options.modelDirectory) {
+        for stale in Checkpoint.removeStaleTemporaries(in: options.modelDirectory) {
+            logger.warning("removed \(stale.lastPathComponent), left by an interrupted save")
+        }
+        let (latest, skipped) = try Checkpoint.newestUsable(in: options.modelDirectory)
+        for (checkpoint, reason) in skipped {
+            logger.warning("skipping \(checkpoint.lastPathComponent): \(reason)")
+        }
+        if let latest {
             guard options.resume else { throw CheckpointError.existingCheckpoints(path: options.modelDirectory.path) }
             let restored = try Checkpoint.load(from: latest, expectedConfiguration: configuration, vocabularyHash: vocabularyHash)
             try restored.restore(&optimizer)
@@ -84,7 +91,12 @@ public final class Trainer {
             let iterationStarted = Date()
             let outOfTime = try trainIteration(run, endEpoch: endEpoch)
             run.report.trainingSeconds += Date().timeIntervalSince(iterationStarted)
-            let reachedThreshold = try evaluate(afterIteration: iteration, run)
+            let reachedThreshold: Bool
+            do { reachedThreshold = try evaluate(afterIteration: iteration, run) } catch {
+                // The training before it is not lost to a failing evaluation.
+                try saveCheckpoint()
+                throw error
+            }
             if reachedThreshold || outOfTime { break }
             if let endEpoch, let total = run.schedule.trainEpochs, endEpoch >= total { break }
         }
@@ -144,6 +156,13 @@ public final class Trainer {
             learningRate: { run.learningRates.learningRate(atStep: $0) },
             randomKey: RandomKey(seed: options.seed).split(Self.dropoutStream),
             loss: { model, batch, context in model.loss(batch, context: context) })
+        // A non-finite step poisons every later weight: stop before it is recorded or saved.
+        for summary in summaries {
+            if !summary.loss.isFinite { throw TrainingError.nonFinite(step: summary.step, what: "loss", value: summary.loss) }
+            if let norm = summary.gradientNorm, !norm.isFinite {
+                throw TrainingError.nonFinite(step: summary.step, what: "gradient norm", value: norm)
+            }
+        }
         let stepBefore = step
         step += summaries.count
         datasetPosition = loop.position

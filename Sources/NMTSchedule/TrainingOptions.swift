@@ -68,6 +68,47 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     }
 }
 
+extension TrainingOptions {
+    /// Checks every number the run divides by, multiplies with or counts down.
+    ///
+    /// - Throws: ``TrainingError/invalidOption(_:reason:)`` naming the first bad option.
+    public func validate() throws(TrainingError) {
+        func require(_ condition: Bool, _ option: String, _ reason: String) throws(TrainingError) {
+            if !condition { throw .invalidOption(option, reason: reason) }
+        }
+        try require(learningRate.isFinite && learningRate > 0, "learning rate", "is \(learningRate); must be a finite positive number")
+        try require(warmupSteps > 0, "warmup steps", "is \(warmupSteps); must be positive (the schedule divides by it)")
+        try require(checkpointEvery > 0, "checkpoint interval", "is \(checkpointEvery); must be positive")
+        try require(keepCheckpoints > 0, "checkpoints kept", "is \(keepCheckpoints); must be positive")
+        try require(iterationsPerLoop > 0, "iterations per loop", "is \(iterationsPerLoop); must be positive")
+        try require(batchTokens > 0 && maxLength > 0, "batch size", "batch tokens \(batchTokens) and max length \(maxLength) must be positive")
+        try require(weightDecay.isFinite && weightDecay >= 0, "weight decay", "is \(weightDecay); must be finite and ≥ 0")
+        if let maximumSeconds {
+            try require(maximumSeconds.isFinite && maximumSeconds > 0, "time budget", "is \(maximumSeconds) s; must be positive")
+        }
+        if let bleuThreshold { try require(bleuThreshold.isFinite, "BLEU threshold", "is \(bleuThreshold); must be finite") }
+    }
+}
+
+/// A training run that cannot start or cannot go on.
+public enum TrainingError: Error, Equatable, CustomStringConvertible {
+    /// An option has a value the run cannot use.
+    case invalidOption(String, reason: String)
+    /// A step's loss or gradient norm is not finite (NaN or infinite): training stopped
+    /// before anything was saved from it.
+    case nonFinite(step: Int, what: String, value: Float)
+
+    /// A sentence saying what is wrong.
+    public var description: String {
+        switch self {
+        case .invalidOption(let option, let reason): return "invalid training option: \(option) \(reason)"
+        case .nonFinite(let step, let what, let value):
+            return "the \(what) of step \(step) is \(value); training stopped, and the last checkpoint (before it) is kept. "
+                + "Lower the learning rate, lengthen the warm-up or check the data (a batch without target tokens)"
+        }
+    }
+}
+
 /// What a finished run reports.
 public struct TrainingReport: Sendable, Equatable {
     /// Updates applied in total (including those before a resume).

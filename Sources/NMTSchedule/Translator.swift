@@ -63,6 +63,7 @@ public struct Translator: Sendable {
     }
 
     private func translate(_ lines: [String], device: Device?, progress: ((Int, Int) -> Void)?) throws -> [String] {
+        try validateSettings()
         let capabilities = device?.capabilities
         let staticShape = capabilities?.requiresStaticShapes == true ? capabilities?.staticBatchShape : nil
         // Longest first by whitespace word count; ties keep input order (a stable sort).
@@ -107,6 +108,14 @@ public struct Translator: Sendable {
         return output
     }
 
+    /// Checks the settings a caller may have set to values the search cannot use.
+    private func validateSettings() throws(TranslatorError) {
+        if beamSize < 1 { throw .invalidSetting("beamSize is \(beamSize); must be at least 1") }
+        if batchSize < 1 { throw .invalidSetting("batchSize is \(batchSize); must be at least 1") }
+        if extraDecodeLength < 0 { throw .invalidSetting("extraDecodeLength is \(extraDecodeLength); must not be negative") }
+        if !alpha.isFinite || alpha < 0 { throw .invalidSetting("alpha is \(alpha); must be finite and ≥ 0") }
+    }
+
     /// The translation of one sentence.
     public func translate(_ text: String) throws -> String { try translate([text])[0] }
 
@@ -136,6 +145,8 @@ public enum TranslatorError: Error, Equatable, CustomStringConvertible {
     case outputIsDirectory(String)
     /// The folder the output would go in does not exist.
     case outputFolderMissing(String)
+    /// A setting (beam, batch, lengths) has a value the search cannot use.
+    case invalidSetting(String)
     /// A line (1-based) encodes to more tokens than a static-shape device's batches hold.
     case sentenceTooLong(line: Int, tokens: Int, limit: Int)
 
@@ -146,6 +157,7 @@ public enum TranslatorError: Error, Equatable, CustomStringConvertible {
             return "the model has \(model) ids but the vocabulary has \(vocabulary); use the vocabulary it was trained with"
         case .outputIsDirectory(let path): return "output \(path) is a directory; give a file path"
         case .outputFolderMissing(let path): return "output folder \(path) does not exist; create it first"
+        case .invalidSetting(let reason): return "invalid translator setting: \(reason)"
         case .sentenceTooLong(let line, let tokens, let limit):
             return "line \(line) encodes to \(tokens) tokens (EOS included), more than the static device's \(limit); "
                 + "use a larger maximum length"

@@ -65,7 +65,16 @@ public enum SafeTensors {
             guard shape.allSatisfy({ $0 >= 0 }), offsets[0] >= 0, offsets[0] <= offsets[1], offsets[1] <= dataLength else {
                 throw SafeTensorsError(path: path, reason: "tensor '\(name)' has offsets \(offsets) outside the \(dataLength) data bytes")
             }
-            let count = shape.reduce(1, *)
+            // Counted with overflow checks: a hostile shape must not trap.
+            var count = 1
+            for dimension in shape + [MemoryLayout<Float>.size] {
+                let (product, overflow) = count.multipliedReportingOverflow(by: dimension)
+                guard !overflow else {
+                    throw SafeTensorsError(path: path, reason: "tensor '\(name)' has shape \(shape), too many elements to address")
+                }
+                count = product
+            }
+            count /= MemoryLayout<Float>.size
             guard offsets[1] - offsets[0] == count * 4 else {
                 throw SafeTensorsError(path: path, reason: "tensor '\(name)' of shape \(shape) needs \(count * 4) bytes, has \(offsets[1] - offsets[0])")
             }

@@ -106,6 +106,69 @@ final class TrainerTests: XCTestCase {
         XCTAssertTrue(events.dropFirst().allSatisfy { $0.summary.value.contains { $0.tag == "training/gradient_norm" } })
     }
 
+    /// Options the schedule would divide by or count down with are refused before training.
+    func testInvalidOptionsAreRefused() throws {
+        let cases: [(WritableKeyPath<TrainingOptions, Float>, Float, String)] = [
+            (\.learningRate, .infinity, "learning rate"), (\.learningRate, .nan, "learning rate"),
+            (\.learningRate, 0, "learning rate"), (\.learningRate, -1, "learning rate"),
+            (\.weightDecay, -0.1, "weight decay"),
+        ]
+        for (keyPath, value, option) in cases {
+            var options = try SampleCorpus.options(modelDirectory: modelDirectory(), steps: 2)
+            options[keyPath: keyPath] = value
+            XCTAssertThrowsError(try Trainer(options: options, configuration: SampleCorpus.configuration, device: CPUDevice(), logger: logger)) {
+                XCTAssertTrue("\($0)".contains(option), "\(value): \($0)")
+            }
+        }
+        let integers: [(WritableKeyPath<TrainingOptions, Int>, Int, String)] = [
+            (\.warmupSteps, 0, "warmup steps"), (\.warmupSteps, -5, "warmup steps"),
+            (\.checkpointEvery, 0, "checkpoint interval"), (\.checkpointEvery, -2, "checkpoint interval"),
+            (\.keepCheckpoints, 0, "checkpoints kept"),
+        ]
+        for (keyPath, value, option) in integers {
+            var options = try SampleCorpus.options(modelDirectory: modelDirectory(), steps: 2)
+            options[keyPath: keyPath] = value
+            XCTAssertThrowsError(try Trainer(options: options, configuration: SampleCorpus.configuration, device: CPUDevice(), logger: logger)) {
+                XCTAssertTrue("\($0)".contains(option), "\(value): \($0)")
+            }
+        }
+        var options = try SampleCorpus.options(modelDirectory: modelDirectory(), steps: 2)
+        options.maximumSeconds = -1
+        XCTAssertThrowsError(try Trainer(options: options, configuration: SampleCorpus.configuration, device: CPUDevice(), logger: logger)) {
+            XCTAssertTrue("\($0)".contains("time budget"), "\($0)")
+        }
+    }
+
+    /// A learning rate that makes the weights blow up stops training at the first
+    /// non-finite step with an error naming it; no checkpoint of that or a later step is
+    /// written and the good ones stay.
+    func testNonFiniteLossStopsTrainingAndKeepsGoodCheckpoints() throws {
+        let directory = modelDirectory()
+        var options = try SampleCorpus.options(modelDirectory: directory, steps: 2)
+        options.checkpointEvery = 1
+        _ = try Trainer(options: options, configuration: SampleCorpus.configuration, device: CPUDevice(), logger: logger).run()
+        let good = try Checkpoint.checkpoints(in: directory).map(\.lastPathComponent)
+        XCTAssertEqual(good, ["checkpoint-00000001", "checkpoint-00000002"])
+        options.trainSteps = 40
+        options.stepsBetweenEvals = 40
+        options.learningRate = 1e12
+        let trainer = try Trainer(options: options, configuration: SampleCorpus.configuration, device: CPUDevice(), logger: logger)
+        XCTAssertThrowsError(try trainer.run()) { error in
+            guard case .nonFinite(let step, _, let value)? = error as? TrainingError else { return XCTFail("\(error)") }
+            XCTAssertFalse(value.isFinite)
+            XCTAssertTrue("\(error)".contains("step \(step)"), "\(error)")
+            // Every checkpoint left holds finite weights, and none holds the failing update
+            // (checkpoint N is the model after N updates, before update number N).
+            let left = (try? Checkpoint.checkpoints(in: directory)) ?? []
+            XCTAssertTrue(left.allSatisfy { Int($0.lastPathComponent.dropFirst("checkpoint-".count))! <= step }, "\(left)")
+            XCTAssertEqual(Array(left.prefix(2)).map(\.lastPathComponent), good)
+            for checkpoint in left {
+                let model = try? Checkpoint.load(from: checkpoint).model
+                XCTAssertTrue(model?.namedParameters.allSatisfy { $0.tensor.scalars.allSatisfy(\.isFinite) } ?? false)
+            }
+        }
+    }
+
     /// Training 2N steps in one run equals training N, stopping, resuming and training N
     /// more, bit for bit, with every optimizer (its state goes through the checkpoint).
     func testResumeIsExactForEveryOptimizer() throws {
@@ -165,7 +228,7 @@ final class TrainerTests: XCTestCase {
         var options = try SampleCorpus.options(modelDirectory: modelDirectory(), steps: 2)
         options.iterationsPerLoop = 0
         XCTAssertThrowsError(try Trainer(options: options, configuration: SampleCorpus.configuration, device: CPUDevice(), logger: logger)) {
-            XCTAssertEqual($0 as? ScheduleError, .notPositive("iterations per loop"))
+            XCTAssertEqual($0 as? TrainingError, .invalidOption("iterations per loop", reason: "is 0; must be positive"))
         }
     }
 

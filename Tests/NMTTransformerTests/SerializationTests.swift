@@ -57,6 +57,24 @@ final class SerializationTests: XCTestCase {
         }
     }
 
+    /// A header whose shape's element count overflows Int is an error, not a trap.
+    func testOverflowingShapeIsRejected() throws {
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let url = directory.appendingPathComponent("huge.safetensors")
+        for shape in ["[4294967296, 4294967296]", "[3037000500, 3037000500]", "[2305843009213693952, 4]"] {
+            var header = Data("{\"w\":{\"dtype\":\"F32\",\"shape\":\(shape),\"data_offsets\":[0,12]}}".utf8)
+            while header.count % 8 != 0 { header.append(0x20) }
+            var file = Data()
+            withUnsafeBytes(of: UInt64(header.count).littleEndian) { file.append(contentsOf: $0) }
+            file.append(header)
+            file.append(Data(count: 12))
+            try file.write(to: url)
+            XCTAssertThrowsError(try SafeTensors.read(from: url)) { error in
+                XCTAssertTrue("\(error)".contains("too many elements"), "\(shape): \(error)")
+            }
+        }
+    }
+
     func testMismatchedWeightsAreRefused() throws {
         let model = try Transformer(configuration: configuration, key: RandomKey(seed: 5))
         try model.save(to: directory)
