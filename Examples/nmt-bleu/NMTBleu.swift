@@ -27,8 +27,8 @@ struct NMTBleu: ParsableCommand {
 
     func run() throws {
         let tokenization = BLEU.Tokenization(rawValue: tokenize)!
-        let hypothesis = try String(contentsOfFile: translation, encoding: .utf8)
-        let referenceText = try String(contentsOfFile: reference, encoding: .utf8)
+        let hypothesis = try TextLines.text(of: URL(fileURLWithPath: translation))
+        let referenceText = try TextLines.text(of: URL(fileURLWithPath: reference))
         let cases: [Bool] = variant == .both ? [false, true] : [variant == .cased]
         for caseSensitive in cases {
             let score = try BLEU.corpusScore(

@@ -22,6 +22,8 @@ struct NMTTranslate: ParsableCommand {
     @Option(help: "Length normalization exponent.") var alpha: Float = 0.6
     @Option(help: "Decode up to input length + this many tokens.") var extraLength: Int = 100
     @Option(help: "Sentences decoded together.") var batch: Int = 32
+    @Option(help: "The longest input line, in subtokens with EOS; longer lines are refused before decoding.")
+    var maxInputTokens: Int = 512
     @Option(help: "Static device: source tokens per sentence (EOS included); longer lines are an error.") var maxLength: Int = 64
 
     func validate() throws {
@@ -29,7 +31,9 @@ struct NMTTranslate: ParsableCommand {
         if beam < 1 { throw ValidationError("--beam must be at least 1") }
         if extraLength < 0 { throw ValidationError("--extra-length must not be negative, not \(extraLength)") }
         if !alpha.isFinite || alpha < 0 { throw ValidationError("--alpha must be a finite value ≥ 0, not \(alpha)") }
-        if batch < 1 || maxLength < 1 { throw ValidationError("--batch and --max-length must be at least 1") }
+        if batch < 1 || maxLength < 1 || maxInputTokens < 1 {
+            throw ValidationError("--batch, --max-length and --max-input-tokens must be at least 1")
+        }
         if let shards = devices.shards, batch % shards != 0 {
             throw ValidationError("--batch \(batch) does not divide across \(shards) shards")
         }
@@ -47,6 +51,7 @@ struct NMTTranslate: ParsableCommand {
         translator.alpha = alpha
         translator.extraDecodeLength = extraLength
         translator.batchSize = batch
+        translator.maximumInputTokens = maxInputTokens
         let device = try devices.makeDevice(batchTokens: batch * maxLength, maxLength: maxLength)
         if let text { print(try translator.translate([text], on: device)[0]) }
         guard let file else { return }

@@ -10,8 +10,12 @@ public enum Evaluation {
     /// every `metrics/...` value the device supports, over the files matching `filePattern`;
     /// a device with several replicas evaluates their parts of each batch concurrently.
     ///
-    /// - Throws: dataset errors, or `BatchError` when the data holds ids
-    ///   outside the model's vocabulary.
+    /// Batches without a target token (only padding) have no loss and are left out of the
+    /// mean (the reference would report NaN).
+    ///
+    /// - Throws: dataset errors, `BatchError` when the data holds ids outside the model's
+    ///   vocabulary, or ``EvaluationError/noTargetTokens(pattern:)`` when no batch has a
+    ///   target token.
     public static func run(
         model: Transformer, filePattern: String, batchTokens: Int, maxLength: Int, staticBatches: Bool = false,
         device: Device
@@ -34,11 +38,28 @@ public enum Evaluation {
                 return (logits: logits, labels: part.targets, loss: losses.sum().scalar, weight: weights.sum().scalar)
             }
             for part in parts { metrics.accumulate(logits: part.logits, labels: part.labels) }
-            lossSum += Double(parts.reduce(0) { $0 + $1.loss } / parts.reduce(0) { $0 + $1.weight })
+            let weight = parts.reduce(0) { $0 + $1.weight }
+            guard weight > 0 else { continue }
+            lossSum += Double(parts.reduce(0) { $0 + $1.loss } / weight)
             batchCount += 1
         }
+        guard batchCount > 0 else { throw EvaluationError.noTargetTokens(pattern: filePattern) }
         var results = metrics.results
-        results["loss"] = lossSum / Double(max(batchCount, 1))
+        results["loss"] = lossSum / Double(batchCount)
         return results
+    }
+}
+
+/// Evaluation data that cannot give a loss.
+public enum EvaluationError: Error, Equatable, CustomStringConvertible {
+    /// The files hold no example with a target token (empty, or only padding).
+    case noTargetTokens(pattern: String)
+
+    /// A sentence saying what is wrong.
+    public var description: String {
+        switch self {
+        case .noTargetTokens(let pattern):
+            return "the evaluation files \(pattern) hold no example with a target token; check the dev shards"
+        }
     }
 }

@@ -81,8 +81,7 @@ public final class Trainer {
     /// then evaluation, until the schedule, the time budget or the BLEU threshold ends it.
     public func run() throws -> TrainingReport {
         let run = try startRun()
-        logger.info(
-            "training \(configuration.hiddenSize)-hidden, \(configuration.layerCount)+\(configuration.layerCount)-layer model (V \(configuration.vocabularySize)) with \(optimizer.kind.rawValue) for \(run.schedule.iterations) iterations of \(run.schedule.trainIncrementDescription)")
+        logPlan(of: run)
         // A BLEU threshold replaces the iteration count: train until it is reached.
         let iterations = options.bleuThreshold != nil ? Int.max : run.schedule.iterations
         for iteration in 0..<iterations {
@@ -104,6 +103,17 @@ public final class Trainer {
         run.report.steps = step
         run.report.stepsThisRun = step - run.firstStep
         return run.report
+    }
+
+    /// Says what the run will do, and warns when the schedule trains fewer steps than asked.
+    private func logPlan(of run: TrainingRun) {
+        let model = "\(configuration.hiddenSize)-hidden, \(configuration.layerCount)+\(configuration.layerCount)-layer model (V \(configuration.vocabularySize))"
+        let length = options.bleuThreshold.map { "until uncased BLEU reaches \($0)" } ?? "for \(run.schedule.iterations) iterations"
+        logger.info("training \(model) with \(optimizer.kind.rawValue) \(length), evaluating every \(run.schedule.trainIncrementDescription)")
+        if let total = options.trainSteps, options.bleuThreshold == nil, total % options.stepsBetweenEvals != 0 {
+            logger.warning(
+                "\(total) train steps are not a multiple of the \(options.stepsBetweenEvals) steps between evaluations: training \(run.schedule.iterations * options.stepsBetweenEvals) steps, whole iterations only (as the reference)")
+        }
     }
 
     /// The schedule, learning rates, data and summary writers of a run from the current step.
@@ -215,7 +225,7 @@ public final class Trainer {
         var translator = try Translator(model: model, tokenizer: tokenizer)
         translator.extraDecodeLength = configuration.extraDecodeLength
         let hypotheses = try translator.translate(try CorpusPreparer.lines(of: source), on: device).joined(separator: "\n")
-        let referenceText = try String(contentsOf: reference, encoding: .utf8)
+        let referenceText = try TextLines.text(of: reference)
         return (
             try BLEU.corpusScore(reference: referenceText, translation: hypotheses, caseSensitive: false),
             try BLEU.corpusScore(reference: referenceText, translation: hypotheses, caseSensitive: true)

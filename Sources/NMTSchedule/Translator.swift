@@ -22,6 +22,10 @@ public struct Translator: Sendable {
     public var extraDecodeLength = 100
     /// Sentences decoded together (32).
     public var batchSize = 32
+    /// The longest input a sentence may encode to, in subtokens with EOS (512, twice the
+    /// reference's training length): a longer line is refused before decoding starts,
+    /// since one very long line makes its whole batch decode for minutes and gigabytes.
+    public var maximumInputTokens = 512
 
     /// Creates a translator.
     ///
@@ -74,12 +78,15 @@ public struct Translator: Sendable {
         let rowsPerBatch = staticShape?[0] ?? batchSize
         var output = [String](repeating: "", count: lines.count)
         let batches = (lines.count + rowsPerBatch - 1) / rowsPerBatch
+        // Every line is encoded and checked before the first batch is decoded.
+        let encodedLines = try lines.map { try tokenizer.encode($0.trimmingCharacters(in: .whitespaces), addEOS: true) }
+        let limit = min(maximumInputTokens, staticShape?[1] ?? Int.max)
+        if let long = encodedLines.indices.first(where: { encodedLines[$0].count > limit }) {
+            throw TranslatorError.sentenceTooLong(line: long + 1, tokens: encodedLines[long].count, limit: limit)
+        }
         for b in 0..<batches {
             let indices = Array(order[(b * rowsPerBatch)..<min(lines.count, (b + 1) * rowsPerBatch)])
-            let encoded = try indices.map { try tokenizer.encode(lines[$0].trimmingCharacters(in: .whitespaces), addEOS: true) }
-            if let staticShape, let long = encoded.indices.first(where: { encoded[$0].count > staticShape[1] }) {
-                throw TranslatorError.sentenceTooLong(line: indices[long] + 1, tokens: encoded[long].count, limit: staticShape[1])
-            }
+            let encoded = indices.map { encodedLines[$0] }
             // A static batch is filled up with empty sentences (EOS alone).
             let rows = staticShape?[0] ?? indices.count
             let width = staticShape?[1] ?? (encoded.map(\.count).max() ?? 1)
@@ -111,6 +118,7 @@ public struct Translator: Sendable {
     /// Checks the settings a caller may have set to values the search cannot use.
     private func validateSettings() throws(TranslatorError) {
         if beamSize < 1 { throw .invalidSetting("beamSize is \(beamSize); must be at least 1") }
+        if maximumInputTokens < 1 { throw .invalidSetting("maximumInputTokens is \(maximumInputTokens); must be at least 1") }
         if batchSize < 1 { throw .invalidSetting("batchSize is \(batchSize); must be at least 1") }
         if extraDecodeLength < 0 { throw .invalidSetting("extraDecodeLength is \(extraDecodeLength); must not be negative") }
         if !alpha.isFinite || alpha < 0 { throw .invalidSetting("alpha is \(alpha); must be finite and ≥ 0") }
@@ -159,8 +167,8 @@ public enum TranslatorError: Error, Equatable, CustomStringConvertible {
         case .outputFolderMissing(let path): return "output folder \(path) does not exist; create it first"
         case .invalidSetting(let reason): return "invalid translator setting: \(reason)"
         case .sentenceTooLong(let line, let tokens, let limit):
-            return "line \(line) encodes to \(tokens) tokens (EOS included), more than the static device's \(limit); "
-                + "use a larger maximum length"
+            return "line \(line) encodes to \(tokens) tokens (EOS included), more than the limit of \(limit) "
+                + "(the static device's length, or the translator's maximum input; raise it or split the line)"
         }
     }
 }

@@ -40,4 +40,22 @@ final class EvaluationTests: XCTestCase {
             }
         }
     }
+
+    /// Data whose targets are only padding has no loss: an error saying so, not NaN.
+    func testDataWithoutTargetTokensIsAnError() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("nmt-eval-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let writer = try TFRecordWriter(url: directory.appendingPathComponent("x-dev-00001-of-00001"))
+        for _ in 0..<3 { try writer.write(TranslationExample(inputs: [5, 6, 1], targets: [0, 0]).serialized) }
+        try writer.close()
+        let configuration = SampleCorpus.configuration.withVocabularySize(9)
+        let model = try Transformer(configuration: configuration, key: RandomKey(seed: 4))
+        let pattern = directory.appendingPathComponent("*dev*").path
+        XCTAssertThrowsError(
+            try Evaluation.run(model: model, filePattern: pattern, batchTokens: 400, maxLength: 40, device: CPUDevice())
+        ) { error in
+            XCTAssertEqual(error as? EvaluationError, .noTargetTokens(pattern: pattern))
+        }
+    }
 }

@@ -324,6 +324,15 @@ final class TrainerTests: XCTestCase {
         XCTAssertThrowsError(try translator.translate(lines, on: narrow)) { error in
             XCTAssertEqual(error as? TranslatorError, .sentenceTooLong(line: 2, tokens: longest, limit: longest - 1))
         }
+        // On any device, a line past the translator's input limit is refused before decoding.
+        translator.maximumInputTokens = longest - 1
+        XCTAssertThrowsError(try translator.translate(lines, on: CPUDevice())) { error in
+            XCTAssertEqual(error as? TranslatorError, .sentenceTooLong(line: 2, tokens: longest, limit: longest - 1))
+        }
+        translator.extraDecodeLength = -1
+        XCTAssertThrowsError(try translator.translate(lines)) { error in
+            XCTAssertTrue("\(error)".contains("extraDecodeLength is -1"), "\(error)")
+        }
     }
 
     /// Each device hands every forward pass its own execution plan, in training and in

@@ -31,10 +31,15 @@ public enum TextLines {
     /// The lines of a UTF-8 text file.
     ///
     /// - Throws: ``CorpusError/unreadable(path:reason:)`` or ``CorpusError/invalidUTF8(path:)``.
-    public static func read(_ url: URL) throws(CorpusError) -> [Substring] {
+    public static func read(_ url: URL) throws(CorpusError) -> [Substring] { split(try text(of: url)) }
+
+    /// The whole text of a UTF-8 file; errors name the file.
+    ///
+    /// - Throws: ``CorpusError/unreadable(path:reason:)`` or ``CorpusError/invalidUTF8(path:)``.
+    public static func text(of url: URL) throws(CorpusError) -> String {
         let data: Data
         do { data = try Data(contentsOf: url) } catch { throw .unreadable(path: url.path, reason: error.localizedDescription) }
         guard let text = String(data: data, encoding: .utf8) else { throw .invalidUTF8(path: url.path) }
-        return split(text)
+        return text
     }
 }
