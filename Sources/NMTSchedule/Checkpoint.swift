@@ -65,13 +65,30 @@ public enum Checkpoint {
         let final = modelDirectory.appendingPathComponent(name)
         let temporary = modelDirectory.appendingPathComponent(".\(name).tmp-\(ProcessInfo.processInfo.processIdentifier)")
         try? manager.removeItem(at: temporary)
-        try model.save(to: temporary)
-        try SafeTensors.write(optimizer.state, to: temporary.appendingPathComponent(optimizerFileName))
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try encoder.encode(manifest).write(to: temporary.appendingPathComponent(manifestFileName))
-        try? manager.removeItem(at: final)
-        try manager.moveItem(at: temporary, to: final)
+        do {
+            try model.save(to: temporary)
+            try SafeTensors.write(optimizer.state, to: temporary.appendingPathComponent(optimizerFileName))
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            try encoder.encode(manifest).write(to: temporary.appendingPathComponent(manifestFileName))
+            if manager.fileExists(atPath: final.path) {
+                // Replaced by renames only, each atomic: a kill in between leaves the step
+                // missing (resume takes the one before) and a stale temporary, never a
+                // half-deleted checkpoint under the real name.
+                let replaced = modelDirectory.appendingPathComponent(
+                    ".\(name).replaced.tmp-\(ProcessInfo.processInfo.processIdentifier)")
+                try? manager.removeItem(at: replaced)
+                try manager.moveItem(at: final, to: replaced)
+                try manager.moveItem(at: temporary, to: final)
+                try? manager.removeItem(at: replaced)
+            } else {
+                try manager.moveItem(at: temporary, to: final)
+            }
+        } catch {
+            // A failed save (a full disk) leaves no partial copy behind to fill it further.
+            try? manager.removeItem(at: temporary)
+            throw CheckpointError.writeFailed(path: final.path, reason: (error as NSError).localizedDescription)
+        }
         let all = try checkpoints(in: modelDirectory)
         for old in all.dropLast(max(keep, 1)) { try? manager.removeItem(at: old) }
         return final
@@ -229,6 +246,8 @@ public enum CheckpointError: Error, Equatable, CustomStringConvertible {
     case noModel(path: String)
     /// The checkpoint was trained with another optimizer than the one asked for.
     case optimizerMismatch(path: String, saved: String, requested: String)
+    /// Writing the checkpoint failed (for example, the disk is full); nothing of it is left.
+    case writeFailed(path: String, reason: String)
     /// The checkpoint's files contradict each other or its name.
     case inconsistent(path: String, reason: String)
     /// The model holds a NaN or infinite weight: saving it would replace good checkpoints.
@@ -247,6 +266,8 @@ public enum CheckpointError: Error, Equatable, CustomStringConvertible {
         case .noModel(let path): return "\(path) holds no model or checkpoint"
         case .optimizerMismatch(let path, let saved, let requested):
             return "checkpoint \(path) was trained with optimizer \(saved), not \(requested); resume with --optimizer \(saved) or use another model directory"
+        case .writeFailed(let path, let reason):
+            return "could not write checkpoint \(path): \(reason); the earlier checkpoints are kept"
         case .inconsistent(let path, let reason): return "checkpoint \(path) is inconsistent: \(reason)"
         case .nonFiniteWeights(let parameter, let step):
             return "not saving step \(step): parameter \(parameter) holds NaN or infinite values; the earlier checkpoints are kept"

@@ -32,6 +32,8 @@ public final class Trainer {
     public private(set) var optimizer: any Optimizer
     private var step = 0
     private var datasetPosition = DatasetPosition.start
+    /// The step of the newest checkpoint this trainer wrote or resumed from.
+    private var lastSavedStep: Int?
     private let tokenizer: Subtokenizer
     private let vocabularyHash: String
 
@@ -67,6 +69,7 @@ public final class Trainer {
             try restored.restore(&optimizer)
             model = restored.model
             step = restored.manifest.step
+            lastSavedStep = step
             datasetPosition = restored.manifest.datasetPosition
             logger.info("resuming from \(latest.lastPathComponent) at step \(step)")
         } else {
@@ -202,11 +205,15 @@ public final class Trainer {
     }
 
     private func saveCheckpoint() throws {
+        // The same step holds the same state: a second save (the final one after a
+        // periodic one) would only rewrite identical files.
+        guard step != lastSavedStep else { return }
         let manifest = CheckpointManifest(
             configuration: configuration, vocabularyHash: vocabularyHash, step: step, seed: options.seed,
             datasetPosition: datasetPosition, optimizer: optimizer.kind)
         try Checkpoint.save(
             model: model, optimizer: optimizer, manifest: manifest, in: options.modelDirectory, keep: options.keepCheckpoints)
+        lastSavedStep = step
     }
 
     private func filePattern(_ pattern: String) -> String { options.dataDirectory.appendingPathComponent(pattern).path }

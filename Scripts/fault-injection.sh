@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# Fault injection for checkpoints (issue 15): kills training with SIGKILL at random
+# moments (many of them during checkpoint writes, since a checkpoint is written after
+# every step), restarts the same command until the run completes, and checks that
+#   - every restart resumed from the newest complete checkpoint,
+#   - no temporary checkpoint folder is left,
+#   - the final weights and optimizer state equal an uninterrupted run's, byte for byte.
+# Then trains into a small tmpfs until the disk is full and checks that the failure is a
+# clean error (no signal), that no temporary is left and that the newest checkpoint loads.
+#
+#   Scripts/fault-injection.sh [TRIALS]      (default 20; needs root for the tmpfs part)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+TRIALS=${1:-20}
+STEPS=12
+swift build -c release --product nmt-train >/dev/null
+swift build -c release --product nmt-prepare >/dev/null
+bin=.build/release
+work=$(mktemp -d /tmp/nmt-faults.XXXXXX)
+trap 'umount "$work/full" 2>/dev/null || true; rm -rf "$work"' EXIT
+
+# A small corpus: the test fixture's 360 Ding pairs (300 train, 60 dev).
+fixtures=Tests/NMTScheduleTests/Fixtures
+head -300 $fixtures/sample.en > "$work/train.en"; head -300 $fixtures/sample.de > "$work/train.de"
+tail -60 $fixtures/sample.en > "$work/dev.en"; tail -60 $fixtures/sample.de > "$work/dev.de"
+"$bin/nmt-prepare" corpus --train-source "$work/train.en" --train-target "$work/train.de" --dev-source "$work/dev.en" \
+    --dev-target "$work/dev.de" --output "$work/data" --name faults --shards 2 --target-size 500 --threshold 20 2>/dev/null
+cat > "$work/model.json" <<'JSON'
+{"vocabularySize": 0, "hiddenSize": 64, "layerCount": 2, "headCount": 4, "filterSize": 128,
+ "postprocessDropout": 0.1, "attentionDropout": 0.1, "reluDropout": 0.1, "labelSmoothing": 0.1,
+ "extraDecodeLength": 10, "beamSize": 4, "alpha": 0.6}
+JSON
+train() {  # train MODEL_DIR [extra flags]: the same command every time
+    local dir=$1; shift
+    "$bin/nmt-train" --config "$work/model.json" --data-dir "$work/data" --model-dir "$dir" \
+        --vocab "$work/data/faults.vocab" --train-steps $STEPS --steps-between-evals $STEPS --batch-size 400 \
+        --max-length 40 --warmup-steps 10 --checkpoint-every 1 "$@"
+}
+final() { echo "$1/checkpoint-$(printf %08d $STEPS)"; }
+
+started=$(date +%s.%N)
+train "$work/reference" 2>/dev/null
+duration=$(awk -v a="$started" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }')
+echo "uninterrupted run: $STEPS steps in $duration s"
+kills=0
+for trial in $(seq 1 "$TRIALS"); do
+    dir="$work/trial-$trial"
+    for attempt in $(seq 1 50); do
+        train "$dir" 2>"$work/log" &
+        pid=$!
+        # Each start runs for a random part of an uninterrupted run's time before the kill.
+        sleep "$(awk -v s="$RANDOM" -v d="$duration" 'BEGIN { srand(s); printf "%.2f", 0.05 + rand() * d * 0.9 }')"
+        if kill -9 "$pid" 2>/dev/null; then
+            wait "$pid" 2>/dev/null || true
+            kills=$((kills + 1))
+            continue
+        fi
+        wait "$pid" || { echo "trial $trial: training failed after a restart:"; cat "$work/log"; exit 1; }
+        break
+    done
+    [ -d "$(final "$dir")" ] || { echo "trial $trial: never completed"; exit 1; }
+    leftovers=$(find "$dir" -maxdepth 1 -name '.checkpoint-*' | wc -l)
+    [ "$leftovers" -eq 0 ] || { echo "trial $trial: $leftovers temporary folders left"; exit 1; }
+    for file in model.safetensors optimizer.safetensors; do
+        cmp -s "$(final "$work/reference")/$file" "$(final "$dir")/$file" \
+            || { echo "trial $trial: $file differs from the uninterrupted run"; exit 1; }
+    done
+    echo "trial $trial: completed after $attempt start(s); identical to the uninterrupted run"
+done
+echo "kill-and-resume: $TRIALS/$TRIALS trials identical, $kills kills in all"
+
+# A full disk: room for about two checkpoints of this model.
+mkdir -p "$work/full"
+if mount -t tmpfs -o size=4m tmpfs "$work/full" 2>/dev/null; then
+    set +e
+    train "$work/full/model" 2>"$work/full-log"
+    status=$?
+    set -e
+    [ $status -ne 0 ] && [ $status -lt 128 ] || { echo "full disk: exit status $status (expected an error, no signal)"; exit 1; }
+    grep -q "Error:" "$work/full-log" || { echo "full disk: no error message"; cat "$work/full-log"; exit 1; }
+    leftovers=$(find "$work/full/model" -maxdepth 1 -name '.checkpoint-*' | wc -l)
+    [ "$leftovers" -eq 0 ] || { echo "full disk: $leftovers temporary folders left"; exit 1; }
+    newest=$(ls -d "$work/full/model"/checkpoint-* | sort | tail -1)
+    echo "full disk: exit $status with \"$(grep -m1 Error: "$work/full-log" | cut -c1-150)\"; newest complete checkpoint $(basename "$newest"), no temporary left"
+    umount "$work/full"
+else
+    echo "full disk: skipped (mounting a tmpfs needs root)"
+fi
