@@ -30,23 +30,22 @@ cat > "$work/model.json" <<'JSON'
  "postprocessDropout": 0.1, "attentionDropout": 0.1, "reluDropout": 0.1, "labelSmoothing": 0.1,
  "extraDecodeLength": 10, "beamSize": 4, "alpha": 0.6}
 JSON
-train() {  # train MODEL_DIR [extra flags]: the same command every time
-    local dir=$1; shift
-    "$bin/nmt-train" --config "$work/model.json" --data-dir "$work/data" --model-dir "$dir" \
+train() {  # train MODEL_DIR: the same command every time (exec: in the background, $! is nmt-train)
+    exec "$bin/nmt-train" --config "$work/model.json" --data-dir "$work/data" --model-dir "$1" \
         --vocab "$work/data/faults.vocab" --train-steps $STEPS --steps-between-evals $STEPS --batch-size 400 \
-        --max-length 40 --warmup-steps 10 --checkpoint-every 1 "$@"
+        --max-length 40 --warmup-steps 10 --checkpoint-every 1
 }
 final() { echo "$1/checkpoint-$(printf %08d $STEPS)"; }
 
 started=$(date +%s.%N)
-train "$work/reference" 2>/dev/null
+(train "$work/reference") 2>/dev/null
 duration=$(awk -v a="$started" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }')
 echo "uninterrupted run: $STEPS steps in $duration s"
 kills=0
 for trial in $(seq 1 "$TRIALS"); do
     dir="$work/trial-$trial"
     for attempt in $(seq 1 50); do
-        train "$dir" 2>"$work/log" &
+        (train "$dir") 2>"$work/log" &
         pid=$!
         # Each start runs for a random part of an uninterrupted run's time before the kill.
         sleep "$(awk -v s="$RANDOM" -v d="$duration" 'BEGIN { srand(s); printf "%.2f", 0.05 + rand() * d * 0.9 }')"
@@ -73,7 +72,7 @@ echo "kill-and-resume: $TRIALS/$TRIALS trials identical, $kills kills in all"
 mkdir -p "$work/full"
 if mount -t tmpfs -o size=4m tmpfs "$work/full" 2>/dev/null; then
     set +e
-    train "$work/full/model" 2>"$work/full-log"
+    (train "$work/full/model") 2>"$work/full-log"
     status=$?
     set -e
     [ $status -ne 0 ] && [ $status -lt 128 ] || { echo "full disk: exit status $status (expected an error, no signal)"; exit 1; }
