@@ -4,12 +4,14 @@
 #   make test    the test suite (what CI runs): Scripts/test.sh
 #   make demo    the main job: Scripts/main-job.sh
 #   make bench   kernel and model benchmarks, JSON lines on standard output
+#   make sanitize  the test suite under AddressSanitizer (leaks on) and ThreadSanitizer
+#   make faults  kill-and-resume and full-disk fault injection (Scripts/fault-injection.sh)
 #   make docs    DocC API reference of every module, combined, into .build/docs (no warnings allowed)
 
 # Parallel text for the data benchmark (train.en, train.de).
 DING ?= ../shared/data/ding
 
-.PHONY: deps build test demo bench docs clean
+.PHONY: deps build test demo bench docs sanitize faults clean
 
 deps:
 	@Scripts/install-deps.sh
@@ -36,6 +38,14 @@ docs: deps
 	swift package --allow-writing-to-directory .build/docs generate-documentation \
 		--enable-experimental-combined-documentation $(addprefix --target ,$(DOC_TARGETS)) \
 		--warnings-as-errors --output-path .build/docs
+
+# Separate build folders, so the sanitized builds do not replace the normal one.
+sanitize: deps
+	LSAN_OPTIONS=suppressions=$(CURDIR)/lsan.supp swift test --disable-swift-testing --sanitize=address --build-path .build-asan
+	swift test --disable-swift-testing --sanitize=thread --build-path .build-tsan
+
+faults: deps
+	Scripts/fault-injection.sh 20
 
 clean:
 	rm -rf .build

@@ -116,8 +116,11 @@ struct Dump: ParsableCommand {
 
     func run() throws {
         var out = ""
-        for record in try TFRecordReader(url: URL(fileURLWithPath: file)).readAll() {
-            let example = try TranslationExample(serialized: record)
+        for (index, record) in try TFRecordReader(url: URL(fileURLWithPath: file)).readAll().enumerated() {
+            let example: TranslationExample
+            do { example = try TranslationExample(serialized: record) } catch {
+                throw ValidationError("\(file): record \(index + 1): \(error)")
+            }
             out += example.inputs.map(String.init).joined(separator: " ") + "\t"
                 + example.targets.map(String.init).joined(separator: " ") + "\n"
         }

@@ -1,4 +1,5 @@
 import Foundation
+import NMTData
 import NMTTestSupport
 import XCTest
 
@@ -53,5 +54,14 @@ final class PrepareCommandTests: XCTestCase {
         let usage = try run(["vocab"])
         XCTAssertNotEqual(usage.status, 0)
         XCTAssertTrue(usage.error.contains("--output"), usage.error)
+        // A record that is not a tf.Example: the error names the file and the record.
+        let records = directory.appendingPathComponent("bad.tfrecord")
+        let writer = try TFRecordWriter(url: records)
+        try writer.write(TranslationExample(inputs: [3, 1], targets: [4, 1]).serialized)
+        try writer.write(Data([0xff, 0xff, 0xff]))
+        try writer.close()
+        let dumped = try run(["dump", records.path])
+        XCTAssertNotEqual(dumped.status, 0)
+        XCTAssertTrue(dumped.error.contains("\(records.path): record 2"), dumped.error)
     }
 }
