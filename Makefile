@@ -5,13 +5,14 @@
 #   make demo    the main job: Scripts/main-job.sh
 #   make bench   kernel and model benchmarks, JSON lines on standard output
 #   make sanitize  the test suite under AddressSanitizer (leaks on) and ThreadSanitizer
+#   make fuzz    each libFuzzer target of Fuzz/ for 2 minutes (Scripts/fuzz.sh)
 #   make faults  kill-and-resume and full-disk fault injection (Scripts/fault-injection.sh)
 #   make docs    DocC API reference of every module, combined, into .build/docs (no warnings allowed)
 
 # Parallel text for the data benchmark (train.en, train.de).
 DING ?= ../shared/data/ding
 
-.PHONY: deps build test demo bench docs sanitize faults clean
+.PHONY: deps build test demo bench docs sanitize faults fuzz clean
 
 deps:
 	@Scripts/install-deps.sh
@@ -43,6 +44,9 @@ docs: deps
 sanitize: deps
 	LSAN_OPTIONS=suppressions=$(CURDIR)/lsan.supp swift test --disable-swift-testing --sanitize=address --build-path .build-asan
 	swift test --disable-swift-testing --sanitize=thread --build-path .build-tsan
+
+fuzz: deps
+	Scripts/fuzz.sh 120
 
 faults: deps
 	Scripts/fault-injection.sh 20

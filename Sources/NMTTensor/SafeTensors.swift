@@ -38,9 +38,17 @@ public enum SafeTensors {
     ///   malformed header, a dtype other than F32, offsets outside the data, a shape that
     ///   does not match its byte range).
     public static func read(from url: URL) throws -> (tensors: [String: Tensor], metadata: [String: String]) {
-        let path = url.path
         let file: Data
-        do { file = try Data(contentsOf: url) } catch { throw SafeTensorsError(path: path, reason: "cannot be read: \(error.localizedDescription)") }
+        do { file = try Data(contentsOf: url) } catch {
+            throw SafeTensorsError(path: url.path, reason: "cannot be read: \(error.localizedDescription)")
+        }
+        return try read(file, path: url.path)
+    }
+
+    /// The tensors and metadata of the bytes of a safetensors file; `path` names it in errors.
+    ///
+    /// - Throws: ``SafeTensorsError`` as ``read(from:)``.
+    public static func read(_ file: Data, path: String) throws -> (tensors: [String: Tensor], metadata: [String: String]) {
         guard file.count >= 8 else { throw SafeTensorsError(path: path, reason: "is \(file.count) bytes, shorter than the 8-byte header length") }
         let headerLength = file.prefix(8).enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
         guard headerLength <= UInt64(file.count - 8) else {

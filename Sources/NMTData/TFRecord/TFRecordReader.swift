@@ -24,6 +24,13 @@ public struct TFRecordReader: Sequence {
         }
     }
 
+    /// Reads records from bytes already in memory; `url` names them in errors.
+    public init(data: Data, url: URL, skipsCorruptRecords: Bool = false) {
+        self.url = url
+        self.skipsCorruptRecords = skipsCorruptRecords
+        self.data = data
+    }
+
     /// Iterates the records; `next()` returns nil at the end and throws on corruption.
     public struct Records: IteratorProtocol {
         let reader: TFRecordReader

@@ -51,22 +51,30 @@ public struct Subtokenizer: Sendable {
     public init(vocabularyFile url: URL) throws(VocabularyError) {
         let data: Data
         do { data = try Data(contentsOf: url) } catch { throw .unreadable(path: url.path, reason: error.localizedDescription) }
-        guard let text = String(data: data, encoding: .utf8) else { throw .invalidUTF8(path: url.path) }
+        try self.init(vocabularyData: data, path: url.path)
+    }
+
+    /// Loads a vocabulary from the bytes of a vocabulary file (see ``init(vocabularyFile:)``);
+    /// `path` names it in errors.
+    ///
+    /// - Throws: ``VocabularyError`` as ``init(vocabularyFile:)``.
+    public init(vocabularyData data: Data, path: String) throws(VocabularyError) {
+        guard let text = String(data: data, encoding: .utf8) else { throw .invalidUTF8(path: path) }
         var list = [SubtokenText.padding, SubtokenText.endOfSentence]
         var seen = Set(list)
         for (index, rawLine) in TextLines.split(text).map(\.unicodeScalars).enumerated() {
             let line = pythonStripped(rawLine.map(\.value))
             guard line.count >= 3, line.first == 0x27, line.last == 0x27 else {
-                throw .malformedLine(path: url.path, line: index + 1, text: SubtokenText.string(rawLine.prefix(80).map(\.value)))
+                throw .malformedLine(path: path, line: index + 1, text: SubtokenText.string(rawLine.prefix(80).map(\.value)))
             }
             let subtoken = Array(line.dropFirst().dropLast())
             if subtoken == SubtokenText.padding || subtoken == SubtokenText.endOfSentence { continue }
             guard seen.insert(subtoken).inserted else {
-                throw .duplicateSubtoken(path: url.path, line: index + 1, subtoken: SubtokenText.string(subtoken))
+                throw .duplicateSubtoken(path: path, line: index + 1, subtoken: SubtokenText.string(subtoken))
             }
             list.append(subtoken)
         }
-        guard list.count > 2 else { throw .empty(path: url.path) }
+        guard list.count > 2 else { throw .empty(path: path) }
         self.init(subtokens: list)
     }
 
