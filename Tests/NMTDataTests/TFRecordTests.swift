@@ -65,4 +65,17 @@ final class TFRecordTests: XCTestCase {
         }
         XCTAssertThrowsError(try TFExample.parse(Data([0xFF, 0xFF, 0xFF])))
     }
+
+    /// Bytes in memory read exactly as the same bytes from a file (the fuzzers use it).
+    func testReadingFromMemoryEqualsReadingTheFile() throws {
+        let url = try fixtureURL("ding-test.tf_written.tfrecord")
+        let fromFile = try TFRecordReader(url: url).readAll()
+        let fromMemory = try TFRecordReader(data: Data(contentsOf: url), url: url).readAll()
+        XCTAssertGreaterThan(fromFile.count, 100)
+        XCTAssertEqual(fromMemory, fromFile)
+        let flipped = try fixtureURL("ding-test.one-bit-flipped.tfrecord")
+        XCTAssertThrowsError(try TFRecordReader(data: Data(contentsOf: flipped), url: flipped).readAll()) { error in
+            XCTAssertTrue("\(error)".contains(flipped.path), "\(error)")
+        }
+    }
 }
