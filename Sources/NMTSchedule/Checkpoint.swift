@@ -145,9 +145,11 @@ public enum Checkpoint {
     /// The model saved at `path`: a directory written by `Transformer.save(to:)` or a
     /// checkpoint, or else the newest usable checkpoint of a model directory.
     ///
-    /// - Parameter vocabularyHash: the hash of the vocabulary it will be used with; a
-    ///   checkpoint trained with another vocabulary is refused (a model saved without a
-    ///   manifest records none).
+    /// - Parameters:
+    ///   - path: a saved model, a checkpoint, or a model directory.
+    ///   - vocabularyHash: the hash of the vocabulary it will be used with; a checkpoint
+    ///     trained with another vocabulary is refused (a model saved without a manifest
+    ///     records none).
     /// - Throws: ``CheckpointError/noModel(path:)`` when there is neither, and
     ///   ``CheckpointError/vocabularyMismatch(path:saved:current:)``.
     public static func loadModel(at path: URL, vocabularyHash: String? = nil) throws -> Transformer {
