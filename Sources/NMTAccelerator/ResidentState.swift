@@ -21,6 +21,9 @@ final class ResidentState {
         /// The optimizer's slots for this parameter, in its order.
         let slots: [OptimizerSlot]
         let slotBuffers: [KernelBuffer]
+        /// The slot buffers' memory, fixed for the entry's life: an update passes it
+        /// without building an array per parameter and step.
+        let slotPointers: [UnsafeMutablePointer<Float>]
         /// What the host got last: the parameter, then each slot.
         var handedOut: [KernelBuffer]?
 
@@ -37,9 +40,11 @@ final class ResidentState {
         func buffer(_ count: Int) -> KernelBuffer { KernelBuffer(capacity: count, of: Float.self) }
         entries = model.namedParameters.map { name, tensor in
             let slots = optimizer.slots(forParameterShape: tensor.shape)
+            let slotBuffers = slots.map { buffer($0.count) }
             return Entry(
                 name: name, shape: tensor.shape, parameter: buffer(tensor.scalarCount), gradient: buffer(tensor.scalarCount),
-                slots: slots, slotBuffers: slots.map { buffer($0.count) }, handedOut: nil)
+                slots: slots, slotBuffers: slotBuffers, slotPointers: slotBuffers.map { $0.pointer(as: Float.self) },
+                handedOut: nil)
         }
         hasGradient = Array(repeating: false, count: entries.count)
     }
@@ -105,7 +110,7 @@ final class ResidentState {
                 to: ParameterMemory(
                     name: entry.name, shape: entry.shape, parameter: entry.parameter.pointer(as: Float.self),
                     gradient: UnsafePointer(entry.gradient.pointer(as: Float.self)),
-                    slots: entry.slotBuffers.map { $0.pointer(as: Float.self) }))
+                    slots: entry.slotPointers))
         }
     }
 

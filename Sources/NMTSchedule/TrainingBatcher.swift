@@ -22,8 +22,8 @@ final class TrainingBatcher {
     private let batches: PrefetchingIterator
     /// A batch fetched at an epoch boundary, waiting for the next iteration.
     private var held: (batch: TokenBatch, position: DatasetPosition)?
-    /// The position after the last batch handed out.
-    private(set) var position: DatasetPosition
+    /// The position after the last batch handed out (an empty loop reports it).
+    private var position: DatasetPosition
 
     /// Starts reading `dataset` at `position` (a resumed run's).
     init(dataset: TranslationDataset, from position: DatasetPosition) throws {

@@ -17,11 +17,11 @@ public struct TFRecordReader: Sequence {
     ///
     /// - Throws: ``TFRecordError/cannotOpen(path:reason:)``.
     public init(url: URL, skipsCorruptRecords: Bool = false) throws(TFRecordError) {
-        self.url = url
-        self.skipsCorruptRecords = skipsCorruptRecords
+        let data: Data
         do { data = try Data(contentsOf: url, options: .alwaysMapped) } catch {
             throw .cannotOpen(path: url.path, reason: error.localizedDescription)
         }
+        self.init(data: data, url: url, skipsCorruptRecords: skipsCorruptRecords)
     }
 
     /// Reads records from bytes already in memory; `url` names them in errors.
