@@ -27,6 +27,7 @@ struct BenchData: ParsableCommand {
         for path in [trainEn, trainDe] + encode where !FileManager.default.fileExists(atPath: path) {
             throw ValidationError("\(path) does not exist")
         }
+        if target < 1 || threshold < 0 { throw ValidationError("--target must be positive and --threshold not negative") }
     }
 
     func run() throws {

@@ -53,6 +53,8 @@ struct BenchModel: ParsableCommand {
             throw ValidationError("--only must be tiny, small or base, not '\(only)'")
         }
         if iterationsPerLoop < 1 { throw ValidationError("--iterations-per-loop must be at least 1") }
+        if let poolGib, !(poolGib.isFinite && poolGib >= 0) { throw ValidationError("--pool-gib must be ≥ 0, not \(poolGib)") }
+        if let blasThreads, blasThreads < 1 { throw ValidationError("--blas-threads must be at least 1") }
         if staticModel && devices.isStatic { throw ValidationError("--static-model is for the CPU device") }
     }
 

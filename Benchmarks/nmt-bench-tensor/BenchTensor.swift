@@ -17,6 +17,10 @@ struct BenchTensor: ParsableCommand {
     @Option(help: "BLAS threads; 1 splits large products across the cores in swift-nmt (the direct cblas column then shows single-threaded BLAS).")
     var blasThreads: Int?
 
+    func validate() throws {
+        if let blasThreads, blasThreads < 1 { throw ValidationError("--blas-threads must be at least 1") }
+    }
+
     func run() throws {
         if let blasThreads { BLAS.threadCount = blasThreads }
         let minimumSeconds = quick ? 0.2 : 1.0

@@ -12,9 +12,9 @@ public struct ScheduleManager: Sendable, Equatable {
     public static let defaultTrainEpochs = 10
 
     /// Iterations of train-then-evaluate.
+    public let iterations: Int
     /// Epochs in all on an epoch basis (nil on a step basis).
     public let trainEpochs: Int?
-    public let iterations: Int
     /// Steps per iteration on a step basis, or on a static-batch device; nil means "until
     /// the data of `singleIterationEpochs` epochs is used up".
     public let singleIterationTrainSteps: Int?

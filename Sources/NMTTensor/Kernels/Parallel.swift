@@ -35,7 +35,9 @@ package enum Parallel {
 /// concurrent task writes a disjoint part of the output, or only reads). The package's one
 /// unchecked box: every fan-out goes through ``Parallel``.
 package struct UnsafeSendable<T>: @unchecked Sendable {
+    /// The value carried.
     package let value: T
+    /// Wraps `value`.
     package init(_ value: T) { self.value = value }
 }
 
