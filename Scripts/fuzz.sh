@@ -8,7 +8,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/../Fuzz"
 SECONDS_EACH=${1:-120}
-swift build --sanitize=fuzzer --sanitize=address 2>&1 | grep -E "error|Build" || true
+# SwiftPM passes the two sanitizers as two -sanitize= flags, and swift-frontend keeps only
+# the last one: the code then gets AddressSanitizer but no coverage counters, and libFuzzer
+# mutates blindly ("Is the code instrumented for coverage?"). The combined flag, passed
+# after them, restores the counters; --sanitize keeps SwiftPM linking libFuzzer and ASan.
+swift build --sanitize=fuzzer --sanitize=address -Xswiftc -sanitize=fuzzer,address 2>&1 | grep -E "error|Build" || true
+# A crash is reported by libFuzzer and ASan; Swift's backtracer would only add noise.
+export SWIFT_BACKTRACE=enable=no
 mkdir -p .build/crashes
 status=0
 for target in tfrecord example safetensors vocabulary tokenizer; do
@@ -20,7 +26,9 @@ for target in tfrecord example safetensors vocabulary tokenizer; do
         status=1
     fi
     runs=$(grep -m1 'stat::number_of_executed_units' "$log" | awk '{print $2}')
+    coverage=$(grep -o 'cov: [0-9]*' "$log" | tail -1 | awk '{print $2}')
+    corpus=$(ls "$work" | wc -l)
     crashes=$(ls .build/crashes | grep -c "^$target-" || true)
-    echo "fuzz-$target: ${runs:-?} executions in $SECONDS_EACH s, $crashes crashing inputs"
+    echo "fuzz-$target: ${runs:-?} executions in $SECONDS_EACH s, ${coverage:-?} coverage points, $corpus inputs in the working corpus, $crashes crashing inputs"
 done
 exit $status

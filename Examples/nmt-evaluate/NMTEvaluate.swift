@@ -24,7 +24,9 @@ struct NMTEvaluate: ParsableCommand {
     func run() throws {
         let device = try devices.makeDevice(batchTokens: batchSize, maxLength: maxLength)
         let results = try Evaluation.run(
-            model: try Checkpoint.loadModel(at: URL(fileURLWithPath: modelDir)), filePattern: data, batchTokens: batchSize,
+            model: try Checkpoint.loadModel(
+                at: URL(fileURLWithPath: modelDir), warning: { FileHandle.standardError.write(Data("warning: \($0)\n".utf8)) }),
+            filePattern: data, batchTokens: batchSize,
             maxLength: maxLength, staticBatches: devices.isStatic, device: device)
         let json = try JSONSerialization.data(withJSONObject: results, options: [.sortedKeys, .withoutEscapingSlashes])
         print(String(decoding: json, as: UTF8.self))

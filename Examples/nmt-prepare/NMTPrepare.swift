@@ -111,20 +111,37 @@ struct Records: ParsableCommand {
 }
 
 struct Dump: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Print each record's inputs<TAB>targets ids.")
+    static let configuration = CommandConfiguration(
+        abstract: "Print each record's inputs<TAB>targets ids.",
+        discussion: "Negative ids, and with --vocab ids the vocabulary does not have, are printed as they are and reported on standard error.")
     @Argument(help: "A TFRecord file of translation examples.") var file: String
+    @Option(help: "The vocabulary the records should be encoded with (to report ids outside it).") var vocab: String?
 
     func run() throws {
-        var out = ""
+        let vocabularySize = try vocab.map { try Subtokenizer(vocabularyFile: URL(fileURLWithPath: $0)).vocabularySize }
+        var out = "", outOfRange = 0
         for (index, record) in try TFRecordReader(url: URL(fileURLWithPath: file)).readAll().enumerated() {
             let example: TranslationExample
             do { example = try TranslationExample(serialized: record) } catch {
                 throw ValidationError("\(file): record \(index + 1): \(error)")
             }
+            for (feature, ids) in [("inputs", example.inputs), ("targets", example.targets)] {
+                for id in ids where id < 0 || Int(id) >= vocabularySize ?? .max {
+                    outOfRange += 1
+                    // The first few name their place; the total follows at the end.
+                    if outOfRange <= 5 { note("warning: \(file): record \(index + 1): \(feature) id \(id) is \(describe(id, vocabularySize))") }
+                }
+            }
             out += example.inputs.map(String.init).joined(separator: " ") + "\t"
                 + example.targets.map(String.init).joined(separator: " ") + "\n"
         }
         FileHandle.standardOutput.write(Data(out.utf8))
+        if outOfRange > 0 { note("warning: \(file): \(outOfRange) ids outside the vocabulary") }
+    }
+
+    private func describe(_ id: Int32, _ vocabularySize: Int?) -> String {
+        if id < 0 { return "negative" }
+        return "outside the vocabulary of \(vocabularySize ?? 0) subtokens"
     }
 }
 

@@ -45,7 +45,8 @@ struct NMTTranslate: ParsableCommand {
         // The checkpoint records its vocabulary's hash: another vocabulary of the same size
         // would translate into nonsense.
         let loaded = try Checkpoint.loadModel(
-            at: model.modelDirectory, vocabularyHash: try Checkpoint.vocabularyHash(of: model.vocabularyFile))
+            at: model.modelDirectory, vocabularyHash: try Checkpoint.vocabularyHash(of: model.vocabularyFile),
+            warning: { FileHandle.standardError.write(Data("warning: \($0)\n".utf8)) })
         var translator = try Translator(model: loaded, tokenizer: try Subtokenizer(vocabularyFile: model.vocabularyFile))
         translator.beamSize = beam
         translator.alpha = alpha

@@ -150,12 +150,19 @@ public enum Checkpoint {
     ///   - vocabularyHash: the hash of the vocabulary it will be used with; a checkpoint
     ///     trained with another vocabulary is refused (a model saved without a manifest
     ///     records none).
-    /// - Throws: ``CheckpointError/noModel(path:)`` when there is neither, and
-    ///   ``CheckpointError/vocabularyMismatch(path:saved:current:)``.
-    public static func loadModel(at path: URL, vocabularyHash: String? = nil) throws -> Transformer {
+    ///   - warning: told about each newer checkpoint skipped as unusable, and why.
+    /// - Throws: ``CheckpointError/noModel(path:)`` when there is neither,
+    ///   ``CheckpointError/noUsableCheckpoint(path:reasons:)`` when every checkpoint is
+    ///   broken, and ``CheckpointError/vocabularyMismatch(path:saved:current:)``.
+    public static func loadModel(at path: URL, vocabularyHash: String? = nil, warning: (String) -> Void = { _ in }) throws -> Transformer {
         var directory = path
         if !FileManager.default.fileExists(atPath: path.appendingPathComponent(Transformer.weightsFileName).path) {
-            guard let newest = try latest(in: path) else { throw CheckpointError.noModel(path: path.path) }
+            let (newest, skipped) = try newestUsable(in: path)
+            for (checkpoint, reason) in skipped { warning("skipping \(checkpoint.lastPathComponent): \(reason)") }
+            guard let newest else {
+                if skipped.isEmpty { throw CheckpointError.noModel(path: path.path) }
+                throw CheckpointError.noUsableCheckpoint(path: path.path, reasons: skipped.map { "\($0.0.lastPathComponent): \($0.1)" })
+            }
             directory = newest
         }
         guard FileManager.default.fileExists(atPath: directory.appendingPathComponent(manifestFileName).path) else {
@@ -192,6 +199,9 @@ public enum Checkpoint {
     /// The manifest of a checkpoint directory, checked against the directory's name.
     static func readManifest(in directory: URL) throws -> CheckpointManifest {
         let manifestURL = directory.appendingPathComponent(manifestFileName)
+        guard FileManager.default.fileExists(atPath: manifestURL.path) else {
+            throw CheckpointError.unreadable(path: manifestURL.path, reason: "missing (an interrupted copy or an empty folder?)")
+        }
         let manifest: CheckpointManifest
         do { manifest = try JSONDecoder().decode(CheckpointManifest.self, from: Data(contentsOf: manifestURL)) } catch let
             error as CheckpointError
@@ -225,10 +235,12 @@ public enum Checkpoint {
         if let vocabularyHash, vocabularyHash != manifest.vocabularyHash {
             throw CheckpointError.vocabularyMismatch(path: directory.path, saved: manifest.vocabularyHash, current: vocabularyHash)
         }
-        let model = try Transformer.load(from: directory)
-        guard model.configuration == manifest.configuration else {
+        // Compared before the weights are read, so the error names the contradiction
+        // rather than the first weight whose shape follows from it.
+        guard try Transformer.loadConfiguration(from: directory) == manifest.configuration else {
             throw CheckpointError.inconsistent(path: directory.path, reason: "configuration.json and the manifest describe different models")
         }
+        let model = try Transformer.load(from: directory)
         let (state, _) = try SafeTensors.read(from: directory.appendingPathComponent(manifest.optimizerFile))
         return RestoredCheckpoint(model: model, manifest: manifest, optimizerState: state, directory: directory)
     }
@@ -246,6 +258,8 @@ public enum CheckpointError: Error, Equatable, CustomStringConvertible {
     case existingCheckpoints(path: String)
     /// The directory holds neither a saved model nor checkpoints.
     case noModel(path: String)
+    /// Every checkpoint in the directory is broken; `reasons` says why, one per checkpoint.
+    case noUsableCheckpoint(path: String, reasons: [String])
     /// The checkpoint was trained with another optimizer than the one asked for.
     case optimizerMismatch(path: String, saved: String, requested: String)
     /// Writing the checkpoint failed (for example, the disk is full); nothing of it is left.
@@ -266,6 +280,8 @@ public enum CheckpointError: Error, Equatable, CustomStringConvertible {
         case .vocabularyMismatch(let path, let saved, let current):
             return "checkpoint \(path) was trained with vocabulary \(saved), not \(current); use the same vocabulary or another model directory"
         case .noModel(let path): return "\(path) holds no model or checkpoint"
+        case .noUsableCheckpoint(let path, let reasons):
+            return "\(path) holds no usable checkpoint: " + reasons.joined(separator: "; ")
         case .optimizerMismatch(let path, let saved, let requested):
             return "checkpoint \(path) was trained with optimizer \(saved), not \(requested); resume with --optimizer \(saved) or use another model directory"
         case .writeFailed(let path, let reason):

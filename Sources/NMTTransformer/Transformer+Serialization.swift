@@ -42,12 +42,7 @@ extension Transformer {
     public static func load(from directory: URL) throws -> Transformer {
         let configurationURL = directory.appendingPathComponent(configurationFileName)
         let weightsURL = directory.appendingPathComponent(weightsFileName)
-        let configuration: TransformerConfiguration
-        do {
-            configuration = try JSONDecoder().decode(TransformerConfiguration.self, from: Data(contentsOf: configurationURL))
-        } catch {
-            throw ModelFileError(path: configurationURL.path, reason: "cannot be read as a configuration: \(error)")
-        }
+        let configuration = try loadConfiguration(from: directory)
         var model: Transformer
         do {
             model = try Transformer(configuration: configuration, key: RandomKey(seed: 0))
@@ -61,5 +56,17 @@ extension Transformer {
             throw ModelFileError(path: weightsURL.path, reason: "\(error)")
         }
         return model
+    }
+
+    /// The configuration of a model saved by ``save(to:)``, without reading its weights.
+    ///
+    /// - Throws: ``ModelFileError`` naming the file when it is missing or unreadable.
+    public static func loadConfiguration(from directory: URL) throws -> TransformerConfiguration {
+        let url = directory.appendingPathComponent(configurationFileName)
+        do {
+            return try JSONDecoder().decode(TransformerConfiguration.self, from: Data(contentsOf: url))
+        } catch {
+            throw ModelFileError(path: url.path, reason: "cannot be read as a configuration: \(error)")
+        }
     }
 }

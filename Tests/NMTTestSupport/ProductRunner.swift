@@ -4,6 +4,9 @@ import XCTest
 /// Runs an executable product of this package (built beside the test bundle) and returns
 /// its standard output, standard error and exit status.
 ///
+/// A program that dies by a signal (a trap, a crash) fails the calling test: whatever the
+/// input, our programs must exit with a status and a message.
+///
 /// - Throws: `CocoaError(.fileNoSuchFile)` when the product is not built.
 public func runProduct(_ name: String, _ arguments: [String], testCase: AnyClass) throws
     -> (output: String, error: String, status: Int32)
@@ -25,6 +28,9 @@ public func runProduct(_ name: String, _ arguments: [String], testCase: AnyClass
     try process.run()
     let output = out.fileHandleForReading.readDataToEndOfFile(), error = err.fileHandleForReading.readDataToEndOfFile()
     process.waitUntilExit()
+    if process.terminationReason == .uncaughtSignal {
+        XCTFail("\(name) \(arguments.joined(separator: " ")) died by signal \(process.terminationStatus)")
+    }
     return (String(decoding: output, as: UTF8.self), String(decoding: error, as: UTF8.self), process.terminationStatus)
 }
 

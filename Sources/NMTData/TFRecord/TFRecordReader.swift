@@ -53,7 +53,10 @@ public struct TFRecordReader: Sequence {
                 guard lengthCRC == expectedLengthCRC else {
                     return try fail(.corruptLength(path: path, offset: start), end: true)
                 }
-                guard length <= UInt64(data.count - start - 16) else {
+                // Header, data and the 4-byte data CRC must all fit; a 12-15 byte tail
+                // with a valid length CRC has room for no record at all.
+                let room = data.count - start - 16
+                guard room >= 0, length <= UInt64(room) else {
                     return try fail(.truncated(path: path, offset: start, reason: "record of \(length) bytes"), end: true)
                 }
                 let dataStart = start + 12, dataEnd = dataStart + Int(length)
