@@ -47,7 +47,9 @@ let package = Package(
     targets: [
         // Every target lists each module it imports, none reached only through another.
         .systemLibrary(name: "CNMTBLAS", path: "Sources/CNMTBLAS"),
-        .target(name: "NMTTensor", dependencies: ["CNMTBLAS"], linkerSettings: blasLinkerSettings),
+        // Element-wise kernels in C with AVX-512/AVX2 variants chosen at run time (no flags).
+        .target(name: "CNMTKernels", path: "Sources/CNMTKernels"),
+        .target(name: "NMTTensor", dependencies: ["CNMTBLAS", "CNMTKernels"], linkerSettings: blasLinkerSettings),
         .target(name: "NMTLayers", dependencies: ["NMTTensor"]),
         .target(name: "NMTTransformer", dependencies: ["NMTLayers", "NMTTensor"]),
         .target(name: "NMTData", dependencies: [protobuf]),
@@ -81,7 +83,7 @@ let package = Package(
         .executableTarget(name: "nmt-bench-data", dependencies: ["NMTData", argumentParser], path: "Benchmarks/nmt-bench-data"),
 
         .target(name: "NMTTestSupport", dependencies: ["NMTTensor"], path: "Tests/NMTTestSupport"),
-        .testTarget(name: "NMTTensorTests", dependencies: ["NMTTensor", "NMTTestSupport", "CNMTBLAS"]),
+        .testTarget(name: "NMTTensorTests", dependencies: ["NMTTensor", "NMTTestSupport", "CNMTBLAS", "CNMTKernels"]),
         .testTarget(name: "NMTLayersTests", dependencies: ["NMTLayers", "NMTTensor", "NMTTestSupport"]),
         .testTarget(
             name: "NMTTransformerTests", dependencies: ["NMTTransformer", "NMTLayers", "NMTTensor", "NMTTestSupport"],

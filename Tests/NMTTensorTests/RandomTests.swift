@@ -1,5 +1,6 @@
 import NMTTensor
 import NMTTestSupport
+import CNMTKernels
 import XCTest
 
 final class RandomTests: XCTestCase {
@@ -67,5 +68,37 @@ final class RandomTests: XCTestCase {
         let rows = IndexTensor([4, 1, 5])
         let picked = Tensor.ones([3, 5]).dropout(rate: 0.5, key: key, elementOffset: 30, rows: rows)
         XCTAssertEqual(picked.scalars, full.gathering(rows: rows).scalars)
+    }
+
+    /// The C kernels' uniforms and dropout equal, bit for bit and at every vector width this
+    /// CPU has, the stream computed here element by element from `Philox.block`: at
+    /// offsets inside a block, across a carry of the block counter's low word, with tails.
+    func testVectorKernelsDrawTheReferenceStream() {
+        let key = RandomKey(seed: 0x1234_5678_9ABC_DEF0, stream: 0x0FED_CBA9_8765_4321)
+        func reference(_ element: UInt64) -> Float {
+            let words = Philox.block(
+                counter: SIMD4(UInt32(truncatingIfNeeded: element / 4), UInt32(truncatingIfNeeded: (element / 4) >> 32),
+                               UInt32(truncatingIfNeeded: key.stream), UInt32(truncatingIfNeeded: key.stream >> 32)),
+                key: SIMD2(UInt32(truncatingIfNeeded: key.seed), UInt32(truncatingIfNeeded: key.seed >> 32)))
+            return Float(words[Int(element % 4)] >> 8) * 0x1p-24
+        }
+        defer { _ = nmt_kernels_limit_vector_bits(512) }
+        let widths = [512, 256, 0].filter { nmt_kernels_limit_vector_bits($0) == $0 }
+        XCTAssertTrue(widths.contains(0))
+        for bits in widths {
+            _ = nmt_kernels_limit_vector_bits(Int32(bits))
+            for (first, count) in [(0, 1000), (3, 203), (0xFFFF_FFF0 * 4 - 6, 300), (17, 7)] as [(UInt64, Int)] {
+                var uniforms = [Float](repeating: -1, count: count)
+                nmt_philox_uniform(key.seed, key.stream, first, count, &uniforms)
+                XCTAssertEqual(uniforms, (0..<UInt64(count)).map { reference(first + $0) }, "\(bits)-bit, first \(first)")
+
+                let x = (0..<count).map { Float($0) - 50.5 }
+                var y = [Float](repeating: .nan, count: count), mask = y
+                nmt_dropout(key.seed, key.stream, first, count, 0.3, 0.7, x, &y, &mask)
+                let kept = (0..<count).map { reference(first + UInt64($0)) >= 0.3 }
+                XCTAssertEqual(mask, kept.map { $0 ? 1 : 0 }, "\(bits)-bit mask, first \(first)")
+                XCTAssertEqual(y, (0..<count).map { kept[$0] ? x[$0] / 0.7 : 0 }, "\(bits)-bit output, first \(first)")
+            }
+        }
     }
 }

@@ -89,17 +89,11 @@ extension Tensor {
                 let base = RandomKey(words: args.words(1))
                 let streamKey = split.map { base.split($0) } ?? base
                 if args.inputs.count == 3 {
-                    RandomKernels.uniform(
-                        streamKey, offset: elementOffset, rows: args.indices(2), rowCount: count / Swift.max(width, 1), width: width, m)
+                    RandomKernels.dropout(
+                        streamKey, offset: elementOffset, rows: args.indices(2), rowCount: count / Swift.max(width, 1), width: width,
+                        rate: rate, keep: keep, x, y, mask: m)
                 } else {
-                    RandomKernels.uniform(streamKey, offset: elementOffset, count: count, m)
-                }
-                Parallel.forChunks(count) { range in
-                    for i in range {
-                        let kept = m[i] >= rate
-                        m[i] = kept ? 1 : 0
-                        y[i] = kept ? x[i] / keep : 0
-                    }
+                    RandomKernels.dropout(streamKey, offset: elementOffset, count: count, rate: rate, keep: keep, x, y, mask: m)
                 }
             }, on: tape)
         return out.withGradient(of: [self]) { g in

@@ -1,3 +1,4 @@
+import CNMTKernels
 import Foundation
 
 /// Fills buffers from Philox streams. Element `offset + i` of a stream always gets the
@@ -27,27 +28,34 @@ enum RandomKernels {
         }
     }
 
-    /// Uniform [0, 1) numbers for a [rowCount, width] block whose row r is row `rows[r]`
-    /// of a larger [*, width] tensor starting at stream element `offset`: the numbers that
-    /// tensor's elements would get (for padding-removed computations).
-    static func uniform(
-        _ key: RandomKey, offset: Int, rows: UnsafePointer<Int32>, rowCount: Int, width: Int,
-        _ out: UnsafeMutablePointer<Float>
+    /// Inverted dropout of `count` elements, elements `offset...` of the stream: where the
+    /// stream's uniform is at least `rate`, `mask` = 1 and `y` = x / keep, else both 0.
+    /// Runs the C kernel (CNMTKernels), which draws the same uniforms as ``uniform(_:offset:count:_:)``.
+    static func dropout(
+        _ key: RandomKey, offset: Int, count: Int, rate: Float, keep: Float,
+        _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, mask: UnsafeMutablePointer<Float>
     ) {
-        let keyWords = key.keyWords
-        Parallel.forChunks(rowCount, costPerItem: width * 32) { range in
+        Parallel.forChunks(count, costPerItem: 8) { range in
+            let start = range.lowerBound
+            nmt_dropout(key.seed, key.stream, UInt64(offset + start), range.count, rate, keep, x + start, y + start, mask + start)
+        }
+    }
+
+    /// Dropout of the rows `rows` of a larger [*, width] tensor starting at stream element
+    /// `offset`: row r of `x` gets the mask that row `rows[r]` of the larger tensor would
+    /// get (for padding-removed computations).
+    static func dropout(
+        _ key: RandomKey, offset: Int, rows: UnsafePointer<Int32>, rowCount: Int, width: Int, rate: Float, keep: Float,
+        _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, mask: UnsafeMutablePointer<Float>
+    ) {
+        Parallel.forChunks(rowCount, costPerItem: width * 8) { range in
             for r in range {
-                let base = offset + Int(rows[r]) * width
-                for c in 0..<width {
-                    let element = UInt64(base + c)
-                    let words = Philox.block(counter: key.counter(block: element / 4), key: keyWords)
-                    out[r * width + c] = unitFloat(words[Int(element % 4)])
-                }
+                let first = UInt64(offset + Int(rows[r]) * width), at = r * width
+                nmt_dropout(key.seed, key.stream, first, width, rate, keep, x + at, y + at, mask + at)
             }
         }
     }
 
-    /// Standard normal number `element` of the stream (Box-Muller on a word pair).
     @inline(__always)
     static func normal(_ key: RandomKey, element: UInt64) -> Float {
         let words = Philox.block(counter: key.counter(block: element / 4), key: key.keyWords)

@@ -1,0 +1,38 @@
+// Hot element-wise kernels in C, each compiled for AVX-512 and AVX2 (per-function target
+// attributes, no build flags) with a portable fallback, chosen once at run time from the
+// CPU's features. Every variant computes the same floats as the Swift kernel it replaces
+// (NMTTensor keeps those as references; the tests compare them).
+#ifndef CNMTKERNELS_H
+#define CNMTKERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// The instruction set the kernels use on this CPU: 512 (AVX-512), 256 (AVX2 + FMA) or 0
+/// (portable C).
+int nmt_kernels_vector_bits(void);
+
+/// Limits the kernels to at most `bits` (512, 256 or 0) for tests and benchmarks; returns
+/// the width now in use (the lower of `bits` and what the CPU offers).
+int nmt_kernels_limit_vector_bits(int bits);
+
+/// Uniform floats in [0, 1) of a Philox-4x32-10 stream: element e is word e % 4 of the
+/// block with counter (e / 4 as two words, stream as two words) under key (seed as two
+/// words), converted as (word >> 8) * 2^-24. Writes elements [first, first + count).
+void nmt_philox_uniform(uint64_t seed, uint64_t stream, uint64_t first, size_t count, float *out);
+
+/// Inverted dropout of `count` elements that are elements [first, first + count) of the
+/// stream: where the uniform is >= rate, mask = 1 and y = x / keep; else mask = 0, y = 0.
+void nmt_dropout(
+    uint64_t seed, uint64_t stream, uint64_t first, size_t count, float rate, float keep,
+    const float *x, float *y, float *mask);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
