@@ -195,3 +195,33 @@ void nmt_dropout(
         }
     }
 }
+
+#if NMT_X86
+NMT_AVX512 static void dropout_backward512(size_t count, float keep, const float *g, const float *mask, float *dx) {
+    const __m512 keeps = _mm512_set1_ps(keep), zero = _mm512_setzero_ps();
+    for (size_t i = 0; i < count; i += 16) {
+        __mmask16 valid = count - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (count - i)) - 1);
+        __mmask16 kept = _mm512_mask_cmp_ps_mask(valid, _mm512_maskz_loadu_ps(valid, mask + i), zero, _CMP_NEQ_UQ);
+        _mm512_mask_storeu_ps(dx + i, valid, _mm512_maskz_div_ps(kept, _mm512_maskz_loadu_ps(valid, g + i), keeps));
+    }
+}
+
+NMT_AVX2 static void dropout_backward256(size_t count, float keep, const float *g, const float *mask, float *dx) {
+    const __m256 keeps = _mm256_set1_ps(keep), zero = _mm256_setzero_ps();
+    size_t i = 0;
+    for (; i + 8 <= count; i += 8) {
+        __m256 kept = _mm256_cmp_ps(_mm256_loadu_ps(mask + i), zero, _CMP_NEQ_UQ);
+        _mm256_storeu_ps(dx + i, _mm256_and_ps(kept, _mm256_div_ps(_mm256_loadu_ps(g + i), keeps)));
+    }
+    for (; i < count; i++) dx[i] = mask[i] != 0 ? g[i] / keep : 0.0f;
+}
+#endif
+
+void nmt_dropout_backward(size_t count, float keep, const float *g, const float *mask, float *dx) {
+#if NMT_X86
+    const int bits = nmt_kernels_vector_bits();
+    if (bits >= 512) { dropout_backward512(count, keep, g, mask, dx); return; }
+    if (bits >= 256) { dropout_backward256(count, keep, g, mask, dx); return; }
+#endif
+    for (size_t i = 0; i < count; i++) dx[i] = mask[i] != 0 ? g[i] / keep : 0.0f;
+}

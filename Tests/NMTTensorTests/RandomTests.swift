@@ -98,6 +98,9 @@ final class RandomTests: XCTestCase {
                 let kept = (0..<count).map { reference(first + UInt64($0)) >= 0.3 }
                 XCTAssertEqual(mask, kept.map { $0 ? 1 : 0 }, "\(bits)-bit mask, first \(first)")
                 XCTAssertEqual(y, (0..<count).map { kept[$0] ? x[$0] / 0.7 : 0 }, "\(bits)-bit output, first \(first)")
+                var dx = [Float](repeating: .nan, count: count)
+                nmt_dropout_backward(count, 0.7, x, mask, &dx)
+                XCTAssertEqual(dx, y, "\(bits)-bit gradient, first \(first)")
             }
         }
     }

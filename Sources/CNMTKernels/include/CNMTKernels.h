@@ -31,6 +31,22 @@ void nmt_dropout(
     uint64_t seed, uint64_t stream, uint64_t first, size_t count, float rate, float keep,
     const float *x, float *y, float *mask);
 
+/// The gradient of ``nmt_dropout``: dx = g / keep where mask != 0, else 0.
+void nmt_dropout_backward(size_t count, float keep, const float *g, const float *mask, float *dx);
+
+/// Label-smoothed cross entropy of `rows` rows of `width` logits: loss[r] = -Σ_j t_j log
+/// softmax(x_r)_j with t = `on` at labels[r] and `off` elsewhere. Labels must lie in
+/// [0, width). Returns 0, writing nothing, when this CPU has no vector version (the caller
+/// then runs its portable kernel).
+int nmt_cross_entropy_forward(
+    const float *logits, const int32_t *labels, float *loss, size_t rows, size_t width, float on, float off);
+
+/// The gradient of ``nmt_cross_entropy_forward`` with respect to the logits, given the
+/// loss gradient g per row: g_r (total * softmax(x_r) - t). Returns 0 as the forward does.
+int nmt_cross_entropy_backward(
+    const float *g, const float *logits, const int32_t *labels, float *dlogits, size_t rows, size_t width, float on,
+    float off);
+
 #ifdef __cplusplus
 }
 #endif

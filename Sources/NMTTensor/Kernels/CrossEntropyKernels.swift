@@ -1,3 +1,4 @@
+import CNMTKernels
 import Foundation
 
 /// Softmax cross-entropy against label-smoothed one-hot targets, fused so that the
@@ -12,11 +13,18 @@ enum CrossEntropyKernels {
         _ logits: UnsafePointer<Float>, _ labels: UnsafePointer<Int32>, _ loss: UnsafeMutablePointer<Float>,
         rows: Int, width: Int, on: Float, off: Float
     ) {
+        for r in 0..<rows {
+            precondition(labels[r] >= 0 && Int(labels[r]) < width, "cross entropy: label \(labels[r]) out of range 0..<\(width)")
+        }
         Parallel.forChunks(rows, costPerItem: width * 3) { range in
+            let first = range.lowerBound
+            // The vector kernel when this CPU has one; this loop is the portable path and the reference.
+            if nmt_cross_entropy_forward(logits + first * width, labels + first, loss + first, range.count, width, on, off) != 0 {
+                return
+            }
             for r in range {
                 let x = logits + r * width
                 let label = Int(labels[r])
-                precondition(label >= 0 && label < width, "cross entropy: label \(label) out of range 0..<\(width)")
                 let maximum = ReductionKernels.reduceRow(.max, x, count: width)
                 // Σ exp(x - max) and Σ (x - max), 8 lanes at a time, without writing anything.
                 var expSum = SIMD8<Float>(repeating: 0), shiftedSum = SIMD8<Float>(repeating: 0)
@@ -49,6 +57,12 @@ enum CrossEntropyKernels {
     ) {
         let total = on + Float(width - 1) * off
         Parallel.forChunks(rows, costPerItem: width * 4) { range in
+            let first = range.lowerBound
+            if nmt_cross_entropy_backward(
+                g + first, logits + first * width, labels + first, dlogits + first * width, range.count, width, on, off) != 0
+            {
+                return
+            }
             for r in range {
                 let d = dlogits + r * width
                 let sum = NormalizationKernels.shiftedExp(logits + r * width, d, width: width).sum

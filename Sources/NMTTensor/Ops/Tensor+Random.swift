@@ -1,4 +1,5 @@
 // Seeded random tensors and dropout.
+import CNMTKernels
 
 extension Tensor {
     /// Numbers drawn uniformly from [lowerBound, upperBound).
@@ -102,7 +103,8 @@ extension Tensor {
                 KernelLaunch("dropout_grad", inputs: [g.buffer, mask.buffer], outputs: [dx.buffer]) { args in
                     let gp = args.input(0), mp = args.input(1), d = args.output(0)
                     Parallel.forChunks(count) { range in
-                        for i in range { d[i] = mp[i] != 0 ? gp[i] / keep : 0 }
+                        let at = range.lowerBound
+                        nmt_dropout_backward(range.count, keep, gp + at, mp + at, d + at)
                     }
                 }, on: g.tape)
             return [dx]
