@@ -4,6 +4,7 @@
 #   make test    the test suite (what CI runs): Scripts/test.sh
 #   make demo    the main job: Scripts/main-job.sh
 #   make bench   kernel and model benchmarks, JSON lines on standard output
+#   make bench-compare  training steps side by side with PyTorch eager (Scripts/bench-compare.sh)
 #   make sanitize  the test suite under AddressSanitizer (leaks on) and ThreadSanitizer
 #   make fuzz    each libFuzzer target of Fuzz/ for 2 minutes (Scripts/fuzz.sh)
 #   make faults  kill-and-resume and full-disk fault injection (Scripts/fault-injection.sh)
@@ -12,7 +13,7 @@
 # Parallel text for the data benchmark (train.en, train.de).
 DING ?= ../shared/data/ding
 
-.PHONY: deps build test demo bench docs sanitize faults fuzz clean
+.PHONY: deps build test demo bench bench-compare docs sanitize faults fuzz clean
 
 deps:
 	@Scripts/install-deps.sh
@@ -32,6 +33,9 @@ bench: deps
 	@if [ -f $(DING)/train.en ]; then \
 		swift run -c release nmt-bench-data --train-en $(DING)/train.en --train-de $(DING)/train.de; \
 	else echo "nmt-bench-data skipped: no $(DING)/train.en (set DING=DIR, e.g. from nmt-prepare ding)"; fi
+
+bench-compare: deps
+	Scripts/bench-compare.sh
 
 DOC_TARGETS = NMT NMTTensor NMTLayers NMTTransformer NMTData NMTAccelerator NMTSchedule
 

@@ -50,7 +50,7 @@ let package = Package(
         // Element-wise kernels in C with AVX-512/AVX2 variants chosen at run time (no flags).
         .target(name: "CNMTKernels", path: "Sources/CNMTKernels"),
         .target(name: "NMTTensor", dependencies: ["CNMTBLAS", "CNMTKernels"], linkerSettings: blasLinkerSettings),
-        .target(name: "NMTLayers", dependencies: ["NMTTensor"]),
+        .target(name: "NMTLayers", dependencies: ["NMTTensor", "CNMTKernels"]),
         .target(name: "NMTTransformer", dependencies: ["NMTLayers", "NMTTensor"]),
         .target(name: "NMTData", dependencies: [protobuf]),
         .target(name: "NMTAccelerator", dependencies: ["NMTLayers", "NMTTensor"]),
@@ -84,7 +84,7 @@ let package = Package(
 
         .target(name: "NMTTestSupport", dependencies: ["NMTTensor"], path: "Tests/NMTTestSupport"),
         .testTarget(name: "NMTTensorTests", dependencies: ["NMTTensor", "NMTTestSupport", "CNMTBLAS", "CNMTKernels"]),
-        .testTarget(name: "NMTLayersTests", dependencies: ["NMTLayers", "NMTTensor", "NMTTestSupport"]),
+        .testTarget(name: "NMTLayersTests", dependencies: ["NMTLayers", "NMTTensor", "NMTTestSupport", "CNMTKernels"]),
         .testTarget(
             name: "NMTTransformerTests", dependencies: ["NMTTransformer", "NMTLayers", "NMTTensor", "NMTTestSupport"],
             resources: [.copy("Fixtures")]),

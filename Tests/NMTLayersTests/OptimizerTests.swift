@@ -1,3 +1,4 @@
+import CNMTKernels
 import NMTLayers
 import NMTTensor
 import NMTTestSupport
@@ -22,6 +23,29 @@ final class OptimizerTests: XCTestCase {
             assertClose(parameters["theta"]!, Tensor(want), absoluteTolerance: 1e-6, relativeTolerance: 1e-6)
         }
         XCTAssertEqual(adam.step, 3)
+    }
+
+    /// The vector Adam kernels (CNMTKernels) give the scalar loop's floats exactly, at every
+    /// width this CPU has: 1,003 elements (a tail for every width), three steps.
+    func testVectorAdamEqualsTheScalarLoopBitForBit() {
+        defer { _ = nmt_kernels_limit_vector_bits(512) }
+        func run(bits: Int32) -> (parameters: [Float], first: [Float], second: [Float]) {
+            _ = nmt_kernels_limit_vector_bits(bits)
+            var parameters = ["w": patternTensor([1003], frequency: 0.3, amplitude: 2)]
+            var adam = Adam()
+            for step in 0..<3 {
+                let g = patternTensor([1003], frequency: 0.7 + Double(step), amplitude: 0.01 * Double(step + 1))
+                adam.update(&parameters, along: gradients(["w": g]), learningRate: 0.05)
+            }
+            return (parameters["w"]!.scalars, adam.firstMoments["w"]!.scalars, adam.secondMoments["w"]!.scalars)
+        }
+        let scalar = run(bits: 0)
+        for bits: Int32 in [256, 512] where nmt_kernels_limit_vector_bits(bits) == bits {
+            let vector = run(bits: bits)
+            XCTAssertEqual(vector.parameters, scalar.parameters, "\(bits)-bit parameters")
+            XCTAssertEqual(vector.first, scalar.first, "\(bits)-bit first moments")
+            XCTAssertEqual(vector.second, scalar.second, "\(bits)-bit second moments")
+        }
     }
 
     func testConstantGradientMovesByTheLearningRate() {

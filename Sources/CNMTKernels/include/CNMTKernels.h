@@ -47,6 +47,14 @@ int nmt_cross_entropy_backward(
     const float *g, const float *logits, const int32_t *labels, float *dlogits, size_t rows, size_t width, float on,
     float off);
 
+/// One Adam step on elements [0, n) of a parameter `p`, its gradient `g` and moments `m`,
+/// `v`: m += (g - m)(1 - β1); v += (g² - v)(1 - β2); p -= m·step / (√v + ε). Returns n,
+/// the elements done: all of them with AVX-512, a multiple of 8 with AVX2, 0 without a
+/// vector version (the caller does the rest). Bit for bit the scalar arithmetic.
+size_t nmt_adam_update(
+    size_t count, float one_minus_beta1, float one_minus_beta2, float epsilon, float step_size, float *p, const float *g,
+    float *m, float *v);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,3 +1,4 @@
+import CNMTKernels
 import NMTTensor
 
 /// Adam with TensorFlow 1 semantics.
@@ -147,7 +148,11 @@ struct AdamArithmetic {
     @inline(__always)
     func update(_ memory: ParameterMemory, _ range: Range<Int>) {
         let p = memory.parameter, g = memory.gradient, m = memory.slots[0], v = memory.slots[1]
-        for i in range {
+        // The vector kernel (CNMTKernels) does what it can, bit for bit this loop, which
+        // finishes the rest and is the portable path.
+        let at = range.lowerBound
+        let done = nmt_adam_update(range.count, 1 - beta1, 1 - beta2, epsilon, stepSize, p + at, g + at, m + at, v + at)
+        for i in (at + done)..<range.upperBound {
             let mi = m[i] + (g[i] - m[i]) * (1 - beta1)
             let vi = v[i] + (g[i] * g[i] - v[i]) * (1 - beta2)
             m[i] = mi

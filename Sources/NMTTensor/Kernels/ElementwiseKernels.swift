@@ -78,6 +78,13 @@ enum ElementwiseKernels {
         let inner = plan.shape.last ?? 1
         let rows = plan.shape.dropLast().reduce(1, *)
         let innerA = plan.aStrides.last ?? 0, innerB = plan.bStrides.last ?? 0
+        if rows == 1 {
+            // Operands of one shape collapse to a single row: split it, or one core does it all.
+            Parallel.forChunks(inner) { range in
+                applyAlongRow(function, a, innerA, b, innerB, out, range)
+            }
+            return
+        }
         Parallel.forChunks(rows, costPerItem: inner) { range in
             let outerAxes = plan.shape.count - 1
             for row in range {
@@ -89,21 +96,29 @@ enum ElementwiseKernels {
                     offsetA += i * plan.aStrides[axis]
                     offsetB += i * plan.bStrides[axis]
                 }
-                let pa = a + offsetA, pb = b + offsetB, po = out + row * inner
-                // Separate loops per stride pattern so the compiler vectorizes each.
-                switch (innerA, innerB) {
-                case (1, 1): for i in 0..<inner { po[i] = apply(function, pa[i], pb[i]) }
-                case (1, 0):
-                    let s = pb[0]
-                    for i in 0..<inner { po[i] = apply(function, pa[i], s) }
-                case (0, 1):
-                    let s = pa[0]
-                    for i in 0..<inner { po[i] = apply(function, s, pb[i]) }
-                default:  // (0, 0): both operands constant along the collapsed inner axis
-                    let r = apply(function, pa[0], pb[0])
-                    for i in 0..<inner { po[i] = r }
-                }
+                applyAlongRow(function, a + offsetA, innerA, b + offsetB, innerB, out + row * inner, 0..<inner)
             }
+        }
+    }
+
+    /// out[i] = f(a[i·strideA], b[i·strideB]) for i in `range`, strides 0 or 1.
+    @inline(__always)
+    private static func applyAlongRow(
+        _ function: BinaryFunction, _ pa: UnsafePointer<Float>, _ strideA: Int, _ pb: UnsafePointer<Float>, _ strideB: Int,
+        _ po: UnsafeMutablePointer<Float>, _ range: Range<Int>
+    ) {
+        // Separate loops per stride pattern so the compiler vectorizes each.
+        switch (strideA, strideB) {
+        case (1, 1): for i in range { po[i] = apply(function, pa[i], pb[i]) }
+        case (1, 0):
+            let s = pb[0]
+            for i in range { po[i] = apply(function, pa[i], s) }
+        case (0, 1):
+            let s = pa[0]
+            for i in range { po[i] = apply(function, s, pb[i]) }
+        default:  // (0, 0): both operands constant along the collapsed inner axis
+            let r = apply(function, pa[0], pb[0])
+            for i in range { po[i] = r }
         }
     }
 
