@@ -29,7 +29,7 @@ for line in sys.stdin:
 " >>"$out/runs.jsonl"
     done
 fi
-.build/release/nmt-bench-tensor --quick | grep '"matmul"' >"$out/tensor.jsonl"
+.build/release/nmt-bench-tensor | grep '"matmul"' >"$out/tensor.jsonl"
 echo
 python3 Scripts/compare-table.py "$out/runs.jsonl" "$out/tensor.jsonl"
 rm -rf "$out"
