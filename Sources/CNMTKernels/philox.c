@@ -225,3 +225,46 @@ void nmt_dropout_backward(size_t count, float keep, const float *g, const float 
 #endif
     for (size_t i = 0; i < count; i++) dx[i] = mask[i] != 0 ? g[i] / keep : 0.0f;
 }
+
+#if NMT_X86
+NMT_AVX512 static void bias_relu_dropout512(
+    const float *u, size_t n, float rate, float keep, const float *x, const float *bias, float *y, float *mask)
+{
+    const __m512 rates = _mm512_set1_ps(rate), keeps = _mm512_set1_ps(keep), ones = _mm512_set1_ps(1), zero = _mm512_setzero_ps();
+    for (size_t i = 0; i < n; i += 16) {
+        __mmask16 valid = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1);
+        __m512 pre = _mm512_add_ps(_mm512_maskz_loadu_ps(valid, x + i), _mm512_maskz_loadu_ps(valid, bias + i));
+        __mmask16 kept = _mm512_mask_cmp_ps_mask(valid, _mm512_maskz_loadu_ps(valid, u + i), rates, _CMP_GE_OQ);
+        __mmask16 passed = _mm512_mask_cmp_ps_mask(kept, pre, zero, _CMP_GT_OQ);
+        _mm512_mask_storeu_ps(y + i, valid, _mm512_maskz_div_ps(passed, pre, keeps));
+        _mm512_mask_storeu_ps(mask + i, valid, _mm512_maskz_mov_ps(passed, ones));
+    }
+}
+#endif
+
+void nmt_bias_relu_dropout(
+    uint64_t seed, uint64_t stream, uint64_t first, size_t count, float rate, float keep,
+    const float *x, const float *bias, float *y, float *mask)
+{
+    const int bits = nmt_kernels_vector_bits();
+    float uniforms[DROPOUT_TILE];
+    for (size_t start = 0; start < count; start += DROPOUT_TILE) {
+        size_t n = count - start < DROPOUT_TILE ? count - start : DROPOUT_TILE;
+        nmt_philox_uniform(seed, stream, first + start, n, uniforms);
+        const float *xs = x + start, *bs = bias + start;
+        float *ys = y + start, *ms = mask + start;
+#if NMT_X86
+        if (bits >= 512) { bias_relu_dropout512(uniforms, n, rate, keep, xs, bs, ys, ms); continue; }
+#else
+        (void)bits;
+#endif
+        for (size_t i = 0; i < n; i++) {
+            // relu(x + b) then dropout, as the three separate kernels compute it.
+            float pre = xs[i] + bs[i];
+            float relu = pre > 0 ? pre : 0.0f;
+            int kept = uniforms[i] >= rate;
+            ms[i] = kept && pre > 0 ? 1.0f : 0.0f;
+            ys[i] = kept ? relu / keep : 0.0f;
+        }
+    }
+}

@@ -40,4 +40,19 @@ public struct Dropout: Layer, Sendable {
         return x.dropout(
             rate: rate, keyBuffer: context.randomKeyBuffer, split: site, elementOffset: context.firstExampleIndex * perExample)
     }
+
+    /// `self(relu(x + bias))`. In training the bias, the ReLU and the dropout run as one pass
+    /// over memory (`Tensor.addingBiasReLUDropout`) with the same floats and gradients as
+    /// the three operations; otherwise it is `relu(x + bias)`. With `rows`, `x` holds rows
+    /// of a larger tensor as in ``callAsFunction(_:rows:rowsPerExample:context:)``.
+    public func afterBiasAndReLU(
+        _ x: Tensor, bias: Tensor, rows: IndexTensor? = nil, rowsPerExample: Int = 0, context: ForwardContext
+    ) -> Tensor {
+        guard context.isTraining, rate > 0, x.scalarCount > 0 else { return (x + bias).relu() }
+        let width = x.shape.last ?? 1
+        let perExample = rows != nil ? rowsPerExample * width : (x.shape[0] > 0 ? x.scalarCount / x.shape[0] : x.scalarCount)
+        return x.addingBiasReLUDropout(
+            bias, rate: rate, keyBuffer: context.randomKeyBuffer, split: site, elementOffset: context.firstExampleIndex * perExample,
+            rows: rows)
+    }
 }

@@ -25,7 +25,7 @@ public struct FeedForward: Layer, Sendable {
 
     /// Applies the network to every position of [B, L, H].
     public func callAsFunction(_ x: Tensor, context: ForwardContext) -> Tensor {
-        output(reluDropout(filter(x), context: context))
+        output(filteredAndDropped(x, rows: nil, rowsPerExample: 0, context: context))
     }
 
     /// Applies the network only to the rows listed in `nonPaddingRows` (indices into x
@@ -36,9 +36,21 @@ public struct FeedForward: Layer, Sendable {
         let rows = x.reshaped(to: [batch * length, hidden]).gathering(rows: nonPaddingRows)
         // Dropout draws the masks of the full [B, L, F] layout, so removing padding does
         // not change which activations are dropped (the static device runs without removal).
-        let filtered = reluDropout(filter(rows), rows: nonPaddingRows, rowsPerExample: length, context: context)
+        let filtered = filteredAndDropped(rows, rows: nonPaddingRows, rowsPerExample: length, context: context)
         let computed = output(filtered)
         return computed.scatteringRows(to: nonPaddingRows, rowCount: batch * length).reshaped(to: x.shape)
+    }
+
+    /// `reluDropout(filter(x))`; the filter's bias and ReLU and the dropout run fused when
+    /// the filter is the usual bias + ReLU layer (the same floats either way).
+    private func filteredAndDropped(_ x: Tensor, rows: IndexTensor?, rowsPerExample: Int, context: ForwardContext) -> Tensor {
+        guard filter.usesReLU, let bias = filter.bias else {
+            let filtered = filter(x)
+            guard let rows else { return reluDropout(filtered, context: context) }
+            return reluDropout(filtered, rows: rows, rowsPerExample: rowsPerExample, context: context)
+        }
+        return reluDropout.afterBiasAndReLU(
+            x.matmul(filter.kernel), bias: bias, rows: rows, rowsPerExample: rowsPerExample, context: context)
     }
 
     /// The rows of [B, L] ids that are not padding (id ≠ 0), as row numbers of [B·L].

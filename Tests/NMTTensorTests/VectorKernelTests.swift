@@ -50,4 +50,29 @@ final class VectorKernelTests: XCTestCase {
             return [x.layerNormalized(scale: scale, bias: bias)] + gradients
         }, tolerance: 1e-5, "layer norm")
     }
+
+    /// The fused bias + ReLU + dropout gives exactly the three operations' values and
+    /// gradients, with and without padding-removed rows, at every width.
+    func testFusedBiasReLUDropoutEqualsTheThreeOperations() {
+        let keys = RandomKeyBuffer(RandomKey(seed: 9))
+        let bias = patternTensor([70], frequency: 0.4, amplitude: 0.5)
+        for rows in [nil, IndexTensor([5, 0, 20, 13])] as [IndexTensor?] {
+            let x = patternTensor(rows == nil ? [3, 7, 70] : [4, 70], frequency: 0.23, amplitude: 1)
+            let weights = patternTensor(x.shape, frequency: 0.71, amplitude: 1)
+            func run(fused: Bool) -> [[Float]] {
+                let apply = { (p: [Tensor]) -> Tensor in
+                    fused
+                        ? p[0].addingBiasReLUDropout(p[1], rate: 0.3, keyBuffer: keys, split: 5, elementOffset: 11, rows: rows)
+                        : (p[0] + p[1]).relu().dropout(rate: 0.3, keyBuffer: keys, split: 5, elementOffset: 11, rows: rows)
+                }
+                let (_, gradients) = valueAndGradient(at: [x, bias]) { p in (apply(p) * weights).sum() }
+                return [apply([x, bias]).scalars] + gradients.map(\.scalars)
+            }
+            for bits: Int32 in [0, 256, 512] where nmt_kernels_limit_vector_bits(bits) == bits {
+                let fused = run(fused: true), plain = run(fused: false)
+                XCTAssertEqual(fused, plain, "\(bits)-bit, rows \(rows?.scalars ?? [])")
+                XCTAssertTrue(fused[0].contains(0) && fused[0].contains { $0 > 0 }, "some elements dropped or cut, some kept")
+            }
+        }
+    }
 }

@@ -31,6 +31,14 @@ void nmt_dropout(
     uint64_t seed, uint64_t stream, uint64_t first, size_t count, float rate, float keep,
     const float *x, float *y, float *mask);
 
+/// dropout(relu(x + bias)) of one row of `count` elements that are elements [first, first +
+/// count) of the stream, `bias` of `count` elements: y as the three operations give it, and
+/// mask = 1 where the element was kept and x + bias > 0 (so ``nmt_dropout_backward`` with
+/// this mask gives the gradient of x + bias).
+void nmt_bias_relu_dropout(
+    uint64_t seed, uint64_t stream, uint64_t first, size_t count, float rate, float keep,
+    const float *x, const float *bias, float *y, float *mask);
+
 /// The gradient of ``nmt_dropout``: dx = g / keep where mask != 0, else 0.
 void nmt_dropout_backward(size_t count, float keep, const float *g, const float *mask, float *dx);
 

@@ -56,6 +56,7 @@ enum RandomKernels {
         }
     }
 
+    /// Standard normal number `element` of the stream (Box-Muller on a word pair).
     @inline(__always)
     static func normal(_ key: RandomKey, element: UInt64) -> Float {
         let words = Philox.block(counter: key.counter(block: element / 4), key: key.keyWords)
