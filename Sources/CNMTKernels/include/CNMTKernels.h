@@ -1,7 +1,9 @@
-// Hot element-wise kernels in C, each compiled for AVX-512 and AVX2 (per-function target
-// attributes, no build flags) with a portable fallback, chosen once at run time from the
-// CPU's features. Every variant computes the same floats as the Swift kernel it replaces
-// (NMTTensor keeps those as references; the tests compare them).
+// Hot element-wise kernels in C, compiled for AVX-512 and (most) for AVX2 with per-function
+// target attributes, no build flags, and chosen at run time from the CPU's features.
+// Dropout, its fused form and Adam compute the same floats as the Swift code they replace;
+// cross entropy and layer normalization sum in another order and agree to rounding.
+// NMTTensor and NMTLayers keep the Swift kernels as the portable path and as the
+// reference the tests compare every width against.
 #ifndef CNMTKERNELS_H
 #define CNMTKERNELS_H
 
