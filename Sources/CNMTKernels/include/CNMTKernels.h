@@ -1,7 +1,7 @@
 // Hot element-wise kernels in C, compiled for AVX-512 and (most) for AVX2 with per-function
 // target attributes, no build flags, and chosen at run time from the CPU's features.
 // Dropout, its fused form and Adam compute the same floats as the Swift code they replace;
-// cross entropy and layer normalization sum in another order and agree to rounding.
+// cross entropy sums in another order and agrees to rounding.
 // NMTTensor and NMTLayers keep the Swift kernels as the portable path and as the
 // reference the tests compare every width against.
 #ifndef CNMTKERNELS_H
@@ -64,20 +64,6 @@ int nmt_cross_entropy_backward(
 size_t nmt_adam_update(
     size_t count, float one_minus_beta1, float one_minus_beta2, float epsilon, float step_size, float *p, const float *g,
     float *m, float *v);
-
-/// Layer normalization of `rows` rows of `width`: y = (x - mean) / sqrt(var + ε) · scale +
-/// bias, writing each row's mean and 1/sqrt(var + ε). Returns 0, writing nothing, without
-/// a vector version.
-int nmt_layer_norm_forward(
-    const float *x, const float *scale, const float *bias, float *y, float *mean, float *rstd, size_t rows, size_t width,
-    float epsilon);
-
-/// The input gradient of ``nmt_layer_norm_forward`` per row: with x̂ = (x - mean)·rstd and
-/// ĝ = g·scale, dx = rstd·(ĝ - mean(ĝ) - x̂·mean(ĝ·x̂)). The parameter gradients are left to
-/// the caller. Returns 0, writing nothing, without a vector version.
-int nmt_layer_norm_backward_rows(
-    const float *g, const float *x, const float *scale, const float *mean, const float *rstd, float *dx, size_t rows,
-    size_t width);
 
 #ifdef __cplusplus
 }

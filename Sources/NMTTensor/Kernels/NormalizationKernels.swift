@@ -1,4 +1,3 @@
-import CNMTKernels
 import Foundation
 
 /// Row-wise kernels over the last axis: softmax, log-softmax and layer normalization,
@@ -76,13 +75,6 @@ enum NormalizationKernels {
         rows: Int, width: Int, epsilon: Float
     ) {
         Parallel.forChunks(rows, costPerItem: width * 3) { range in
-            let first = range.lowerBound
-            // The vector kernel when this CPU has one; this loop is the portable path and the reference.
-            if nmt_layer_norm_forward(
-                x + first * width, scale, bias, y + first * width, mean + first, rstd + first, range.count, width, epsilon) != 0
-            {
-                return
-            }
             for r in range {
                 let xr = x + r * width, yr = y + r * width
                 let mu = ReductionKernels.reduceRow(.sum, xr, count: width) / Float(width)
@@ -115,12 +107,6 @@ enum NormalizationKernels {
         // dx rows are independent; parameter sums are accumulated in row order afterwards so
         // that the result does not depend on how rows were split across threads.
         Parallel.forChunks(rows, costPerItem: width * 4) { range in
-            let first = range.lowerBound
-            if nmt_layer_norm_backward_rows(
-                g + first * width, x + first * width, scale, mean + first, rstd + first, dx + first * width, range.count, width) != 0
-            {
-                return
-            }
             for r in range {
                 let gr = g + r * width, xr = x + r * width, dr = dx + r * width
                 let mu = mean[r], inv = rstd[r]
