@@ -36,7 +36,7 @@ struct BenchModel: ParsableCommand {
 
     @Flag(help: "Two measured steps per model instead of 8 (4 for base).") var quick = false
     @Option(help: "Only this model: tiny, small or base.") var only: String?
-    @Option(help: "Capacity of the tensor buffer pool in GiB.") var poolGib: Double?
+    @Option(help: "Capacity of the tensor buffer pool in GiB during the training steps (default: BufferPool.trainingCapacityBytes).") var poolGib: Double?
     @Option(help: "BLAS threads (by default BLAS runs on one thread and swift-nmt splits large products itself).")
     var blasThreads: Int?
     @Flag(help: "Also print the 12 kernels that take the most time in one step.") var profile = false
@@ -64,7 +64,6 @@ struct BenchModel: ParsableCommand {
         // (both devices set it); that avoids OpenBLAS's spinning threads competing with our
         // element-wise kernels (about 20-30% faster steps on 2 cores). --blas-threads 2 measures
         // BLAS's own threading with the CPU device.
-        if let poolGib { BufferPool.shared.capacityBytes = Int(poolGib * Double(1 << 30)) }
         emit(["benchmark": "environment", "blas": BLAS.implementation, "cores": ProcessInfo.processInfo.activeProcessorCount])
         let (batch, length) = (Self.batch, Self.length)
         let shards = devices.shards ?? 1
@@ -99,19 +98,24 @@ struct BenchModel: ParsableCommand {
         var allocations: [(buffers: Int, bytes: Int)] = []
         var loss: Float = 0
         let trainingBatch = try TransformerBatch(inputs: inputs, targets: targets, vocabularySize: configuration.vocabularySize)
-        for step in 0...steps {
-            let before = BufferPool.shared.allocationCounts
-            let t = try seconds {
-                let summaries = try device.trainSteps(
-                    model: &model, optimizer: &optimizer, batches: Array(repeating: trainingBatch, count: iterationsPerLoop),
-                    firstStep: step * iterationsPerLoop, learningRate: { _ in 1e-4 },
-                    randomKey: key, loss: { model, batch, context in model.loss(batch, context: context) })
-                loss = summaries.last!.loss
-            } / Double(iterationsPerLoop)
-            let after = BufferPool.shared.allocationCounts
-            if step > 0 {  // step 0 warms up buffers and BLAS (and compiles on the static device)
-                times.append(t)
-                allocations.append(((after.buffers - before.buffers) / iterationsPerLoop, (after.bytes - before.bytes) / iterationsPerLoop))
+        // Training steps with the pool a training loop uses (as the Trainer does), decoding
+        // below with the default one.
+        let trainingPool = poolGib.map { Int($0 * Double(1 << 30)) } ?? BufferPool.trainingCapacityBytes
+        try BufferPool.shared.withCapacity(trainingPool) {
+            for step in 0...steps {
+                let before = BufferPool.shared.allocationCounts
+                let t = try seconds {
+                    let summaries = try device.trainSteps(
+                        model: &model, optimizer: &optimizer, batches: Array(repeating: trainingBatch, count: iterationsPerLoop),
+                        firstStep: step * iterationsPerLoop, learningRate: { _ in 1e-4 },
+                        randomKey: key, loss: { model, batch, context in model.loss(batch, context: context) })
+                    loss = summaries.last!.loss
+                } / Double(iterationsPerLoop)
+                let after = BufferPool.shared.allocationCounts
+                if step > 0 {  // step 0 warms up buffers and BLAS (and compiles on the static device)
+                    times.append(t)
+                    allocations.append(((after.buffers - before.buffers) / iterationsPerLoop, (after.bytes - before.bytes) / iterationsPerLoop))
+                }
             }
         }
         times.sort()

@@ -83,6 +83,11 @@ public final class Trainer {
     /// Runs the schedule (or what is left of it after a resume): iterations of training
     /// then evaluation, until the schedule, the time budget or the BLEU threshold ends it.
     public func run() throws -> TrainingReport {
+        // Steps repeat the same buffer sizes: keep them all for reuse (see BufferPool).
+        try BufferPool.shared.withCapacity(BufferPool.trainingCapacityBytes) { try runLoop() }
+    }
+
+    private func runLoop() throws -> TrainingReport {
         let run = try startRun()
         logPlan(of: run)
         // A BLEU threshold replaces the iteration count: train until it is reached.
@@ -231,7 +236,10 @@ public final class Trainer {
     public func bleu(source: URL, reference: URL) throws -> (uncased: Float, cased: Float) {
         var translator = try Translator(model: model, tokenizer: tokenizer)
         translator.extraDecodeLength = configuration.extraDecodeLength
-        let hypotheses = try translator.translate(try CorpusPreparer.lines(of: source), on: device).joined(separator: "\n")
+        // Decoding's sizes change every step: the training capacity would only hold them back.
+        let hypotheses = try BufferPool.shared.withCapacity(BufferPool.defaultCapacityBytes) {
+            try translator.translate(try CorpusPreparer.lines(of: source), on: device).joined(separator: "\n")
+        }
         let referenceText = try TextLines.text(of: reference)
         return (
             try BLEU.corpusScore(reference: referenceText, translation: hypotheses, caseSensitive: false),

@@ -39,15 +39,32 @@ public final class BufferPool: @unchecked Sendable {
 
     private init() {}
 
-    /// The default ``capacityBytes``: a quarter of the machine's memory, at least 1 GiB.
+    /// The default ``capacityBytes``: 1 GiB.
     ///
-    /// Enough to hold a training step's recycled buffers: with 1 GiB, the base model's
-    /// step (5.4 GB of buffers) returned most of them to the system and spent 14% of its
-    /// time zeroing fresh pages; with the whole step cached it was 12% faster, and its
-    /// peak resident memory (4.7 GB) stayed below PyTorch's for the same step (5.8 GB).
-    /// Each step asks for the same sizes again, so in a steady loop the cache holds
-    /// buffers the next step reuses rather than growing.
-    public static let defaultCapacityBytes = max(1 << 30, Int(clamping: ProcessInfo.processInfo.physicalMemory / 4))
+    /// Decoding asks for new sizes at every step (the caches grow by a position), so
+    /// buffers it releases are rarely asked for again; a larger pool only holds them back
+    /// from `malloc`, whose reuse of freed memory avoids fresh pages. Caching up to
+    /// ``trainingCapacityBytes`` while translating made `nmt-translate` 40% slower
+    /// (20% of its time zeroing fresh pages).
+    public static let defaultCapacityBytes = 1 << 30
+
+    /// The capacity for training loops: a quarter of the machine's memory, at least 1 GiB.
+    ///
+    /// Every training step asks for the same sizes again, so the cache holds buffers the
+    /// next step reuses. With 1 GiB, the base model's step (5.4 GB of buffers) returned
+    /// most of them to the system and spent 14% of its time zeroing fresh pages; with the
+    /// step cached it was 12% faster, and its peak resident memory (4.7 GB) stayed below
+    /// PyTorch's for the same step (5.3 GB). The ``Trainer`` of NMTSchedule uses it.
+    public static let trainingCapacityBytes = max(1 << 30, Int(clamping: ProcessInfo.processInfo.physicalMemory / 4))
+
+    /// Runs `body` with ``capacityBytes`` set to `bytes`, then restores the capacity
+    /// (releasing what the larger capacity kept).
+    public func withCapacity<Result>(_ bytes: Int, _ body: () throws -> Result) rethrows -> Result {
+        let saved = capacityBytes
+        capacityBytes = bytes
+        defer { capacityBytes = saved }
+        return try body()
+    }
 
     /// The most memory kept for reuse (default ``defaultCapacityBytes``). Lowering it
     /// releases the excess.
