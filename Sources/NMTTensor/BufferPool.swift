@@ -54,7 +54,7 @@ public final class BufferPool: @unchecked Sendable {
     /// next step reuses. With 1 GiB, the base model's step (5.4 GB of buffers) returned
     /// most of them to the system and spent 14% of its time zeroing fresh pages; with the
     /// step cached it was 12% faster, and its peak resident memory (4.7 GB) stayed below
-    /// PyTorch's for the same step (5.3 GB). The ``Trainer`` of NMTSchedule uses it.
+    /// PyTorch's for the same step (5.3 GB). The `Trainer` of NMTSchedule uses it.
     public static let trainingCapacityBytes = max(1 << 30, Int(clamping: ProcessInfo.processInfo.physicalMemory / 4))
 
     /// Runs `body` with ``capacityBytes`` set to `bytes`, then restores the capacity
