@@ -27,18 +27,17 @@ public struct Dropout: Layer, Sendable {
     /// tensor, so padding removal does not change which activations are dropped.
     public func callAsFunction(_ x: Tensor, rows: IndexTensor, rowsPerExample: Int, context: ForwardContext) -> Tensor {
         guard context.isTraining, rate > 0, x.scalarCount > 0 else { return x }
-        let width = x.shape.last ?? 1
         return x.dropout(
             rate: rate, keyBuffer: context.randomKeyBuffer, split: site,
-            elementOffset: context.firstExampleIndex * rowsPerExample * width, rows: rows)
+            elementOffset: firstElement(of: x, rowsPerExample: rowsPerExample, context: context), rows: rows)
     }
 
     /// Applies dropout to [B, ...] in training; returns `x` unchanged otherwise.
     public func callAsFunction(_ x: Tensor, context: ForwardContext) -> Tensor {
         guard context.isTraining, rate > 0, x.scalarCount > 0 else { return x }
-        let perExample = x.rank > 0 && x.shape[0] > 0 ? x.scalarCount / x.shape[0] : x.scalarCount
         return x.dropout(
-            rate: rate, keyBuffer: context.randomKeyBuffer, split: site, elementOffset: context.firstExampleIndex * perExample)
+            rate: rate, keyBuffer: context.randomKeyBuffer, split: site,
+            elementOffset: firstElement(of: x, rowsPerExample: nil, context: context))
     }
 
     /// `self(relu(x + bias))`. In training the bias, the ReLU and the dropout run as one pass
@@ -49,10 +48,21 @@ public struct Dropout: Layer, Sendable {
         _ x: Tensor, bias: Tensor, rows: IndexTensor? = nil, rowsPerExample: Int = 0, context: ForwardContext
     ) -> Tensor {
         guard context.isTraining, rate > 0, x.scalarCount > 0 else { return (x + bias).relu() }
-        let width = x.shape.last ?? 1
-        let perExample = rows != nil ? rowsPerExample * width : (x.shape[0] > 0 ? x.scalarCount / x.shape[0] : x.scalarCount)
         return x.addingBiasReLUDropout(
-            bias, rate: rate, keyBuffer: context.randomKeyBuffer, split: site, elementOffset: context.firstExampleIndex * perExample,
-            rows: rows)
+            bias, rate: rate, keyBuffer: context.randomKeyBuffer, split: site,
+            elementOffset: firstElement(of: x, rowsPerExample: rows == nil ? nil : rowsPerExample, context: context), rows: rows)
+    }
+
+    /// The stream position of `x`'s first element: elements are numbered from the batch's
+    /// global first example, `rowsPerExample` rows of `x`'s width each when `x` holds rows
+    /// of a larger tensor, else `x`'s own elements per example (its first axis).
+    private func firstElement(of x: Tensor, rowsPerExample: Int?, context: ForwardContext) -> Int {
+        let perExample: Int
+        if let rowsPerExample {
+            perExample = rowsPerExample * (x.shape.last ?? 1)
+        } else {
+            perExample = x.rank > 0 && x.shape[0] > 0 ? x.scalarCount / x.shape[0] : x.scalarCount
+        }
+        return context.firstExampleIndex * perExample
     }
 }
