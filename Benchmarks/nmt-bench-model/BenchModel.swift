@@ -1,7 +1,7 @@
 // Model benchmarks: training steps (forward + backward + Adam) and beam-search decoding of
 // the Transformer, printing one JSON object per line.
 //
-//   swift run -c release nmt-bench-model [--quick] [--only tiny|small|base] [--pool-gib N] [--blas-threads N] [--profile]
+//   swift run -c release nmt-bench-model [--quick] [--only tiny|small|base] [--pool-gib N] [--blas-threads N] [--profile [--profile-sizes]]
 //                                        [--device cpu|static] [--shards N] [--eager] [--static-model]
 //                                        [--iterations-per-loop K] [--optimizer adam|lazyadam|adamw|adafactor]
 //                                        [--save-model DIR]
@@ -40,6 +40,8 @@ struct BenchModel: ParsableCommand {
     @Option(help: "BLAS threads (by default BLAS runs on one thread and swift-nmt splits large products itself).")
     var blasThreads: Int?
     @Flag(help: "Also print the 12 kernels that take the most time in one step.") var profile = false
+    @Flag(help: "With --profile: count a kernel separately per operand sizes (elements of each input and output) and print the top 40.")
+    var profileSizes = false
     @OptionGroup var devices: DeviceOptions
     @Flag(help: "Static device: run every step eagerly instead of compiling once per shape.") var eager = false
     @Flag(help: "CPU device with the static device's execution plan (the same work, step for step).") var staticModel = false
@@ -121,11 +123,11 @@ struct BenchModel: ParsableCommand {
         times.sort()
         let median = times[times.count / 2]
         if profile {
-            let profiler = KernelProfiler()
+            let profiler = KernelProfiler(bySizes: profileSizes)
             let context = ForwardContext.training(key: key.split(99), plan: device.capabilities.executionPlan)
             let batchData = try TransformerBatch(inputs: inputs, targets: targets, vocabularySize: configuration.vocabularySize)
             _ = valueAndGradient(of: model, attaching: batchData, recorder: profiler) { $0.loss($1, context: context) }
-            let top = profiler.totals.sorted { $0.value.seconds > $1.value.seconds }.prefix(12)
+            let top = profiler.totals.sorted { $0.value.seconds > $1.value.seconds }.prefix(profileSizes ? 40 : 12)
             emit(["benchmark": "profile", "model": name,
                   "kernels": top.map { ["name": $0.key, "ms": ($0.value.seconds * 1e4).rounded() / 10, "launches": $0.value.count] }])
         }
@@ -190,10 +192,15 @@ func seconds(_ body: () throws -> Void) rethrows -> Double {
 final class KernelProfiler: KernelRecorder {
     var last = DispatchTime.now().uptimeNanoseconds
     var totals: [String: (seconds: Double, count: Int)] = [:]
+    /// Whether a kernel's launches are told apart by their operand sizes ("matmul 524288,65536,524288").
+    let bySizes: Bool
+    init(bySizes: Bool) { self.bySizes = bySizes }
     func record(_ launch: KernelLaunch) {
         let now = DispatchTime.now().uptimeNanoseconds
-        let entry = totals["\(launch.name)", default: (0, 0)]
-        totals["\(launch.name)"] = (entry.seconds + Double(now - last) / 1e9, entry.count + 1)
+        var key = "\(launch.name)"
+        if bySizes { key += " " + (launch.inputs + launch.outputs).map { "\($0.byteCount / 4)" }.joined(separator: ",") }
+        let entry = totals[key, default: (0, 0)]
+        totals[key] = (entry.seconds + Double(now - last) / 1e9, entry.count + 1)
         last = now
     }
 }

@@ -268,3 +268,43 @@ void nmt_bias_relu_dropout(
         }
     }
 }
+
+#if NMT_X86
+NMT_AVX512 static void residual_dropout512(
+    const float *u, size_t n, float rate, float keep, const float *residual, const float *x, float *y, float *mask)
+{
+    const __m512 rates = _mm512_set1_ps(rate), keeps = _mm512_set1_ps(keep), ones = _mm512_set1_ps(1);
+    for (size_t i = 0; i < n; i += 16) {
+        __mmask16 valid = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1);
+        __mmask16 kept = _mm512_mask_cmp_ps_mask(valid, _mm512_maskz_loadu_ps(valid, u + i), rates, _CMP_GE_OQ);
+        __m512 dropped = _mm512_maskz_div_ps(kept, _mm512_maskz_loadu_ps(valid, x + i), keeps);
+        _mm512_mask_storeu_ps(y + i, valid, _mm512_add_ps(_mm512_maskz_loadu_ps(valid, residual + i), dropped));
+        _mm512_mask_storeu_ps(mask + i, valid, _mm512_maskz_mov_ps(kept, ones));
+    }
+}
+#endif
+
+void nmt_residual_dropout(
+    uint64_t seed, uint64_t stream, uint64_t first, size_t count, float rate, float keep,
+    const float *residual, const float *x, float *y, float *mask)
+{
+    const int bits = nmt_kernels_vector_bits();
+    float uniforms[DROPOUT_TILE];
+    for (size_t start = 0; start < count; start += DROPOUT_TILE) {
+        size_t n = count - start < DROPOUT_TILE ? count - start : DROPOUT_TILE;
+        nmt_philox_uniform(seed, stream, first + start, n, uniforms);
+        const float *rs = residual + start, *xs = x + start;
+        float *ys = y + start, *ms = mask + start;
+#if NMT_X86
+        if (bits >= 512) { residual_dropout512(uniforms, n, rate, keep, rs, xs, ys, ms); continue; }
+#else
+        (void)bits;
+#endif
+        for (size_t i = 0; i < n; i++) {
+            // The dropped-out value (0 where dropped) is added, as the two kernels do.
+            int kept = uniforms[i] >= rate;
+            ms[i] = kept ? 1.0f : 0.0f;
+            ys[i] = rs[i] + (kept ? xs[i] / keep : 0.0f);
+        }
+    }
+}

@@ -53,6 +53,27 @@ public struct Dropout: Layer, Sendable {
             elementOffset: firstElement(of: x, rowsPerExample: rows == nil ? nil : rowsPerExample, context: context), rows: rows)
     }
 
+    /// `residual + self(x)`, the residual connection around a sublayer with output `x`. In
+    /// training the dropout and the add run as one pass over memory
+    /// (`Tensor.addingDropout(of:rate:keyBuffer:split:elementOffset:)`) with the same
+    /// floats and gradients as the two operations.
+    public func residualSum(_ residual: Tensor, _ x: Tensor, context: ForwardContext) -> Tensor {
+        guard context.isTraining, rate > 0, x.scalarCount > 0 else { return residual + x }
+        return residual.addingDropout(
+            of: x, rate: rate, keyBuffer: context.randomKeyBuffer, split: site,
+            elementOffset: firstElement(of: x, rowsPerExample: nil, context: context))
+    }
+
+    /// `self(softmax(logits + bias))`: the attention weights, as one row kernel
+    /// (`Tensor.softmaxDropout(adding:rate:keyBuffer:split:elementOffset:)`) with the same
+    /// floats and gradients as the three operations, in training and inference alike.
+    public func afterBiasAndSoftmax(_ logits: Tensor, bias: Tensor, context: ForwardContext) -> Tensor {
+        guard context.isTraining, rate > 0, logits.scalarCount > 0 else { return logits.softmaxDropout(adding: bias) }
+        return logits.softmaxDropout(
+            adding: bias, rate: rate, keyBuffer: context.randomKeyBuffer, split: site,
+            elementOffset: firstElement(of: logits, rowsPerExample: nil, context: context))
+    }
+
     /// The stream position of `x`'s first element: elements are numbered from the batch's
     /// global first example, `rowsPerExample` rows of `x`'s width each when `x` holds rows
     /// of a larger tensor, else `x`'s own elements per example (its first axis).

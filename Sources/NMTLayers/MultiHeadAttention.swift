@@ -110,10 +110,16 @@ public struct MultiHeadAttention: Layer, Sendable {
 
     private func attend(queries: Tensor, keys: Tensor, values: Tensor, bias: Tensor, context: ForwardContext) -> Tensor {
         let depth = queries.shape[2] / headCount
-        // `depth ** -0.5` is a Python double in the reference, then a float32 constant.
-        let scaled = queries * Float(Foundation.pow(Double(depth), -0.5))
-        let logits = Tensor.multiHeadScores(queries: scaled, keys: keys, heads: headCount) + bias
-        let weights = attentionDropout(logits.softmax(), context: context)
+        // `depth ** -0.5` is a Python double in the reference, then a float32 constant that
+        // scales the queries. A power of two (depth 4, 16, 64, 256, …) scales exactly, so
+        // it can go into the product itself with the same floats; any other must scale
+        // the queries first, as the reference rounds.
+        let scale = Float(Foundation.pow(Double(depth), -0.5))
+        let logits =
+            scale.significandBitPattern == 0
+            ? Tensor.multiHeadScores(queries: queries, keys: keys, heads: headCount, scale: scale)
+            : Tensor.multiHeadScores(queries: queries * scale, keys: keys, heads: headCount)
+        let weights = attentionDropout.afterBiasAndSoftmax(logits, bias: bias, context: context)
         return output(Tensor.multiHeadCombine(weights: weights, values: values))
     }
 }

@@ -7,7 +7,7 @@ import NMTTensor
 func residual(
     _ x: Tensor, norm: LayerNorm, dropout: Dropout, context: ForwardContext, _ sublayer: (Tensor) -> Tensor
 ) -> Tensor {
-    x + dropout(sublayer(norm(x)), context: context)
+    dropout.residualSum(x, sublayer(norm(x)), context: context)
 }
 
 /// One encoder layer: self-attention, then the feed-forward network, each wrapped in a

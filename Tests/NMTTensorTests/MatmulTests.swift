@@ -104,4 +104,27 @@ final class MatmulTests: XCTestCase {
             .reshaped(to: [batch, lq, heads * depth])
         assertClose(combined, expectedCombined)
     }
+
+    /// A power-of-two scale inside the product (BLAS's alpha) gives exactly the floats of
+    /// scaling the queries first, forward and backward; 0.3 agrees to rounding.
+    func testScaledScoresEqualScaledQueries() {
+        let q = Tensor.randomNormal([2, 5, 8], key: RandomKey(seed: 6))
+        let k = Tensor.randomNormal([2, 7, 8], key: RandomKey(seed: 7))
+        let weights = Tensor.randomNormal([2, 2, 5, 7], key: RandomKey(seed: 8))
+        for scale: Float in [0.125, 0.3] {
+            let (inside, insideGradients) = valueAndGradient(at: [q, k]) { p in
+                (Tensor.multiHeadScores(queries: p[0], keys: p[1], heads: 2, scale: scale) * weights).sum()
+            }
+            let (outside, outsideGradients) = valueAndGradient(at: [q, k]) { p in
+                (Tensor.multiHeadScores(queries: p[0] * scale, keys: p[1], heads: 2) * weights).sum()
+            }
+            if scale == 0.125 {
+                XCTAssertEqual(inside.scalars, outside.scalars)
+                XCTAssertEqual(insideGradients.map(\.scalars), outsideGradients.map(\.scalars))
+            } else {
+                assertClose(inside, outside, relativeTolerance: 1e-5)
+                for (a, b) in zip(insideGradients, outsideGradients) { assertClose(a, b, absoluteTolerance: 1e-5) }
+            }
+        }
+    }
 }

@@ -59,4 +59,54 @@ final class VectorKernelTests: XCTestCase {
             }
         }
     }
+
+    /// The fused residual + dropout gives exactly `residual + dropout(x)`: values and both
+    /// gradients, at every width, over a length that is not a multiple of a vector or tile.
+    func testFusedResidualDropoutEqualsTheTwoOperations() {
+        let keys = RandomKeyBuffer(RandomKey(seed: 4))
+        let residual = patternTensor([3, 11, 37], frequency: 0.31, amplitude: 2)
+        let x = patternTensor([3, 11, 37], frequency: 0.17, amplitude: 1)
+        let weights = patternTensor(x.shape, frequency: 0.53, amplitude: 1)
+        func run(fused: Bool) -> [[Float]] {
+            let apply = { (p: [Tensor]) -> Tensor in
+                fused
+                    ? p[0].addingDropout(of: p[1], rate: 0.25, keyBuffer: keys, split: 3, elementOffset: 7)
+                    : p[0] + p[1].dropout(rate: 0.25, keyBuffer: keys, split: 3, elementOffset: 7)
+            }
+            let (_, gradients) = valueAndGradient(at: [residual, x]) { p in (apply(p) * weights).sum() }
+            return [apply([residual, x]).scalars] + gradients.map(\.scalars)
+        }
+        for bits: Int32 in [0, 256, 512] where nmt_kernels_limit_vector_bits(bits) == bits {
+            let fused = run(fused: true), plain = run(fused: false)
+            XCTAssertEqual(fused, plain, "\(bits)-bit")
+            XCTAssertTrue(fused[2].contains(0) && fused[2].contains { $0 != 0 }, "some elements dropped, some kept")
+        }
+    }
+
+    /// The fused attention weights give exactly `dropout(softmax(logits + bias))`, values and
+    /// gradients (of a differentiable bias too), for the padding bias [B, 1, 1, Lk] and the
+    /// causal bias [1, 1, Lq, Lk], with dropout and without.
+    func testFusedSoftmaxDropoutEqualsTheThreeOperations() {
+        let keys = RandomKeyBuffer(RandomKey(seed: 12))
+        let logits = patternTensor([2, 3, 5, 19], frequency: 0.29, amplitude: 4)
+        let weights = patternTensor(logits.shape, frequency: 0.61, amplitude: 1)
+        for biasShape in [[2, 1, 1, 19], [1, 1, 5, 19], [19]] {
+            let bias = patternTensor(biasShape, frequency: 0.83, amplitude: 3)
+            for rate: Float in [0, 0.2] {
+                func run(fused: Bool) -> [[Float]] {
+                    let apply = { (p: [Tensor]) -> Tensor in
+                        if fused { return p[0].softmaxDropout(adding: p[1], rate: rate, keyBuffer: keys, split: 8, elementOffset: 3) }
+                        let probabilities = (p[0] + p[1]).softmax()
+                        return rate == 0
+                            ? probabilities : probabilities.dropout(rate: rate, keyBuffer: keys, split: 8, elementOffset: 3)
+                    }
+                    let (_, gradients) = valueAndGradient(at: [logits, bias]) { p in (apply(p) * weights).sum() }
+                    return [apply([logits, bias]).scalars] + gradients.map(\.scalars)
+                }
+                let fused = run(fused: true), plain = run(fused: false)
+                XCTAssertEqual(fused, plain, "bias \(biasShape), rate \(rate)")
+                XCTAssertEqual(fused[0].contains(0), rate > 0, "dropout zeroes some weights exactly when it is on")
+            }
+        }
+    }
 }

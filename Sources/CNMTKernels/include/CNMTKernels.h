@@ -41,6 +41,12 @@ void nmt_bias_relu_dropout(
     uint64_t seed, uint64_t stream, uint64_t first, size_t count, float rate, float keep,
     const float *x, const float *bias, float *y, float *mask);
 
+/// residual + dropout(x) of `count` elements that are elements [first, first + count) of
+/// the stream: y as the dropout followed by the add gives it, and dropout's mask.
+void nmt_residual_dropout(
+    uint64_t seed, uint64_t stream, uint64_t first, size_t count, float rate, float keep,
+    const float *residual, const float *x, float *y, float *mask);
+
 /// The gradient of ``nmt_dropout``: dx = g / keep where mask != 0, else 0.
 void nmt_dropout_backward(size_t count, float keep, const float *g, const float *mask, float *dx);
 

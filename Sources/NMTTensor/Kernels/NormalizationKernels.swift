@@ -18,12 +18,24 @@ enum NormalizationKernels {
     /// y = softmax(x) per row of `width`, stable (the row maximum is subtracted first).
     static func softmax(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, rows: Int, width: Int) {
         Parallel.forChunks(rows, costPerItem: width * 4) { range in
-            for r in range {
-                let yr = y + r * width
-                let scale = 1 / shiftedExp(x + r * width, yr, width: width).sum
-                for i in 0..<width { yr[i] *= scale }
-            }
+            for r in range { softmaxRow(x + r * width, y + r * width, width: width) }
         }
+    }
+
+    /// y = softmax(x) of one row; `y` may be `x`.
+    @inline(__always)
+    static func softmaxRow(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, width: Int) {
+        let scale = 1 / shiftedExp(x, y, width: width).sum
+        for i in 0..<width { y[i] *= scale }
+    }
+
+    /// y = softmax(x + bias) of one row, the floats of the add followed by ``softmaxRow(_:_:width:)``.
+    @inline(__always)
+    static func biasSoftmax(
+        _ x: UnsafePointer<Float>, _ bias: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, width: Int
+    ) {
+        for i in 0..<width { y[i] = x[i] + bias[i] }
+        softmaxRow(y, y, width: width)
     }
 
     /// dx = y * (g - Σ g*y) per row, the gradient of softmax with output y.
@@ -31,13 +43,18 @@ enum NormalizationKernels {
         _ g: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>, rows: Int, width: Int
     ) {
         Parallel.forChunks(rows, costPerItem: width * 2) { range in
-            for r in range {
-                let gr = g + r * width, yr = y + r * width, dr = dx + r * width
-                var dot: Float = 0
-                for i in 0..<width { dot += gr[i] * yr[i] }
-                for i in 0..<width { dr[i] = yr[i] * (gr[i] - dot) }
-            }
+            for r in range { softmaxBackwardRow(g + r * width, y + r * width, dx + r * width, width: width) }
         }
+    }
+
+    /// dx = y * (g - Σ g*y) of one row; `dx` may be `g`.
+    @inline(__always)
+    static func softmaxBackwardRow(
+        _ g: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>, width: Int
+    ) {
+        var dot: Float = 0
+        for i in 0..<width { dot += g[i] * y[i] }
+        for i in 0..<width { dx[i] = y[i] * (g[i] - dot) }
     }
 
     /// y = x - max - log Σ exp(x - max) per row.

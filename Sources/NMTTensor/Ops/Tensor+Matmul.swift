@@ -69,8 +69,11 @@ extension Tensor {
     ///   - q: the queries [B, Lq, N*d].
     ///   - k: the keys [B, Lk, N*d].
     ///   - heads: N; must divide the last dimension.
+    ///   - scale: multiplies every score, inside the product (BLAS's alpha), and the
+    ///     gradients likewise. A power of two gives exactly the floats of scaling the
+    ///     queries first, without the pass over them.
     /// - Returns: [B, N, Lq, Lk].
-    public static func multiHeadScores(queries q: Tensor, keys k: Tensor, heads: Int) -> Tensor {
+    public static func multiHeadScores(queries q: Tensor, keys k: Tensor, heads: Int, scale: Float = 1) -> Tensor {
         precondition(
             q.rank == 3 && k.rank == 3 && q.shape[0] == k.shape[0] && q.shape[2] == k.shape[2]
                 && heads > 0 && q.shape[2] % heads == 0,
@@ -84,18 +87,21 @@ extension Tensor {
         d.strideA = (lq * hidden, depth)
         d.strideB = (lk * hidden, depth)
         d.strideC = scoresLayout
+        d.alpha = scale
         let out = gemm("mha_scores", q, k, outShape: [b, heads, lq, lk], d)
         return out.withGradient(of: [q, k]) { g in
-            // dQ_h = dS_h · K_h
+            // dQ_h = scale · dS_h · K_h
             var dq = GemmDescriptor(m: lq, n: depth, k: lk, transposeA: false, transposeB: false)
             (dq.lda, dq.ldb, dq.ldc) = (lk, hidden, hidden)
             dq.batch = (b, heads)
             (dq.strideA, dq.strideB, dq.strideC) = (scoresLayout, (lk * hidden, depth), (lq * hidden, depth))
-            // dK_h = dS_hᵀ · Q_h
+            dq.alpha = scale
+            // dK_h = scale · dS_hᵀ · Q_h
             var dk = GemmDescriptor(m: lk, n: depth, k: lq, transposeA: true, transposeB: false)
             (dk.lda, dk.ldb, dk.ldc) = (lk, hidden, hidden)
             dk.batch = (b, heads)
             (dk.strideA, dk.strideB, dk.strideC) = (scoresLayout, (lq * hidden, depth), (lk * hidden, depth))
+            dk.alpha = scale
             return [gemm("mha_scores_grad_q", g, k, outShape: q.shape, dq),
                     gemm("mha_scores_grad_k", g, q, outShape: k.shape, dk)]
         }

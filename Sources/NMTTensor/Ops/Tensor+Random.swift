@@ -143,6 +143,35 @@ extension Tensor {
         }
     }
 
+    /// `self + dropout(x)` in one pass over memory instead of two, with the same floats and
+    /// gradients as the two operations: the residual connection after a sublayer in
+    /// training. `x` has `self`'s shape; `rate` must be positive; the stream arguments are
+    /// those of ``dropout(rate:keyBuffer:split:elementOffset:rows:)`` applied to `x`.
+    public func addingDropout(
+        of x: Tensor, rate: Float, keyBuffer: RandomKeyBuffer, split: UInt64?, elementOffset: Int = 0
+    ) -> Tensor {
+        precondition(rate > 0 && rate < 1, "addingDropout: rate \(rate) must be in (0, 1)")
+        precondition(x.shape == shape, "addingDropout: the sublayer output \(x.shape) differs from the residual \(shape)")
+        let keep = 1 - rate
+        let count = scalarCount
+        let tape = GradientTape.common([self, x], op: "residual_dropout")
+        let out = Tensor(uninitializedShape: shape, tape: tape)
+        let mask = Tensor(uninitializedShape: shape, tape: tape)
+        KernelDispatch.run(
+            KernelLaunch("residual_dropout", inputs: [buffer, x.buffer, keyBuffer.buffer], outputs: [out.buffer, mask.buffer]) {
+                args in
+                let r = args.input(0), xp = args.input(1), y = args.output(0), m = args.output(1)
+                let base = RandomKey(words: args.words(2))
+                let key = split.map { base.split($0) } ?? base
+                Parallel.forChunks(count, costPerItem: 8) { range in
+                    let at = range.lowerBound
+                    nmt_residual_dropout(
+                        key.seed, key.stream, UInt64(elementOffset + at), range.count, rate, keep, r + at, xp + at, y + at, m + at)
+                }
+            }, on: tape)
+        return out.withGradient(of: [self, x]) { g in [g, g.droppedOut(mask: mask, keep: keep)] }
+    }
+
     /// g / keep where `mask` is non-zero, else 0: the gradient of dropout (and of the fused
     /// bias, ReLU and dropout, whose mask also holds the ReLU's).
     private func droppedOut(mask: Tensor, keep: Float) -> Tensor {
