@@ -89,10 +89,13 @@ public struct MultiHeadAttention: Layer, Sendable {
     }
 
     /// Incremental decoding: projects the new positions of `input.y`, appends them to
-    /// `cache`, and attends over everything cached so far.
-    public func callAsFunction(_ input: AttentionInput, context: ForwardContext, cache: inout AttentionCache) -> Tensor {
-        cache.keys = Tensor.concatenate([cache.keys, key(input.y)], alongAxis: 1)
-        cache.values = Tensor.concatenate([cache.values, value(input.y)], alongAxis: 1)
+    /// `cache`, and attends over everything cached so far. With `rows`, the cache's rows
+    /// are first reordered as `rows` picks them (beam search), in the same copy.
+    public func callAsFunction(
+        _ input: AttentionInput, context: ForwardContext, cache: inout AttentionCache, selectingRows rows: IndexTensor? = nil
+    ) -> Tensor {
+        cache.keys = cache.keys.selectingRows(rows, appending: key(input.y))
+        cache.values = cache.values.selectingRows(rows, appending: value(input.y))
         return attend(queries: query(input.x), keys: cache.keys, values: cache.values, bias: input.bias, context: context)
     }
 
@@ -106,6 +109,27 @@ public struct MultiHeadAttention: Layer, Sendable {
         cache.keys.assignSlice(alongAxis: 1, at: position, key(input.y))
         cache.values.assignSlice(alongAxis: 1, at: position, value(input.y))
         return attend(queries: query(input.x), keys: cache.keys, values: cache.values, bias: input.bias, context: context)
+    }
+
+    /// Attends from `x` to keys and values projected beforehand (with ``key`` and ``value``),
+    /// which lets a decoder project the encoder outputs once per batch instead of once per
+    /// step.
+    ///
+    /// `keys` and `values` [E, Lk, H] may hold fewer entries than `x` [B, Lq, H]: each of
+    /// the E entries then serves B / E consecutive entries of `x` (the beams of one
+    /// sentence), whose queries attend to it together as one product of B / E · Lq query
+    /// rows. `bias` is per entry of the keys ([E, 1, 1, Lk] or broadcastable).
+    public func callAsFunction(
+        _ x: Tensor, projectedKeys keys: Tensor, projectedValues values: Tensor, bias: Tensor, context: ForwardContext
+    ) -> Tensor {
+        let (rows, entries) = (x.shape[0], keys.shape[0])
+        precondition(
+            x.rank == 3 && keys.rank == 3 && entries > 0 && rows % entries == 0 && values.shape == keys.shape,
+            "MultiHeadAttention: queries \(x.shape) do not group over keys \(keys.shape) and values \(values.shape)")
+        let queries = query(x)
+        guard entries != rows else { return attend(queries: queries, keys: keys, values: values, bias: bias, context: context) }
+        let grouped = queries.reshaped(to: [entries, rows / entries * x.shape[1], x.shape[2]])
+        return attend(queries: grouped, keys: keys, values: values, bias: bias, context: context).reshaped(to: x.shape)
     }
 
     private func attend(queries: Tensor, keys: Tensor, values: Tensor, bias: Tensor, context: ForwardContext) -> Tensor {

@@ -34,6 +34,11 @@ public struct BeamSearch {
     /// `maximumLength + 1` ids and step `i` writes position `i + 1`, so nothing changes
     /// shape during the loop. The search itself is unchanged; results are zero-padded.
     public var paddedDecode = false
+    /// Stop decoding a sentence once its result can no longer change, instead of extending
+    /// it until the whole batch stops as the reference does (see
+    /// ``search(initialIDs:cache:symbolsToLogits:)``). The results are the reference's;
+    /// only the work shrinks. Ignored with ``paddedDecode``, whose row count is static.
+    public var dropsFinishedSentences = true
 
     /// Creates a search.
     public init(beamSize: Int, alpha: Float, maximumLength: Int, vocabularySize: Int, eosID: Int32 = 1) {
@@ -63,16 +68,26 @@ public struct BeamSearch {
 
     /// Runs the search.
     ///
+    /// A sentence whose every finished slot holds a sequence that ended, and whose
+    /// finished sequences all score above the best any alive beam could still reach
+    /// (`aliveLogProb / lengthNormalization(maximumLength)`, the reference's stopping
+    /// bound), has its final result: no later candidate can enter its finished set. With
+    /// ``dropsFinishedSentences`` such a sentence leaves the batch; `symbolsToLogits` then
+    /// sees only the rows of the sentences still decoding, and the cache is told with
+    /// `selectingRows` (rows of whole sentences, in order).
+    ///
     /// - Parameters:
     ///   - initialIDs: [B] start ids (0 in the reference).
     ///   - cache: the model state for B·beam rows (already tiled to the beams).
-    ///   - symbolsToLogits: given the last id of each of the B·beam alive sequences, the
-    ///     step index and the cache, returns logits [B·beam, V] and updates the cache.
+    ///   - symbolsToLogits: given the last id of each of the alive sequences of the
+    ///     sentences still decoding (`beamSize` rows per sentence), the step index and the
+    ///     cache, returns logits [rows, V] and updates the cache.
     public func search<Cache: BeamSearchCache>(
         initialIDs: [Int32], cache: Cache,
         symbolsToLogits: (_ lastIDs: IndexTensor, _ step: Int, _ cache: inout Cache) -> Tensor
     ) -> Result {
         let batch = initialIDs.count, beam = beamSize, width = vocabularySize
+        let drops = dropsFinishedSentences && !paddedDecode
         // With padded decoding a sequence is its full static row from the start.
         let initialLength = paddedDecode ? maximumLength + 1 : 1
         func start(_ id: Int32) -> [Int32] { [id] + [Int32](repeating: 0, count: initialLength - 1) }
@@ -84,51 +99,62 @@ public struct BeamSearch {
         var finishedScores = (0..<batch).map { _ in [Float](repeating: -Self.inf, count: beam) }
         var finishedFlags = (0..<batch).map { _ in [Bool](repeating: false, count: beam) }
         let maximumNorm = Self.lengthNormalization(alpha: alpha, length: maximumLength)
+        // The sentences still decoding, in the order of the cache's row groups.
+        var active = Array(0..<batch)
 
         var step = 0
         while step < maximumLength {
             // _continue_search: stop once every sentence's worst finished beats its best alive.
-            let boundIsMet = (0..<batch).allSatisfy { b in
+            let boundIsMet = active.map { b in
                 var lowestFinished = zip(finishedScores[b], finishedFlags[b]).map { $1 ? $0 : 0 }.min()!
                 if !finishedFlags[b].contains(true) { lowestFinished += -Self.inf }
                 return lowestFinished > aliveLogProbs[b][0] / maximumNorm
             }
-            if boundIsMet { break }
+            if !boundIsMet.contains(false) { break }
+            if drops {
+                let staying = active.indices.filter { !boundIsMet[$0] || finishedFlags[active[$0]].contains(false) }
+                if staying.count < active.count {
+                    active = staying.map { active[$0] }
+                    aliveCache = aliveCache.selectingRows(
+                        IndexTensor(staying.flatMap { a in (0..<beam).map { Int32(a * beam + $0) } }))
+                }
+            }
 
             // _grow_alive_seq: score every extension of every alive beam.
-            let lastIDs = IndexTensor(aliveSequences.flatMap { $0.map { $0[paddedDecode ? step : $0.count - 1] } })
+            let rows = active.count * beam
+            let lastIDs = IndexTensor(active.flatMap { aliveSequences[$0].map { $0[paddedDecode ? step : $0.count - 1] } })
             let logits = symbolsToLogits(lastIDs, step, &aliveCache)
-            precondition(logits.shape == [batch * beam, width], "BeamSearch: logits \(logits.shape), expected [\(batch * beam), \(width)]")
+            precondition(logits.shape == [rows, width], "BeamSearch: logits \(logits.shape), expected [\(rows), \(width)]")
             var logProbs = logits.logSoftmax().scalars
-            for row in 0..<(batch * beam) {
-                let base = aliveLogProbs[row / beam][row % beam]
+            for row in 0..<rows {
+                let base = aliveLogProbs[active[row / beam]][row % beam]
                 for j in 0..<width { logProbs[row * width + j] += base }
             }
-            let candidates = Tensor(shape: [batch, beam * width], scalars: logProbs).topK(2 * beam)
+            let candidates = Tensor(shape: [active.count, beam * width], scalars: logProbs).topK(2 * beam)
             let topLogProbs = candidates.values.scalars, topIndices = candidates.indices.scalars
             let k = 2 * beam
             var topSequences = [[[Int32]]](), sourceRows = [Int32]()
-            for b in 0..<batch {
-                var rows = [[Int32]]()
+            for (a, b) in active.enumerated() {
+                var candidateRows = [[Int32]]()
                 for c in 0..<k {
-                    let index = Int(topIndices[b * k + c])
+                    let index = Int(topIndices[a * k + c])
                     var extended = aliveSequences[b][index / width]
                     if paddedDecode { extended[step + 1] = Int32(index % width) } else { extended.append(Int32(index % width)) }
-                    rows.append(extended)
-                    sourceRows.append(Int32(b * beam + index / width))
+                    candidateRows.append(extended)
+                    sourceRows.append(Int32(a * beam + index / width))
                 }
-                topSequences.append(rows)
+                topSequences.append(candidateRows)
             }
             let endsWithEOS = topSequences.map { $0.map { $0[step + 1] == eosID } }
 
             // _get_new_alive_state: the best `beam` candidates that did not end.
             var keptRows = [Int32]()
-            for b in 0..<batch {
-                let scores = (0..<k).map { topLogProbs[b * k + $0] + (endsWithEOS[b][$0] ? -Self.inf : 0) }
+            for (a, b) in active.enumerated() {
+                let scores = (0..<k).map { topLogProbs[a * k + $0] + (endsWithEOS[a][$0] ? -Self.inf : 0) }
                 let order = Tensor(shape: [1, k], scalars: scores).topK(beam).indices.scalars.map(Int.init)
-                aliveSequences[b] = order.map { topSequences[b][$0] }
+                aliveSequences[b] = order.map { topSequences[a][$0] }
                 aliveLogProbs[b] = order.map { scores[$0] }
-                keptRows += order.map { sourceRows[b * k + $0] }
+                keptRows += order.map { sourceRows[a * k + $0] }
             }
             // The reference gathers the cache twice (top candidates, then the kept ones);
             // composing the two row selections gathers once and copies the same rows.
@@ -136,12 +162,12 @@ public struct BeamSearch {
 
             // _get_new_finished_state: merge the candidates that ended into the finished set.
             let norm = Self.lengthNormalization(alpha: alpha, length: step + 1)
-            for b in 0..<batch {
+            for (a, b) in active.enumerated() {
                 let oldSequences = paddedDecode ? finishedSequences[b] : finishedSequences[b].map { $0 + [0] }
-                let newScores = (0..<k).map { topLogProbs[b * k + $0] / norm + (endsWithEOS[b][$0] ? 0 : -Self.inf) }
+                let newScores = (0..<k).map { topLogProbs[a * k + $0] / norm + (endsWithEOS[a][$0] ? 0 : -Self.inf) }
                 let allScores = finishedScores[b] + newScores
-                let allFlags = finishedFlags[b] + endsWithEOS[b]
-                let allSequences = oldSequences + topSequences[b]
+                let allFlags = finishedFlags[b] + endsWithEOS[a]
+                let allSequences = oldSequences + topSequences[a]
                 let order = Tensor(shape: [1, beam + k], scalars: allScores).topK(beam).indices.scalars.map(Int.init)
                 finishedSequences[b] = order.map { allSequences[$0] }
                 finishedScores[b] = order.map { allScores[$0] }
@@ -153,7 +179,10 @@ public struct BeamSearch {
         var sequences = [[[Int32]]](), scores = [[Float]]()
         for b in 0..<batch {
             let anyFinished = finishedFlags[b].contains(true)
-            sequences.append(anyFinished ? finishedSequences[b] : aliveSequences[b])
+            // A sentence that left the batch early gets the zero padding the reference's
+            // later steps would have appended to its finished sequences.
+            let padded = finishedSequences[b].map { $0 + [Int32](repeating: 0, count: max(0, step + 1 - $0.count)) }
+            sequences.append(anyFinished ? padded : aliveSequences[b])
             scores.append(anyFinished ? finishedScores[b] : aliveLogProbs[b])
         }
         return Result(sequences: sequences, scores: scores)

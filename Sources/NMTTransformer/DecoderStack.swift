@@ -76,6 +76,29 @@ public struct DecoderLayer: ParameterContainer, Sendable {
     }
 }
 
+extension DecoderLayer {
+    /// One incremental decoding step of new positions x [rows, 1, H]: self-attention
+    /// appends their keys and values to `cache` after reordering it by `rows`, and
+    /// encoder-decoder attention reads keys and values projected once per batch ([E, S,
+    /// H], each entry shared by rows / E consecutive rows).
+    func decodeStep(
+        _ x: Tensor, selfAttentionBias: Tensor, cache: inout AttentionCache, selectingRows rows: IndexTensor?,
+        encoderKeys: Tensor, encoderValues: Tensor, encoderDecoderBias: Tensor, context: ForwardContext
+    ) -> Tensor {
+        var attended = residual(x, norm: selfAttentionNorm, dropout: selfAttentionDropout, context: context) { y in
+            selfAttention(AttentionInput(x: y, y: y, bias: selfAttentionBias), context: context, cache: &cache, selectingRows: rows)
+        }
+        attended = residual(attended, norm: encoderDecoderAttentionNorm, dropout: encoderDecoderDropout, context: context) {
+            y in
+            encoderDecoderAttention(
+                y, projectedKeys: encoderKeys, projectedValues: encoderValues, bias: encoderDecoderBias, context: context)
+        }
+        return residual(attended, norm: feedForwardNorm, dropout: feedForwardDropout, context: context) { y in
+            feedForward(y, context: context)
+        }
+    }
+}
+
 /// The decoder: a stack of ``DecoderLayer``s and a final layer normalization.
 public struct DecoderStack: ParameterContainer, Sendable {
     /// The layers, bottom first.

@@ -1,30 +1,86 @@
 import NMTLayers
 import NMTTensor
 
-/// What incremental decoding keeps between steps, one row per sentence (or per beam):
-/// each decoder layer's self-attention keys and values, the encoder outputs and the
-/// encoder-decoder bias. Encoder-decoder keys and values are recomputed every step, as in
-/// the reference.
+/// What incremental decoding keeps between steps, one row per beam of each sentence:
+/// each decoder layer's self-attention keys and values, and its encoder-decoder keys and
+/// values, projected once per batch and kept once per sentence (the reference projects
+/// them from tiled encoder outputs at every step; the floats are the same).
+///
+/// Reordering the beams (``selectingRows(_:)``) copies nothing: the selection is kept
+/// and applied by the next step, in the same copy that appends that step's keys and
+/// values (`Tensor.selectingRows(_:appending:)`). Encoder-side tensors are shared by the
+/// beams of a sentence and follow only when whole sentences leave or are reordered.
 public struct DecoderCache: BeamSearchCache, Sendable {
-    /// Self-attention cache of each decoder layer, [rows, i, H].
-    public var layers: [AttentionCache]
-    /// [rows, S, H].
-    public var encoderOutputs: Tensor
-    /// [rows, 1, 1, S].
-    public var encoderDecoderBias: Tensor
+    /// Self-attention keys and values of each decoder layer, [rows, i, H], in the row
+    /// order before ``pendingRows`` is applied.
+    public private(set) var layers: [AttentionCache]
+    /// Encoder-decoder attention keys of each decoder layer, [sentences, S, H].
+    public private(set) var encoderKeys: [Tensor]
+    /// Encoder-decoder attention values of each decoder layer, [sentences, S, H].
+    public private(set) var encoderValues: [Tensor]
+    /// [sentences, 1, 1, S].
+    public private(set) var encoderDecoderBias: Tensor
+    /// Consecutive rows that share a sentence (the beam; 1 once a selection mixed sentences).
+    public private(set) var rowsPerSentence: Int
+    /// The row selection made since the last step: row r is row `pendingRows[r]` of
+    /// ``layers``. Nil when the rows are as stored.
+    public private(set) var pendingRows: [Int32]?
 
-    /// Creates a cache from its parts.
-    public init(layers: [AttentionCache], encoderOutputs: Tensor, encoderDecoderBias: Tensor) {
-        self.layers = layers
-        self.encoderOutputs = encoderOutputs
+    /// A cache with empty self-attention keys and values for `rowsPerSentence` rows per
+    /// sentence of the encoder-side tensors.
+    public init(encoderKeys: [Tensor], encoderValues: [Tensor], encoderDecoderBias: Tensor, rowsPerSentence: Int) {
+        precondition(
+            encoderKeys.count == encoderValues.count && rowsPerSentence > 0 && encoderKeys.allSatisfy { $0.rank == 3 },
+            "DecoderCache: one [sentences, S, H] key and value tensor per layer and a positive beam are needed")
+        let (sentences, hidden) = (encoderDecoderBias.shape[0], encoderKeys.first?.shape[2] ?? 0)
+        layers = encoderKeys.map { _ in AttentionCache(batchSize: sentences * rowsPerSentence, hiddenSize: hidden) }
+        self.encoderKeys = encoderKeys
+        self.encoderValues = encoderValues
         self.encoderDecoderBias = encoderDecoderBias
+        self.rowsPerSentence = rowsPerSentence
     }
 
-    /// The cache with its rows picked by `rows` (beam reordering or tiling).
+    /// Rows the next step decodes.
+    public var rowCount: Int { pendingRows?.count ?? encoderDecoderBias.shape[0] * rowsPerSentence }
+
+    /// The cache with its rows picked by `rows` (beam reordering, sentences leaving the
+    /// batch). Nothing is copied until the next step, except encoder-side tensors when
+    /// whole sentences leave or move.
     public func selectingRows(_ rows: IndexTensor) -> DecoderCache {
-        DecoderCache(
-            layers: layers.map { AttentionCache(keys: $0.keys.selectingRows(rows), values: $0.values.selectingRows(rows)) },
-            encoderOutputs: encoderOutputs.selectingRows(rows), encoderDecoderBias: encoderDecoderBias.selectingRows(rows))
+        let picked = rows.scalars
+        let current = rowCount
+        precondition(picked.allSatisfy { $0 >= 0 && Int($0) < current }, "DecoderCache: row selection outside 0..<\(current)")
+        var result = self
+        result.pendingRows = pendingRows.map { earlier in picked.map { earlier[Int($0)] } } ?? picked
+        let beam = rowsPerSentence
+        let sentenceOf = picked.map { Int($0) / beam }
+        let grouped =
+            picked.count % beam == 0 && (0..<picked.count).allSatisfy { sentenceOf[$0] == sentenceOf[$0 - $0 % beam] }
+        let sentences = grouped ? stride(from: 0, to: picked.count, by: beam).map { sentenceOf[$0] } : sentenceOf
+        if sentences != Array(0..<encoderDecoderBias.shape[0]) {
+            // Whole sentences left or moved (keep one entry per group), or a selection mixed
+            // sentences (one entry per row from now on).
+            let selection = IndexTensor(sentences.map(Int32.init))
+            result.encoderKeys = encoderKeys.map { $0.selectingRows(selection) }
+            result.encoderValues = encoderValues.map { $0.selectingRows(selection) }
+            result.encoderDecoderBias = encoderDecoderBias.selectingRows(selection)
+            if !grouped { result.rowsPerSentence = 1 }
+        }
+        return result
+    }
+
+    /// Runs one step's layers: `body` gets each layer's self-attention cache and the
+    /// pending selection to apply while appending; the selection is then cleared.
+    mutating func step(_ body: (_ layer: Int, _ cache: inout AttentionCache, _ rows: IndexTensor?) -> Void) {
+        let rows = pendingRows.map { IndexTensor($0) }
+        for i in layers.indices {
+            var cache = layers[i]
+            // Unshare the array's copy so that the layer's cache has one owner.
+            layers[i] = AttentionCache(batchSize: 0, hiddenSize: 0)
+            body(i, &cache, rows)
+            layers[i] = cache
+        }
+        pendingRows = nil
     }
 }
 
@@ -44,24 +100,25 @@ public struct DecodedBatch: Sendable {
 }
 
 extension Transformer {
-    /// Encodes `inputs` and prepares an empty decoder cache with every row repeated
-    /// `copies` times (the beam tiling of the reference).
+    /// Encodes `inputs` and prepares an empty decoder cache for `copies` rows (beams) per
+    /// sentence, with every layer's encoder-decoder keys and values projected once.
     public func decoderCache(for inputs: IndexTensor, copies: Int, plan: ExecutionPlan = .dynamicShapes) -> DecoderCache {
         let (outputs, bias) = encode(inputs, context: .inference(plan: plan))
-        let rows = inputs.shape[0]
-        let empty = DecoderCache(
-            layers: (0..<configuration.layerCount).map { _ in AttentionCache(batchSize: rows, hiddenSize: configuration.hiddenSize) },
-            encoderOutputs: outputs, encoderDecoderBias: bias)
-        return empty.selectingRows(IndexTensor((0..<rows * copies).map { Int32($0 / copies) }))
+        let attentions = decoder.layers.map(\.encoderDecoderAttention)
+        return DecoderCache(
+            encoderKeys: attentions.map { $0.key(outputs) }, encoderValues: attentions.map { $0.value(outputs) },
+            encoderDecoderBias: bias, rowsPerSentence: copies)
     }
 
     /// One incremental decoding step: logits [rows, V] for the next token after `lastIDs`
-    /// [rows], which sit at position `step`; appends their keys and values to the cache.
+    /// [rows], which sit at position `step`; appends their keys and values to the cache
+    /// (after applying its pending row selection).
     ///
     /// - Parameters:
-    ///   - lastIDs: the previous token of each row [rows].
+    ///   - lastIDs: the previous token of each row [rows] (``DecoderCache/rowCount`` rows).
     ///   - step: their position.
-    ///   - cache: the encoder outputs and the keys and values so far; extended in place.
+    ///   - cache: the encoder-side keys and values and the self-attention keys and values so
+    ///     far; extended in place.
     ///   - timingSignal: the positional encoding, with at least `step + 1` rows.
     ///   - plan: how the device computes (see `ExecutionPlan`).
     public func decodeStep(
@@ -69,15 +126,18 @@ extension Transformer {
         plan: ExecutionPlan = .dynamicShapes
     ) -> Tensor {
         let rows = lastIDs.scalarCount
+        precondition(rows == cache.rowCount, "decodeStep: \(rows) ids for a cache of \(cache.rowCount) rows")
         let context = ForwardContext.inference(plan: plan)
         let embedded = embedding(lastIDs.reshaped(to: [rows, 1]), context: context)
-        let x = embedded + timingSignal.slice(alongAxis: 0, step..<(step + 1))
-        var caches: [AttentionCache]? = cache.layers
-        let outputs = decoder(
-            x, encoderOutputs: cache.encoderOutputs, selfAttentionBias: Tensor.zeros([1, 1, 1, step + 1]),
-            encoderDecoderBias: cache.encoderDecoderBias, context: context, caches: &caches)
-        cache.layers = caches!
-        return embedding.linear(outputs).reshaped(to: [rows, configuration.vocabularySize])
+        var y = embedded + timingSignal.slice(alongAxis: 0, step..<(step + 1))
+        let selfAttentionBias = Tensor.zeros([1, 1, 1, step + 1])
+        let (keys, values, bias) = (cache.encoderKeys, cache.encoderValues, cache.encoderDecoderBias)
+        cache.step { i, layerCache, selection in
+            y = decoder.layers[i].decodeStep(
+                y, selfAttentionBias: selfAttentionBias, cache: &layerCache, selectingRows: selection,
+                encoderKeys: keys[i], encoderValues: values[i], encoderDecoderBias: bias, context: context)
+        }
+        return embedding.linear(decoder.outputNorm(y)).reshaped(to: [rows, configuration.vocabularySize])
     }
 
     /// Translates source ids [B, S] with the reference beam search.

@@ -24,16 +24,14 @@ final class DecodingTests: XCTestCase {
     func testBeamHelperCasesFromReference() {
         // beam_search_test.py test_gather_beams / test_gather_topk_beams: x = range(24) as [2, 3, 4].
         let x = Tensor(shape: [6, 4], scalars: (0..<24).map(Float.init))
-        let cache = DecoderCache(layers: [], encoderOutputs: x, encoderDecoderBias: Tensor.zeros([6, 1]))
         let expected: [Float] = [4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 20, 21, 22, 23]
         // Beam indices [[1, 2], [0, 2]] as flat rows b·3 + i.
-        XCTAssertEqual(cache.selectingRows(IndexTensor([1, 2, 3, 5])).encoderOutputs.scalars, expected)
+        XCTAssertEqual(x.selectingRows(IndexTensor([1, 2, 3, 5])).scalars, expected)
         let (_, top) = Tensor(shape: [2, 3], scalars: [0, 1, 1, 1, 0, 1]).topK(2)
         XCTAssertEqual(top.scalars, [1, 2, 0, 2], "ties resolve to the lower index first")
         // Tiling to the beam (expand_to_beam_size + flatten): rows repeated in place.
         XCTAssertEqual(
-            cache.selectingRows(IndexTensor([0, 0, 0, 1, 1, 1])).encoderOutputs.slice(alongAxis: 0, 2..<4).scalars,
-            [0, 1, 2, 3, 4, 5, 6, 7])
+            x.selectingRows(IndexTensor([0, 0, 0, 1, 1, 1])).slice(alongAxis: 0, 2..<4).scalars, [0, 1, 2, 3, 4, 5, 6, 7])
     }
 
     /// Next-token log probabilities that depend only on the previous token (0 = start).

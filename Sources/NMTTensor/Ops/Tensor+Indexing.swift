@@ -39,6 +39,37 @@ extension Tensor {
         return reshaped(to: [shape[0], rest.reduce(1, *)]).gathering(rows: rows).reshaped(to: [rows.scalarCount] + rest)
     }
 
+    /// `concatenate([selectingRows(rows), appended], alongAxis: 1)` in one copy instead of
+    /// two: how a decoder's key/value cache [N, L, W] follows its reordered beams and grows
+    /// by the new positions `appended` [rows.count, n, W] in one step. Without `rows`, the
+    /// rows stay as they are. With a gradient tape it is the two differentiable operations.
+    public func selectingRows(_ rows: IndexTensor?, appending appended: Tensor) -> Tensor {
+        let count = rows?.scalarCount ?? shape[0]
+        precondition(
+            rank == 3 && appended.rank == 3 && appended.shape[0] == count && appended.shape[2] == shape[2],
+            "selectingRows(_:appending:): cannot append \(appended.shape) to \(count) rows of \(shape)")
+        if tape != nil || appended.tape != nil {
+            return Tensor.concatenate([rows.map { selectingRows($0) } ?? self, appended], alongAxis: 1)
+        }
+        let (kept, added) = (shape[1] * shape[2], appended.shape[1] * shape[2])
+        let out = Tensor(uninitializedShape: [count, shape[1] + appended.shape[1], shape[2]], tape: nil)
+        var inputs = [buffer, appended.buffer]
+        if let rows { inputs.append(rows.buffer) }
+        KernelDispatch.run(
+            KernelLaunch("select_rows_append", inputs: inputs, outputs: [out.buffer]) { args in
+                let old = args.input(0), new = args.input(1), y = args.output(0)
+                let picked: UnsafePointer<Int32>? = args.inputs.count == 3 ? args.indices(2) : nil
+                Parallel.forChunks(count, costPerItem: kept + added) { range in
+                    for r in range {
+                        let source = picked.map { Int($0[r]) } ?? r
+                        (y + r * (kept + added)).update(from: old + source * kept, count: kept)
+                        (y + r * (kept + added) + kept).update(from: new + r * added, count: added)
+                    }
+                }
+            }, on: nil)
+        return out
+    }
+
     /// The product `oneHot(ids, depth: V) · table` for a table [V, W]: the accelerator
     /// path's embedding lookup, computed from the one-hot structure instead of a dense
     /// [N, V] matrix.
