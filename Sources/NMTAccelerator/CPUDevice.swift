@@ -58,6 +58,10 @@ public final class CPUDevice: Device {
         [body(model, batch, .inference(plan: capabilities.executionPlan))]
     }
 
+    /// True: ``run(model:batch:_:)`` and ``runSharded(model:batch:_:)`` keep no state and
+    /// run on the calling thread.
+    public var acceptsConcurrentInference: Bool { true }
+
     /// `sqrt(Σ g²)` over every gradient (TensorFlow's `global_norm`).
     static func globalNorm(_ gradients: ParameterGradients) -> Float {
         var total = 0.0

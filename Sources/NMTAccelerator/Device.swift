@@ -101,4 +101,14 @@ public protocol Device: AnyObject {
     func runSharded<Model: ParameterContainer, Batch: DeviceBatch, Part>(
         model: Model, batch: Batch, _ body: (Model, Batch, ForwardContext) -> Part
     ) throws -> [Part]
+
+    /// Whether several threads may call ``run(model:batch:_:)`` and
+    /// ``runSharded(model:batch:_:)`` at once, each running its kernels on its own thread
+    /// (translation then decodes one batch per core). False unless a device says so.
+    var acceptsConcurrentInference: Bool { get }
+}
+
+extension Device {
+    /// Devices with state per call (compiled programs, arenas) take one call at a time.
+    public var acceptsConcurrentInference: Bool { false }
 }

@@ -84,7 +84,7 @@ public struct Translator: Sendable {
         if let long = encodedLines.indices.first(where: { encodedLines[$0].count > limit }) {
             throw TranslatorError.sentenceTooLong(line: long + 1, tokens: encodedLines[long].count, limit: limit)
         }
-        for b in 0..<batches {
+        func decodeBatch(_ b: Int) throws -> [[Int32]] {
             let indices = Array(order[(b * rowsPerBatch)..<min(lines.count, (b + 1) * rowsPerBatch)])
             let encoded = indices.map { encodedLines[$0] }
             // A static batch is filled up with empty sentences (EOS alone).
@@ -94,26 +94,37 @@ public struct Translator: Sendable {
             for row in encoded.count..<rows { ids[row * width] = 1 }
             for (row, sentence) in encoded.enumerated() { for (i, id) in sentence.enumerated() { ids[row * width + i] = id } }
             let sources = IndexTensor(shape: [rows, width], scalars: ids)
-            let decoded: [[Int32]]
-            if let device {
-                decoded = try device.runSharded(model: model, batch: SourceBatch(inputs: sources)) { model, batch, context in
-                    staticShape != nil
-                        ? model.translateStatic(
-                            batch.inputs, maximumDecodeLength: width + extraDecodeLength, beamSize: beamSize, alpha: alpha,
-                            plan: context.plan)
-                        : model.translate(
-                            batch.inputs, beamSize: beamSize, alpha: alpha, extraDecodeLength: extraDecodeLength,
-                            plan: context.plan)
-                }.flatMap(\.trimmedAtEOS)
-            } else {
-                decoded = model.translate(sources, beamSize: beamSize, alpha: alpha, extraDecodeLength: extraDecodeLength)
+            guard let device else {
+                return model.translate(sources, beamSize: beamSize, alpha: alpha, extraDecodeLength: extraDecodeLength)
                     .trimmedAtEOS
             }
-            for (row, index) in indices.enumerated() { output[index] = tokenizer.decode(decoded[row]) }
-            progress?(b + 1, batches)
+            return try device.runSharded(model: model, batch: SourceBatch(inputs: sources)) { model, batch, context in
+                staticShape != nil
+                    ? model.translateStatic(
+                        batch.inputs, maximumDecodeLength: width + extraDecodeLength, beamSize: beamSize, alpha: alpha,
+                        plan: context.plan)
+                    : model.translate(
+                        batch.inputs, beamSize: beamSize, alpha: alpha, extraDecodeLength: extraDecodeLength,
+                        plan: context.plan)
+            }.flatMap(\.trimmedAtEOS)
+        }
+        let concurrent = device?.acceptsConcurrentInference ?? true
+        let results = try BatchQueue(count: batches, workers: concurrent ? Self.concurrentBatches : 1).run(
+            decodeBatch, progress: progress)
+        for b in 0..<batches {
+            let indices = order[(b * rowsPerBatch)..<min(lines.count, (b + 1) * rowsPerBatch)]
+            for (row, index) in indices.enumerated() { output[index] = tokenizer.decode(results[b][row]) }
         }
         return output
     }
+
+    /// Batches decoded at once without a device or on one that accepts concurrent calls
+    /// (the CPU device): one per core, each on its own thread: a
+    /// beam-search step's products are small (rows = sentences × beams), and one batch per
+    /// core wastes less than every product split across the cores, and keeps a core busy
+    /// while another batch decodes its last, longest sentence alone. The translations are
+    /// the same (batches are independent). With BLAS's own threads on, one at a time.
+    static var concurrentBatches: Int { BLAS.cachedThreadCount == 1 ? Parallel.coreCount : 1 }
 
     /// Checks the settings a caller may have set to values the search cannot use.
     private func validateSettings() throws(TranslatorError) {
@@ -170,5 +181,55 @@ public enum TranslatorError: Error, Equatable, CustomStringConvertible {
             return "line \(line) encodes to \(tokens) tokens (EOS included), more than the limit of \(limit) "
                 + "(the static device's length, or the translator's maximum input; raise it or split the line)"
         }
+    }
+}
+
+/// Runs numbered work items on a few threads, each taking the next item when it is free,
+/// and returns the results in item order (whatever order they finish in).
+struct BatchQueue {
+    /// Items.
+    let count: Int
+    /// Threads; 1 runs the items in order on the calling thread.
+    let workers: Int
+
+    /// `body(0) ... body(count - 1)`, on ``workers`` threads, each inside
+    /// `Parallel.serially` when there are several; `progress` gets (items done, items) after
+    /// each, one call at a time. The first error thrown stops the items not yet started.
+    func run<Result>(_ body: (Int) throws -> Result, progress: ((Int, Int) -> Void)?) throws -> [Result] {
+        guard workers > 1 && count > 1 else {
+            return try (0..<count).map { item in
+                let result = try body(item)
+                progress?(item + 1, count)
+                return result
+            }
+        }
+        // Guarded by `lock`: the next item to hand out, items done, results, the first error.
+        let lock = NSLock()
+        var next = 0, done = 0, firstError: (any Error)?
+        var results = [Result?](repeating: nil, count: count)
+        _ = Parallel.concurrentMap(min(workers, count)) { _ in
+            Parallel.serially {
+                while true {
+                    let item: Int? = lock.withLock {
+                        guard firstError == nil, next < count else { return nil }
+                        defer { next += 1 }
+                        return next
+                    }
+                    guard let item else { return }
+                    do {
+                        let result = try body(item)
+                        lock.withLock {
+                            results[item] = result
+                            done += 1
+                            progress?(done, count)
+                        }
+                    } catch {
+                        lock.withLock { if firstError == nil { firstError = error } }
+                    }
+                }
+            }
+        }
+        if let firstError { throw firstError }
+        return results.map { $0! }
     }
 }

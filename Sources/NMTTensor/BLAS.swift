@@ -75,6 +75,6 @@ public enum BLAS {
 
     /// ``threadCount`` as last read or set through this type (1 when BLAS offers no
     /// control), read by the matrix-product kernel on every call without a `dlsym`.
-    static var cachedThreadCount: Int { threadCountCache.withLock { $0 } }
+    package static var cachedThreadCount: Int { threadCountCache.withLock { $0 } }
     private static let threadCountCache = Mutex(threadCount ?? 1)
 }

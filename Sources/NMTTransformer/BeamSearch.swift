@@ -125,14 +125,11 @@ public struct BeamSearch {
             let lastIDs = IndexTensor(active.flatMap { aliveSequences[$0].map { $0[paddedDecode ? step : $0.count - 1] } })
             let logits = symbolsToLogits(lastIDs, step, &aliveCache)
             precondition(logits.shape == [rows, width], "BeamSearch: logits \(logits.shape), expected [\(rows), \(width)]")
-            var logProbs = logits.logSoftmax().scalars
-            for row in 0..<rows {
-                let base = aliveLogProbs[active[row / beam]][row % beam]
-                for j in 0..<width { logProbs[row * width + j] += base }
-            }
-            let candidates = Tensor(shape: [active.count, beam * width], scalars: logProbs).topK(2 * beam)
-            let topLogProbs = candidates.values.scalars, topIndices = candidates.indices.scalars
+            // log P of every extension (log-softmax plus the beam's log P so far), top 2·beam
+            // per sentence over all its beams, without the [rows, V] intermediate.
             let k = 2 * beam
+            let (topLogProbs, topIndices) = logits.beamCandidates(
+                groupSize: beam, base: active.flatMap { aliveLogProbs[$0] }, count: k)
             var topSequences = [[[Int32]]](), sourceRows = [Int32]()
             for (a, b) in active.enumerated() {
                 var candidateRows = [[Int32]]()

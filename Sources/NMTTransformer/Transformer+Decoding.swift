@@ -1,3 +1,5 @@
+import Foundation
+import Dispatch
 import NMTLayers
 import NMTTensor
 
@@ -162,7 +164,10 @@ extension Transformer {
         let result = search.search(
             initialIDs: [Int32](repeating: 0, count: inputs.shape[0]), cache: decoderCache(for: inputs, copies: beam, plan: plan)
         ) { ids, step, cache in
-            decodeStep(ids, step: step, cache: &cache, timingSignal: timing, plan: plan)
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            let r = decodeStep(ids, step: step, cache: &cache, timingSignal: timing, plan: plan)
+            if ProcessInfo.processInfo.environment["STEPLOG"] != nil { FileHandle.standardError.write("STEP \(ids.scalarCount) \(DispatchTime.now().uptimeNanoseconds - t0)\n".data(using: .utf8)!) }
+            return r
         }
         return DecodedBatch(
             sequences: result.sequences.map { Array($0[0].dropFirst()) }, scores: result.scores.map { $0[0] })

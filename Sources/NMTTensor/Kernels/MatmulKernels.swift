@@ -51,7 +51,7 @@ enum MatmulKernels {
         // BLAS's own threads otherwise.
         let flops = d.m * d.n * d.k
         let isSmall = flops <= smallProductFlops
-        let split = !isSmall && BLAS.cachedThreadCount == 1 ? min(Parallel.coreCount, max(d.m, d.n) / 64) : 1
+        let split = !isSmall && BLAS.cachedThreadCount == 1 && !Parallel.isSerial ? min(Parallel.coreCount, max(d.m, d.n) / 64) : 1
         Parallel.forChunks(count, costPerItem: isSmall ? flops / 16 : 0) { range in
             for index in range {
                 let o = index / d.batch.inner, i = index % d.batch.inner

@@ -15,7 +15,7 @@ package enum Parallel {
     @inline(__always)
     package static func forChunks(_ count: Int, costPerItem: Int = 1, _ body: (Range<Int>) -> Void) {
         let work = count * max(costPerItem, 1)
-        let chunks = min(coreCount, work / minimumWorkPerThread, count)
+        let chunks = isSerial ? 1 : min(coreCount, work / minimumWorkPerThread, count)
         if chunks <= 1 {
             body(0..<count)
             return
@@ -28,6 +28,30 @@ package enum Parallel {
                 shared.value(start..<end)
             }
         }
+    }
+}
+
+extension Parallel {
+    /// Marks threads inside ``serially(_:)``.
+    private static let serialKey: pthread_key_t = {
+        var key = pthread_key_t()
+        pthread_key_create(&key, nil)
+        return key
+    }()
+
+    /// Whether kernels on this thread run on it alone (inside ``serially(_:)``).
+    package static var isSerial: Bool { pthread_getspecific(serialKey) != nil }
+
+    /// Runs `body` with every kernel it launches on the calling thread only, for callers
+    /// that keep the cores busy themselves: independent work items (translation batches)
+    /// on one thread each use the cores better than each item's small kernels split
+    /// across all cores, and give the same floats (a split never changes what an element
+    /// sums, only which thread computes it).
+    package static func serially<Result>(_ body: () throws -> Result) rethrows -> Result {
+        let previous = pthread_getspecific(serialKey)
+        pthread_setspecific(serialKey, UnsafeRawPointer(bitPattern: 1))
+        defer { pthread_setspecific(serialKey, previous) }
+        return try body()
     }
 }
 
