@@ -50,6 +50,11 @@ void nmt_residual_dropout(
 /// The gradient of ``nmt_dropout``: dx = g / keep where mask != 0, else 0.
 void nmt_dropout_backward(size_t count, float keep, const float *g, const float *mask, float *dx);
 
+/// The first i < count with (x[i] - shift) + offset > threshold (float arithmetic, in
+/// that order; NaN is never above), or count: beam search's scan for the next candidate
+/// that beats the current last kept one.
+size_t nmt_first_above(const float *x, size_t count, float shift, float offset, float threshold);
+
 /// Label-smoothed cross entropy of `rows` rows of `width` logits: loss[r] = -Σ_j t_j log
 /// softmax(x_r)_j with t = `on` at labels[r] and `off` elsewhere. Labels must lie in
 /// [0, width). Returns 0, writing nothing, when this CPU has no vector version (the caller

@@ -1,4 +1,5 @@
 // The candidates of one beam-search step, without materializing the log probabilities.
+import CNMTKernels
 import Foundation
 
 extension Tensor {
@@ -25,46 +26,74 @@ extension Tensor {
         let groups = rows / groupSize
         var values = [Float](repeating: 0, count: groups * count)
         var indices = [Int32](repeating: 0, count: groups * count)
-        withUnsafeBufferPointer { logits in
-        let x = logits.baseAddress!
+        // Kernels run eagerly: the logits are in the buffer.
+        let logits = UnsafePointer(buffer.pointer(as: Float.self))
         values.withUnsafeMutableBufferPointer { v in
             indices.withUnsafeMutableBufferPointer { ix in
-                base.withUnsafeBufferPointer { base in
-                    let shared = UnsafeSendable((v.baseAddress!, ix.baseAddress!, base.baseAddress!))
-                    Parallel.forChunks(groups, costPerItem: groupSize * width * 4) { range in
-                        let (v, ix, base) = shared.value
-                        let exponentials = UnsafeMutablePointer<Float>.allocate(capacity: width)
-                        defer { exponentials.deallocate() }
-                        var best = [(value: Float, index: Int32)]()
-                        best.reserveCapacity(count + 1)
-                        for group in range {
-                            best.removeAll(keepingCapacity: true)
-                            for member in 0..<groupSize {
-                                let r = group * groupSize + member
-                                let row = x + r * width
-                                let (maximum, sum) = NormalizationKernels.shiftedExp(row, exponentials, width: width)
-                                let shift = maximum + Foundation.log(sum)
-                                let offset = base[r]
-                                for j in 0..<width {
-                                    let value = (row[j] - shift) + offset
-                                    // The insertion of topK: skip unless better than the last kept.
-                                    if best.count == count, let last = best.last, !(value > last.value) { continue }
-                                    var position = best.count
-                                    while position > 0 && value > best[position - 1].value { position -= 1 }
-                                    best.insert((value, Int32(member * width + j)), at: position)
-                                    if best.count > count { best.removeLast() }
-                                }
-                            }
-                            for c in 0..<count {
-                                v[group * count + c] = best[c].value
-                                ix[group * count + c] = best[c].index
-                            }
+                let outputs = UnsafeSendable((v.baseAddress!, ix.baseAddress!))
+                Parallel.forChunks(groups, costPerItem: groupSize * width * 4) { range in
+                    var list = CandidateList(capacity: count, width: width)
+                    defer { list.deallocate() }
+                    for group in range {
+                        list.removeAll()
+                        for member in 0..<groupSize {
+                            let r = group * groupSize + member
+                            list.scan(logits + r * width, base: base[r], firstIndex: Int32(member * width))
+                        }
+                        for c in 0..<count {
+                            outputs.value.0[group * count + c] = list.best[c].value
+                            outputs.value.1[group * count + c] = list.best[c].index
                         }
                     }
                 }
             }
         }
-        }
         return (values, indices)
+    }
+}
+
+/// The best `capacity` (value, index) pairs offered so far, best first, in ``Tensor/topK(_:)``'s
+/// order: a value enters only if it beats the last kept one, after every kept value it
+/// does not beat (so ties keep the earlier index first).
+private struct CandidateList {
+    let capacity: Int
+    let width: Int
+    var best: [(value: Float, index: Int32)] = []
+    /// Scratch for one row's exponentials.
+    let exponentials: UnsafeMutablePointer<Float>
+
+    init(capacity: Int, width: Int) {
+        self.capacity = capacity
+        self.width = width
+        best.reserveCapacity(capacity + 1)
+        exponentials = .allocate(capacity: width)
+    }
+
+    func deallocate() { exponentials.deallocate() }
+
+    mutating func removeAll() { best.removeAll(keepingCapacity: true) }
+
+    /// Offers every `(x[j] - shift) + base` of one row of logits, index `firstIndex + j`.
+    mutating func scan(_ x: UnsafePointer<Float>, base: Float, firstIndex: Int32) {
+        let (maximum, sum) = NormalizationKernels.shiftedExp(x, exponentials, width: width)
+        let shift = maximum + Foundation.log(sum)
+        var j = 0
+        while j < width {
+            if best.count == capacity, let last = best.last {
+                // Most of a row cannot enter: a vector scan finds the next that does.
+                j += nmt_first_above(x + j, width - j, shift, base, last.value)
+                if j == width { return }
+            }
+            offer((x[j] - shift) + base, index: firstIndex + Int32(j))
+            j += 1
+        }
+    }
+
+    private mutating func offer(_ value: Float, index: Int32) {
+        if best.count == capacity, let last = best.last, !(value > last.value) { return }
+        var position = best.count
+        while position > 0 && value > best[position - 1].value { position -= 1 }
+        best.insert((value, index), at: position)
+        if best.count > capacity { best.removeLast() }
     }
 }
