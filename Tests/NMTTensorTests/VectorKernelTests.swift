@@ -109,4 +109,27 @@ final class VectorKernelTests: XCTestCase {
             }
         }
     }
+
+    /// The AVX-512 e^x and row maximum give the Swift kernels' floats bit for bit (so
+    /// softmax, log-softmax and beam search do not change): a sweep through the whole
+    /// range with the overflow and underflow edges, zeros, infinities and NaN; softmax and
+    /// log-softmax rows with a tail and a NaN-free maximum after a NaN.
+    func testExpAndRowMaximumEqualTheSwiftKernelsBitForBit() {
+        let sweep = stride(from: -100 as Float, through: 100, by: 0.0173).map { $0 }
+        let edges: [Float] = [88.3762626, 88.37627, -86.9, -86.90001, 0, -0, .infinity, -.infinity, .nan, 1e-30, -1e-30]
+        let x = Tensor(sweep + edges)
+        let rows = patternTensor([7, 1003], frequency: 0.37, amplitude: 30)
+        func run() -> [[UInt32]] {
+            [x.exp(), rows.softmax(), rows.logSoftmax()].map { $0.scalars.map(\.bitPattern) }
+                + [[rows.max(alongAxis: 1).scalars, Tensor([.nan, -3, .nan, 2, 1]).max(alongAxis: 0).scalars].flatMap { $0 }.map(\.bitPattern)]
+        }
+        _ = nmt_kernels_limit_vector_bits(0)
+        let swift = run()
+        guard nmt_kernels_limit_vector_bits(512) == 512 else { return }
+        let vector = run()
+        for (name, (a, b)) in zip(["exp", "softmax", "logSoftmax", "max"], zip(vector, swift)) {
+            XCTAssertEqual(a, b, "\(name): AVX-512 and Swift differ")
+        }
+        XCTAssertEqual(swift[3].last.map(Float.init(bitPattern:)), 2, "NaN never wins the maximum")
+    }
 }

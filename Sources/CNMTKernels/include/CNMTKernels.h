@@ -50,6 +50,15 @@ void nmt_residual_dropout(
 /// The gradient of ``nmt_dropout``: dx = g / keep where mask != 0, else 0.
 void nmt_dropout_backward(size_t count, float keep, const float *g, const float *mask, float *dx);
 
+/// y = e^x with exactly the floats of NMTTensor's VectorMath.exp (the same Cephes
+/// polynomial and operation order, no fused multiply-add): +inf above 88.3762626, 0 below
+/// -86.9. `y` may be `x`.
+void nmt_exp(const float *x, float *y, size_t count);
+
+/// The largest of `count` floats that are not NaN, or -inf (a scan keeping x where
+/// x > best, as the Swift row maximum).
+float nmt_row_max(const float *x, size_t count);
+
 /// The first i < count with (x[i] - shift) + offset > threshold (float arithmetic, in
 /// that order; NaN is never above), or count: beam search's scan for the next candidate
 /// that beats the current last kept one.

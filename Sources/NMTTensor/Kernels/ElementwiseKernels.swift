@@ -1,3 +1,4 @@
+import CNMTKernels
 import Foundation
 
 /// Element-wise functions of one tensor.
@@ -42,6 +43,11 @@ enum ElementwiseKernels {
     /// y = e^x, 8 lanes at a time.
     @inline(__always)
     static func exp(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count n: Int) {
+        // The same floats on 16 lanes where the CPU has AVX-512 (CNMTKernels).
+        if VectorMath.hasExactVectorKernels {
+            nmt_exp(x, y, n)
+            return
+        }
         var i = 0
         let rx = UnsafeRawPointer(x), ry = UnsafeMutableRawPointer(y)
         while i + 8 <= n {

@@ -1,3 +1,4 @@
+import CNMTKernels
 /// Reductions along one axis of a tensor viewed as [outer, n, inner].
 enum ReductionKernels {
     enum Operation { case sum, max }
@@ -54,6 +55,7 @@ enum ReductionKernels {
             }
             return total
         case .max:
+            if VectorMath.hasExactVectorKernels { return nmt_row_max(x, n) }
             var best = -Float.infinity
             for i in 0..<n where x[i] > best { best = x[i] }
             return best

@@ -1,3 +1,4 @@
+import CNMTKernels
 /// SIMD transcendental functions for the element-wise and softmax kernels.
 ///
 /// The standard library's `exp` is scalar; these evaluate 8 lanes at once using only
@@ -5,6 +6,12 @@
 /// `clamped` and `pointwiseMin/Max` are scalarized and slow, see TOOLCHAIN.md).
 enum VectorMath {
     typealias F8 = SIMD8<Float>
+
+    /// Whether `nmt_exp` and `nmt_row_max` (CNMTKernels) run vector code on this CPU
+    /// (AVX-512, not turned off by `nmt_kernels_limit_vector_bits`); they give this file's
+    /// floats, so callers may use them instead of the Swift loops. Read per call: tests
+    /// lower the limit at run time.
+    static var hasExactVectorKernels: Bool { nmt_kernels_vector_bits() >= 512 }
 
     /// e^x with relative error of a few ulp for x in [-86.9, 88.37]; larger inputs give
     /// +inf and smaller ones 0 (the exact results there are within 1% of the largest
