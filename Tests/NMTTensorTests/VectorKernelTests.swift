@@ -128,7 +128,10 @@ final class VectorKernelTests: XCTestCase {
         guard nmt_kernels_limit_vector_bits(512) == 512 else { return }
         let vector = run()
         for (name, (a, b)) in zip(["exp", "softmax", "logSoftmax", "max"], zip(vector, swift)) {
-            XCTAssertEqual(a, b, "\(name): AVX-512 and Swift differ")
+            let differing = a.indices.filter { $0 >= b.count || a[$0] != b[$0] }
+            XCTAssertTrue(
+                a.count == b.count && differing.isEmpty,
+                "\(name): AVX-512 and Swift differ in \(differing.count) elements, the first at \(differing.first ?? -1)")
         }
         XCTAssertEqual(swift[3].last.map(Float.init(bitPattern:)), 2, "NaN never wins the maximum")
     }
