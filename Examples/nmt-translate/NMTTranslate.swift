@@ -25,6 +25,8 @@ struct NMTTranslate: ParsableCommand {
     @Option(help: "The longest input line, in subtokens with EOS; longer lines are refused before decoding.")
     var maxInputTokens: Int = 512
     @Option(help: "Static device: source tokens per sentence (EOS included); longer lines are an error.") var maxLength: Int = 64
+    @Flag(help: "With --file: also print the translation time as a JSON line on standard error (model loading excluded).")
+    var benchmark = false
 
     func validate() throws {
         if text == nil && file == nil { throw ValidationError("give --text or --file") }
@@ -57,12 +59,25 @@ struct NMTTranslate: ParsableCommand {
         if let text { print(try translator.translate([text], on: device)[0]) }
         guard let file else { return }
         let progress = ProgressReporter(interval: Self.progressInterval).counter("decoding batch")
+        let start = DispatchTime.now().uptimeNanoseconds
+        let sentences: Int
         if let output {
-            try translator.translateFile(
+            sentences = try translator.translateFile(
                 input: URL(fileURLWithPath: file), output: URL(fileURLWithPath: output), on: device, progress: progress)
         } else {
             let lines = try CorpusPreparer.lines(of: URL(fileURLWithPath: file))
             print(try translator.translate(lines, on: device, progress: progress).map { $0 + "\n" }.joined(), terminator: "")
+            sentences = lines.count
+        }
+        if benchmark {
+            let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+            let record: [String: Any] = [
+                "benchmark": "translate", "sentences": sentences, "seconds": (seconds * 1000).rounded() / 1000,
+                "sentences_per_second": (Double(sentences) / seconds * 100).rounded() / 100, "beam": beam, "batch": batch,
+                "cores": ProcessInfo.processInfo.activeProcessorCount,
+            ]
+            let json = try JSONSerialization.data(withJSONObject: record, options: .sortedKeys)
+            FileHandle.standardError.write(json + Data("\n".utf8))
         }
     }
 }

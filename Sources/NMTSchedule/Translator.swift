@@ -140,7 +140,12 @@ public struct Translator: Sendable {
 
     /// Translates every line of `input` and writes the translations, in input order, to
     /// `output`, on `device` when one is given (see ``translate(_:on:progress:)``).
-    public func translateFile(input: URL, output: URL, on device: Device? = nil, progress: ((Int, Int) -> Void)? = nil) throws {
+    ///
+    /// - Returns: the number of lines translated.
+    @discardableResult
+    public func translateFile(
+        input: URL, output: URL, on device: Device? = nil, progress: ((Int, Int) -> Void)? = nil
+    ) throws -> Int {
         var isDirectory: ObjCBool = false
         if FileManager.default.fileExists(atPath: output.path, isDirectory: &isDirectory), isDirectory.boolValue {
             throw TranslatorError.outputIsDirectory(output.path)
@@ -153,6 +158,7 @@ public struct Translator: Sendable {
         let lines = try CorpusPreparer.lines(of: input)
         let translations = try translate(lines, device: device, progress: progress)
         try Data(translations.map { $0 + "\n" }.joined().utf8).write(to: output, options: .atomic)
+        return lines.count
     }
 }
 

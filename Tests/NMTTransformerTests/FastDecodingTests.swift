@@ -1,0 +1,136 @@
+import Foundation
+import NMTLayers
+import NMTTensor
+import NMTTestSupport
+import NMTTransformer
+import XCTest
+
+/// The reference's decoding with no caches at all: every step decodes each row's whole
+/// prefix again, from encoder outputs tiled to the beams and reordered with them.
+struct PrefixRecomputation: BeamSearchCache {
+    /// Generated ids of each row so far (without the start id).
+    var prefixes: [[Int32]]
+    /// [rows, S, H] and [rows, 1, 1, S].
+    var encoderOutputs: Tensor, bias: Tensor
+
+    func selectingRows(_ rows: IndexTensor) -> PrefixRecomputation {
+        PrefixRecomputation(
+            prefixes: rows.scalars.map { prefixes[Int($0)] }, encoderOutputs: encoderOutputs.selectingRows(rows),
+            bias: bias.selectingRows(rows))
+    }
+
+    /// Logits of the next token of every row after `lastIDs`, by a full decoder pass.
+    mutating func logits(_ model: Transformer, lastIDs: IndexTensor, step: Int) -> Tensor {
+        if step > 0 { for (r, id) in lastIDs.scalars.enumerated() { prefixes[r].append(id) } }
+        let rows = prefixes.count
+        let targets = IndexTensor(shape: [rows, step + 1], scalars: prefixes.flatMap { $0 + [0] })
+        let all = model.decode(targets, encoderOutputs: encoderOutputs, attentionBias: bias, context: .inference)
+        return all.slice(alongAxis: 1, step..<(step + 1)).reshaped(to: [rows, model.configuration.vocabularySize])
+    }
+}
+
+/// The fast beam search (encoder-decoder keys and values once per batch, lazy beam
+/// reordering, sentences leaving the batch, candidates straight from the logits) against
+/// the reference search recomputed from scratch.
+final class FastDecodingTests: XCTestCase {
+    let configuration = TransformerConfiguration(vocabularySize: 12, hiddenSize: 16, layerCount: 2, headCount: 4, filterSize: 24)
+
+    /// 5 sentences of 1-5 ids, EOS and padding, drawn from `seed`.
+    func sources(seed: UInt64) -> IndexTensor {
+        let draws = Tensor.randomUniform([5, 6], key: RandomKey(seed: seed)).scalars
+        return IndexTensor(shape: [5, 6], scalars: draws.enumerated().map { i, u in
+            let (row, column) = (i / 6, i % 6)
+            return column < 1 + row ? 2 + Int32(u * 10) : (column == 1 + row ? 1 : 0)
+        })
+    }
+
+    func referenceSearch(_ model: Transformer, _ inputs: IndexTensor, beam: Int, extra: Int) -> BeamSearch.Result {
+        var search = BeamSearch(
+            beamSize: beam, alpha: 0.6, maximumLength: inputs.shape[1] + extra, vocabularySize: configuration.vocabularySize)
+        search.dropsFinishedSentences = false
+        let (outputs, bias) = model.encode(inputs, context: .inference)
+        let tiled = IndexTensor((0..<(inputs.shape[0] * beam)).map { Int32($0 / beam) })
+        let cache = PrefixRecomputation(
+            prefixes: Array(repeating: [], count: tiled.scalarCount), encoderOutputs: outputs.selectingRows(tiled),
+            bias: bias.selectingRows(tiled))
+        return search.search(initialIDs: Array(repeating: 0, count: inputs.shape[0]), cache: cache) { ids, step, cache in
+            cache.logits(model, lastIDs: ids, step: step)
+        }
+    }
+
+    /// Same best sequences (with the reference's zero padding) and the same scores to the
+    /// last bit, over models and sentences where some finish early, some late and some run
+    /// to the length limit.
+    func testFastSearchEqualsTheReferenceRecomputedFromScratch() throws {
+        var finished = 0, unfinished = 0
+        for seed in UInt64(0)..<5 {
+            let model = try Transformer(configuration: configuration, key: RandomKey(seed: 70 + seed))
+            let inputs = sources(seed: 90 + seed)
+            let fast = model.translate(inputs, beamSize: 3, alpha: 0.6, extraDecodeLength: 5)
+            let reference = referenceSearch(model, inputs, beam: 3, extra: 5)
+            XCTAssertEqual(fast.sequences, reference.sequences.map { Array($0[0].dropFirst()) }, "seed \(seed)")
+            XCTAssertEqual(fast.scores, reference.scores.map { $0[0] }, "seed \(seed)")
+            for sequence in fast.sequences { if sequence.contains(1) { finished += 1 } else { unfinished += 1 } }
+        }
+        XCTAssertGreaterThan(finished, 0)
+        XCTAssertGreaterThan(unfinished, 0)
+    }
+
+    /// Sentences leave the batch once their result is final (the rows decoded shrink), and
+    /// every beam's sequence and score stays what the search without leaving gives.
+    func testSentencesLeaveTheBatchWithTheirResultsUnchanged() throws {
+        var shrank = false
+        for seed in UInt64(0)..<5 {
+            let model = try Transformer(configuration: configuration, key: RandomKey(seed: 80 + seed))
+            let inputs = sources(seed: 100 + seed)
+            var search = BeamSearch(beamSize: 3, alpha: 0.6, maximumLength: 12, vocabularySize: 12)
+            let timing = ModelUtilities.positionalEncoding(length: 13, hiddenSize: 16)
+            func run() -> (BeamSearch.Result, [Int]) {
+                var rows: [Int] = []
+                let result = search.search(initialIDs: Array(repeating: 0, count: 5), cache: model.decoderCache(for: inputs, copies: 3)) {
+                    ids, step, cache in
+                    rows.append(ids.scalarCount)
+                    return model.decodeStep(ids, step: step, cache: &cache, timingSignal: timing)
+                }
+                return (result, rows)
+            }
+            let (leaving, rows) = run()
+            search.dropsFinishedSentences = false
+            let (staying, allRows) = run()
+            XCTAssertEqual(leaving.sequences, staying.sequences, "seed \(seed)")
+            XCTAssertEqual(leaving.scores, staying.scores, "seed \(seed)")
+            XCTAssertTrue(allRows.allSatisfy { $0 == 15 })
+            XCTAssertTrue(rows.allSatisfy { $0 % 3 == 0 && $0 <= 15 }, "whole sentences leave")
+            shrank = shrank || rows.contains { $0 < 15 }
+        }
+        XCTAssertTrue(shrank, "some sentence left its batch early")
+    }
+
+    /// Beam candidates straight from the logits equal log-softmax + beam log P + top-k over
+    /// each sentence's beams, ties (many equal logits) and -inf beams included.
+    func testBeamCandidatesEqualLogSoftmaxPlusTopK() {
+        // Logits rounded to quarters: many exact ties within and across beams.
+        let logits = Tensor(shape: [6, 37], scalars: patternTensor([6, 37], frequency: 0.7, amplitude: 3).scalars.map { ($0 * 4).rounded() / 4 })
+        let base: [Float] = [0, -.infinity, -.infinity, -1.25, -2.5, -1.25]
+        let fused = logits.beamCandidates(groupSize: 3, base: base, count: 6)
+        var logProbs = logits.logSoftmax().scalars
+        for r in 0..<6 { for j in 0..<37 { logProbs[r * 37 + j] += base[r] } }
+        let (values, indices) = Tensor(shape: [2, 3 * 37], scalars: logProbs).topK(6)
+        XCTAssertEqual(fused.values.map(\.bitPattern), values.scalars.map(\.bitPattern))
+        XCTAssertEqual(fused.indices, indices.scalars)
+        XCTAssertTrue(Set(values.scalars).count < 12, "the case has ties")
+    }
+
+    /// Reordering and appending in one copy gives the two operations' tensor.
+    func testSelectingRowsWhileAppendingEqualsTheTwoOperations() {
+        let cache = patternTensor([4, 3, 5], frequency: 0.3, amplitude: 1)
+        let new = patternTensor([3, 1, 5], frequency: 0.9, amplitude: 1)
+        let rows = IndexTensor([2, 2, 0])
+        XCTAssertEqual(
+            cache.selectingRows(rows, appending: new).scalars,
+            Tensor.concatenate([cache.selectingRows(rows), new], alongAxis: 1).scalars)
+        let same = patternTensor([3, 3, 5], frequency: 0.3, amplitude: 1)
+        XCTAssertEqual(same.selectingRows(nil, appending: new).shape, [3, 4, 5])
+        XCTAssertEqual(same.selectingRows(nil, appending: new).scalars, Tensor.concatenate([same, new], alongAxis: 1).scalars)
+    }
+}
