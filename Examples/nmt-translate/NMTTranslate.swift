@@ -22,6 +22,18 @@ struct NMTTranslate: ParsableCommand {
     @Option(help: "Length normalization exponent.") var alpha: Float = 0.6
     @Option(help: "Decode up to input length + this many tokens.") var extraLength: Int = 100
     @Option(help: "Sentences decoded together.") var batch: Int = 32
+    @Option(help: "Batches of up to this many source tokens instead of --batch sentences (changes where runaway translations stop).")
+    var batchTokens: Int?
+    @Flag(help: "Greedy decoding instead of beam search.") var greedy = false
+    @Flag(help: "Sample every token instead of beam search (see --temperature, --top-k, --top-p, --seed).") var sample = false
+    @Option(help: "Sampling temperature.") var temperature: Float = 1
+    @Option(help: "Sample among the k most probable tokens only.") var topK: Int?
+    @Option(help: "Sample among the most probable tokens of total probability p only (nucleus).") var topP: Float?
+    @Option(help: "Sampling seed.") var seed: UInt64 = 0
+    @Option(help: "Also stop a sentence after ratio x its source tokens + --max-length-offset tokens (off by default; changes results).")
+    var maxLengthRatio: Float?
+    @Option(help: "With --max-length-ratio: tokens allowed in addition.") var maxLengthOffset: Int = 10
+    @Option(help: "Never repeat an n-gram of this size in an output (off by default; changes results).") var noRepeatNgram: Int?
     @Option(help: "The longest input line, in subtokens with EOS; longer lines are refused before decoding.")
     var maxInputTokens: Int = 512
     @Option(help: "Static device: source tokens per sentence (EOS included); longer lines are an error.") var maxLength: Int = 64
@@ -41,6 +53,25 @@ struct NMTTranslate: ParsableCommand {
         }
         try requireExisting(model.modelDir, flag: "--model-dir")
         if let file { try requireExisting(file, flag: "--file") }
+        if greedy && sample { throw ValidationError("give --greedy or --sample, not both") }
+        if let problem = decodingOptions.problem { throw ValidationError(problem) }
+        if let batchTokens, batchTokens < 1 { throw ValidationError("--batch-tokens must be at least 1, not \(batchTokens)") }
+    }
+
+    /// The search and limits the flags ask for.
+    var decodingOptions: DecodingOptions {
+        var options = DecodingOptions()
+        if greedy {
+            options.strategy = .greedy
+        } else if sample {
+            options.strategy = .sampling(.init(temperature: temperature, topK: topK, topP: topP, seed: seed))
+        } else {
+            options.strategy = .beamSearch(beamSize: beam, alpha: alpha)
+        }
+        options.extraDecodeLength = extraLength
+        options.lengthLimit = maxLengthRatio.map { DecodingOptions.LengthLimit(ratio: $0, offset: maxLengthOffset) }
+        options.noRepeatNgramSize = noRepeatNgram
+        return options
     }
 
     func run() throws {
@@ -50,10 +81,9 @@ struct NMTTranslate: ParsableCommand {
             at: model.modelDirectory, vocabularyHash: try Checkpoint.vocabularyHash(of: model.vocabularyFile),
             warning: { FileHandle.standardError.write(Data("warning: \($0)\n".utf8)) })
         var translator = try Translator(model: loaded, tokenizer: try Subtokenizer(vocabularyFile: model.vocabularyFile))
-        translator.beamSize = beam
-        translator.alpha = alpha
-        translator.extraDecodeLength = extraLength
+        translator.options = decodingOptions
         translator.batchSize = batch
+        translator.batchTokens = batchTokens
         translator.maximumInputTokens = maxInputTokens
         let device = try devices.makeDevice(batchTokens: batch * maxLength, maxLength: maxLength)
         if let text { print(try translator.translate([text], on: device)[0]) }

@@ -14,18 +14,37 @@ public struct Translator: Sendable {
     public let model: Transformer
     /// The vocabulary the model was trained with.
     public let tokenizer: Subtokenizer
-    /// Beams (4).
-    public var beamSize = 4
-    /// Length normalization exponent (0.6).
-    public var alpha: Float = 0.6
-    /// Decoding may run this many tokens past the input length (100, as translate.py).
-    public var extraDecodeLength = 100
-    /// Sentences decoded together (32).
+    /// The search and its limits: translate.py's beam search (4 beams, α 0.6, padded width
+    /// + 100 tokens) by default; greedy decoding, sampling, a per-sentence length limit
+    /// and n-gram repeat blocking on request (they change the translations).
+    public var options = DecodingOptions()
+    /// Sentences decoded together (32, as translate.py).
     public var batchSize = 32
+    /// Off by default (nil): batches of up to this many source tokens (sentences ×
+    /// padded width) instead of ``batchSize`` sentences. Long sentences then share a batch
+    /// with fewer others; since a batch's decode limit is its padded width + the extra
+    /// length, it changes where runaway translations stop.
+    public var batchTokens: Int?
     /// The longest input a sentence may encode to, in subtokens with EOS (512, twice the
     /// reference's training length): a longer line is refused before decoding starts,
     /// since one very long line makes its whole batch decode for minutes and gigabytes.
     public var maximumInputTokens = 512
+
+    /// Beams of the beam search (4); setting it selects beam search.
+    public var beamSize: Int {
+        get { if case .beamSearch(let beams, _) = options.strategy { return beams } else { return 1 } }
+        set { options.strategy = .beamSearch(beamSize: newValue, alpha: alpha) }
+    }
+    /// Length normalization exponent of the beam search (0.6); setting it selects beam search.
+    public var alpha: Float {
+        get { if case .beamSearch(_, let alpha) = options.strategy { return alpha } else { return 0.6 } }
+        set { options.strategy = .beamSearch(beamSize: beamSize, alpha: newValue) }
+    }
+    /// Decoding may run this many tokens past the batch's padded input width (100, as translate.py).
+    public var extraDecodeLength: Int {
+        get { options.extraDecodeLength }
+        set { options.extraDecodeLength = newValue }
+    }
 
     /// Creates a translator.
     ///
@@ -67,25 +86,29 @@ public struct Translator: Sendable {
     }
 
     private func translate(_ lines: [String], device: Device?, progress: ((Int, Int) -> Void)?) throws -> [String] {
-        try validateSettings()
         let capabilities = device?.capabilities
         let staticShape = capabilities?.requiresStaticShapes == true ? capabilities?.staticBatchShape : nil
+        try validateSettings(staticShapes: staticShape != nil)
         // Longest first by whitespace word count; ties keep input order (a stable sort).
         let order = lines.indices.sorted { a, b in
             let (wa, wb) = (lines[a].split(whereSeparator: \.isWhitespace).count, lines[b].split(whereSeparator: \.isWhitespace).count)
             return wa != wb ? wa > wb : a < b
         }
-        let rowsPerBatch = staticShape?[0] ?? batchSize
         var output = [String](repeating: "", count: lines.count)
-        let batches = (lines.count + rowsPerBatch - 1) / rowsPerBatch
         // Every line is encoded and checked before the first batch is decoded.
         let encodedLines = try lines.map { try tokenizer.encode($0.trimmingCharacters(in: .whitespaces), addEOS: true) }
         let limit = min(maximumInputTokens, staticShape?[1] ?? Int.max)
         if let long = encodedLines.indices.first(where: { encodedLines[$0].count > limit }) {
             throw TranslatorError.sentenceTooLong(line: long + 1, tokens: encodedLines[long].count, limit: limit)
         }
+        let batchIndices = staticShape != nil || batchTokens == nil
+            ? stride(from: 0, to: order.count, by: staticShape?[0] ?? batchSize).map {
+                Array(order[$0..<min(order.count, $0 + (staticShape?[0] ?? batchSize))])
+            }
+            : Self.batches(of: order, lengths: encodedLines.map(\.count), tokens: batchTokens!)
+        let batches = batchIndices.count
         func decodeBatch(_ b: Int) throws -> [[Int32]] {
-            let indices = Array(order[(b * rowsPerBatch)..<min(lines.count, (b + 1) * rowsPerBatch)])
+            let indices = batchIndices[b]
             let encoded = indices.map { encodedLines[$0] }
             // A static batch is filled up with empty sentences (EOS alone).
             let rows = staticShape?[0] ?? indices.count
@@ -95,24 +118,24 @@ public struct Translator: Sendable {
             for (row, sentence) in encoded.enumerated() { for (i, id) in sentence.enumerated() { ids[row * width + i] = id } }
             let sources = IndexTensor(shape: [rows, width], scalars: ids)
             guard let device else {
-                return model.translate(sources, beamSize: beamSize, alpha: alpha, extraDecodeLength: extraDecodeLength)
-                    .trimmedAtEOS
+                return model.translate(sources, options: options, sentenceIndices: indices).trimmedAtEOS
             }
-            return try device.runSharded(model: model, batch: SourceBatch(inputs: sources)) { model, batch, context in
+            // Sampling seeds follow the input positions only when one replica gets the whole batch.
+            let parts = capabilities?.shardCount ?? 1
+            let decoded = try device.runSharded(model: model, batch: SourceBatch(inputs: sources)) { model, batch, context in
                 staticShape != nil
                     ? model.translateStatic(
                         batch.inputs, maximumDecodeLength: width + extraDecodeLength, beamSize: beamSize, alpha: alpha,
                         plan: context.plan)
                     : model.translate(
-                        batch.inputs, beamSize: beamSize, alpha: alpha, extraDecodeLength: extraDecodeLength,
-                        plan: context.plan)
-            }.flatMap(\.trimmedAtEOS)
+                        batch.inputs, options: options, sentenceIndices: parts == 1 ? indices : nil, plan: context.plan)
+            }
+            return decoded.flatMap(\.trimmedAtEOS)
         }
         let concurrent = device?.acceptsConcurrentInference ?? true
         let results = try BatchQueue(count: batches, workers: concurrent ? Self.concurrentBatches : 1).run(
             decodeBatch, progress: progress)
-        for b in 0..<batches {
-            let indices = order[(b * rowsPerBatch)..<min(lines.count, (b + 1) * rowsPerBatch)]
+        for (b, indices) in batchIndices.enumerated() {
             for (row, index) in indices.enumerated() { output[index] = tokenizer.decode(results[b][row]) }
         }
         return output
@@ -127,12 +150,37 @@ public struct Translator: Sendable {
     static var concurrentBatches: Int { BLAS.cachedThreadCount == 1 ? Parallel.coreCount : 1 }
 
     /// Checks the settings a caller may have set to values the search cannot use.
-    private func validateSettings() throws(TranslatorError) {
-        if beamSize < 1 { throw .invalidSetting("beamSize is \(beamSize); must be at least 1") }
+    private func validateSettings(staticShapes: Bool) throws(TranslatorError) {
+        if let problem = options.problem { throw .invalidSetting(problem) }
         if maximumInputTokens < 1 { throw .invalidSetting("maximumInputTokens is \(maximumInputTokens); must be at least 1") }
         if batchSize < 1 { throw .invalidSetting("batchSize is \(batchSize); must be at least 1") }
-        if extraDecodeLength < 0 { throw .invalidSetting("extraDecodeLength is \(extraDecodeLength); must not be negative") }
-        if !alpha.isFinite || alpha < 0 { throw .invalidSetting("alpha is \(alpha); must be finite and ≥ 0") }
+        if let batchTokens, batchTokens < 1 { throw .invalidSetting("batchTokens is \(batchTokens); must be at least 1") }
+        guard staticShapes else { return }
+        var plain = DecodingOptions()
+        plain.strategy = options.strategy
+        plain.extraDecodeLength = options.extraDecodeLength
+        guard case .beamSearch = options.strategy, options == plain else {
+            throw .invalidSetting("a static-shape device decodes with plain beam search only (no sampling, length limit or n-gram blocking)")
+        }
+    }
+
+    /// Batches of sentences in `order` (longest first) holding up to `tokens` source tokens
+    /// each, counted as sentences × the longest sentence's length; a sentence longer than
+    /// `tokens` gets a batch of its own.
+    static func batches(of order: [Int], lengths: [Int], tokens: Int) -> [[Int]] {
+        var result: [[Int]] = [], current: [Int] = [], width = 0
+        for index in order {
+            let newWidth = max(width, lengths[index])
+            if !current.isEmpty && (current.count + 1) * newWidth > tokens {
+                result.append(current)
+                current = []
+                width = 0
+            }
+            current.append(index)
+            width = max(width, lengths[index])
+        }
+        if !current.isEmpty { result.append(current) }
+        return result
     }
 
     /// The translation of one sentence.

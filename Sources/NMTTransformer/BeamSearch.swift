@@ -39,6 +39,13 @@ public struct BeamSearch {
     /// ``search(initialIDs:cache:symbolsToLogits:)``). The results are the reference's;
     /// only the work shrinks. Ignored with ``paddedDecode``, whose row count is static.
     public var dropsFinishedSentences = true
+    /// Off by default (nil): per sentence, a lower step limit than ``maximumLength``
+    /// (``DecodingOptions/LengthLimit``); a sentence that reaches it stops there, and its
+    /// stopping bound uses its own limit. Not with ``paddedDecode``.
+    public var sentenceMaximumLengths: [Int]?
+    /// Off by default (nil): a token that would repeat an n-gram of this size in its beam
+    /// gets probability 0 (``DecodingOptions/noRepeatNgramSize``).
+    public var noRepeatNgramSize: Int?
 
     /// Creates a search.
     public init(beamSize: Int, alpha: Float, maximumLength: Int, vocabularySize: Int, eosID: Int32 = 1) {
@@ -98,7 +105,11 @@ public struct BeamSearch {
         var finishedSequences = (0..<batch).map { _ in [[Int32]](repeating: start(0), count: beam) }
         var finishedScores = (0..<batch).map { _ in [Float](repeating: -Self.inf, count: beam) }
         var finishedFlags = (0..<batch).map { _ in [Bool](repeating: false, count: beam) }
-        let maximumNorm = Self.lengthNormalization(alpha: alpha, length: maximumLength)
+        precondition(
+            sentenceMaximumLengths == nil || (!paddedDecode && sentenceMaximumLengths!.count == batch),
+            "BeamSearch: per-sentence limits need one per sentence and no padded decode")
+        let limits = sentenceMaximumLengths?.map { min($0, maximumLength) } ?? Array(repeating: maximumLength, count: batch)
+        let maximumNorms = limits.map { Self.lengthNormalization(alpha: alpha, length: $0) }
         // The sentences still decoding, in the order of the cache's row groups.
         var active = Array(0..<batch)
 
@@ -108,11 +119,14 @@ public struct BeamSearch {
             let boundIsMet = active.map { b in
                 var lowestFinished = zip(finishedScores[b], finishedFlags[b]).map { $1 ? $0 : 0 }.min()!
                 if !finishedFlags[b].contains(true) { lowestFinished += -Self.inf }
-                return lowestFinished > aliveLogProbs[b][0] / maximumNorm
+                return lowestFinished > aliveLogProbs[b][0] / maximumNorms[b] || step >= limits[b]
             }
             if !boundIsMet.contains(false) { break }
-            if drops {
-                let staying = active.indices.filter { !boundIsMet[$0] || finishedFlags[active[$0]].contains(false) }
+            if drops || sentenceMaximumLengths != nil {
+                // A sentence at its own length limit stops as the batch would at the global one.
+                let staying = active.indices.filter {
+                    step < limits[active[$0]] && (!drops || !boundIsMet[$0] || finishedFlags[active[$0]].contains(false))
+                }
                 if staying.count < active.count {
                     active = staying.map { active[$0] }
                     aliveCache = aliveCache.selectingRows(
@@ -123,8 +137,12 @@ public struct BeamSearch {
             // _grow_alive_seq: score every extension of every alive beam.
             let rows = active.count * beam
             let lastIDs = IndexTensor(active.flatMap { aliveSequences[$0].map { $0[paddedDecode ? step : $0.count - 1] } })
-            let logits = symbolsToLogits(lastIDs, step, &aliveCache)
+            var logits = symbolsToLogits(lastIDs, step, &aliveCache)
             precondition(logits.shape == [rows, width], "BeamSearch: logits \(logits.shape), expected [\(rows), \(width)]")
+            if let n = noRepeatNgramSize {
+                logits = Self.banningRepeats(
+                    logits, sequences: active.flatMap { aliveSequences[$0] }, length: paddedDecode ? step + 1 : nil, size: n)
+            }
             // log P of every extension (log-softmax plus the beam's log P so far), top 2·beam
             // per sentence over all its beams, without the [rows, V] intermediate.
             let k = 2 * beam
@@ -183,5 +201,21 @@ public struct BeamSearch {
             scores.append(anyFinished ? finishedScores[b] : aliveLogProbs[b])
         }
         return Result(sequences: sequences, scores: scores)
+    }
+
+    /// `logits` with -inf at every (row, id) that would repeat an n-gram of `size` in the
+    /// row's sequence (start id first; with `length`, its first `length` ids are the
+    /// sequence so far).
+    static func banningRepeats(_ logits: Tensor, sequences: [[Int32]], length: Int?, size: Int) -> Tensor {
+        let width = logits.shape[1]
+        var scalars: [Float]?
+        for (row, sequence) in sequences.enumerated() {
+            let generated = sequence[1..<(length ?? sequence.count)]
+            for id in RepeatedNgrams.banned(after: generated, size: size) where id >= 0 && Int(id) < width {
+                if scalars == nil { scalars = logits.scalars }
+                scalars![row * width + Int(id)] = -.infinity
+            }
+        }
+        return scalars.map { Tensor(shape: logits.shape, scalars: $0) } ?? logits
     }
 }

@@ -1,5 +1,3 @@
-import Foundation
-import Dispatch
 import NMTLayers
 import NMTTensor
 
@@ -140,67 +138,5 @@ extension Transformer {
                 encoderKeys: keys[i], encoderValues: values[i], encoderDecoderBias: bias, context: context)
         }
         return embedding.linear(decoder.outputNorm(y)).reshaped(to: [rows, configuration.vocabularySize])
-    }
-
-    /// Translates source ids [B, S] with the reference beam search.
-    ///
-    /// - Parameters:
-    ///   - inputs: source ids [B, S], 0-padded, each sentence ending in EOS.
-    ///   - beamSize: beams (default: the configuration's, 4).
-    ///   - alpha: length-normalization exponent (default 0.6).
-    ///   - extraDecodeLength: decoding stops after S + this many tokens (default 50; the
-    ///     reference's translate.py uses 100).
-    ///   - plan: how the device computes (see `ExecutionPlan`).
-    public func translate(
-        _ inputs: IndexTensor, beamSize: Int? = nil, alpha: Float? = nil, extraDecodeLength: Int? = nil,
-        plan: ExecutionPlan = .dynamicShapes
-    ) -> DecodedBatch {
-        let beam = beamSize ?? configuration.beamSize
-        let maximumLength = inputs.shape[1] + (extraDecodeLength ?? configuration.extraDecodeLength)
-        let timing = ModelUtilities.positionalEncoding(length: maximumLength + 1, hiddenSize: configuration.hiddenSize)
-        let search = BeamSearch(
-            beamSize: beam, alpha: alpha ?? configuration.alpha, maximumLength: maximumLength,
-            vocabularySize: configuration.vocabularySize)
-        let result = search.search(
-            initialIDs: [Int32](repeating: 0, count: inputs.shape[0]), cache: decoderCache(for: inputs, copies: beam, plan: plan)
-        ) { ids, step, cache in
-            let t0 = DispatchTime.now().uptimeNanoseconds
-            let r = decodeStep(ids, step: step, cache: &cache, timingSignal: timing, plan: plan)
-            if ProcessInfo.processInfo.environment["STEPLOG"] != nil { FileHandle.standardError.write("STEP \(ids.scalarCount) \(DispatchTime.now().uptimeNanoseconds - t0)\n".data(using: .utf8)!) }
-            return r
-        }
-        return DecodedBatch(
-            sequences: result.sequences.map { Array($0[0].dropFirst()) }, scores: result.scores.map { $0[0] })
-    }
-
-    /// Translates source ids [B, S] greedily: the most probable token at every step, until
-    /// every sentence has produced EOS or S + `extraDecodeLength` tokens.
-    ///
-    /// - Returns: sequences (ids after the start id, up to and including EOS) and the sum
-    ///   of their tokens' log probabilities.
-    public func greedyDecode(
-        _ inputs: IndexTensor, extraDecodeLength: Int? = nil, plan: ExecutionPlan = .dynamicShapes
-    ) -> DecodedBatch {
-        let batch = inputs.shape[0]
-        let maximumLength = inputs.shape[1] + (extraDecodeLength ?? configuration.extraDecodeLength)
-        let timing = ModelUtilities.positionalEncoding(length: maximumLength + 1, hiddenSize: configuration.hiddenSize)
-        var cache = decoderCache(for: inputs, copies: 1, plan: plan)
-        var sequences = [[Int32]](repeating: [], count: batch)
-        var scores = [Float](repeating: 0, count: batch)
-        var finished = [Bool](repeating: false, count: batch)
-        var last = [Int32](repeating: 0, count: batch)
-        for step in 0..<maximumLength where finished.contains(false) {
-            let logProbs = decodeStep(IndexTensor(last), step: step, cache: &cache, timingSignal: timing, plan: plan)
-                .logSoftmax()
-            let (best, ids) = logProbs.topK(1)
-            let values = best.scalars, chosen = ids.scalars
-            for b in 0..<batch where !finished[b] {
-                sequences[b].append(chosen[b])
-                scores[b] += values[b]
-                finished[b] = chosen[b] == 1
-            }
-            last = chosen
-        }
-        return DecodedBatch(sequences: sequences, scores: scores)
     }
 }

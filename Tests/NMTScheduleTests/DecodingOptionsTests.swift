@@ -1,0 +1,120 @@
+import Foundation
+import NMTData
+import NMTSchedule
+import NMTTensor
+import NMTTestSupport
+import NMTTransformer
+import XCTest
+
+/// Greedy decoding, sampling, the per-sentence length limit, n-gram blocking and
+/// token-count batching, through the translator.
+final class DecodingOptionsTests: XCTestCase {
+    let lines = [
+        "Good.", "This is a much longer sentence than the others.", "It is raining today.", "Yes", "Where is the station?",
+    ]
+
+    /// An untrained model of the sample corpus's vocabulary: its outputs repeat themselves,
+    /// which is what the limits are for.
+    func translator() throws -> Translator {
+        let root = try SampleCorpus.prepared.get()
+        let tokenizer = try Subtokenizer(vocabularyFile: root.appendingPathComponent("sample.vocab"))
+        let model = try Transformer(
+            configuration: SampleCorpus.configuration.withVocabularySize(tokenizer.vocabularySize), key: RandomKey(seed: 21))
+        var translator = try Translator(model: model, tokenizer: tokenizer)
+        translator.extraDecodeLength = 8
+        return translator
+    }
+
+    func ids(_ translator: Translator, _ texts: [String]) throws -> [[Int32]] {
+        try texts.map { try translator.tokenizer.encode($0) }
+    }
+
+    /// Sampling is seeded per input position: the same seed gives the same outputs, a
+    /// sentence gets the same draw alone or among others, another seed gives others; top-k
+    /// 1 and a tiny temperature are greedy.
+    func testSamplingIsSeededPerSentenceAndNarrowsToGreedy() throws {
+        var translator = try translator()
+        // A per-sentence limit below every batch's width + extra length: where a runaway
+        // output stops then does not depend on its batch.
+        translator.options.lengthLimit = .init(ratio: 1, offset: 3)
+        translator.options.strategy = .greedy
+        let greedy = try translator.translate(lines)
+        translator.options.strategy = .sampling(.init(temperature: 1.5, seed: 7))
+        let sampled = try translator.translate(lines)
+        XCTAssertEqual(try translator.translate(lines), sampled, "same seed, same draws")
+        translator.batchSize = 2
+        XCTAssertEqual(try translator.translate(lines), sampled, "other batches, same draws")
+        translator.options.strategy = .sampling(.init(temperature: 1.5, seed: 8))
+        XCTAssertNotEqual(try translator.translate(lines), sampled, "another seed draws otherwise")
+        translator.options.strategy = .sampling(.init(topK: 1, seed: 3))
+        XCTAssertEqual(try translator.translate(lines), greedy, "top-k 1 is greedy")
+        translator.options.strategy = .sampling(.init(topP: 1e-6, seed: 3))
+        XCTAssertEqual(try translator.translate(lines), greedy, "a tiny nucleus is greedy")
+        XCTAssertNotEqual(sampled, greedy)
+    }
+
+    /// The length limit caps every output at ratio · S + offset tokens; n-gram blocking
+    /// leaves no n-gram twice in an output, with beam search and greedy decoding.
+    func testLengthLimitAndRepeatBlocking() throws {
+        let model = try translator().model
+        let inputs = IndexTensor(shape: [3, 6], scalars: [5, 9, 14, 1, 0, 0, 7, 1, 0, 0, 0, 0, 30, 31, 32, 33, 34, 1])
+        var options = DecodingOptions()
+        options.extraDecodeLength = 30
+        let free = model.translate(inputs, options: options).trimmedAtEOS
+        XCTAssertTrue(free.contains { $0.count > 12 }, "the untrained model runs on: \(free)")
+        func hasRepeats(_ output: [Int32], _ n: Int) -> Bool {
+            let ngrams = (0..<max(0, output.count - n + 1)).map { Array(output[$0..<($0 + n)]) }
+            return Set(ngrams).count < ngrams.count
+        }
+        XCTAssertTrue(free.contains { hasRepeats($0, 2) }, "the case repeats bigrams when nothing blocks them")
+        options.lengthLimit = .init(ratio: 1, offset: 2)
+        let limited = model.translate(inputs, options: options).trimmedAtEOS
+        for (output, sourceLength) in zip(limited, [4, 2, 6]) {
+            XCTAssertLessThanOrEqual(output.count, sourceLength + 2, "\(output)")
+        }
+        options.lengthLimit = nil
+        for n in [1, 2, 3] {
+            options.noRepeatNgramSize = n
+            for strategy in [DecodingOptions.Strategy.beamSearch(beamSize: 4, alpha: 0.6), .greedy] {
+                options.strategy = strategy
+                for output in model.translate(inputs, options: options).trimmedAtEOS {
+                    XCTAssertFalse(hasRepeats(output, n), "\(strategy), n = \(n): \(output)")
+                }
+            }
+        }
+    }
+
+    /// Token-count batches: whole sentences, longest first, at most the budget (or one
+    /// sentence alone); a budget that forms translate.py's batches gives its translations.
+    func testTokenCountBatching() throws {
+        var translator = try translator()
+        let sources = try ids(translator, lines)
+        let reference = try translator.translate(lines)
+        translator.batchTokens = 10_000
+        XCTAssertEqual(try translator.translate(lines), reference, "one batch of all, as --batch 32")
+        translator.batchTokens = 1
+        translator.batchSize = 1
+        let alone = try translator.translate(lines)
+        translator.batchTokens = nil
+        XCTAssertEqual(try translator.translate(lines), alone, "a 1-token budget puts every sentence alone")
+        XCTAssertEqual(sources.count, 5)
+        translator.batchTokens = 0
+        XCTAssertThrowsError(try translator.translate(lines)) { XCTAssertTrue("\($0)".contains("batchTokens is 0"), "\($0)") }
+    }
+
+    /// Settings the search cannot use are refused with the setting's name.
+    func testInvalidOptionsAreRefused() throws {
+        var translator = try translator()
+        for (strategy, message) in [
+            (DecodingOptions.Strategy.sampling(.init(temperature: 0)), "temperature is 0.0"),
+            (.sampling(.init(topK: 0)), "topK is 0"), (.sampling(.init(topP: 1.5)), "topP is 1.5"),
+            (.beamSearch(beamSize: 0, alpha: 0.6), "beamSize is 0"),
+        ] {
+            translator.options.strategy = strategy
+            XCTAssertThrowsError(try translator.translate(lines)) { XCTAssertTrue("\($0)".contains(message), "\($0)") }
+        }
+        translator.options = DecodingOptions()
+        translator.options.noRepeatNgramSize = 0
+        XCTAssertThrowsError(try translator.translate(lines)) { XCTAssertTrue("\($0)".contains("noRepeatNgramSize is 0"), "\($0)") }
+    }
+}
