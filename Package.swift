@@ -34,6 +34,10 @@ let package = Package(
         .executable(name: "nmt-bench-tensor", targets: ["nmt-bench-tensor"]),
         .executable(name: "nmt-bench-model", targets: ["nmt-bench-model"]),
         .executable(name: "nmt-bench-data", targets: ["nmt-bench-data"]),
+        // The HTTP server: its own library and program, so that importing NMT never builds
+        // Hummingbird and its dependencies.
+        .library(name: "NMTServer", targets: ["NMTServer"]),
+        .executable(name: "nmt-serve", targets: ["nmt-serve"]),
     ],
     dependencies: [
         // The runtime only: the Swift code generated from Protos/ is committed (see
@@ -43,6 +47,12 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         // `swift package generate-documentation` (DocC); a plugin only, nothing links it.
         .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
+        // nmt-serve only (NMTServer): HTTP, metrics, graceful shutdown.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     ],
     targets: [
         // Every target lists each module it imports, none reached only through another.
@@ -63,6 +73,17 @@ let package = Package(
                 "NMTTensor", "NMTLayers", "NMTTransformer", "NMTData", "NMTAccelerator", "NMTSchedule",
             ]),
 
+        .target(
+            name: "NMTServer",
+            dependencies: [
+                "NMTSchedule", "NMTTransformer", logging,
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]),
+
         // Options and helpers the example programs share (not a product).
         .target(name: "NMTCommandLine", dependencies: ["NMT", argumentParser], path: "Examples/Shared"),
         .executableTarget(name: "nmt-demo", dependencies: ["NMT"], path: "Examples/nmt-demo"),
@@ -73,6 +94,9 @@ let package = Package(
         .executableTarget(
             name: "nmt-translate", dependencies: ["NMT", "NMTCommandLine", argumentParser], path: "Examples/nmt-translate"),
         .executableTarget(name: "nmt-bleu", dependencies: ["NMT", argumentParser], path: "Examples/nmt-bleu"),
+        .executableTarget(
+            name: "nmt-serve", dependencies: ["NMT", "NMTCommandLine", "NMTServer", argumentParser, logging],
+            path: "Examples/nmt-serve"),
         .executableTarget(
             name: "nmt-evaluate", dependencies: ["NMT", "NMTCommandLine", argumentParser], path: "Examples/nmt-evaluate"),
         .executableTarget(
@@ -98,6 +122,10 @@ let package = Package(
                 logging,
             ],
             resources: [.copy("Fixtures")]),
+        .testTarget(
+            name: "NMTServerTests",
+            dependencies: ["NMTServer", "NMTSchedule", "NMTData", "NMTTransformer", "NMTTensor", "NMTTestSupport", logging,
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,0 +1,69 @@
+// nmt-serve: an HTTP translation server (Hummingbird) on a trained model; see
+// NMTServer.TranslationServer for the routes, and the README for an example.
+import ArgumentParser
+import Foundation
+import Logging
+import NMT
+import NMTCommandLine
+import NMTServer
+
+@main
+struct NMTServe: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "nmt-serve",
+        abstract: "Serve translations over HTTP: POST /translate, GET /health, GET /metrics (Prometheus).")
+
+    @OptionGroup var model: ModelOptions
+    @Option(help: "Address to listen on (127.0.0.1: this machine only; 0.0.0.0: every interface).") var host = "127.0.0.1"
+    @Option(help: "Port to listen on (0: any free port, printed at start).") var port = 8080
+    @Option(help: "Default beams (requests may ask for others).") var beam = 4
+    @Option(help: "Default length normalization exponent.") var alpha: Float = 0.6
+    @Option(help: "Decode up to a batch's input length + this many tokens.") var extraLength = 100
+    @Option(help: "Largest request body in bytes.") var maxBodyBytes = ServerLimits().maximumBodyBytes
+    @Option(help: "Most texts per request.") var maxTexts = ServerLimits().maximumTexts
+    @Option(help: "Longest text in characters.") var maxTextCharacters = ServerLimits().maximumTextCharacters
+    @Option(help: "Sentences queued at most; requests past it get 503.") var maxQueuedSentences = ServerLimits().maximumQueuedSentences
+    @Option(help: "Milliseconds a batch waits for more requests.") var batchWindowMs = ServerLimits().batchingWindowMilliseconds
+    @Option(help: "Most sentences decoded together.") var maxBatchSentences = ServerLimits().maximumBatchSentences
+
+    func validate() throws {
+        try requireExisting(model.modelDir, flag: "--model-dir")
+        if !(0...65535).contains(port) { throw ValidationError("--port must be in 0...65535, not \(port)") }
+        if let problem = limits.problem { throw ValidationError(problem) }
+        if let problem = defaults.problem { throw ValidationError(problem) }
+    }
+
+    var limits: ServerLimits {
+        var limits = ServerLimits()
+        limits.maximumBodyBytes = maxBodyBytes
+        limits.maximumTexts = maxTexts
+        limits.maximumTextCharacters = maxTextCharacters
+        limits.maximumQueuedSentences = maxQueuedSentences
+        limits.batchingWindowMilliseconds = batchWindowMs
+        limits.maximumBatchSentences = maxBatchSentences
+        return limits
+    }
+
+    var defaults: DecodingOptions {
+        var options = DecodingOptions()
+        options.strategy = .beamSearch(beamSize: beam, alpha: alpha)
+        options.extraDecodeLength = extraLength
+        return options
+    }
+
+    func run() async throws {
+        let loaded = try Checkpoint.loadModel(
+            at: model.modelDirectory, vocabularyHash: try Checkpoint.vocabularyHash(of: model.vocabularyFile),
+            warning: { FileHandle.standardError.write(Data("warning: \($0)\n".utf8)) })
+        var translator = try Translator(model: loaded, tokenizer: try Subtokenizer(vocabularyFile: model.vocabularyFile))
+        translator.options = defaults
+        var server = try TranslationServer(translator: translator, limits: limits)
+        server.host = host
+        server.port = port
+        let host = self.host
+        try await server.run { port in
+            // One line a script can wait for.
+            FileHandle.standardOutput.write(Data("nmt-serve listening on http://\(host):\(port)\n".utf8))
+        }
+    }
+}

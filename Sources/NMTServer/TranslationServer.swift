@@ -1,0 +1,119 @@
+import Foundation
+import Hummingbird
+import Logging
+import NMTSchedule
+import NMTTransformer
+import NIOCore
+import ServiceLifecycle
+
+/// An HTTP translation server on Hummingbird: a model and vocabulary loaded once,
+/// requests batched together, limits on every input, Prometheus metrics, and a graceful
+/// shutdown on SIGTERM or SIGINT that lets in-flight requests finish.
+///
+/// Routes:
+/// - `POST /translate` with `{"text": "..."}` → `{"translation": "..."}`, or
+///   `{"texts": [...]}` → `{"translations": [...]}`; optional `"mode"` (`"beam"`,
+///   `"greedy"`, `"sample"`), `"beam_size"`, `"alpha"`, `"temperature"`, `"top_k"`,
+///   `"top_p"`, `"seed"` (see ``TranslationRequest``). Errors are `{"error": "..."}` with
+///   400 (malformed), 413 (past a limit), 503 (queue full) or 500.
+/// - `GET /health` → `{"status": "ok", ...}`.
+/// - `GET /metrics` → the Prometheus text format.
+public struct TranslationServer: Sendable {
+    /// The translator; its options are the defaults requests start from.
+    public let translator: Translator
+    /// Request and queue limits.
+    public let limits: ServerLimits
+    /// Address to listen on (127.0.0.1: this machine only).
+    public var host = "127.0.0.1"
+    /// Port; 0 picks a free one (reported to `onServerRunning`).
+    public var port = 8080
+    /// Where the server logs.
+    public var logger = Logger(label: "nmt-serve")
+
+    private let metrics = ServerMetrics()
+    private let batcher: TranslationBatcher
+
+    /// Creates a server.
+    ///
+    /// - Throws: ``RequestError/badRequest(_:)`` naming a limit that cannot be used.
+    public init(translator: Translator, limits: ServerLimits = ServerLimits()) throws(RequestError) {
+        if let problem = limits.problem { throw .badRequest(problem) }
+        self.translator = translator
+        self.limits = limits
+        batcher = TranslationBatcher(translator: translator, limits: limits, metrics: metrics)
+    }
+
+    /// Serves until SIGTERM or SIGINT, then stops accepting connections and lets in-flight
+    /// requests finish.
+    ///
+    /// - Parameter onServerRunning: called with the port once the server listens.
+    public func run(onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [makeApplication(onServerRunning: onServerRunning)], gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger))
+        try await group.run()
+    }
+
+    /// The Hummingbird application, for running inside a caller's own `ServiceGroup` (tests
+    /// trigger its graceful shutdown that way).
+    public func makeApplication(onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some Service {
+        let router = Router()
+        router.post("translate") { request, _ in await self.respond(route: "translate") { try await self.translate(request) } }
+        router.get("health") { _, _ in
+            await self.respond(route: "health") {
+                let queued = await self.batcher.queuedSentences
+                return ["status": "ok", "vocabulary_size": self.translator.tokenizer.vocabularySize, "queued_sentences": queued]
+            }
+        }
+        router.get("metrics") { _, _ in
+            Response(
+                status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
+                body: .init(byteBuffer: ByteBuffer(bytes: self.metrics.registry.emitToBuffer())))
+        }
+        return Application(
+            router: router, configuration: .init(address: .hostname(host, port: port), serverName: "nmt-serve"),
+            onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? port) }, logger: logger)
+    }
+
+    private func translate(_ request: Request) async throws -> [String: Any] {
+        let body: ByteBuffer
+        do {
+            body = try await request.body.collect(upTo: limits.maximumBodyBytes)
+        } catch is NIOTooManyBytesError {
+            throw RequestError.tooLarge("the body is larger than \(limits.maximumBodyBytes) bytes")
+        }
+        let parsed = try TranslationRequest(body: Array(buffer: body), defaults: translator.options, limits: limits)
+        // Checked here, per request: inside a shared batch one long text would fail them all.
+        for (i, text) in parsed.texts.enumerated() {
+            let tokens = try translator.tokenizer.encode(text.trimmingCharacters(in: .whitespaces), addEOS: true).count
+            if tokens > translator.maximumInputTokens {
+                throw RequestError.tooLarge("text \(i) encodes to \(tokens) subtokens; at most \(translator.maximumInputTokens)")
+            }
+        }
+        let translations = try await batcher.translate(parsed.texts, options: parsed.options)
+        metrics.translatedSentences.increment(by: translations.count)
+        return parsed.isSingle ? ["translation": translations[0]] : ["translations": translations]
+    }
+
+    /// Runs a handler, turns its result or error into a JSON response, and records metrics.
+    private func respond(route: String, _ body: () async throws -> [String: Any]) async -> Response {
+        let start = DispatchTime.now().uptimeNanoseconds
+        var status = 200
+        var object: [String: Any]
+        do {
+            object = try await body()
+        } catch let error as RequestError {
+            (status, object) = (error.statusCode, ["error": error.description])
+        } catch {
+            (status, object) = (500, ["error": "\(error)"])
+            logger.error("request failed: \(error)")
+        }
+        metrics.recordRequest(
+            route: route, status: status, nanoseconds: Int64(DispatchTime.now().uptimeNanoseconds - start))
+        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
+        return Response(
+            status: .init(code: status), headers: [.contentType: "application/json"],
+            body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+}
