@@ -57,7 +57,12 @@ public struct TranslationRequest: Sendable, Equatable {
                 @unknown default: return nil
                 }
             }()
-            guard let field, let type = Self.fieldTypes[field] else { throw .badRequest("the body is not valid JSON") }
+            // JSONDecoder reports a number that does not fit an integer field (2.5, -1 for the
+            // seed) as invalid JSON without naming the field; the body parsed, so find it.
+            let integers = ["beam_size", "top_k", "seed"].filter { fields[$0] != nil }
+            guard let field = field ?? integers.first(where: { Self.notAnInteger(fields[$0]!, unsigned: $0 == "seed") }),
+                let type = Self.fieldTypes[field]
+            else { throw .badRequest("the body is not valid JSON") }
             throw .badRequest("\"\(field)\" must be \(type)")
         } catch {
             throw .badRequest("the body is not valid JSON")
@@ -81,6 +86,13 @@ public struct TranslationRequest: Sendable, Equatable {
         }
         options = try Self.options(parsed, defaults: defaults)
         if let problem = options.problem { throw .badRequest(problem) }
+    }
+
+    /// Whether a parsed JSON value is not an integer (or is negative, when `unsigned`).
+    private static func notAnInteger(_ value: Any, unsigned: Bool) -> Bool {
+        guard let number = value as? NSNumber else { return true }
+        let double = number.doubleValue
+        return double != double.rounded() || (unsigned && double < 0)
     }
 
     private static func options(_ body: Body, defaults: DecodingOptions) throws(RequestError) -> DecodingOptions {
