@@ -44,7 +44,7 @@ public struct AttentionInput {
 /// in training, weighted values, output projection.
 ///
 /// Heads are never split in memory: per-head products read the [B, L, H] projections
-/// through BLAS leading dimensions (`Tensor.multiHeadScores(queries:keys:heads:)`).
+/// through BLAS leading dimensions (`Tensor.multiHeadScores(queries:keys:heads:scale:)`).
 public struct MultiHeadAttention: Layer, Sendable {
     /// Projection of x to queries, [H, H].
     public var query: Linear

@@ -15,8 +15,9 @@ extension Tensor {
     ///     equal `self`'s (the padding bias [B, 1, 1, Lk] or the causal bias [1, 1, Lq, Lk]).
     ///     It receives a gradient only if it is differentiable.
     ///   - rate: the dropout rate in [0, 1); 0 (inference) gives `softmax(self + bias)`.
-    ///   - keyBuffer, split, elementOffset: the dropout stream, as for `dropout`; element i
-    ///     of `self` draws uniform `elementOffset + i`.
+    ///   - keyBuffer: the dropout stream's key, as for `dropout` (needed when `rate` > 0).
+    ///   - split: the stream's split, as for `dropout`.
+    ///   - elementOffset: element i of `self` draws uniform `elementOffset + i`.
     public func softmaxDropout(
         adding bias: Tensor, rate: Float = 0, keyBuffer: RandomKeyBuffer? = nil, split: UInt64? = nil, elementOffset: Int = 0
     ) -> Tensor {

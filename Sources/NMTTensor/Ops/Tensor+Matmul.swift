@@ -110,7 +110,7 @@ extension Tensor {
     /// Attention outputs of every head, written directly into combined rows.
     ///
     /// `result[b, :, head h] = weights[b, h] · V[b, :, head h]`, the inverse layout of
-    /// ``multiHeadScores(queries:keys:heads:)``.
+    /// ``multiHeadScores(queries:keys:heads:scale:)``.
     ///
     /// - Parameters:
     ///   - w: the attention probabilities [B, N, Lq, Lk].
