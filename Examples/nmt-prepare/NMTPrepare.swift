@@ -148,19 +148,34 @@ struct Dump: ParsableCommand {
 struct Ding: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Extract English-German sentence pairs from the Ding dictionary (Debian's trans-de-en).",
-        discussion: "Writes train.en, train.de, test.en and test.de to the output directory.")
+        discussion: """
+            Writes train.en, train.de, test.en and test.de to the output directory; with --dev-every N \
+            also dev.en and dev.de, about 1 in N English sentences of train (none shared with train or test).
+            """)
     @Option(help: "The dictionary file.") var input: String = DingExtractor.defaultPath
     @Option(help: "The output directory.") var output: String
+    @Option(help: "Carve a development split of about 1 in N training sentences out of train (19: about 1,000 pairs).")
+    var devEvery: Int?
+
+    func validate() throws {
+        if let devEvery, devEvery < 2 { throw ValidationError("--dev-every must be at least 2, not \(devEvery)") }
+    }
 
     func run() throws {
-        let (train, test) = try DingExtractor.extract(from: URL(fileURLWithPath: input))
+        var (train, test) = try DingExtractor.extract(from: URL(fileURLWithPath: input))
+        var splits = [("test", test)]
+        if let devEvery {
+            let dev: [DingExtractor.Pair]
+            (train, dev) = DingExtractor.splitDevelopment(train, every: devEvery)
+            splits.append(("dev", dev))
+        }
         let directory = URL(fileURLWithPath: output)
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        for (split, pairs) in [("train", train), ("test", test)] {
+        for (split, pairs) in [("train", train)] + splits {
             try Data(pairs.map { $0.english + "\n" }.joined().utf8).write(to: directory.appendingPathComponent("\(split).en"), options: .atomic)
             try Data(pairs.map { $0.german + "\n" }.joined().utf8).write(to: directory.appendingPathComponent("\(split).de"), options: .atomic)
         }
-        note("extracted \(train.count) train and \(test.count) test pairs into \(output)")
+        note("extracted " + ([("train", train)] + splits).map { "\($0.1.count) \($0.0)" }.joined(separator: ", ") + " pairs into \(output)")
     }
 }
 

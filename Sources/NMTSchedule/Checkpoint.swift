@@ -54,6 +54,14 @@ public enum Checkpoint {
         model: Transformer, optimizer: Update, manifest: CheckpointManifest, in modelDirectory: URL, keep: Int = 5
     ) throws -> URL {
         precondition(manifest.optimizer == optimizer.kind, "Checkpoint.save: the manifest names another optimizer")
+        return try write(model: model, optimizerState: optimizer.state, manifest: manifest, in: modelDirectory, keep: keep)
+    }
+
+    /// Writes a checkpoint (see ``save(model:optimizer:manifest:in:keep:)``) from an
+    /// optimizer's saved state.
+    static func write(
+        model: Transformer, optimizerState: [String: Tensor], manifest: CheckpointManifest, in modelDirectory: URL, keep: Int
+    ) throws -> URL {
         for (name, tensor) in model.namedParameters where !tensor.withUnsafeBufferPointer({ $0.allSatisfy(\.isFinite) }) {
             throw CheckpointError.nonFiniteWeights(parameter: name, step: manifest.step)
         }
@@ -67,7 +75,7 @@ public enum Checkpoint {
         try? manager.removeItem(at: temporary)
         do {
             try model.save(to: temporary)
-            try SafeTensors.write(optimizer.state, to: temporary.appendingPathComponent(optimizerFileName))
+            try SafeTensors.write(optimizerState, to: temporary.appendingPathComponent(optimizerFileName))
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
             try encoder.encode(manifest).write(to: temporary.appendingPathComponent(manifestFileName))
@@ -266,6 +274,8 @@ public enum CheckpointError: Error, Equatable, CustomStringConvertible {
     case writeFailed(path: String, reason: String)
     /// The checkpoint's files contradict each other or its name.
     case inconsistent(path: String, reason: String)
+    /// Checkpoints to average do not fit together (or there are none).
+    case cannotAverage(reason: String)
     /// The model holds a NaN or infinite weight: saving it would replace good checkpoints.
     case nonFiniteWeights(parameter: String, step: Int)
     /// The manifest was written by a newer library in a format this one does not know.
@@ -287,6 +297,7 @@ public enum CheckpointError: Error, Equatable, CustomStringConvertible {
         case .writeFailed(let path, let reason):
             return "could not write checkpoint \(path): \(reason); the earlier checkpoints are kept"
         case .inconsistent(let path, let reason): return "checkpoint \(path) is inconsistent: \(reason)"
+        case .cannotAverage(let reason): return "cannot average the checkpoints: \(reason)"
         case .nonFiniteWeights(let parameter, let step):
             return "not saving step \(step): parameter \(parameter) holds NaN or infinite values; the earlier checkpoints are kept"
         case .unsupportedFormat(let version, let supported):

@@ -30,6 +30,9 @@ public struct CheckpointManifest: Codable, Equatable, Sendable {
     public var optimizer: OptimizerKind
     /// The file holding the optimizer state, relative to the checkpoint.
     public var optimizerFile: String
+    /// For an average of checkpoints (``Checkpoint/average(_:into:keep:)``), the steps
+    /// averaged, oldest first; nil for a checkpoint written by training.
+    public var averagedSteps: [Int]?
 
     /// Creates a manifest of the current format.
     public init(
@@ -50,7 +53,7 @@ public struct CheckpointManifest: Codable, Equatable, Sendable {
 
 extension CheckpointManifest {
     private enum CodingKeys: String, CodingKey {
-        case formatVersion, configuration, vocabularyHash, step, seed, datasetPosition, optimizer, optimizerFile
+        case formatVersion, configuration, vocabularyHash, step, seed, datasetPosition, optimizer, optimizerFile, averagedSteps
     }
 
     /// Decodes a manifest of any known format (see the type's description).
@@ -70,5 +73,6 @@ extension CheckpointManifest {
         datasetPosition = try container.decode(DatasetPosition.self, forKey: .datasetPosition)
         optimizer = try container.decodeIfPresent(OptimizerKind.self, forKey: .optimizer) ?? .adam
         optimizerFile = try container.decode(String.self, forKey: .optimizerFile)
+        averagedSteps = try container.decodeIfPresent([Int].self, forKey: .averagedSteps)
     }
 }

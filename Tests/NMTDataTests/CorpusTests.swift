@@ -44,6 +44,25 @@ final class CorpusTests: XCTestCase {
         }
     }
 
+    /// The development split takes about 1 in N English sentences out of train, all pairs
+    /// of a sentence on one side, deterministically, and keeps every pair once.
+    func testDevelopmentSplitIsDisjointByEnglishSentence() {
+        var pairs: [DingExtractor.Pair] = []
+        for i in 0..<2000 { pairs.append(.init(english: "This is sentence number \(i).", german: "Das ist Satz \(i).")) }
+        // A second German translation of some English sentences: it must follow its sentence.
+        for i in stride(from: 0, to: 2000, by: 7) { pairs.append(.init(english: "This is sentence number \(i).", german: "Satz \(i).")) }
+        let (train, dev) = DingExtractor.splitDevelopment(pairs, every: 19)
+        XCTAssertEqual(train.count + dev.count, pairs.count)
+        XCTAssertTrue(Set(train.map(\.english)).isDisjoint(with: dev.map(\.english)))
+        let sentences = Set(dev.map(\.english)).count
+        XCTAssertGreaterThan(sentences, 2000 / 19 / 2)
+        XCTAssertLessThan(sentences, 2000 / 19 * 2)
+        XCTAssertEqual(DingExtractor.splitDevelopment(pairs, every: 19).dev, dev, "deterministic")
+        XCTAssertEqual(
+            Set(DingExtractor.splitDevelopment(pairs, every: 2).dev.map(\.english)).count, 1000, accuracy: 100,
+            "every 2: about half")
+    }
+
     func testShardsAreRoundRobinShuffledAndResumable() throws {
         let tokenizer = try Subtokenizer(vocabularyFile: fixtureURL("vocab.ding.8k"))
         let names = CorpusPreparer.shardNames(name: "ding", tag: "train", count: 3)

@@ -42,6 +42,24 @@ public enum DingExtractor {
         return (train, test)
     }
 
+    /// Carves a development split out of training pairs: the pairs whose English sentence
+    /// falls into one of `every` buckets of a hash independent of the test split's (about
+    /// 1 in `every`; 19 gives about 1,000 of the Ding pairs). All pairs of one English
+    /// sentence land on the same side, so no source is shared between train and dev, and
+    /// none with test (test sources never occur in train).
+    ///
+    /// - Parameter every: one in how many English sentences goes to dev; must be at least 2.
+    /// - Returns: the remaining training pairs and the development pairs, in input order.
+    public static func splitDevelopment(_ pairs: [Pair], every: Int = 19) -> (train: [Pair], dev: [Pair]) {
+        precondition(every >= 2, "DingExtractor.splitDevelopment: every must be at least 2, not \(every)")
+        var train: [Pair] = [], dev: [Pair] = []
+        for pair in pairs {
+            // The test split used hash % 18; dividing first makes this bucket independent of it.
+            if (fnv1a(pair.english) / 18) % UInt64(every) == 0 { dev.append(pair) } else { train.append(pair) }
+        }
+        return (train, dev)
+    }
+
     /// The sentence pairs of one dictionary line.
     static func pairs(inLine line: String) -> [Pair] {
         let sides = line.components(separatedBy: " :: ")
@@ -114,13 +132,16 @@ public enum DingExtractor {
 
     /// Whether an English sentence goes to the test split: FNV-1a (64-bit) of its UTF-8
     /// bytes modulo 18 is 0. Stable across platforms and runs.
-    static func isTest(_ english: String) -> Bool {
+    static func isTest(_ english: String) -> Bool { fnv1a(english) % 18 == 0 }
+
+    /// The 64-bit FNV-1a hash of a sentence's UTF-8 bytes.
+    static func fnv1a(_ text: String) -> UInt64 {
         var hash: UInt64 = 0xCBF2_9CE4_8422_2325
-        for byte in english.utf8 {
+        for byte in text.utf8 {
             hash ^= UInt64(byte)
             hash = hash &* 0x0000_0100_0000_01B3
         }
-        return hash % 18 == 0
+        return hash
     }
 }
 

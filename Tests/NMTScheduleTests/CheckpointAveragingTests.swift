@@ -1,0 +1,79 @@
+import Foundation
+import NMTLayers
+import NMTSchedule
+import NMTTensor
+import NMTTestSupport
+import NMTTransformer
+import XCTest
+
+/// Checkpoint averaging: the library call and `nmt-average`.
+final class CheckpointAveragingTests: XCTestCase {
+    let configuration = TransformerConfiguration(vocabularySize: 40, hiddenSize: 8, layerCount: 1, headCount: 2, filterSize: 12)
+    var directory: URL!
+
+    override func setUpWithError() throws {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("nmt-average-\(UUID().uuidString)")
+    }
+
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: directory) }
+
+    /// Saves a model (from `seed`) as the checkpoint of `step` in `run`.
+    @discardableResult
+    func save(step: Int, seed: UInt64, run: String = "run", vocabularyHash: String = "0badf00d", configuration: TransformerConfiguration? = nil) throws -> (URL, Transformer) {
+        let model = try Transformer(configuration: configuration ?? self.configuration, key: RandomKey(seed: seed))
+        let optimizer = Adam()
+        let manifest = CheckpointManifest(
+            configuration: model.configuration, vocabularyHash: vocabularyHash, step: step, seed: 1,
+            datasetPosition: DatasetPosition(epoch: 0, batchesInEpoch: step))
+        let url = try Checkpoint.save(
+            model: model, optimizer: optimizer, manifest: manifest, in: directory.appendingPathComponent(run), keep: 10)
+        return (url, model)
+    }
+
+    /// Every weight is the mean of the inputs' (computed here in double precision from the
+    /// inputs' floats); the result is a complete checkpoint of the newest step that lists
+    /// the steps averaged and keeps the newest's optimizer state and data position.
+    func testAverageIsTheElementWiseMeanInANewCheckpoint() throws {
+        let inputs = try [(30, 7), (10, 5), (20, 6)].map { try save(step: $0.0, seed: UInt64($0.1)) }
+        let output = directory.appendingPathComponent("average")
+        let written = try Checkpoint.average(inputs.map(\.0), into: output)
+        XCTAssertEqual(written.lastPathComponent, "checkpoint-00000030")
+        let restored = try Checkpoint.load(from: written, expectedConfiguration: configuration, vocabularyHash: "0badf00d")
+        XCTAssertEqual(restored.manifest.averagedSteps, [10, 20, 30])
+        XCTAssertEqual(restored.manifest.step, 30)
+        XCTAssertEqual(restored.manifest.datasetPosition, DatasetPosition(epoch: 0, batchesInEpoch: 30))
+        XCTAssertEqual(
+            try Data(contentsOf: written.appendingPathComponent(Checkpoint.optimizerFileName)),
+            try Data(contentsOf: inputs[0].0.appendingPathComponent(Checkpoint.optimizerFileName)), "the newest's optimizer state")
+        let parameters = inputs.map { Dictionary(uniqueKeysWithValues: $0.1.namedParameters.map { ($0.name, $0.tensor.scalars) }) }
+        for (name, tensor) in restored.model.namedParameters {
+            let expected = (0..<tensor.scalarCount).map { i in Float(parameters.map { Double($0[name]![i]) }.reduce(0, +) / 3) }
+            XCTAssertEqual(tensor.scalars, expected, name)
+        }
+        // An average of one checkpoint is that checkpoint's weights.
+        let single = try Checkpoint.average([inputs[0].0], into: directory.appendingPathComponent("single"))
+        XCTAssertEqual(
+            try Checkpoint.loadModel(at: single).namedParameters.map(\.tensor.scalars), inputs[0].1.namedParameters.map(\.tensor.scalars))
+        XCTAssertEqual(try Checkpoint.newest(2, in: directory.appendingPathComponent("run")).map(\.lastPathComponent),
+                       ["checkpoint-00000020", "checkpoint-00000030"])
+    }
+
+    /// Checkpoints that do not belong together are refused with the reason.
+    func testMismatchedCheckpointsAreRefused() throws {
+        let (a, _) = try save(step: 1, seed: 1)
+        let (otherVocabulary, _) = try save(step: 2, seed: 2, run: "b", vocabularyHash: "12345678")
+        let (otherModel, _) = try save(step: 3, seed: 3, run: "c", configuration: configuration.withVocabularySize(41))
+        let (sameStep, _) = try save(step: 1, seed: 4, run: "d")
+        let output = directory.appendingPathComponent("out")
+        for (inputs, message) in [([a, otherVocabulary], "vocabulary"), ([a, otherModel], "another model configuration"),
+                                  ([a, sameStep], "are both step 1"), ([], "no checkpoints")] {
+            XCTAssertThrowsError(try Checkpoint.average(inputs, into: output)) { error in
+                XCTAssertTrue("\(error)".contains(message), "\(error)")
+            }
+        }
+        XCTAssertThrowsError(try Checkpoint.newest(3, in: directory.appendingPathComponent("run"))) { error in
+            XCTAssertTrue("\(error)".contains("holds 1 usable checkpoints; 3 were asked for"), "\(error)")
+        }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: output.path), "nothing written")
+    }
+}
