@@ -1,4 +1,5 @@
 import Foundation
+import NMTData
 import NMTLayers
 import NMTSchedule
 import NMTTensor
@@ -75,5 +76,30 @@ final class CheckpointAveragingTests: XCTestCase {
             XCTAssertTrue("\(error)".contains("holds 1 usable checkpoints; 3 were asked for"), "\(error)")
         }
         XCTAssertFalse(FileManager.default.fileExists(atPath: output.path), "nothing written")
+    }
+
+    /// `nmt-average --model-dir DIR --last N --output OUT` writes the library's average;
+    /// wrong flag combinations fail with a one-line reason.
+    func testAverageCommand() throws {
+        let inputs = try [(1, 1), (2, 2), (3, 3)].map { try save(step: $0.0, seed: UInt64($0.1)) }
+        let run = directory.appendingPathComponent("run").path, output = directory.appendingPathComponent("avg").path
+        let done = try runProduct("nmt-average", ["--model-dir", run, "--last", "2", "--output", output], testCase: Self.self)
+        XCTAssertEqual(done.status, 0, done.error)
+        XCTAssertTrue(done.output.contains("averaged checkpoint-00000002, checkpoint-00000003"), done.output)
+        let expected = try Checkpoint.average(inputs[1...].map(\.0), into: directory.appendingPathComponent("library"))
+        XCTAssertEqual(
+            try Checkpoint.loadModel(at: URL(fileURLWithPath: output)).namedParameters.map(\.tensor.scalars),
+            try Checkpoint.loadModel(at: expected).namedParameters.map(\.tensor.scalars))
+        for (arguments, message) in [
+            (["--output", output], "give --inputs"), (["--model-dir", run, "--output", output], "give --inputs"),
+            (["--model-dir", run, "--last", "0", "--output", output], "--last must be at least 1"),
+            (["--model-dir", run, "--last", "2", "--output", run], "rolling checkpoints would replace"),
+            (["--model-dir", run, "--last", "9", "--output", output], "holds 3 usable checkpoints; 9 were asked for"),
+            (["--inputs", directory.appendingPathComponent("missing").path, "--output", output], "does not exist"),
+        ] {
+            let failed = try runProduct("nmt-average", arguments, testCase: Self.self)
+            XCTAssertNotEqual(failed.status, 0, arguments.joined(separator: " "))
+            XCTAssertTrue(failed.error.contains(message), "\(arguments): \(failed.error)")
+        }
     }
 }
