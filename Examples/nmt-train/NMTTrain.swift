@@ -39,6 +39,8 @@ struct NMTTrain: ParsableCommand {
     @Option(help: "Source file to translate for BLEU after each evaluation.") var bleuSource: String?
     @Option(help: "Reference translations of --bleu-source.") var bleuRef: String?
     @Option(help: "Stop once uncased BLEU reaches this.") var stopThreshold: Float?
+    @Option(help: "Stop after this many BLEU evaluations without a new best (needs --bleu-source); the best is kept in MODEL_DIR/checkpoint-best.")
+    var patience: Int?
     @Option(help: "Steps per device call; the static device keeps weights in its memory for the loop.") var iterationsPerLoop: Int = 1
     @Option(help: "Seed of initialization, data order and dropout.") var seed: UInt64 = 1
     @Option(help: "Stop training after this many seconds (then evaluate and save).") var maxSeconds: Double?
@@ -80,6 +82,7 @@ struct NMTTrain: ParsableCommand {
         options.bleuSource = bleuSource.map { URL(fileURLWithPath: $0) }
         options.bleuReference = bleuRef.map { URL(fileURLWithPath: $0) }
         options.bleuThreshold = stopThreshold
+        options.patience = patience
         options.seed = seed
         options.maximumSeconds = maxSeconds
         options.checkpointEvery = checkpointEvery

@@ -204,8 +204,34 @@ public final class Trainer {
         run.report.bleuCased = cased
         try run.evalSummaries.add(["bleu/uncased": uncased, "bleu/cased": cased], step: step)
         logger.info("BLEU (uncased) \(uncased), (cased) \(cased)")
+        if try recordBest(uncased: uncased, cased: cased, run) { return true }
         guard let threshold = options.bleuThreshold, uncased >= threshold else { return false }
         logger.info("BLEU threshold \(threshold) reached")
+        return true
+    }
+
+    /// Keeps the checkpoint of a new best BLEU apart from the rolling ones, or counts one
+    /// more evaluation without improvement.
+    ///
+    /// - Returns: whether the patience is used up.
+    private func recordBest(uncased: Float, cased: Float, _ run: TrainingRun) throws -> Bool {
+        var best = try run.report.best ?? BestCheckpoint.read(in: options.modelDirectory)
+        if best.map({ uncased > $0.bleuUncased }) ?? true {
+            try saveCheckpoint()
+            try Checkpoint.save(
+                model: model, optimizer: optimizer, manifest: manifest, in: BestCheckpoint.directory(in: options.modelDirectory),
+                keep: 1)
+            best = BestCheckpoint(step: step, bleuUncased: uncased, bleuCased: cased, evaluationsWithoutImprovement: 0)
+            logger.info("new best BLEU \(uncased) at step \(step), kept in \(BestCheckpoint.directoryName)")
+        } else {
+            best!.evaluationsWithoutImprovement += 1
+        }
+        try best!.write(in: options.modelDirectory)
+        run.report.best = best
+        guard let patience = options.patience, best!.evaluationsWithoutImprovement >= patience else { return false }
+        logger.info(
+            "stopping early: no BLEU above \(best!.bleuUncased) (step \(best!.step)) in \(patience) evaluations")
+        run.report.stoppedEarly = true
         return true
     }
 
@@ -213,12 +239,16 @@ public final class Trainer {
         // The same step holds the same state: a second save (the final one after a
         // periodic one) would only rewrite identical files.
         guard step != lastSavedStep else { return }
-        let manifest = CheckpointManifest(
-            configuration: configuration, vocabularyHash: vocabularyHash, step: step, seed: options.seed,
-            datasetPosition: datasetPosition, optimizer: optimizer.kind)
         try Checkpoint.save(
             model: model, optimizer: optimizer, manifest: manifest, in: options.modelDirectory, keep: options.keepCheckpoints)
         lastSavedStep = step
+    }
+
+    /// The manifest of the current state.
+    private var manifest: CheckpointManifest {
+        CheckpointManifest(
+            configuration: configuration, vocabularyHash: vocabularyHash, step: step, seed: options.seed,
+            datasetPosition: datasetPosition, optimizer: optimizer.kind)
     }
 
     private func filePattern(_ pattern: String) -> String { options.dataDirectory.appendingPathComponent(pattern).path }
@@ -238,7 +268,8 @@ public final class Trainer {
         translator.extraDecodeLength = configuration.extraDecodeLength
         // Decoding's sizes change every step: the training capacity would only hold them back.
         let hypotheses = try BufferPool.shared.withCapacity(BufferPool.defaultCapacityBytes) {
-            try translator.translate(try CorpusPreparer.lines(of: source), on: device).joined(separator: "\n")
+            // Every line terminated: an empty last translation must stay a line of its own.
+            try translator.translate(try CorpusPreparer.lines(of: source), on: device).map { $0 + "\n" }.joined()
         }
         let referenceText = try TextLines.text(of: reference)
         return (

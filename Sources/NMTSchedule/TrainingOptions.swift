@@ -53,6 +53,10 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     public var bleuReference: URL?
     /// Stop once the uncased BLEU reaches this.
     public var bleuThreshold: Float?
+    /// Stop after this many BLEU evaluations in a row without a new best (needs
+    /// `bleuSource`); nil trains on. The best checkpoint is kept either way whenever BLEU
+    /// is evaluated (``BestCheckpoint``).
+    public var patience: Int?
     /// Stop training after this many seconds (checked between steps; evaluation and a
     /// final checkpoint follow).
     public var maximumSeconds: Double?
@@ -87,6 +91,10 @@ extension TrainingOptions {
             try require(maximumSeconds.isFinite && maximumSeconds > 0, "time budget", "is \(maximumSeconds) s; must be positive")
         }
         if let bleuThreshold { try require(bleuThreshold.isFinite, "BLEU threshold", "is \(bleuThreshold); must be finite") }
+        if let patience {
+            try require(patience > 0, "patience", "is \(patience); must be at least 1 evaluation")
+            try require(bleuSource != nil && bleuReference != nil, "patience", "needs a BLEU source and reference to evaluate")
+        }
     }
 }
 
@@ -127,4 +135,9 @@ public struct TrainingReport: Sendable, Equatable {
     public var evaluation: [String: Double]
     /// The last BLEU scores (×100), if computed.
     public var bleuUncased: Float?, bleuCased: Float?
+    /// The best checkpoint so far (this run's or an earlier one's), when BLEU is evaluated.
+    public var best: BestCheckpoint?
+    /// Whether training stopped because BLEU did not improve for ``TrainingOptions/patience``
+    /// evaluations.
+    public var stoppedEarly = false
 }
