@@ -42,6 +42,8 @@ struct NMTTrain: ParsableCommand {
     @Option(help: "Stop after this many BLEU evaluations without a new best (needs --bleu-source); the best is kept in MODEL_DIR/checkpoint-best.")
     var patience: Int?
     @Option(help: "Steps per device call; the static device keeps weights in its memory for the loop.") var iterationsPerLoop: Int = 1
+    @Option(help: "Batches per update (gradient accumulation: K batches train as one K-times larger batch; CPU device).")
+    var accumulate: Int = 1
     @Option(help: "Seed of initialization, data order and dropout.") var seed: UInt64 = 1
     @Option(help: "Stop training after this many seconds (then evaluate and save).") var maxSeconds: Double?
     @Option(help: "Save a checkpoint every this many steps.") var checkpointEvery: Int = 1000
@@ -52,6 +54,7 @@ struct NMTTrain: ParsableCommand {
         if trainSteps != nil && trainEpochs != nil { throw ValidationError("--train-steps and --train-epochs are mutually exclusive") }
         if (bleuSource == nil) != (bleuRef == nil) { throw ValidationError("--bleu-source and --bleu-ref go together") }
         if iterationsPerLoop < 1 { throw ValidationError("--iterations-per-loop must be at least 1") }
+        if accumulate < 1 { throw ValidationError("--accumulate must be at least 1, not \(accumulate)") }
         if stepsBetweenEvals < 1 || epochsBetweenEvals < 1 {
             throw ValidationError("--steps-between-evals and --epochs-between-evals must be at least 1")
         }
@@ -87,6 +90,7 @@ struct NMTTrain: ParsableCommand {
         options.maximumSeconds = maxSeconds
         options.checkpointEvery = checkpointEvery
         options.iterationsPerLoop = iterationsPerLoop
+        options.accumulationSteps = accumulate
         options.resume = resume
         return options
     }

@@ -31,17 +31,67 @@ public final class CPUDevice: Device {
         learningRate: (Int) -> Float, randomKey: RandomKey,
         loss: (Model, Batch, ForwardContext) -> Tensor
     ) throws -> [StepSummary] {
+        try trainSteps(
+            model: &model, optimizer: &optimizer, microBatches: batches.map { [$0] }, firstStep: firstStep,
+            learningRate: learningRate, randomKey: randomKey, loss: loss)
+    }
+
+    /// Runs the steps one after another on this thread, each accumulating the gradients of
+    /// its micro-batches (see ``Device/trainSteps(model:optimizer:microBatches:firstStep:learningRate:randomKey:loss:)``).
+    public func trainSteps<Model: ParameterContainer, Batch: DeviceBatch, Update: Optimizer>(
+        model: inout Model, optimizer: inout Update, microBatches: [[Batch]], firstStep: Int,
+        learningRate: (Int) -> Float, randomKey: RandomKey,
+        loss: (Model, Batch, ForwardContext) -> Tensor
+    ) throws -> [StepSummary] {
         var summaries: [StepSummary] = []
-        for (offset, batch) in batches.enumerated() {
+        for (offset, group) in microBatches.enumerated() {
+            precondition(!group.isEmpty, "CPUDevice.trainSteps: step \(firstStep + offset) has no micro-batch")
             let step = firstStep + offset
-            let context = ForwardContext.training(key: randomKey.split(UInt64(step)), plan: capabilities.executionPlan)
-            let (value, gradients) = valueAndGradient(of: model, attaching: batch) { loss($0, $1, context) }
+            let key = randomKey.split(UInt64(step))
+            let (value, gradients) = gradients(of: model, microBatches: group, key: key, loss: loss)
             let rate = learningRate(step)
             optimizer.update(&model, along: gradients, learningRate: rate)
             summaries.append(
-                StepSummary(step: step, learningRate: rate, loss: value.scalar, gradientNorm: Self.globalNorm(gradients)))
+                StepSummary(step: step, learningRate: rate, loss: value, gradientNorm: Self.globalNorm(gradients)))
         }
         return summaries
+    }
+
+    /// The training loss and gradient of one step on the batch made of `group`, without
+    /// updating: what ``trainSteps(model:optimizer:microBatches:firstStep:learningRate:randomKey:loss:)``
+    /// applies. Computed micro-batch by micro-batch, each loss and gradient weighted by its
+    /// share of the group's loss weight; micro-batch m's dropout numbers its examples after
+    /// those of the micro-batches before it. A single batch is returned as computed.
+    ///
+    /// - Parameters:
+    ///   - model: the parameters.
+    ///   - group: the micro-batches (at least one).
+    ///   - key: the step's dropout key.
+    ///   - loss: the scalar loss of a batch under a training context.
+    public func gradients<Model: ParameterContainer, Batch: DeviceBatch>(
+        of model: Model, microBatches group: [Batch], key: RandomKey, loss: (Model, Batch, ForwardContext) -> Tensor
+    ) -> (loss: Float, gradients: ParameterGradients) {
+        precondition(!group.isEmpty, "CPUDevice.gradients: no micro-batch")
+        let weights = group.map(\.lossWeight)
+        let total = weights.reduce(0, +)
+        var value: Float = 0
+        var sums: [String: Tensor] = [:]
+        var names: [String] = []
+        var firstExample = 0
+        for (batch, weight) in zip(group, weights) {
+            let context = ForwardContext.training(key: key, plan: capabilities.executionPlan, firstExampleIndex: firstExample)
+            let (batchLoss, gradients) = valueAndGradient(of: model, attaching: batch) { loss($0, $1, context) }
+            firstExample += batch.sentenceCount
+            guard group.count > 1 else { return (batchLoss.scalar, gradients) }
+            let share = total > 0 ? weight / total : 1 / Float(group.count)
+            value += batchLoss.scalar * share
+            names = gradients.names
+            for name in names {
+                let weighted = gradients[name]! * share
+                sums[name] = sums[name].map { $0 + weighted } ?? weighted
+            }
+        }
+        return (value, ParameterGradients(names: names, tensors: sums))
     }
 
     /// Runs `body` on this thread.

@@ -84,6 +84,23 @@ public protocol Device: AnyObject {
         loss: (Model, Batch, ForwardContext) -> Tensor
     ) throws -> [StepSummary]
 
+    /// Runs one update per group of micro-batches (gradient accumulation): each group's
+    /// gradients are combined, weighted by each micro-batch's share of the group's loss
+    /// weight, into the gradient of one batch made of them all, and the optimizer updates
+    /// once per group. Micro-batch m of a group is numbered after the sentences of the ones
+    /// before it, so dropout draws the masks the whole batch would.
+    ///
+    /// Parameters as ``trainSteps(model:optimizer:batches:firstStep:learningRate:randomKey:loss:)``,
+    /// with `microBatches` holding one non-empty group per step.
+    ///
+    /// - Throws: ``DeviceError`` when a batch does not fit the device, or when the device
+    ///   cannot accumulate (the default for devices that do not say otherwise).
+    func trainSteps<Model: ParameterContainer, Batch: DeviceBatch, Update: Optimizer>(
+        model: inout Model, optimizer: inout Update, microBatches: [[Batch]], firstStep: Int,
+        learningRate: (Int) -> Float, randomKey: RandomKey,
+        loss: (Model, Batch, ForwardContext) -> Tensor
+    ) throws -> [StepSummary]
+
     /// Runs an inference computation (evaluation, translation) of a batch on the device;
     /// `body` gets an inference context with the device's plan.
     ///
@@ -111,4 +128,19 @@ public protocol Device: AnyObject {
 extension Device {
     /// Devices with state per call (compiled programs, arenas) take one call at a time.
     public var acceptsConcurrentInference: Bool { false }
+
+    /// One micro-batch per group runs as ``trainSteps(model:optimizer:batches:firstStep:learningRate:randomKey:loss:)``;
+    /// larger groups are refused: this device does not accumulate gradients.
+    public func trainSteps<Model: ParameterContainer, Batch: DeviceBatch, Update: Optimizer>(
+        model: inout Model, optimizer: inout Update, microBatches: [[Batch]], firstStep: Int,
+        learningRate: (Int) -> Float, randomKey: RandomKey,
+        loss: (Model, Batch, ForwardContext) -> Tensor
+    ) throws -> [StepSummary] {
+        guard microBatches.allSatisfy({ $0.count == 1 }) else {
+            throw DeviceError.invalidConfiguration("\(type(of: self)) does not accumulate gradients over micro-batches; use the CPU device")
+        }
+        return try trainSteps(
+            model: &model, optimizer: &optimizer, batches: microBatches.map { $0[0] }, firstStep: firstStep,
+            learningRate: learningRate, randomKey: randomKey, loss: loss)
+    }
 }

@@ -54,6 +54,10 @@ public final class Trainer {
         if device.capabilities.requiresStaticShapes && !options.staticBatches {
             throw DeviceError.invalidConfiguration("this device requires static batches; set staticBatches (--static-batch)")
         }
+        if device.capabilities.requiresStaticShapes && options.accumulationSteps > 1 {
+            // Its programs are traced with the dropout positions of one batch.
+            throw DeviceError.invalidConfiguration("the static device does not accumulate gradients; use the CPU device for --accumulate")
+        }
         self.configuration = configuration
         optimizer = options.optimizer.makeOptimizer(weightDecay: options.weightDecay)
         for stale in Checkpoint.removeStaleTemporaries(in: options.modelDirectory) {
@@ -157,7 +161,7 @@ public final class Trainer {
                 return true
             }
             let loopSteps = min(options.iterationsPerLoop, endStep.map { $0 - step } ?? Int.max)
-            let loop = try run.batcher.nextLoop(maximumSteps: loopSteps, endEpoch: endEpoch)
+            let loop = try run.batcher.nextLoop(maximumSteps: loopSteps * options.accumulationSteps, endEpoch: endEpoch)
             if !loop.batches.isEmpty { try train(loop, run) }
             if loop.endsIteration { break }
         }
@@ -169,8 +173,12 @@ public final class Trainer {
     private func train(_ loop: TrainingLoop, _ run: TrainingRun) throws {
         let vocabularySize = configuration.vocabularySize
         let batches = try loop.batches.map { try TransformerBatch($0, vocabularySize: vocabularySize) }
+        // With accumulation, every K batches make one step (the last of an epoch may have fewer).
+        let groups = stride(from: 0, to: batches.count, by: options.accumulationSteps).map {
+            Array(batches[$0..<min(batches.count, $0 + options.accumulationSteps)])
+        }
         let summaries = try device.trainSteps(
-            model: &model, optimizer: &optimizer, batches: batches, firstStep: step,
+            model: &model, optimizer: &optimizer, microBatches: groups, firstStep: step,
             learningRate: { run.learningRates.learningRate(atStep: $0) },
             randomKey: RandomKey(seed: options.seed).split(Self.dropoutStream),
             loss: { model, batch, context in model.loss(batch, context: context) })

@@ -43,6 +43,11 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     /// per-step summaries come back when it ends. Loops end early at an evaluation or
     /// epoch boundary.
     public var iterationsPerLoop = 1
+    /// Batches per update (gradient accumulation): each step trains on this many batches
+    /// of ``batchTokens`` and updates once, as one batch of them all would (1: none). A
+    /// small machine trains with a K-times larger effective batch at the memory of one.
+    /// The CPU device accumulates; the static device refuses more than 1.
+    public var accumulationSteps = 1
     /// Save a checkpoint every this many steps (and at the end).
     public var checkpointEvery = 1000
     /// Checkpoints kept.
@@ -85,6 +90,7 @@ extension TrainingOptions {
         try require(checkpointEvery > 0, "checkpoint interval", "is \(checkpointEvery); must be positive")
         try require(keepCheckpoints > 0, "checkpoints kept", "is \(keepCheckpoints); must be positive")
         try require(iterationsPerLoop > 0, "iterations per loop", "is \(iterationsPerLoop); must be positive")
+        try require(accumulationSteps > 0, "accumulation steps", "is \(accumulationSteps); must be positive")
         try require(batchTokens > 0 && maxLength > 0, "batch size", "batch tokens \(batchTokens) and max length \(maxLength) must be positive")
         try require(weightDecay.isFinite && weightDecay >= 0, "weight decay", "is \(weightDecay); must be finite and ≥ 0")
         if let maximumSeconds {
