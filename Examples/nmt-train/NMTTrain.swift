@@ -44,6 +44,8 @@ struct NMTTrain: ParsableCommand {
     @Option(help: "Steps per device call; the static device keeps weights in its memory for the loop.") var iterationsPerLoop: Int = 1
     @Option(help: "Batches per update (gradient accumulation: K batches train as one K-times larger batch; CPU device).")
     var accumulate: Int = 1
+    @Option(help: "Keep an exponential moving average of the weights with this decay (e.g. 0.999); evaluation and translation use it.")
+    var emaDecay: Float?
     @Option(help: "Seed of initialization, data order and dropout.") var seed: UInt64 = 1
     @Option(help: "Stop training after this many seconds (then evaluate and save).") var maxSeconds: Double?
     @Option(help: "Save a checkpoint every this many steps.") var checkpointEvery: Int = 1000
@@ -91,6 +93,7 @@ struct NMTTrain: ParsableCommand {
         options.checkpointEvery = checkpointEvery
         options.iterationsPerLoop = iterationsPerLoop
         options.accumulationSteps = accumulate
+        options.emaDecay = emaDecay
         options.resume = resume
         return options
     }

@@ -14,6 +14,8 @@ public struct RestoredCheckpoint {
     public var optimizerState: [String: Tensor]
     /// Where it was read from.
     public var directory: URL
+    /// The moving average of the weights, when the run kept one (``CheckpointManifest/emaDecay``).
+    public var movingAverage: ExponentialMovingAverage?
 
     /// Restores `optimizer` from the saved state.
     ///
@@ -50,18 +52,28 @@ public enum Checkpoint {
     ///
     /// - Returns: the checkpoint directory.
     @discardableResult
+    /// - Parameters:
+    ///   - movingAverage: the run's moving average of the weights, saved beside them (the
+    ///     manifest then records its decay).
     public static func save<Update: Optimizer>(
-        model: Transformer, optimizer: Update, manifest: CheckpointManifest, in modelDirectory: URL, keep: Int = 5
+        model: Transformer, optimizer: Update, manifest: CheckpointManifest, in modelDirectory: URL, keep: Int = 5,
+        movingAverage: ExponentialMovingAverage? = nil
     ) throws -> URL {
         precondition(manifest.optimizer == optimizer.kind, "Checkpoint.save: the manifest names another optimizer")
-        return try write(model: model, optimizerState: optimizer.state, manifest: manifest, in: modelDirectory, keep: keep)
+        var manifest = manifest
+        manifest.emaDecay = movingAverage?.decay
+        return try write(
+            model: model, optimizerState: optimizer.state, manifest: manifest, in: modelDirectory, keep: keep,
+            movingAverage: movingAverage?.weights)
     }
 
     /// Writes a checkpoint (see ``save(model:optimizer:manifest:in:keep:)``) from an
     /// optimizer's saved state.
     static func write(
-        model: Transformer, optimizerState: [String: Tensor], manifest: CheckpointManifest, in modelDirectory: URL, keep: Int
+        model: Transformer, optimizerState: [String: Tensor], manifest: CheckpointManifest, in modelDirectory: URL, keep: Int,
+        movingAverage: [String: Tensor]? = nil
     ) throws -> URL {
+        precondition((manifest.emaDecay == nil) == (movingAverage == nil), "Checkpoint.write: the manifest and the average disagree")
         for (name, tensor) in model.namedParameters where !tensor.withUnsafeBufferPointer({ $0.allSatisfy(\.isFinite) }) {
             throw CheckpointError.nonFiniteWeights(parameter: name, step: manifest.step)
         }
@@ -76,6 +88,9 @@ public enum Checkpoint {
         do {
             try model.save(to: temporary)
             try SafeTensors.write(optimizerState, to: temporary.appendingPathComponent(optimizerFileName))
+            if let movingAverage {
+                try SafeTensors.write(movingAverage, to: temporary.appendingPathComponent(ExponentialMovingAverage.fileName))
+            }
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
             try encoder.encode(manifest).write(to: temporary.appendingPathComponent(manifestFileName))
@@ -135,7 +150,9 @@ public enum Checkpoint {
         for candidate in try checkpoints(in: modelDirectory).reversed() {
             do {
                 let manifest = try readManifest(in: candidate)
-                for file in [Transformer.weightsFileName, Transformer.configurationFileName, manifest.optimizerFile]
+                let files = [Transformer.weightsFileName, Transformer.configurationFileName, manifest.optimizerFile]
+                    + (manifest.emaDecay == nil ? [] : [ExponentialMovingAverage.fileName])
+                for file in files
                 where !FileManager.default.fileExists(atPath: candidate.appendingPathComponent(file).path) {
                     throw CheckpointError.unreadable(path: candidate.appendingPathComponent(file).path, reason: "missing")
                 }
@@ -162,7 +179,11 @@ public enum Checkpoint {
     /// - Throws: ``CheckpointError/noModel(path:)`` when there is neither,
     ///   ``CheckpointError/noUsableCheckpoint(path:reasons:)`` when every checkpoint is
     ///   broken, and ``CheckpointError/vocabularyMismatch(path:saved:current:)``.
-    public static func loadModel(at path: URL, vocabularyHash: String? = nil, warning: (String) -> Void = { _ in }) throws -> Transformer {
+    ///   - averagedWeights: hand out the moving average of the weights when the checkpoint
+    ///     keeps one (what evaluation and translation should use), else the weights.
+    public static func loadModel(
+        at path: URL, vocabularyHash: String? = nil, averagedWeights: Bool = true, warning: (String) -> Void = { _ in }
+    ) throws -> Transformer {
         var directory = path
         if !FileManager.default.fileExists(atPath: path.appendingPathComponent(Transformer.weightsFileName).path) {
             let (newest, skipped) = try newestUsable(in: path)
@@ -176,7 +197,14 @@ public enum Checkpoint {
         guard FileManager.default.fileExists(atPath: directory.appendingPathComponent(manifestFileName).path) else {
             return try Transformer.load(from: directory)
         }
-        return try load(from: directory, vocabularyHash: vocabularyHash).model
+        let restored = try load(from: directory, vocabularyHash: vocabularyHash)
+        guard averagedWeights, let average = restored.movingAverage else { return restored.model }
+        do {
+            return try average.applied(to: restored.model)
+        } catch {
+            throw CheckpointError.inconsistent(
+                path: directory.path, reason: "\(ExponentialMovingAverage.fileName) does not fit the model: \(error)")
+        }
     }
 
     /// Removes checkpoint temporaries (`.checkpoint-STEP.tmp-PID`) left by processes that
@@ -250,7 +278,15 @@ public enum Checkpoint {
         }
         let model = try Transformer.load(from: directory)
         let (state, _) = try SafeTensors.read(from: directory.appendingPathComponent(manifest.optimizerFile))
-        return RestoredCheckpoint(model: model, manifest: manifest, optimizerState: state, directory: directory)
+        var restored = RestoredCheckpoint(model: model, manifest: manifest, optimizerState: state, directory: directory)
+        if let decay = manifest.emaDecay {
+            guard decay > 0 && decay < 1 else {
+                throw CheckpointError.inconsistent(path: directory.path, reason: "the manifest's emaDecay \(decay) is not in (0, 1)")
+            }
+            let (weights, _) = try SafeTensors.read(from: directory.appendingPathComponent(ExponentialMovingAverage.fileName))
+            restored.movingAverage = ExponentialMovingAverage(decay: decay, weights: weights)
+        }
+        return restored
     }
 }
 

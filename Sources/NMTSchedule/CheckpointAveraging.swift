@@ -12,7 +12,8 @@ extension Checkpoint {
     /// The result is a complete checkpoint in `modelDirectory`, loadable by everything that
     /// reads checkpoints: it takes the newest input's step, manifest, optimizer state and
     /// dataset position, and its manifest lists the steps averaged
-    /// (``CheckpointManifest/averagedSteps``). Translate or evaluate with it; resuming
+    /// (``CheckpointManifest/averagedSteps``); the inputs' moving averages of the weights
+    /// (``ExponentialMovingAverage``) are not carried over. Translate or evaluate with it; resuming
     /// training from it continues from the newest input's optimizer state.
     ///
     /// - Parameters:
@@ -63,6 +64,8 @@ extension Checkpoint {
         }
         var manifest = average.manifest
         manifest.averagedSteps = manifests.map(\.manifest.step)
+        // The inputs' moving averages are not carried over: the result is an average itself.
+        manifest.emaDecay = nil
         return try write(
             model: average.model, optimizerState: average.optimizerState, manifest: manifest, in: modelDirectory, keep: keep)
     }

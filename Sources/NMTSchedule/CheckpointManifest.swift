@@ -33,6 +33,10 @@ public struct CheckpointManifest: Codable, Equatable, Sendable {
     /// For an average of checkpoints (``Checkpoint/average(_:into:keep:)``), the steps
     /// averaged, oldest first; nil for a checkpoint written by training.
     public var averagedSteps: [Int]?
+    /// The decay of the moving average of the weights kept beside them
+    /// (``ExponentialMovingAverage``, in ``ExponentialMovingAverage/fileName``); nil when
+    /// the run keeps none.
+    public var emaDecay: Float?
 
     /// Creates a manifest of the current format.
     public init(
@@ -53,7 +57,7 @@ public struct CheckpointManifest: Codable, Equatable, Sendable {
 
 extension CheckpointManifest {
     private enum CodingKeys: String, CodingKey {
-        case formatVersion, configuration, vocabularyHash, step, seed, datasetPosition, optimizer, optimizerFile, averagedSteps
+        case formatVersion, configuration, vocabularyHash, step, seed, datasetPosition, optimizer, optimizerFile, averagedSteps, emaDecay
     }
 
     /// Decodes a manifest of any known format (see the type's description).
@@ -74,5 +78,6 @@ extension CheckpointManifest {
         optimizer = try container.decodeIfPresent(OptimizerKind.self, forKey: .optimizer) ?? .adam
         optimizerFile = try container.decode(String.self, forKey: .optimizerFile)
         averagedSteps = try container.decodeIfPresent([Int].self, forKey: .averagedSteps)
+        emaDecay = try container.decodeIfPresent(Float.self, forKey: .emaDecay)
     }
 }

@@ -34,6 +34,8 @@ public final class Trainer {
     private var datasetPosition = DatasetPosition.start
     /// The step of the newest checkpoint this trainer wrote or resumed from.
     private var lastSavedStep: Int?
+    /// The moving average of the weights, when ``TrainingOptions/emaDecay`` asks for one.
+    public private(set) var movingAverage: ExponentialMovingAverage?
     private let tokenizer: Subtokenizer
     private let vocabularyHash: String
 
@@ -76,8 +78,16 @@ public final class Trainer {
             lastSavedStep = step
             datasetPosition = restored.manifest.datasetPosition
             logger.info("resuming from \(latest.lastPathComponent) at step \(step)")
+            if let decay = options.emaDecay, let saved = restored.movingAverage {
+                movingAverage = ExponentialMovingAverage(decay: decay, weights: saved.weights)
+            } else if options.emaDecay != nil {
+                logger.info("the checkpoint keeps no moving average of the weights; starting one at step \(step)")
+            }
         } else {
             model = try Transformer(configuration: configuration, key: RandomKey(seed: options.seed))
+        }
+        if let decay = options.emaDecay, movingAverage == nil {
+            movingAverage = ExponentialMovingAverage(decay: decay, startingAt: model)
         }
     }
 
@@ -189,6 +199,7 @@ public final class Trainer {
                 throw TrainingError.nonFinite(step: summary.step, what: "gradient norm", value: norm)
             }
         }
+        movingAverage?.update(toward: model, steps: summaries.count)
         let stepBefore = step
         step += summaries.count
         datasetPosition = loop.position
@@ -228,7 +239,7 @@ public final class Trainer {
             try saveCheckpoint()
             try Checkpoint.save(
                 model: model, optimizer: optimizer, manifest: manifest, in: BestCheckpoint.directory(in: options.modelDirectory),
-                keep: 1)
+                keep: 1, movingAverage: movingAverage)
             best = BestCheckpoint(step: step, bleuUncased: uncased, bleuCased: cased, evaluationsWithoutImprovement: 0)
             logger.info("new best BLEU \(uncased) at step \(step), kept in \(BestCheckpoint.directoryName)")
         } else {
@@ -248,7 +259,8 @@ public final class Trainer {
         // periodic one) would only rewrite identical files.
         guard step != lastSavedStep else { return }
         try Checkpoint.save(
-            model: model, optimizer: optimizer, manifest: manifest, in: options.modelDirectory, keep: options.keepCheckpoints)
+            model: model, optimizer: optimizer, manifest: manifest, in: options.modelDirectory, keep: options.keepCheckpoints,
+            movingAverage: movingAverage)
         lastSavedStep = step
     }
 
@@ -261,10 +273,16 @@ public final class Trainer {
 
     private func filePattern(_ pattern: String) -> String { options.dataDirectory.appendingPathComponent(pattern).path }
 
-    /// Loss and metrics on the dev set (`*dev*` shards), with the device's metrics.
+    /// The weights evaluation and translation use: the moving average when one is kept.
+    public func evaluationModel() throws -> Transformer {
+        try movingAverage?.applied(to: model) ?? model
+    }
+
+    /// Loss and metrics on the dev set (`*dev*` shards), with the device's metrics (of the
+    /// moving average of the weights when one is kept).
     public func evaluate() throws -> [String: Double] {
         try Evaluation.run(
-            model: model, filePattern: filePattern("*dev*"), batchTokens: options.batchTokens, maxLength: options.maxLength,
+            model: evaluationModel(), filePattern: filePattern("*dev*"), batchTokens: options.batchTokens, maxLength: options.maxLength,
             staticBatches: options.staticBatches, device: device)
     }
 
@@ -272,7 +290,7 @@ public final class Trainer {
     /// on the training device with the training parameters (beam 4, α 0.6, extra length
     /// 50) as the reference.
     public func bleu(source: URL, reference: URL) throws -> (uncased: Float, cased: Float) {
-        var translator = try Translator(model: model, tokenizer: tokenizer)
+        var translator = try Translator(model: evaluationModel(), tokenizer: tokenizer)
         translator.extraDecodeLength = configuration.extraDecodeLength
         // Decoding's sizes change every step: the training capacity would only hold them back.
         let hypotheses = try BufferPool.shared.withCapacity(BufferPool.defaultCapacityBytes) {

@@ -48,6 +48,9 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     /// small machine trains with a K-times larger effective batch at the memory of one.
     /// The CPU device accumulates; the static device refuses more than 1.
     public var accumulationSteps = 1
+    /// Keep an exponential moving average of the weights with this decay (for example
+    /// 0.999), saved in checkpoints and used for evaluation and translation; nil keeps none.
+    public var emaDecay: Float?
     /// Save a checkpoint every this many steps (and at the end).
     public var checkpointEvery = 1000
     /// Checkpoints kept.
@@ -91,6 +94,7 @@ extension TrainingOptions {
         try require(keepCheckpoints > 0, "checkpoints kept", "is \(keepCheckpoints); must be positive")
         try require(iterationsPerLoop > 0, "iterations per loop", "is \(iterationsPerLoop); must be positive")
         try require(accumulationSteps > 0, "accumulation steps", "is \(accumulationSteps); must be positive")
+        if let emaDecay { try require(emaDecay > 0 && emaDecay < 1, "EMA decay", "is \(emaDecay); must be in (0, 1)") }
         try require(batchTokens > 0 && maxLength > 0, "batch size", "batch tokens \(batchTokens) and max length \(maxLength) must be positive")
         try require(weightDecay.isFinite && weightDecay >= 0, "weight decay", "is \(weightDecay); must be finite and ≥ 0")
         if let maximumSeconds {
