@@ -50,11 +50,16 @@ public enum Checkpoint {
 
     /// Saves a checkpoint under `modelDirectory` and removes all but the newest `keep`.
     ///
-    /// - Returns: the checkpoint directory.
-    @discardableResult
     /// - Parameters:
+    ///   - model: the weights.
+    ///   - optimizer: the optimizer whose state is saved.
+    ///   - manifest: what the checkpoint records besides the tensors.
+    ///   - modelDirectory: the run's model directory.
+    ///   - keep: checkpoints kept.
     ///   - movingAverage: the run's moving average of the weights, saved beside them (the
     ///     manifest then records its decay).
+    /// - Returns: the checkpoint directory.
+    @discardableResult
     public static func save<Update: Optimizer>(
         model: Transformer, optimizer: Update, manifest: CheckpointManifest, in modelDirectory: URL, keep: Int = 5,
         movingAverage: ExponentialMovingAverage? = nil
@@ -175,12 +180,12 @@ public enum Checkpoint {
     ///   - vocabularyHash: the hash of the vocabulary it will be used with; a checkpoint
     ///     trained with another vocabulary is refused (a model saved without a manifest
     ///     records none).
+    ///   - averagedWeights: hand out the moving average of the weights when the checkpoint
+    ///     keeps one (what evaluation and translation should use), else the weights.
     ///   - warning: told about each newer checkpoint skipped as unusable, and why.
     /// - Throws: ``CheckpointError/noModel(path:)`` when there is neither,
     ///   ``CheckpointError/noUsableCheckpoint(path:reasons:)`` when every checkpoint is
     ///   broken, and ``CheckpointError/vocabularyMismatch(path:saved:current:)``.
-    ///   - averagedWeights: hand out the moving average of the weights when the checkpoint
-    ///     keeps one (what evaluation and translation should use), else the weights.
     public static func loadModel(
         at path: URL, vocabularyHash: String? = nil, averagedWeights: Bool = true, warning: (String) -> Void = { _ in }
     ) throws -> Transformer {

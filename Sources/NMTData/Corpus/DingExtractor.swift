@@ -48,7 +48,9 @@ public enum DingExtractor {
     /// sentence land on the same side, so no source is shared between train and dev, and
     /// none with test (test sources never occur in train).
     ///
-    /// - Parameter every: one in how many English sentences goes to dev; must be at least 2.
+    /// - Parameters:
+    ///   - pairs: the training pairs.
+    ///   - every: one in how many English sentences goes to dev; must be at least 2.
     /// - Returns: the remaining training pairs and the development pairs, in input order.
     public static func splitDevelopment(_ pairs: [Pair], every: Int = 19) -> (train: [Pair], dev: [Pair]) {
         precondition(every >= 2, "DingExtractor.splitDevelopment: every must be at least 2, not \(every)")
