@@ -9,14 +9,17 @@
 #   4. translates the development and test sets, scores BLEU (cased and uncased, intl
 #      tokenization) and translates a few sentences.
 # Everything goes to WORK (default work/ding). Running it again resumes training from the
-# last checkpoint for another TRAIN_SECONDS. VOCAB_SIZE (default 8192) and CONFIG
-# (default Examples/configs/ding-small.json) select the recipe; changing them needs a new WORK.
+# last checkpoint for another TRAIN_SECONDS. VOCAB_SIZE (default 8192), CONFIG (default
+# Examples/configs/ding-small.json), LEARNING_RATE (1.0) and WARMUP_STEPS (400) select the
+# recipe; changing them needs a new WORK.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 WORK=${WORK:-work/ding}
 TRAIN_SECONDS=${TRAIN_SECONDS:-540}
 VOCAB_SIZE=${VOCAB_SIZE:-8192}
 CONFIG=${CONFIG:-Examples/configs/ding-small.json}
+LEARNING_RATE=${LEARNING_RATE:-1.0}
+WARMUP_STEPS=${WARMUP_STEPS:-400}
 
 Scripts/install-deps.sh --corpus
 # The four programs the job runs: a plain `swift build` would also build nmt-serve and
@@ -33,7 +36,7 @@ echo "== preparing the Ding corpus in $WORK"
 echo "== training for $TRAIN_SECONDS s"
 "$bin/nmt-train" --config "$CONFIG" --data-dir "$WORK/data" --model-dir "$WORK/model" \
     --vocab "$WORK/data/ding.vocab" --train-steps 1000000 --steps-between-evals 1000000 \
-    --max-seconds "$TRAIN_SECONDS" --batch-size 2048 --max-length 64 --learning-rate 1.0 --warmup-steps 400
+    --max-seconds "$TRAIN_SECONDS" --batch-size 2048 --max-length 64 --learning-rate "$LEARNING_RATE" --warmup-steps "$WARMUP_STEPS"
 
 for split in dev test; do
     echo "== translating the $split set"
