@@ -143,8 +143,52 @@ void nmt_philox_uniform(uint64_t seed, uint64_t stream, uint64_t first, size_t c
 /// Elements per pass: the uniforms of a tile stay in L1 between generation and use.
 #define DROPOUT_TILE 512
 
+/// One tile of a dropout kernel: the stream's uniforms `u` of its `n` elements, inputs `a`
+/// and `b` (`b` unused by plain dropout), the output `y` and the mask.
+typedef void (*dropout_tile)(
+    const float *u, size_t n, float rate, float keep, const float *a, const float *b, float *y, float *mask);
+
 #if NMT_X86
-NMT_AVX512 static void dropout_tile512(const float *u, size_t n, float rate, float keep, const float *x, float *y, float *mask) {
+#define NMT_X86_ONLY(f) (f)
+#else
+#define NMT_X86_ONLY(f) NULL
+#endif
+
+/// Draws the uniforms of elements [first, first + count) a tile at a time and hands each
+/// tile to the widest variant this CPU runs (a NULL variant is skipped): the driver the
+/// dropout kernels share.
+static void run_dropout_tiles(
+    uint64_t seed, uint64_t stream, uint64_t first, size_t count, float rate, float keep, const float *a,
+    const float *b, float *y, float *mask, dropout_tile avx512, dropout_tile avx2, dropout_tile portable)
+{
+    const int bits = nmt_kernels_vector_bits();
+    dropout_tile tile = bits >= 512 && avx512 ? avx512 : bits >= 256 && avx2 ? avx2 : portable;
+    float uniforms[DROPOUT_TILE];
+    for (size_t start = 0; start < count; start += DROPOUT_TILE) {
+        size_t n = count - start < DROPOUT_TILE ? count - start : DROPOUT_TILE;
+        nmt_philox_uniform(seed, stream, first + start, n, uniforms);
+        tile(uniforms, n, rate, keep, a + start, b ? b + start : NULL, y + start, mask + start);
+    }
+}
+
+// Plain dropout: y = x / keep where kept, else 0.
+
+static void dropout_tile_portable(
+    const float *u, size_t n, float rate, float keep, const float *x, const float *unused, float *y, float *mask)
+{
+    (void)unused;
+    for (size_t i = 0; i < n; i++) {
+        int k = u[i] >= rate;
+        mask[i] = k ? 1.0f : 0.0f;
+        y[i] = k ? x[i] / keep : 0.0f;
+    }
+}
+
+#if NMT_X86
+NMT_AVX512 static void dropout_tile512(
+    const float *u, size_t n, float rate, float keep, const float *x, const float *unused, float *y, float *mask)
+{
+    (void)unused;
     const __m512 rates = _mm512_set1_ps(rate), keeps = _mm512_set1_ps(keep), ones = _mm512_set1_ps(1);
     for (size_t i = 0; i < n; i += 16) {
         __mmask16 valid = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1);
@@ -155,7 +199,10 @@ NMT_AVX512 static void dropout_tile512(const float *u, size_t n, float rate, flo
     }
 }
 
-NMT_AVX2 static void dropout_tile256(const float *u, size_t n, float rate, float keep, const float *x, float *y, float *mask) {
+NMT_AVX2 static void dropout_tile256(
+    const float *u, size_t n, float rate, float keep, const float *x, const float *unused, float *y, float *mask)
+{
+    (void)unused;
     const __m256 rates = _mm256_set1_ps(rate), keeps = _mm256_set1_ps(keep), ones = _mm256_set1_ps(1);
     size_t i = 0;
     for (; i + 8 <= n; i += 8) {
@@ -163,11 +210,7 @@ NMT_AVX2 static void dropout_tile256(const float *u, size_t n, float rate, float
         _mm256_storeu_ps(y + i, _mm256_and_ps(kept, _mm256_div_ps(_mm256_loadu_ps(x + i), keeps)));
         _mm256_storeu_ps(mask + i, _mm256_and_ps(kept, ones));
     }
-    for (; i < n; i++) {
-        int k = u[i] >= rate;
-        mask[i] = k ? 1.0f : 0.0f;
-        y[i] = k ? x[i] / keep : 0.0f;
-    }
+    dropout_tile_portable(u + i, n - i, rate, keep, x + i, NULL, y + i, mask + i);
 }
 #endif
 
@@ -175,25 +218,9 @@ void nmt_dropout(
     uint64_t seed, uint64_t stream, uint64_t first, size_t count, float rate, float keep,
     const float *x, float *y, float *mask)
 {
-    const int bits = nmt_kernels_vector_bits();
-    float uniforms[DROPOUT_TILE];
-    for (size_t start = 0; start < count; start += DROPOUT_TILE) {
-        size_t n = count - start < DROPOUT_TILE ? count - start : DROPOUT_TILE;
-        nmt_philox_uniform(seed, stream, first + start, n, uniforms);
-        const float *xs = x + start;
-        float *ys = y + start, *ms = mask + start;
-#if NMT_X86
-        if (bits >= 512) { dropout_tile512(uniforms, n, rate, keep, xs, ys, ms); continue; }
-        if (bits >= 256) { dropout_tile256(uniforms, n, rate, keep, xs, ys, ms); continue; }
-#else
-        (void)bits;
-#endif
-        for (size_t i = 0; i < n; i++) {
-            int k = uniforms[i] >= rate;
-            ms[i] = k ? 1.0f : 0.0f;
-            ys[i] = k ? xs[i] / keep : 0.0f;
-        }
-    }
+    run_dropout_tiles(
+        seed, stream, first, count, rate, keep, x, NULL, y, mask, NMT_X86_ONLY(dropout_tile512),
+        NMT_X86_ONLY(dropout_tile256), dropout_tile_portable);
 }
 
 #if NMT_X86
@@ -226,6 +253,8 @@ void nmt_dropout_backward(size_t count, float keep, const float *g, const float 
     for (size_t i = 0; i < count; i++) dx[i] = mask[i] != 0 ? g[i] / keep : 0.0f;
 }
 
+// dropout(relu(x + bias)), with a mask that also holds the ReLU's.
+
 #if NMT_X86
 NMT_AVX512 static void bias_relu_dropout512(
     const float *u, size_t n, float rate, float keep, const float *x, const float *bias, float *y, float *mask)
@@ -242,32 +271,29 @@ NMT_AVX512 static void bias_relu_dropout512(
 }
 #endif
 
+static void bias_relu_dropout_portable(
+    const float *u, size_t n, float rate, float keep, const float *x, const float *bias, float *y, float *mask)
+{
+    for (size_t i = 0; i < n; i++) {
+        // relu(x + b) then dropout, as the three separate kernels compute it.
+        float pre = x[i] + bias[i];
+        float relu = pre > 0 ? pre : 0.0f;
+        int kept = u[i] >= rate;
+        mask[i] = kept && pre > 0 ? 1.0f : 0.0f;
+        y[i] = kept ? relu / keep : 0.0f;
+    }
+}
+
 void nmt_bias_relu_dropout(
     uint64_t seed, uint64_t stream, uint64_t first, size_t count, float rate, float keep,
     const float *x, const float *bias, float *y, float *mask)
 {
-    const int bits = nmt_kernels_vector_bits();
-    float uniforms[DROPOUT_TILE];
-    for (size_t start = 0; start < count; start += DROPOUT_TILE) {
-        size_t n = count - start < DROPOUT_TILE ? count - start : DROPOUT_TILE;
-        nmt_philox_uniform(seed, stream, first + start, n, uniforms);
-        const float *xs = x + start, *bs = bias + start;
-        float *ys = y + start, *ms = mask + start;
-#if NMT_X86
-        if (bits >= 512) { bias_relu_dropout512(uniforms, n, rate, keep, xs, bs, ys, ms); continue; }
-#else
-        (void)bits;
-#endif
-        for (size_t i = 0; i < n; i++) {
-            // relu(x + b) then dropout, as the three separate kernels compute it.
-            float pre = xs[i] + bs[i];
-            float relu = pre > 0 ? pre : 0.0f;
-            int kept = uniforms[i] >= rate;
-            ms[i] = kept && pre > 0 ? 1.0f : 0.0f;
-            ys[i] = kept ? relu / keep : 0.0f;
-        }
-    }
+    run_dropout_tiles(
+        seed, stream, first, count, rate, keep, x, bias, y, mask, NMT_X86_ONLY(bias_relu_dropout512), NULL,
+        bias_relu_dropout_portable);
 }
+
+// residual + dropout(x).
 
 #if NMT_X86
 NMT_AVX512 static void residual_dropout512(
@@ -284,27 +310,22 @@ NMT_AVX512 static void residual_dropout512(
 }
 #endif
 
+static void residual_dropout_portable(
+    const float *u, size_t n, float rate, float keep, const float *residual, const float *x, float *y, float *mask)
+{
+    for (size_t i = 0; i < n; i++) {
+        // The dropped-out value (0 where dropped) is added, as the two kernels do.
+        int kept = u[i] >= rate;
+        mask[i] = kept ? 1.0f : 0.0f;
+        y[i] = residual[i] + (kept ? x[i] / keep : 0.0f);
+    }
+}
+
 void nmt_residual_dropout(
     uint64_t seed, uint64_t stream, uint64_t first, size_t count, float rate, float keep,
     const float *residual, const float *x, float *y, float *mask)
 {
-    const int bits = nmt_kernels_vector_bits();
-    float uniforms[DROPOUT_TILE];
-    for (size_t start = 0; start < count; start += DROPOUT_TILE) {
-        size_t n = count - start < DROPOUT_TILE ? count - start : DROPOUT_TILE;
-        nmt_philox_uniform(seed, stream, first + start, n, uniforms);
-        const float *rs = residual + start, *xs = x + start;
-        float *ys = y + start, *ms = mask + start;
-#if NMT_X86
-        if (bits >= 512) { residual_dropout512(uniforms, n, rate, keep, rs, xs, ys, ms); continue; }
-#else
-        (void)bits;
-#endif
-        for (size_t i = 0; i < n; i++) {
-            // The dropped-out value (0 where dropped) is added, as the two kernels do.
-            int kept = uniforms[i] >= rate;
-            ms[i] = kept ? 1.0f : 0.0f;
-            ys[i] = rs[i] + (kept ? xs[i] / keep : 0.0f);
-        }
-    }
+    run_dropout_tiles(
+        seed, stream, first, count, rate, keep, residual, x, y, mask, NMT_X86_ONLY(residual_dropout512), NULL,
+        residual_dropout_portable);
 }

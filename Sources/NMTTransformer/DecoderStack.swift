@@ -51,10 +51,10 @@ public struct DecoderLayer: ParameterContainer, Sendable {
     /// Applies the layer to x [B, T, H] given encoder outputs [B, S, H].
     ///
     /// - Parameters:
-    ///   - cache: when given, x holds only the new positions and self-attention appends
-    ///     their keys and values to the cache.
-    ///   - cachePosition: with a preallocated (static-shape) cache, where the new
-    ///     positions' keys and values are written instead of appended.
+    ///   - cache: a preallocated (static-shape) cache: x then holds only the new positions,
+    ///     whose keys and values self-attention writes at `cachePosition`. (Dynamic
+    ///     incremental decoding uses ``decodeStep(_:selfAttentionBias:cache:selectingRows:encoderKeys:encoderValues:encoderDecoderBias:context:)``.)
+    ///   - cachePosition: where the new positions go; required with `cache`.
     func callAsFunction(
         _ x: Tensor, encoderOutputs: Tensor, selfAttentionBias: Tensor, encoderDecoderBias: Tensor,
         context: ForwardContext, cache: inout AttentionCache?, cachePosition: Int? = nil
@@ -63,8 +63,8 @@ public struct DecoderLayer: ParameterContainer, Sendable {
         attended = residual(attended, norm: selfAttentionNorm, dropout: selfAttentionDropout, context: context) { y in
             let input = AttentionInput(x: y, y: y, bias: selfAttentionBias)
             guard cache != nil else { return selfAttention(input, context: context) }
-            if let cachePosition { return selfAttention(input, context: context, fixedCache: &cache!, position: cachePosition) }
-            return selfAttention(input, context: context, cache: &cache!)
+            precondition(cachePosition != nil, "DecoderLayer: a preallocated cache needs the position to write")
+            return selfAttention(input, context: context, fixedCache: &cache!, position: cachePosition!)
         }
         attended = residual(attended, norm: encoderDecoderAttentionNorm, dropout: encoderDecoderDropout, context: context) {
             y in
@@ -120,8 +120,8 @@ public struct DecoderStack: ParameterContainer, Sendable {
         try Self.visit(&outputNorm, prefix: "outputNorm", body)
     }
 
-    /// Decodes x [B, T, H]; with `caches` (one per layer), x holds only new positions,
-    /// appended to the caches, or written at `cachePosition` of preallocated ones.
+    /// Decodes x [B, T, H]; with preallocated `caches` (one per layer), x holds only new
+    /// positions, written at `cachePosition`.
     func callAsFunction(
         _ x: Tensor, encoderOutputs: Tensor, selfAttentionBias: Tensor, encoderDecoderBias: Tensor,
         context: ForwardContext, caches: inout [AttentionCache]?, cachePosition: Int? = nil
