@@ -4,8 +4,9 @@
 #
 #   Scripts/recipe-run.sh NAME [nmt-train options...]
 #
-# NAME names the run (work/recipe/NAME). The options are added after the main job's, so
-# they override it (`--batch-size 1024`, `--learning-rate 2`, `--config FILE`...).
+# NAME names the run (work/recipe/NAME). The options are added after the main job's
+# settings (Examples/configs/ding-h64.json, 512-token batches, learning rate 1.0, warm-up
+# 400), so they override them (`--batch-size 1024`, `--learning-rate 2`, `--config FILE`...).
 # Environment: TRAIN_SECONDS (default 300), VOCAB_SIZE (default 8192: the prepared data
 # of each vocabulary size is shared by the runs), RESULTS (default work/recipe/results.tsv),
 # DECODE (extra nmt-translate options, e.g. "--no-repeat-ngram 3"), DATA (the prepared data;
@@ -34,9 +35,9 @@ if [[ ! -f $data/ding.vocab ]]; then
         --output "$data" --name ding --shards 4 --target-size "$VOCAB_SIZE" --threshold $((VOCAB_SIZE / 100))
 fi
 mkdir -p "$run"
-"$bin/nmt-train" --config Examples/configs/ding-small.json --data-dir "$data" --model-dir "$run/model" \
+"$bin/nmt-train" --config Examples/configs/ding-h64.json --data-dir "$data" --model-dir "$run/model" \
     --vocab "$data/ding.vocab" --train-steps 1000000 --steps-between-evals 1000000 \
-    --max-seconds "$TRAIN_SECONDS" --batch-size 2048 --max-length 64 --learning-rate 1.0 --warmup-steps 400 \
+    --max-seconds "$TRAIN_SECONDS" --batch-size 512 --max-length 64 --learning-rate 1.0 --warmup-steps 400 \
     "$@" 2>&1 | tee "$run/train.log"
 # shellcheck disable=SC2086
 "$bin/nmt-translate" --model-dir "$run/model" --vocab "$data/ding.vocab" --file "$TEXT/dev.en" \
