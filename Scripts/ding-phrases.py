@@ -16,8 +16,19 @@ dictionary, text_dir, out_dir, max_words = sys.argv[1], sys.argv[2], sys.argv[3]
 held_out = set()
 for split in ("dev", "test"):
     for lang in ("en", "de"):
-        held_out.update(l.strip() for l in open(f"{text_dir}/{split}.{lang}", encoding="utf-8"))
+        held_out.update(line.strip() for line in open(f"{text_dir}/{split}.{lang}", encoding="utf-8"))
 placeholders = ["etw.", "jdn.", "jdm.", "jds.", "jd.", "sth.", "sb.", "sb's", "sb’s", "so.", "s.o."]
+
+
+
+def write_pairs(name, pairs):
+    """Writes OUT_DIR/NAME.en and OUT_DIR/NAME.de, one pair per line."""
+    with open(f"{out_dir}/{name}.en", "w", encoding="utf-8") as en_file, \
+            open(f"{out_dir}/{name}.de", "w", encoding="utf-8") as de_file:
+        for en, de in pairs:
+            en_file.write(en + "\n")
+            de_file.write(de + "\n")
+
 
 def strip(t):
     for _ in range(3):
@@ -25,9 +36,11 @@ def strip(t):
     t = re.sub(r"(^| )/[^ /]+/", " ", t)
     return " ".join(t.split())
 
+
 def is_sentence(t):
     w = t.split()
     return len(w) >= 3 and t[:1].isupper() and t[-1:] in ".!?…"
+
 
 seen = set()
 pairs = []
@@ -50,10 +63,7 @@ for line in open(dictionary, encoding="utf-8"):
             continue
         seen.add((en, de))
         pairs.append((en, de))
-with open(f"{out_dir}/phrases.en", "w", encoding="utf-8") as fe, open(f"{out_dir}/phrases.de", "w", encoding="utf-8") as fd:
-    for en, de in pairs:
-        fe.write(en + "\n")
-        fd.write(de + "\n")
+write_pairs("phrases", pairs)
 print(len(pairs), "phrase pairs")
 
 
@@ -65,8 +75,5 @@ known_en = {w for line in open(f"{text_dir}/train.en", encoding="utf-8") for w i
 known_de = {w for line in open(f"{text_dir}/train.de", encoding="utf-8") for w in words(line)}
 known = [(en, de) for en, de in pairs
          if all(w in known_en for w in words(en)) and all(w in known_de for w in words(de))]
-with open(f"{out_dir}/known.en", "w", encoding="utf-8") as fe, open(f"{out_dir}/known.de", "w", encoding="utf-8") as fd:
-    for en, de in known:
-        fe.write(en + "\n")
-        fd.write(de + "\n")
+write_pairs("known", known)
 print(len(known), "of them with words of the training sentences only")

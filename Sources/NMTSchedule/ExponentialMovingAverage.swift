@@ -41,8 +41,15 @@ public struct ExponentialMovingAverage: Sendable {
     public mutating func update(toward model: Transformer, steps: Int = 1) {
         guard steps > 0 else { return }
         let kept = Float(Foundation.pow(Double(decay), Double(steps)))
+        let moved = 1 - kept
+        // In place: every step would otherwise allocate three tensors per parameter. The
+        // first update copies the buffers the average shares with the starting weights.
         for (name, tensor) in model.namedParameters {
-            weights[name] = weights[name]! * kept + tensor * (1 - kept)
+            weights[name]!.withUnsafeMutableBufferPointer { average in
+                tensor.withUnsafeBufferPointer { current in
+                    for i in average.indices { average[i] = average[i] * kept + current[i] * moved }
+                }
+            }
         }
     }
 
