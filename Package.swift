@@ -25,6 +25,8 @@ let package = Package(
         .library(name: "NMTData", targets: ["NMTData"]),
         .library(name: "NMTAccelerator", targets: ["NMTAccelerator"]),
         .library(name: "NMTSchedule", targets: ["NMTSchedule"]),
+        // Open MPI data parallelism: its own product, so that importing NMT needs no MPI.
+        .library(name: "NMTDistributed", targets: ["NMTDistributed"]),
         .executable(name: "nmt-demo", targets: ["nmt-demo"]),
         .executable(name: "nmt-prepare", targets: ["nmt-prepare"]),
         .executable(name: "nmt-train", targets: ["nmt-train"]),
@@ -65,6 +67,10 @@ let package = Package(
         .target(name: "NMTTransformer", dependencies: ["NMTLayers", "NMTTensor"]),
         .target(name: "NMTData", dependencies: [protobuf]),
         .target(name: "NMTAccelerator", dependencies: ["NMTLayers", "NMTTensor"]),
+        // Open MPI (Debian's libopenmpi-dev, found with pkg-config; Scripts/install-deps.sh).
+        .systemLibrary(
+            name: "CNMTMPI", path: "Sources/CNMTMPI", pkgConfig: "ompi-c", providers: [.apt(["libopenmpi-dev"])]),
+        .target(name: "NMTDistributed", dependencies: ["CNMTMPI", "NMTAccelerator"]),
         .target(
             name: "NMTSchedule",
             dependencies: ["NMTAccelerator", "NMTTransformer", "NMTData", "NMTLayers", "NMTTensor", logging]),
@@ -108,6 +114,11 @@ let package = Package(
             name: "nmt-bench-model", dependencies: ["NMT", "NMTCommandLine", argumentParser], path: "Benchmarks/nmt-bench-model"),
         .executableTarget(name: "nmt-bench-data", dependencies: ["NMTData", argumentParser], path: "Benchmarks/nmt-bench-data"),
 
+        // Run by NMTDistributedTests under mpirun: data-parallel parity across processes.
+        .executableTarget(
+            name: "nmt-distributed-check",
+            dependencies: ["NMTDistributed", "NMTSchedule", "NMTAccelerator", "NMTTransformer", "NMTLayers", "NMTTensor"],
+            path: "Tests/DistributedCheck"),
         .target(name: "NMTTestSupport", dependencies: ["NMTTensor"], path: "Tests/NMTTestSupport"),
         .testTarget(name: "NMTTensorTests", dependencies: ["NMTTensor", "NMTTestSupport", "CNMTBLAS", "CNMTKernels"]),
         .testTarget(name: "NMTLayersTests", dependencies: ["NMTLayers", "NMTTensor", "NMTTestSupport", "CNMTKernels"]),
@@ -124,6 +135,8 @@ let package = Package(
                 logging,
             ],
             resources: [.copy("Fixtures")]),
+        .testTarget(
+            name: "NMTDistributedTests", dependencies: ["NMTDistributed", "NMTAccelerator", "NMTTestSupport"]),
         .testTarget(
             name: "NMTServerTests",
             dependencies: ["NMTServer", "NMTSchedule", "NMTData", "NMTTransformer", "NMTTensor", "NMTTestSupport", logging,

@@ -2,11 +2,13 @@
 # Installs the system packages swift-nmt builds against, if any are missing:
 #   libopenblas-dev  the CBLAS interface (registered as Debian's libblas provider) on OpenBLAS
 #   liblapacke-dev   LAPACKE (QR for the orthogonal initializer)
+#   libopenmpi-dev   Open MPI's C library and headers (NMTDistributed; pkg-config ompi-c)
+#   openmpi-bin      mpirun, which starts data-parallel training (and the parity test)
 #   trans-de-en      with --corpus: the Ding dictionary, the main job's corpus (GPL-2+)
 # Swift itself (6.x) must already be on PATH.
 set -euo pipefail
 
-packages=(libopenblas-dev liblapacke-dev)
+packages=(libopenblas-dev liblapacke-dev libopenmpi-dev openmpi-bin)
 if [ "${1:-}" = "--corpus" ]; then packages+=(trans-de-en); fi
 
 missing=()
@@ -28,7 +30,7 @@ fi
 echo "install-deps: installing ${missing[*]}"
 if ! command -v apt-get >/dev/null 2>&1; then
     echo "install-deps: apt-get not found. Install the equivalents of: ${missing[*]}" >&2
-    echo "  (a CBLAS library linkable as -lblas, and LAPACKE linkable as -llapacke)" >&2
+    echo "  (a CBLAS library linkable as -lblas, LAPACKE linkable as -llapacke, and Open MPI with pkg-config ompi-c)" >&2
     exit 1
 fi
 if [ "$(id -u)" -ne 0 ]; then

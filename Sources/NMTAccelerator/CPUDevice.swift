@@ -12,6 +12,8 @@ import NMTTensor
 public final class CPUDevice: Device {
     /// One replica, dynamic shapes, host metrics, and the plan it was created with.
     public let capabilities: DeviceCapabilities
+    /// The gradient buffer of data-parallel steps (see ``DataParallelReplica``).
+    var exchange: GradientExchangeBuffer?
 
     /// Creates the device.
     ///
@@ -67,9 +69,12 @@ public final class CPUDevice: Device {
     ///   - model: the parameters.
     ///   - group: the micro-batches (at least one).
     ///   - key: the step's dropout key.
+    ///   - firstExampleIndex: the dropout position of the group's first sentence (nonzero
+    ///     when the group is one process's part of a larger batch).
     ///   - loss: the scalar loss of a batch under a training context.
     public func gradients<Model: ParameterContainer, Batch: DeviceBatch>(
-        of model: Model, microBatches group: [Batch], key: RandomKey, loss: (Model, Batch, ForwardContext) -> Tensor
+        of model: Model, microBatches group: [Batch], key: RandomKey, firstExampleIndex: Int = 0,
+        loss: (Model, Batch, ForwardContext) -> Tensor
     ) -> (loss: Float, gradients: ParameterGradients) {
         precondition(!group.isEmpty, "CPUDevice.gradients: no micro-batch")
         let weights = group.map(\.lossWeight)
@@ -77,7 +82,7 @@ public final class CPUDevice: Device {
         var value: Float = 0
         var sums: [String: Tensor] = [:]
         var names: [String] = []
-        var firstExample = 0
+        var firstExample = firstExampleIndex
         for (batch, weight) in zip(group, weights) {
             let context = ForwardContext.training(key: key, plan: capabilities.executionPlan, firstExampleIndex: firstExample)
             let (batchLoss, gradients) = valueAndGradient(of: model, attaching: batch) { loss($0, $1, context) }

@@ -123,11 +123,19 @@ public protocol Device: AnyObject {
     /// ``runSharded(model:batch:_:)`` at once, each running its kernels on its own thread
     /// (translation then decodes one batch per core). False unless a device says so.
     var acceptsConcurrentInference: Bool { get }
+
+    /// The processes this device trains with, when it is one of several (data parallelism
+    /// across processes); nil for a device that trains alone. The trainer lets only the
+    /// group's process 0 write files, and makes every process take the same decisions.
+    var processGroup: ProcessGroup? { get }
 }
 
 extension Device {
     /// Devices with state per call (compiled programs, arenas) take one call at a time.
     public var acceptsConcurrentInference: Bool { false }
+
+    /// A device trains alone unless it says otherwise.
+    public var processGroup: ProcessGroup? { nil }
 
     /// One micro-batch per group runs as ``trainSteps(model:optimizer:batches:firstStep:learningRate:randomKey:loss:)``;
     /// larger groups are refused: this device does not accumulate gradients.

@@ -114,6 +114,26 @@ final class ResidentState {
         }
     }
 
+    /// Copies the combined gradients into `buffer` (made for the same model), zeros for a
+    /// parameter without one.
+    func pack(into buffer: GradientExchangeBuffer) {
+        for (index, entry) in entries.enumerated() {
+            let destination = buffer.slice(index)
+            if hasGradient[index] {
+                destination.baseAddress!.update(from: entry.gradient.pointer(as: Float.self), count: entry.count)
+            } else {
+                destination.update(repeating: 0)
+            }
+        }
+    }
+
+    /// Takes the gradients in `buffer` (summed across processes) as the combined ones.
+    func unpack(from buffer: GradientExchangeBuffer) {
+        for (index, entry) in entries.enumerated() {
+            entry.gradient.pointer(as: Float.self).update(from: buffer.slice(index).baseAddress!, count: entry.count)
+        }
+    }
+
     /// The combined gradient of the last step for a parameter (for tests and debugging).
     func gradient(named name: String) -> Tensor? {
         entries.first { $0.name == name }.map { Tensor(shape: $0.shape, buffer: $0.gradient.copy()) }

@@ -34,9 +34,11 @@ public final class StaticShardedDevice: Device {
     /// Wall time of the compiling steps (each also trains), in seconds.
     public private(set) var compilationSeconds = 0.0
     /// Replica programs by the shapes of a replica's batch.
-    private var programs: [[[Int]]: [CompiledStep]] = [:]
+    var programs: [[[Int]]: [CompiledStep]] = [:]
+    /// The gradient buffer of data-parallel steps (see ``DataParallelReplica``).
+    var exchange: GradientExchangeBuffer?
     /// Parameters, moments and gradients in device memory (made by the first loop).
-    private var resident: ResidentState?
+    var resident: ResidentState?
 
     /// Bytes of the compiled programs' arenas, and what their planned buffers would take
     /// without sharing memory between buffers whose lifetimes do not overlap.
@@ -92,16 +94,7 @@ public final class StaticShardedDevice: Device {
     ) throws -> [StepSummary] {
         for batch in batches { try check(batch) }
         guard !batches.isEmpty else { return [] }
-        let state: ResidentState
-        if let resident, resident.fits(model, optimizer: optimizer) {
-            state = resident
-        } else {
-            // Another model or optimizer: new device memory, and programs traced over the
-            // old one are void.
-            state = ResidentState(for: model, optimizer: optimizer)
-            resident = state
-            programs = [:]
-        }
+        let state = residentState(for: model, optimizer: optimizer)
         let deviceModel = state.load(model: model, optimizer: optimizer)
         var summaries: [StepSummary] = []
         for (offset, batch) in batches.enumerated() {
@@ -124,8 +117,19 @@ public final class StaticShardedDevice: Device {
         return summaries
     }
 
+    /// The device memory for `model` and `optimizer`, made anew when they changed shape.
+    func residentState<Model: ParameterContainer, Update: Optimizer>(for model: Model, optimizer: Update) -> ResidentState {
+        if let resident, resident.fits(model, optimizer: optimizer) { return resident }
+        // Another model or optimizer: new device memory, and programs traced over the old
+        // one are void.
+        let state = ResidentState(for: model, optimizer: optimizer)
+        resident = state
+        programs = [:]
+        return state
+    }
+
     /// Each replica's sentences of a checked batch.
-    private func shardRanges<Batch: DeviceBatch>(of batch: Batch) -> [Range<Int>] {
+    func shardRanges<Batch: DeviceBatch>(of batch: Batch) -> [Range<Int>] {
         let perShard = batch.sentenceCount / shards
         return (0..<shards).map { ($0 * perShard)..<(($0 + 1) * perShard) }
     }
@@ -133,12 +137,16 @@ public final class StaticShardedDevice: Device {
     /// Forward and backward of every replica, concurrently: traced when the replica shape
     /// is new, replayed when it was compiled, eager when the device does not compile.
     /// Dropout is keyed by the examples' global positions.
-    private func runReplicas<Model: ParameterContainer, Batch: DeviceBatch>(
-        model: Model, batch: Batch, ranges: [Range<Int>], key: RandomKey, loss: (Model, Batch, ForwardContext) -> Tensor
+    /// `exampleOffset` is the batch's position in a larger one (a process's part of a
+    /// global batch); it is traced into the programs, which suits a data-parallel process
+    /// whose part always starts at the same position.
+    func runReplicas<Model: ParameterContainer, Batch: DeviceBatch>(
+        model: Model, batch: Batch, ranges: [Range<Int>], key: RandomKey, exampleOffset: Int = 0,
+        loss: (Model, Batch, ForwardContext) -> Tensor
     ) -> [(loss: Float, gradients: ParameterGradients)] {
         let plan = capabilities.executionPlan
         func context(_ shard: Int) -> ForwardContext {
-            .training(key: key, plan: plan, firstExampleIndex: ranges[shard].lowerBound)
+            .training(key: key, plan: plan, firstExampleIndex: exampleOffset + ranges[shard].lowerBound)
         }
         let replicaShapes = batch.shapes.map { [$0[0] / shards] + $0.dropFirst() }
         if compiles, let existing = programs[replicaShapes] {

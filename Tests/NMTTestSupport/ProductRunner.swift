@@ -11,11 +11,23 @@ import XCTest
 public func runProduct(_ name: String, _ arguments: [String], testCase: AnyClass) throws
     -> (output: String, error: String, status: Int32)
 {
+    try runProgram(productURL(name, testCase: testCase), arguments)
+}
+
+/// The path of an executable product built beside `testCase`'s bundle.
+public func productURL(_ name: String, testCase: AnyClass) -> URL {
     var products = Bundle(for: testCase).bundleURL
     while products.pathExtension == "xctest" || products.lastPathComponent == "Contents" {
         products = products.deletingLastPathComponent()
     }
-    let executable = products.appendingPathComponent(name)
+    return products.appendingPathComponent(name)
+}
+
+/// Runs `executable` and returns its standard output, standard error and exit status; a
+/// death by signal fails the calling test (see ``runProduct(_:_:testCase:)``).
+///
+/// - Throws: `CocoaError(.fileNoSuchFile)` when the program does not exist.
+public func runProgram(_ executable: URL, _ arguments: [String]) throws -> (output: String, error: String, status: Int32) {
     guard FileManager.default.fileExists(atPath: executable.path) else {
         throw CocoaError(.fileNoSuchFile, userInfo: [NSFilePathErrorKey: executable.path])
     }
@@ -29,7 +41,7 @@ public func runProduct(_ name: String, _ arguments: [String], testCase: AnyClass
     let output = out.fileHandleForReading.readDataToEndOfFile(), error = err.fileHandleForReading.readDataToEndOfFile()
     process.waitUntilExit()
     if process.terminationReason == .uncaughtSignal {
-        XCTFail("\(name) \(arguments.joined(separator: " ")) died by signal \(process.terminationStatus)")
+        XCTFail("\(executable.lastPathComponent) \(arguments.joined(separator: " ")) died by signal \(process.terminationStatus)")
     }
     return (String(decoding: output, as: UTF8.self), String(decoding: error, as: UTF8.self), process.terminationStatus)
 }

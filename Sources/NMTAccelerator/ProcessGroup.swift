@@ -1,0 +1,85 @@
+import Foundation
+
+/// The processes that train one model together (data parallelism across processes and
+/// hosts), as the devices and the trainer need them: which one this is, a deterministic
+/// sum of gradients, and the small messages that keep every process deciding alike.
+///
+/// `NMTDistributed.Communicator` implements it over Open MPI; tests may implement it over
+/// threads. Every method is collective: each process of the group must call it, in the
+/// same order, or the group waits for the missing one.
+public protocol ProcessGroup: AnyObject {
+    /// This process's index, `0..<size`; process 0 writes the files of a run.
+    var rank: Int { get }
+    /// Processes in the group.
+    var size: Int { get }
+
+    /// Replaces `values` on every process with the element-wise sum of all processes'
+    /// `values` (the same count on each). The sum must not depend on timing: every
+    /// process receives the same bits, added in rank order.
+    ///
+    /// - Throws: when the exchange fails (a lost process, a transport error).
+    func sum(_ values: UnsafeMutableBufferPointer<Float>) throws
+
+    /// Copies process `root`'s `bytes` into every other process's `bytes` (the same count
+    /// on each).
+    ///
+    /// - Throws: when the exchange fails.
+    func broadcast(_ bytes: UnsafeMutableRawBufferPointer, from root: Int) throws
+
+    /// Every process's `bytes` (any length), in rank order.
+    ///
+    /// - Throws: when the exchange fails.
+    func allGather(_ bytes: [UInt8]) throws -> [[UInt8]]
+}
+
+/// Processes of a group that disagree, or a group that cannot be used as asked.
+public enum ProcessGroupError: Error, Equatable, CustomStringConvertible {
+    /// Some processes hold a different value of `what` than process 0 (their ranks, and
+    /// each side's value as text).
+    case mismatch(what: String, ranks: [Int], rootValue: String, otherValue: String)
+
+    /// A sentence that says what differs and where.
+    public var description: String {
+        switch self {
+        case .mismatch(let what, let ranks, let rootValue, let otherValue):
+            let who = ranks.count == 1 ? "rank \(ranks[0])" : "ranks \(ranks.map(String.init).joined(separator: ", "))"
+            return "the processes disagree on the \(what): \(who) has \(otherValue), rank 0 has \(rootValue). "
+                + "Start every process with the same options, vocabulary, data and model directory"
+        }
+    }
+}
+
+extension ProcessGroup {
+    /// Whether this process writes checkpoints, summaries and logs (rank 0).
+    public var isPrimary: Bool { rank == 0 }
+
+    /// Waits until every process has called it.
+    ///
+    /// - Throws: when the exchange fails.
+    public func barrier() throws { _ = try allGather([]) }
+
+    /// Process `root`'s `value` on every process.
+    ///
+    /// - Throws: when the exchange fails.
+    public func broadcast<Value: BitwiseCopyable>(_ value: Value, from root: Int = 0) throws -> Value {
+        var copy = value
+        try withUnsafeMutableBytes(of: &copy) { try broadcast($0, from: root) }
+        return copy
+    }
+
+    /// Checks that every process holds the same `value` (a description of its
+    /// configuration, data or weights), so that processes started differently stop at
+    /// once instead of training apart.
+    ///
+    /// - Parameters:
+    ///   - value: this process's value, as text (compared byte for byte).
+    ///   - what: what it describes, for the error.
+    /// - Throws: ``ProcessGroupError/mismatch(what:ranks:rootValue:otherValue:)`` on every
+    ///   process when any differs from process 0.
+    public func requireAgreement(on value: String, what: String) throws {
+        let values = try allGather(Array(value.utf8)).map { String(decoding: $0, as: UTF8.self) }
+        let different = values.indices.filter { values[$0] != values[0] }
+        guard let first = different.first else { return }
+        throw ProcessGroupError.mismatch(what: what, ranks: different, rootValue: values[0], otherValue: values[first])
+    }
+}

@@ -1,0 +1,201 @@
+import CNMTMPI
+import Foundation
+import NMTAccelerator
+
+/// An MPI call that failed, with Open MPI's own explanation.
+public struct MPIError: Error, Equatable, CustomStringConvertible {
+    /// The MPI function that failed.
+    public var operation: String
+    /// Its return code.
+    public var code: Int32
+    /// `MPI_Error_string` of the code.
+    public var message: String
+
+    /// A sentence naming the call and the reason.
+    public var description: String { "\(operation) failed (MPI error \(code)): \(message)" }
+}
+
+/// The processes of an MPI job (`MPI_COMM_WORLD`) as a ``NMTAccelerator/ProcessGroup``:
+/// rank, size, barrier, broadcast, gather, and a deterministic all-reduce (sum) of
+/// Float32 buffers.
+///
+/// Start the program with `mpirun -np N program ...`; a program started without `mpirun`
+/// is a group of one. Every call is collective (every rank calls it, in the same order)
+/// and must come from one thread at a time. Errors are thrown as ``MPIError``s instead of
+/// aborting the job (`MPI_ERRORS_RETURN`).
+///
+/// The sum is a fixed-order reduce-scatter and all-gather built from data-moving
+/// collectives: the buffer is cut into one chunk per rank, rank r receives every rank's
+/// chunk r (`MPI_Alltoall`), adds them in rank order, and every rank gathers the summed
+/// chunks (`MPI_Allgather`). MPI's own `MPI_Allreduce` may pick its reduction order by
+/// message size and timing; here the order is fixed, so every rank gets the same bits
+/// every time, and each rank sends and receives 2(N−1)/N of the buffer, as a ring would.
+public final class Communicator: ProcessGroup {
+    /// This process's rank in the job.
+    public let rank: Int
+    /// Processes in the job.
+    public let size: Int
+    /// This process's rank among the job's processes on its host.
+    public let localRank: Int
+    /// The job's processes on this host (they share its cores).
+    public let localSize: Int
+    /// The host's name as MPI reports it.
+    public let hostName: String
+
+    private let world: MPI_Comm
+    /// Scratch for ``sum(_:)``: every rank's copy of the chunks, and their sum.
+    private var sendBuffer: [Float] = []
+    private var receiveBuffer: [Float] = []
+
+    /// Joins the job: initializes MPI on the first call (a process started without
+    /// `mpirun` becomes a job of one).
+    ///
+    /// - Throws: ``MPIError`` when MPI cannot start or lacks the thread support needed
+    ///   (one thread at a time).
+    public init() throws {
+        var initialized: Int32 = 0
+        try Self.check(MPI_Initialized(&initialized), "MPI_Initialized")
+        if initialized == 0 {
+            var provided: Int32 = 0
+            try Self.check(MPI_Init_thread(nil, nil, nmt_mpi_thread_serialized(), &provided), "MPI_Init_thread")
+            guard provided >= nmt_mpi_thread_serialized() else {
+                throw MPIError(
+                    operation: "MPI_Init_thread", code: 0,
+                    message: "this MPI offers thread level \(provided); swift-nmt needs MPI_THREAD_SERIALIZED (\(nmt_mpi_thread_serialized()))")
+            }
+        }
+        world = nmt_mpi_comm_world()
+        try Self.check(MPI_Comm_set_errhandler(world, nmt_mpi_errors_return()), "MPI_Comm_set_errhandler")
+        var value: Int32 = 0
+        try Self.check(MPI_Comm_rank(world, &value), "MPI_Comm_rank")
+        rank = Int(value)
+        try Self.check(MPI_Comm_size(world, &value), "MPI_Comm_size")
+        size = Int(value)
+        var local: MPI_Comm? = nmt_mpi_comm_null()
+        try Self.check(
+            MPI_Comm_split_type(world, nmt_mpi_comm_type_shared(), Int32(rank), nmt_mpi_info_null(), &local),
+            "MPI_Comm_split_type")
+        try Self.check(MPI_Comm_rank(local, &value), "MPI_Comm_rank")
+        localRank = Int(value)
+        try Self.check(MPI_Comm_size(local, &value), "MPI_Comm_size")
+        localSize = Int(value)
+        MPI_Comm_free(&local)
+        var name = [CChar](repeating: 0, count: Int(MPI_MAX_PROCESSOR_NAME) + 1)
+        var length: Int32 = 0
+        try Self.check(MPI_Get_processor_name(&name, &length), "MPI_Get_processor_name")
+        hostName = String(decoding: name.prefix(Int(length)).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    /// Ends MPI for this process (call once, after the last collective; MPI cannot be
+    /// started again).
+    ///
+    /// - Throws: ``MPIError`` when MPI reports a failure.
+    public func finalize() throws {
+        var finalized: Int32 = 0
+        MPI_Finalized(&finalized)
+        if finalized == 0 { try Self.check(MPI_Finalize(), "MPI_Finalize") }
+    }
+
+    /// Ends every process of the job with `code` (the way out when this process fails and
+    /// the others would wait for it forever).
+    public func abort(code: Int32) -> Never {
+        MPI_Abort(world, code)
+        exit(code)
+    }
+
+    /// Sums `values` over the job in a fixed order (see the type's description).
+    ///
+    /// - Throws: ``MPIError`` when the exchange fails.
+    public func sum(_ values: UnsafeMutableBufferPointer<Float>) throws {
+        guard size > 1, !values.isEmpty else { return }
+        let chunk = (values.count + size - 1) / size
+        guard chunk <= Int(Int32.max) else {
+            throw MPIError(operation: "sum", code: 0, message: "\(values.count) values make chunks over MPI's Int32 count")
+        }
+        if sendBuffer.count != chunk * size {
+            sendBuffer = Array(repeating: 0, count: chunk * size)
+            receiveBuffer = Array(repeating: 0, count: chunk * size)
+        }
+        let count = values.count
+        let ranks = size
+        let owned = rank * chunk
+        try sendBuffer.withUnsafeMutableBufferPointer { send in
+            try receiveBuffer.withUnsafeMutableBufferPointer { receive in
+                send.baseAddress!.update(from: values.baseAddress!, count: count)
+                var request: MPI_Request? = nmt_mpi_request_null()
+                try Self.check(
+                    MPI_Ialltoall(send.baseAddress, Int32(chunk), nmt_mpi_float(), receive.baseAddress, Int32(chunk), nmt_mpi_float(), world, &request),
+                    "MPI_Ialltoall")
+                try wait(&request, "MPI_Ialltoall")
+                // Chunk `rank` of every process, added in rank order.
+                let total = send.baseAddress! + owned
+                total.update(from: receive.baseAddress!, count: chunk)
+                for source in 1..<ranks {
+                    let addend = receive.baseAddress! + source * chunk
+                    for i in 0..<chunk { total[i] += addend[i] }
+                }
+                try Self.check(
+                    MPI_Iallgather(total, Int32(chunk), nmt_mpi_float(), receive.baseAddress, Int32(chunk), nmt_mpi_float(), world, &request),
+                    "MPI_Iallgather")
+                try wait(&request, "MPI_Iallgather")
+                values.baseAddress!.update(from: receive.baseAddress!, count: count)
+            }
+        }
+    }
+
+    /// Copies rank `root`'s bytes to every rank.
+    ///
+    /// - Throws: ``MPIError`` when the exchange fails.
+    public func broadcast(_ bytes: UnsafeMutableRawBufferPointer, from root: Int) throws {
+        guard size > 1, !bytes.isEmpty else { return }
+        var request: MPI_Request? = nmt_mpi_request_null()
+        try Self.check(MPI_Ibcast(bytes.baseAddress, Int32(bytes.count), nmt_mpi_byte(), Int32(root), world, &request), "MPI_Ibcast")
+        try wait(&request, "MPI_Ibcast")
+    }
+
+    /// Every rank's bytes, in rank order (lengths may differ).
+    ///
+    /// - Throws: ``MPIError`` when the exchange fails.
+    public func allGather(_ bytes: [UInt8]) throws -> [[UInt8]] {
+        guard size > 1 else { return [bytes] }
+        var lengths = [Int32](repeating: 0, count: size)
+        var length = Int32(bytes.count)
+        var request: MPI_Request? = nmt_mpi_request_null()
+        try Self.check(MPI_Iallgather(&length, 1, nmt_mpi_int(), &lengths, 1, nmt_mpi_int(), world, &request), "MPI_Iallgather")
+        try wait(&request, "MPI_Iallgather")
+        var offsets = [Int32](repeating: 0, count: size)
+        for index in 1..<size { offsets[index] = offsets[index - 1] + lengths[index - 1] }
+        var gathered = [UInt8](repeating: 0, count: Int(offsets[size - 1] + lengths[size - 1]))
+        var sent = bytes
+        try Self.check(
+            MPI_Iallgatherv(&sent, length, nmt_mpi_byte(), &gathered, &lengths, &offsets, nmt_mpi_byte(), world, &request),
+            "MPI_Iallgatherv")
+        try wait(&request, "MPI_Iallgatherv")
+        return (0..<size).map { Array(gathered[Int(offsets[$0])..<Int(offsets[$0] + lengths[$0])]) }
+    }
+
+    /// Waits for a non-blocking call: polls briefly (an exchange between busy ranks
+    /// completes within microseconds), then sleeps between polls, so that a rank waiting
+    /// for a slower one (rank 0 evaluating) leaves the cores to it instead of spinning.
+    private func wait(_ request: inout MPI_Request?, _ operation: String) throws {
+        var done: Int32 = 0
+        var polls = 0
+        while true {
+            try Self.check(MPI_Test(&request, &done, nil), operation)
+            if done != 0 { return }
+            polls += 1
+            if polls > 20_000 { usleep(polls > 100_000 ? 1_000 : 50) }
+        }
+    }
+
+    /// Throws the MPI error of a failed call.
+    static func check(_ code: Int32, _ operation: String) throws(MPIError) {
+        guard code != MPI_SUCCESS else { return }
+        var text = [CChar](repeating: 0, count: Int(nmt_mpi_max_error_string()) + 1)
+        var length: Int32 = 0
+        MPI_Error_string(code, &text, &length)
+        throw MPIError(
+            operation: operation, code: code,
+            message: String(decoding: text.prefix(Int(length)).map { UInt8(bitPattern: $0) }, as: UTF8.self))
+    }
+}
