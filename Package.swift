@@ -97,7 +97,8 @@ let package = Package(
         .executableTarget(
             name: "nmt-prepare", dependencies: ["NMTData", "NMTSchedule", argumentParser], path: "Examples/nmt-prepare"),
         .executableTarget(
-            name: "nmt-train", dependencies: ["NMT", "NMTCommandLine", argumentParser, logging], path: "Examples/nmt-train"),
+            name: "nmt-train", dependencies: ["NMT", "NMTCommandLine", "NMTDistributed", argumentParser, logging],
+            path: "Examples/nmt-train"),
         .executableTarget(
             name: "nmt-translate", dependencies: ["NMT", "NMTCommandLine", argumentParser], path: "Examples/nmt-translate"),
         .executableTarget(name: "nmt-bleu", dependencies: ["NMT", argumentParser], path: "Examples/nmt-bleu"),

@@ -6,6 +6,7 @@ import Foundation
 import Logging
 import NMT
 import NMTCommandLine
+import NMTDistributed
 
 @main
 struct NMTTrain: ParsableCommand {
@@ -16,6 +17,10 @@ struct NMTTrain: ParsableCommand {
             Reads DATA_DIR/*train* and DATA_DIR/*dev* TFRecord shards (from `nmt-prepare corpus`), \
             trains in iterations of steps or epochs, evaluates after each, and writes checkpoints to \
             MODEL_DIR. A run in a model directory that holds checkpoints resumes from the newest.
+
+            Data-parallel training: `mpirun -np N nmt-train --distributed ...` runs N processes (on one \
+            host or across a hostfile's hosts) that share each batch of --batch-size tokens; every \
+            process must see the same data, vocabulary and model directory. See Documentation/Training.md.
             """)
 
     @Option(help: "Reference parameter set: tiny, base or big.") var paramSet: String = "tiny"
@@ -51,12 +56,18 @@ struct NMTTrain: ParsableCommand {
     @Option(help: "Save a checkpoint every this many steps.") var checkpointEvery: Int = 1000
     @Flag(inversion: .prefixedNo, help: "Continue from the newest checkpoint in --model-dir (--no-resume refuses a directory with checkpoints).")
     var resume = true
+    @Flag(help: "Train as one of the processes `mpirun -np N` starts: each takes 1/N of every batch (see Documentation/Training.md).")
+    var distributed = false
+    @Option(help: "Threads the kernels use (default: the cores this process may run on; with --distributed, its share of the host's).")
+    var threads: Int?
 
     func validate() throws {
         if trainSteps != nil && trainEpochs != nil { throw ValidationError("--train-steps and --train-epochs are mutually exclusive") }
         if (bleuSource == nil) != (bleuRef == nil) { throw ValidationError("--bleu-source and --bleu-ref go together") }
         if iterationsPerLoop < 1 { throw ValidationError("--iterations-per-loop must be at least 1") }
         if accumulate < 1 { throw ValidationError("--accumulate must be at least 1, not \(accumulate)") }
+        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1, not \(threads)") }
+        if distributed && accumulate > 1 { throw ValidationError("--accumulate does not combine with --distributed yet; raise --batch-size instead") }
         if stepsBetweenEvals < 1 || epochsBetweenEvals < 1 {
             throw ValidationError("--steps-between-evals and --epochs-between-evals must be at least 1")
         }
@@ -100,7 +111,49 @@ struct NMTTrain: ParsableCommand {
 
     func run() throws {
         LoggingSystem.bootstrap(StreamLogHandler.standardError)
-        let logger = Logger(label: "nmt-train")
+        if let threads { ComputeThreads.count = threads }
+        guard distributed else { return try train(device: devices.makeDevice(batchTokens: batchSize, maxLength: maxLength)) }
+        let communicator = try Communicator()
+        do {
+            try train(device: makeDataParallelDevice(communicator))
+            try communicator.finalize()
+        } catch {
+            // The other processes would wait for this one forever: end the whole job.
+            FileHandle.standardError.write(Data("nmt-train: rank \(communicator.rank) of \(communicator.size) on \(communicator.hostName): \(error)\n".utf8))
+            communicator.abort(code: 1)
+        }
+    }
+
+    /// This process's share of a data-parallel job: its part of each batch on a local
+    /// device, whole batches for evaluation and translation.
+    func makeDataParallelDevice(_ communicator: Communicator) throws -> DataParallelDevice {
+        if threads == nil {
+            // mpirun binds each process to its cores; unbound processes share the host.
+            ComputeThreads.count = max(1, min(ComputeThreads.available, ProcessInfo.processInfo.activeProcessorCount / communicator.localSize))
+        }
+        let shards = devices.shards ?? 1
+        let local: any DataParallelReplica
+        switch devices.device {
+        case .cpu: local = CPUDevice()
+        case .static:
+            let sentences = batchSize / maxLength
+            guard sentences % (communicator.size * shards) == 0 else {
+                throw ValidationError(
+                    "a static batch of \(sentences) sentences (--batch-size \(batchSize) / --max-length \(maxLength)) does not divide across \(communicator.size) processes × \(shards) shards")
+            }
+            local = try StaticShardedDevice(shards: shards, batchTokens: sentences / communicator.size * maxLength, maxLength: maxLength)
+        }
+        let inference = try devices.makeDevice(batchTokens: batchSize, maxLength: maxLength)
+        return try DataParallelDevice(local: local, inference: inference, group: communicator)
+    }
+
+    /// Trains on `device`, reporting the run's speed and scores.
+    func train(device: Device) throws {
+        var logger = Logger(label: "nmt-train")
+        if let group = device.processGroup {
+            logger.info("rank \(group.rank) of \(group.size) processes, \(ComputeThreads.count) threads each")
+            if !group.isPrimary { logger.logLevel = .warning }
+        }
         let configuration: TransformerConfiguration
         if let config {
             guard let data = FileManager.default.contents(atPath: config) else { throw ValidationError("cannot read --config \(config)") }
@@ -109,7 +162,6 @@ struct NMTTrain: ParsableCommand {
             configuration = TransformerConfiguration.preset(named: paramSet)!
         }
         logger.info("BLAS: \(BLAS.implementation)")
-        let device = try devices.makeDevice(batchTokens: batchSize, maxLength: maxLength)
         let trainer = try Trainer(options: options, configuration: configuration, device: device, logger: logger)
         let report = try trainer.run()
         let seconds = report.trainingSeconds

@@ -13,6 +13,14 @@ import NMTTransformer
 /// Resuming is exact: the checkpoint holds the weights, the optimizer state and step,
 /// the seed and the data iterator's position, and step `s` draws its dropout from the
 /// seed's key split by `s`, so N steps + resume + N steps equals 2N steps bit for bit.
+///
+/// On a device with a ``NMTAccelerator/ProcessGroup`` (``NMTAccelerator/DataParallelDevice``),
+/// each process runs a trainer: every one reads the same global batches, and the device
+/// trains each on its part. Process 0 alone writes checkpoints and summaries, logs,
+/// evaluates and scores BLEU; it decides when to stop (time budget, threshold, patience)
+/// and tells the others. The processes check at the start that they share options,
+/// model, vocabulary, data and checkpoint (the model directory must be the same for all,
+/// for example on a shared filesystem), and that their weights agree at every checkpoint.
 public final class Trainer {
     /// The stream of the run's dropout keys: the seed's key split by this constant, so that
     /// dropout never reuses the initialization's random numbers.
@@ -38,6 +46,10 @@ public final class Trainer {
     public private(set) var movingAverage: ExponentialMovingAverage?
     private let tokenizer: Subtokenizer
     private let vocabularyHash: String
+    /// The processes training together, when the device has several.
+    private var group: ProcessGroup? { device.processGroup }
+    /// Whether this process writes files, logs and evaluates (process 0, or the only one).
+    private var isPrimary: Bool { group?.isPrimary ?? true }
 
     /// Prepares a run: loads the vocabulary and resumes from the newest checkpoint in the
     /// model directory if there is one.
@@ -48,6 +60,10 @@ public final class Trainer {
         self.options = options
         self.device = device
         self.logger = logger
+        if let group = device.processGroup, !group.isPrimary, self.logger.logLevel < .warning {
+            // Process 0 reports the run; the others speak only of trouble.
+            self.logger.logLevel = .warning
+        }
         tokenizer = try Subtokenizer(vocabularyFile: options.vocabularyFile)
         vocabularyHash = try Checkpoint.vocabularyHash(of: options.vocabularyFile)
         let configuration = configuration.withVocabularySize(tokenizer.vocabularySize)
@@ -62,11 +78,15 @@ public final class Trainer {
         }
         self.configuration = configuration
         optimizer = options.optimizer.makeOptimizer(weightDecay: options.weightDecay)
-        for stale in Checkpoint.removeStaleTemporaries(in: options.modelDirectory) {
-            logger.warning("removed \(stale.lastPathComponent), left by an interrupted save")
+        if device.processGroup?.isPrimary ?? true {
+            for stale in Checkpoint.removeStaleTemporaries(in: options.modelDirectory) {
+                logger.warning("removed \(stale.lastPathComponent), left by an interrupted save")
+            }
         }
+        // The others read the model directory once process 0 has tidied it.
+        try device.processGroup?.barrier()
         let (latest, skipped) = try Checkpoint.newestUsable(in: options.modelDirectory)
-        for (checkpoint, reason) in skipped {
+        for (checkpoint, reason) in skipped where device.processGroup?.isPrimary ?? true {
             logger.warning("skipping \(checkpoint.lastPathComponent): \(reason)")
         }
         if let latest {
@@ -88,6 +108,13 @@ public final class Trainer {
         }
         if let decay = options.emaDecay, movingAverage == nil {
             movingAverage = ExponentialMovingAverage(decay: decay, startingAt: model)
+        }
+        if let group = device.processGroup {
+            try RunFingerprint(
+                options: options, configuration: configuration, vocabularyHash: vocabularyHash, dataFiles: dataFiles(),
+                step: step, model: model
+            ).requireAgreement(in: group)
+            logger.info("\(group.size) processes agree on options, model, vocabulary, data and weights")
         }
     }
 
@@ -112,13 +139,15 @@ public final class Trainer {
             let iterationStarted = Date()
             let outOfTime = try trainIteration(run, endEpoch: endEpoch)
             run.report.trainingSeconds += Date().timeIntervalSince(iterationStarted)
-            let reachedThreshold: Bool
-            do { reachedThreshold = try evaluate(afterIteration: iteration, run) } catch {
-                // The training before it is not lost to a failing evaluation.
-                try saveCheckpoint()
-                throw error
+            var reachedThreshold = false
+            if isPrimary {
+                do { reachedThreshold = try evaluate(afterIteration: iteration, run) } catch {
+                    // The training before it is not lost to a failing evaluation.
+                    try writeCheckpoint()
+                    throw error
+                }
             }
-            if reachedThreshold || outOfTime { break }
+            if try decidedByPrimary(reachedThreshold) || outOfTime { break }
             if let endEpoch, let total = run.schedule.trainEpochs, endEpoch >= total { break }
         }
         try saveCheckpoint()
@@ -155,7 +184,7 @@ public final class Trainer {
             baseLearningRate: options.learningRate, hiddenSize: configuration.hiddenSize, warmupSteps: options.warmupSteps)
         return try TrainingRun(
             schedule: schedule, learningRates: rates, batcher: TrainingBatcher(dataset: train, from: datasetPosition),
-            options: options, firstStep: step, logger: logger)
+            options: options, firstStep: step, logger: logger, writesFiles: isPrimary)
     }
 
     /// Trains one iteration in loops of up to ``TrainingOptions/iterationsPerLoop`` steps,
@@ -166,7 +195,7 @@ public final class Trainer {
         defer { run.progress.finish() }
         let endStep = run.schedule.singleIterationTrainSteps.map { step - (step % $0) + $0 }
         while endStep.map({ step < $0 }) ?? true {
-            if run.isOutOfTime {
+            if try decidedByPrimary(run.isOutOfTime) {
                 logger.info("time budget of \(Int(options.maximumSeconds ?? 0)) s reached at step \(step)")
                 return true
             }
@@ -214,14 +243,14 @@ public final class Trainer {
     private func evaluate(afterIteration iteration: Int, _ run: TrainingRun) throws -> Bool {
         run.report.evaluation = try evaluate()
         logger.info("iteration \(iteration + 1), step \(step): \(Self.describe(run.report.evaluation))")
-        try run.trainSummaries.flush()
-        try run.evalSummaries.add(run.report.evaluation.mapValues { Float($0) }, step: step)
-        defer { try? run.evalSummaries.flush() }
+        try run.trainSummaries?.flush()
+        try run.evalSummaries?.add(run.report.evaluation.mapValues { Float($0) }, step: step)
+        defer { try? run.evalSummaries?.flush() }
         guard let source = options.bleuSource, let reference = options.bleuReference else { return false }
         let (uncased, cased) = try bleu(source: source, reference: reference)
         run.report.bleuUncased = uncased
         run.report.bleuCased = cased
-        try run.evalSummaries.add(["bleu/uncased": uncased, "bleu/cased": cased], step: step)
+        try run.evalSummaries?.add(["bleu/uncased": uncased, "bleu/cased": cased], step: step)
         logger.info("BLEU (uncased) \(uncased), (cased) \(cased)")
         if try recordBest(uncased: uncased, cased: cased, run) { return true }
         guard let threshold = options.bleuThreshold, uncased >= threshold else { return false }
@@ -236,7 +265,7 @@ public final class Trainer {
     private func recordBest(uncased: Float, cased: Float, _ run: TrainingRun) throws -> Bool {
         var best = try run.report.best ?? BestCheckpoint.read(in: options.modelDirectory)
         if best.map({ uncased > $0.bleuUncased }) ?? true {
-            try saveCheckpoint()
+            try writeCheckpoint()
             try Checkpoint.save(
                 model: model, optimizer: optimizer, manifest: manifest, in: BestCheckpoint.directory(in: options.modelDirectory),
                 keep: 1, movingAverage: movingAverage)
@@ -254,10 +283,29 @@ public final class Trainer {
         return true
     }
 
+    /// What process 0 decided (every process takes its decisions: their clocks and
+    /// evaluations could disagree).
+    private func decidedByPrimary(_ decision: Bool) throws -> Bool {
+        guard let group else { return decision }
+        return try group.broadcast(decision, from: 0)
+    }
+
+    /// Saves a checkpoint; every process calls it at the same steps. With several
+    /// processes it first checks that their weights are identical.
+    ///
+    /// - Throws: ``NMTAccelerator/ProcessGroupError`` when a process's weights differ.
     private func saveCheckpoint() throws {
+        if let group {
+            try group.requireAgreement(on: RunFingerprint.checksum(of: model), what: "weights at step \(step) (FNV-1a of every bit)")
+        }
+        try writeCheckpoint()
+    }
+
+    /// Writes a checkpoint of the current state from process 0 (the others write nothing).
+    private func writeCheckpoint() throws {
         // The same step holds the same state: a second save (the final one after a
         // periodic one) would only rewrite identical files.
-        guard step != lastSavedStep else { return }
+        guard isPrimary, step != lastSavedStep else { return }
         try Checkpoint.save(
             model: model, optimizer: optimizer, manifest: manifest, in: options.modelDirectory, keep: options.keepCheckpoints,
             movingAverage: movingAverage)
@@ -271,7 +319,7 @@ public final class Trainer {
             datasetPosition: datasetPosition, optimizer: optimizer.kind)
     }
 
-    private func filePattern(_ pattern: String) -> String { options.dataDirectory.appendingPathComponent(pattern).path }
+    func filePattern(_ pattern: String) -> String { options.dataDirectory.appendingPathComponent(pattern).path }
 
     /// The weights evaluation and translation use: the moving average when one is kept.
     public func evaluationModel() throws -> Transformer {

@@ -12,8 +12,9 @@ final class TrainingRun {
     let schedule: ScheduleManager
     let learningRates: WarmupRsqrtSchedule
     let batcher: TrainingBatcher
-    let trainSummaries: SummaryWriter
-    let evalSummaries: SummaryWriter
+    /// TensorBoard event writers: nil on every process but the one that writes files.
+    let trainSummaries: SummaryWriter?
+    let evalSummaries: SummaryWriter?
     let progress: ProgressReporter
     let started = Date()
     let firstStep: Int
@@ -23,7 +24,7 @@ final class TrainingRun {
 
     init(
         schedule: ScheduleManager, learningRates: WarmupRsqrtSchedule, batcher: TrainingBatcher, options: TrainingOptions,
-        firstStep: Int, logger: Logger
+        firstStep: Int, logger: Logger, writesFiles: Bool = true
     ) throws {
         self.schedule = schedule
         self.learningRates = learningRates
@@ -32,17 +33,19 @@ final class TrainingRun {
         timeBudget = options.maximumSeconds
         totalSteps = options.trainSteps
         // TensorBoard event files where the reference's Estimator puts them.
-        trainSummaries = try SummaryWriter(directory: options.modelDirectory)
-        evalSummaries = try SummaryWriter(directory: options.modelDirectory.appendingPathComponent("eval"))
-        progress = ProgressReporter(interval: Self.progressInterval, logger: logger)
+        trainSummaries = writesFiles ? try SummaryWriter(directory: options.modelDirectory) : nil
+        evalSummaries = writesFiles ? try SummaryWriter(directory: options.modelDirectory.appendingPathComponent("eval")) : nil
+        // Only the process that reports the run draws a progress line on a terminal.
+        progress = ProgressReporter(
+            interval: Self.progressInterval, logger: logger, isTerminal: writesFiles && isatty(STDERR_FILENO) != 0)
         report = TrainingReport(
             steps: firstStep, stepsThisRun: 0, trainingSeconds: 0, targetTokens: 0, finalLoss: .nan, losses: [],
             evaluation: [:])
     }
 
     deinit {
-        try? trainSummaries.close()
-        try? evalSummaries.close()
+        try? trainSummaries?.close()
+        try? evalSummaries?.close()
     }
 
     /// Whether the time budget is spent.
@@ -57,7 +60,7 @@ final class TrainingRun {
         for summary in summaries {
             var scalars = ["training/learning_rate": summary.learningRate, "training/minibatch_loss": summary.loss]
             scalars["training/gradient_norm"] = summary.gradientNorm
-            try trainSummaries.add(scalars, step: summary.step)
+            try trainSummaries?.add(scalars, step: summary.step)
         }
         let elapsed = Date().timeIntervalSince(started)
         let secondsPerStep = elapsed / Double(max(step - firstStep, 1))

@@ -41,3 +41,21 @@ final class DistributedParityTests: XCTestCase {
         XCTAssertTrue(output.contains("rank 0/1 cpu parity (1 processes vs 1, 3 steps, dropout 0.1): ok (max difference 0.0)"), output)
     }
 }
+
+/// `nmt-train --distributed` end to end under mpirun (Scripts/distributed-check.sh on the
+/// built programs): 2 processes match 1, checkpoints resume on 1 and 2 processes, a
+/// killed rank ends the job within seconds with a message naming it and the restart
+/// resumes, and processes with different options are refused.
+final class DistributedTrainingTests: XCTestCase {
+    func testDataParallelTrainingEndToEnd() throws {
+        guard DistributedParityTests.mpirun != nil else {
+            throw XCTSkip("mpirun is not installed (Scripts/install-deps.sh installs openmpi-bin)")
+        }
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let products = productURL("nmt-train", testCase: Self.self).deletingLastPathComponent()
+        let (output, error, status) = try runProgram(
+            URL(fileURLWithPath: "/bin/bash"), [root.appendingPathComponent("Scripts/distributed-check.sh").path, products.path])
+        XCTAssertEqual(status, 0, "output:\n\(output)\nerrors:\n\(error)")
+        XCTAssertTrue(output.contains("distributed-check: all passed"), output + error)
+    }
+}

@@ -22,6 +22,10 @@ int nmt_kernels_vector_bits(void);
 /// the width now in use (the lower of `bits` and what the CPU offers).
 int nmt_kernels_limit_vector_bits(int bits);
 
+/// Processors this process may run on (its CPU affinity mask; `taskset`, `mpirun
+/// --bind-to`), or 0 where the system does not say.
+int nmt_affinity_cpu_count(void);
+
 /// Uniform floats in [0, 1) of a Philox-4x32-10 stream: element e is word e % 4 of the
 /// block with counter (e / 4 as two words, stream as two words) under key (seed as two
 /// words), converted as (word >> 8) * 2^-24. Writes elements [first, first + count).

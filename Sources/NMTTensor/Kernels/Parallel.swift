@@ -1,10 +1,15 @@
+import CNMTKernels
 import Dispatch
 import Foundation
+import Synchronization
 
 /// Splits element-wise and row-wise kernels across cores.
 package enum Parallel {
-    /// Processors available to this process, read once.
-    package static let coreCount = max(1, ProcessInfo.processInfo.activeProcessorCount)
+    /// Threads a kernel splits across: ``ComputeThreads/count``.
+    package static var coreCount: Int { threadCount.load(ordering: .relaxed) }
+
+    /// Set by ``ComputeThreads/count``; read by every kernel launch, hence an atomic.
+    static let threadCount = Atomic(ComputeThreads.available)
 
     /// Below this many units of work a kernel runs on the calling thread: starting threads
     /// costs a few microseconds, more than a small kernel takes.
@@ -85,5 +90,28 @@ extension Parallel {
             }
         }
         return results.map { $0! }
+    }
+}
+
+/// How many threads swift-nmt's kernels split their work across (matrix products,
+/// element-wise and row-wise kernels, concurrent translation batches).
+///
+/// The default is the processors this process may run on: its CPU affinity (what
+/// `taskset` or `mpirun --bind-to core` allows), not every processor of the machine.
+/// Processes that share a host (data-parallel training with `mpirun`) each take their
+/// share of the cores.
+public enum ComputeThreads {
+    /// The thread count (at least 1); setting it affects the whole process.
+    public static var count: Int {
+        get { Parallel.coreCount }
+        set { Parallel.threadCount.store(max(1, newValue), ordering: .relaxed) }
+    }
+
+    /// The processors this process may run on (its affinity mask where the system has
+    /// one, otherwise the active processors).
+    public static var available: Int {
+        let allowed = Int(nmt_affinity_cpu_count())
+        if allowed > 0 { return allowed }
+        return max(1, ProcessInfo.processInfo.activeProcessorCount)
     }
 }

@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# Data-parallel training end to end on this machine (issue 13), with mpirun on loopback:
+#   1. 2 processes train 6 steps; their log, checkpoints and final loss match 1 process
+#      training the same 6 steps (loss within 1e-5 relative);
+#   2. a checkpoint of 2 processes resumes on 1 process, and on 2 again;
+#   3. kill -9 of rank 1 mid-run: mpirun and rank 0 exit non-zero within BOUND seconds,
+#      naming rank 1; the same command then resumes from the last complete checkpoint;
+#   4. processes started with different options (a different seed on rank 1) are refused
+#      at start, with a message that names the option and the rank.
+#
+#   Scripts/distributed-check.sh [BIN]     (BIN: a folder with nmt-train and nmt-prepare;
+#                                           default: a release build of them)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BOUND=20
+if [ -n "${1:-}" ]; then bin=$1; else
+    for product in nmt-train nmt-prepare; do swift build -c release --product $product >/dev/null; done
+    bin=.build/release
+fi
+mpirun=(mpirun --allow-run-as-root --oversubscribe)
+work=$(mktemp -d /tmp/nmt-distributed.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+fail() { echo "distributed-check: FAILED: $*" >&2; exit 1; }
+
+# The test fixture's 360 Ding pairs (300 train, 60 dev) and a small model.
+fixtures=Tests/NMTScheduleTests/Fixtures
+head -300 $fixtures/sample.en > "$work/train.en"; head -300 $fixtures/sample.de > "$work/train.de"
+tail -60 $fixtures/sample.en > "$work/dev.en"; tail -60 $fixtures/sample.de > "$work/dev.de"
+"$bin/nmt-prepare" corpus --train-source "$work/train.en" --train-target "$work/train.de" --dev-source "$work/dev.en" \
+    --dev-target "$work/dev.de" --output "$work/data" --name dp --shards 2 --target-size 500 --threshold 20 2>/dev/null
+cat > "$work/model.json" <<'JSON'
+{"vocabularySize": 0, "hiddenSize": 32, "layerCount": 2, "headCount": 4, "filterSize": 64,
+ "postprocessDropout": 0.1, "attentionDropout": 0.1, "reluDropout": 0.1, "labelSmoothing": 0.1,
+ "extraDecodeLength": 10, "beamSize": 4, "alpha": 0.6}
+JSON
+# train MODEL_DIR STEPS [more options]: the same command for every process count.
+args() {
+    local model=$1 steps=$2; shift 2
+    echo --config "$work/model.json" --data-dir "$work/data" --model-dir "$model" --vocab "$work/data/dp.vocab" \
+        --train-steps "$steps" --steps-between-evals 3 --checkpoint-every 3 --batch-size 600 --max-length 40 \
+        --warmup-steps 10 "$@"
+}
+final_loss() { sed -n 's/.*final loss \([-0-9.e]*\).*/\1/p' "$1" | tail -1; }
+close() {  # close A B: relative difference within 1e-5
+    python3 -c "import sys; a, b = float(sys.argv[1]), float(sys.argv[2]); sys.exit(0 if abs(a - b) <= 1e-5 * max(1, abs(b)) else 1)" "$1" "$2"
+}
+
+echo "== 1. 2 processes against 1, 6 steps"
+"$bin/nmt-train" $(args "$work/one" 6) > "$work/one.log" 2>&1 || fail "1 process: $(tail -3 "$work/one.log")"
+"${mpirun[@]}" -np 2 "$bin/nmt-train" --distributed $(args "$work/two" 6) > "$work/two.log" 2>&1 \
+    || fail "2 processes: $(tail -5 "$work/two.log")"
+one=$(final_loss "$work/one.log"); two=$(final_loss "$work/two.log")
+close "$two" "$one" || fail "final loss of 2 processes $two, of 1 process $one"
+echo "final loss: 1 process $one, 2 processes $two"
+[ "$(ls "$work/two" | grep -c '^checkpoint-')" = 2 ] || fail "expected checkpoints 3 and 6: $(ls "$work/two")"
+[ "$(ls "$work/two" | grep -c 'tfevents')" = 1 ] || fail "expected one event file (rank 0's): $(ls "$work/two")"
+grep -q "2 processes agree" "$work/two.log" || fail "no agreement line"
+[ "$(grep -c "iteration 2, step 6" "$work/two.log")" = 1 ] || fail "evaluation not logged once (rank 0 alone)"
+
+echo "== 2. resuming 2 processes' checkpoint on 1 process, and on 2"
+cp -r "$work/two" "$work/two-on-one"
+"$bin/nmt-train" $(args "$work/two-on-one" 9) > "$work/resume1.log" 2>&1 || fail "resume on 1: $(tail -3 "$work/resume1.log")"
+grep -q "resuming from checkpoint-00000006 at step 6" "$work/resume1.log" || fail "no resume on 1 process"
+"${mpirun[@]}" -np 2 "$bin/nmt-train" --distributed $(args "$work/two" 9) > "$work/resume2.log" 2>&1 \
+    || fail "resume on 2: $(tail -5 "$work/resume2.log")"
+"$bin/nmt-train" $(args "$work/one" 9) > "$work/one9.log" 2>&1 || fail "1 process to 9"
+a=$(final_loss "$work/resume1.log"); b=$(final_loss "$work/resume2.log"); c=$(final_loss "$work/one9.log")
+close "$a" "$c" && close "$b" "$c" || fail "step 9 losses: resumed on 1 $a, on 2 $b, 1 process throughout $c"
+echo "loss at step 9: resumed on 1 process $a, on 2 processes $b, 1 process throughout $c"
+
+echo "== 3. kill -9 of rank 1"
+"${mpirun[@]}" -np 2 "$bin/nmt-train" --distributed $(args "$work/killed" 3000) > "$work/killed.log" 2>&1 &
+job=$!
+for _ in $(seq 600); do [ -d "$work/killed/checkpoint-00000006" ] && break; sleep 0.1; done
+[ -d "$work/killed/checkpoint-00000006" ] || fail "no checkpoint to resume from: $(tail -5 "$work/killed.log")"
+rank1=""
+for pid in $(pgrep -f "nmt-train --distributed.*$work/killed"); do
+    if tr '\0' '\n' < /proc/$pid/environ 2>/dev/null | grep -qx 'OMPI_COMM_WORLD_RANK=1'; then rank1=$pid; fi
+done
+[ -n "$rank1" ] || fail "rank 1 not found"
+killed_at=$(date +%s.%N)
+kill -9 "$rank1"
+status=0; wait $job || status=$?
+seconds=$(python3 -c "import sys, time; print(f'{time.time() - float(sys.argv[1]):.1f}')" "$killed_at")
+[ "$status" -ne 0 ] || fail "mpirun exited 0 after rank 1 was killed"
+python3 -c "import sys; sys.exit(0 if float(sys.argv[1]) <= $BOUND else 1)" "$seconds" || fail "the job took $seconds s to end"
+grep -q "process rank 1 with PID [0-9]* .*exited on signal 9" "$work/killed.log" || fail "no message naming rank 1: $(tail -8 "$work/killed.log")"
+pgrep -f "nmt-train --distributed.*$work/killed" >/dev/null && fail "a process of the killed job is still running"
+echo "rank 1 killed: the job ended in $seconds s with status $status: $(grep -o 'process rank 1 with PID [0-9]* on node [^ ]* exited on signal 9 ([A-Za-z]*)' "$work/killed.log")"
+last=$(ls -d "$work/killed"/checkpoint-0* | tail -1 | xargs basename)
+"${mpirun[@]}" -np 2 "$bin/nmt-train" --distributed $(args "$work/killed" $(( 10#${last#checkpoint-} + 3 ))) \
+    > "$work/restart.log" 2>&1 || fail "restart: $(tail -5 "$work/restart.log")"
+grep -q "resuming from $last" "$work/restart.log" || fail "the restart did not resume from $last"
+echo "the restart resumed from $last"
+
+echo "== 4. processes that disagree"
+status=0
+"${mpirun[@]}" -np 1 "$bin/nmt-train" --distributed $(args "$work/mixed" 3) --seed 1 \
+    : -np 1 "$bin/nmt-train" --distributed $(args "$work/mixed" 3) --seed 2 > "$work/mixed.log" 2>&1 || status=$?
+[ "$status" -ne 0 ] || fail "processes with different seeds were not refused"
+grep -q "disagree on the option seed: rank 1 has 2, rank 0 has 1" "$work/mixed.log" || fail "no clear refusal: $(tail -5 "$work/mixed.log")"
+echo "refused: $(grep -o 'the processes disagree on the option seed[^.]*' "$work/mixed.log" | head -1)"
+echo "distributed-check: all passed"
