@@ -37,6 +37,7 @@ let package = Package(
         .executable(name: "nmt-bench-tensor", targets: ["nmt-bench-tensor"]),
         .executable(name: "nmt-bench-model", targets: ["nmt-bench-model"]),
         .executable(name: "nmt-bench-data", targets: ["nmt-bench-data"]),
+        .executable(name: "nmt-bench-distributed", targets: ["nmt-bench-distributed"]),
         // The HTTP server: its own library and program, so that importing NMT never builds
         // Hummingbird and its dependencies.
         .library(name: "NMTServer", targets: ["NMTServer"]),
@@ -114,6 +115,13 @@ let package = Package(
         .executableTarget(
             name: "nmt-bench-model", dependencies: ["NMT", "NMTCommandLine", argumentParser], path: "Benchmarks/nmt-bench-model"),
         .executableTarget(name: "nmt-bench-data", dependencies: ["NMTData", argumentParser], path: "Benchmarks/nmt-bench-data"),
+        .executableTarget(
+            name: "nmt-bench-distributed",
+            dependencies: [
+                "NMTDistributed", "NMTAccelerator", "NMTSchedule", "NMTTransformer", "NMTData", "NMTLayers", "NMTTensor",
+                argumentParser,
+            ],
+            path: "Benchmarks/nmt-bench-distributed"),
 
         // Run by NMTDistributedTests under mpirun: data-parallel parity across processes.
         .executableTarget(

@@ -151,7 +151,8 @@ struct NMTTrain: ParsableCommand {
     func train(device: Device) throws {
         var logger = Logger(label: "nmt-train")
         if let group = device.processGroup {
-            logger.info("rank \(group.rank) of \(group.size) processes, \(ComputeThreads.count) threads each")
+            let host = (group as? Communicator).map { " on \($0.hostName)" } ?? ""
+            logger.info("rank \(group.rank) of \(group.size) processes\(host), \(ComputeThreads.count) threads each")
             if !group.isPrimary { logger.logLevel = .warning }
         }
         let configuration: TransformerConfiguration
@@ -167,6 +168,11 @@ struct NMTTrain: ParsableCommand {
         let seconds = report.trainingSeconds
         logger.info(
             "\(report.stepsThisRun) steps in \(String(format: "%.0f", seconds)) s: \(String(format: "%.2f", Double(report.stepsThisRun) / seconds)) steps/s, \(String(format: "%.0f", Double(report.targetTokens) / seconds)) target tokens/s; final loss \(report.finalLoss)")
+        if let device = device as? DataParallelDevice, device.exchanges > 0 {
+            let perStep = device.exchangeSeconds / Double(device.exchanges)
+            logger.info(
+                "gradient exchange: \(String(format: "%.2f", perStep * 1000)) ms per step, \(String(format: "%.1f", 100 * device.exchangeSeconds / seconds)) % of the training time (transfer and waiting for the slower process)")
+        }
         if let uncased = report.bleuUncased, let cased = report.bleuCased {
             logger.info("BLEU uncased \(String(format: "%.2f", uncased)), cased \(String(format: "%.2f", cased))")
         }

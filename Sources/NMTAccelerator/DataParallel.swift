@@ -104,7 +104,10 @@ final class GradientExchangeBuffer {
     func gradients() -> ParameterGradients {
         var tensors: [String: Tensor] = [:]
         for index in names.indices {
-            tensors[names[index]] = Tensor(shape: shapes[index], scalars: Array(slice(index)))
+            let source = slice(index)
+            let buffer = KernelBuffer(capacity: source.count, of: Float.self)
+            buffer.pointer(as: Float.self).update(from: source.baseAddress!, count: source.count)
+            tensors[names[index]] = Tensor(shape: shapes[index], buffer: buffer)
         }
         return ParameterGradients(names: names, tensors: tensors)
     }

@@ -1,3 +1,4 @@
+import Dispatch
 import NMTLayers
 import NMTTensor
 
@@ -24,6 +25,14 @@ public final class DataParallelDevice: Device {
     public let group: ProcessGroup
     /// The local device's, with the shards of all processes and the global batch shape.
     public let capabilities: DeviceCapabilities
+    /// Times the gradient exchanges the local device makes through it.
+    private let exchangeClock: ExchangeClock
+
+    /// Seconds spent summing gradients across the group since the device was made: the
+    /// transfer, and waiting for processes that were slower with their part.
+    public var exchangeSeconds: Double { exchangeClock.seconds }
+    /// Gradient exchanges (steps) since the device was made.
+    public var exchanges: Int { exchangeClock.count }
 
     /// Creates the device.
     ///
@@ -39,6 +48,7 @@ public final class DataParallelDevice: Device {
         self.local = local
         self.inference = inference ?? local
         self.group = group
+        exchangeClock = ExchangeClock(group)
         var capabilities = local.capabilities
         capabilities.shardCount *= group.size
         if let part = local.capabilities.staticBatchShape {
@@ -78,7 +88,7 @@ public final class DataParallelDevice: Device {
         let parts = try batches.map { batch throws(DeviceError) in try part(of: batch) }
         return try local.trainSteps(
             model: &model, optimizer: &optimizer, parts: parts, firstStep: firstStep, learningRate: learningRate,
-            randomKey: randomKey, loss: loss, group: group)
+            randomKey: randomKey, loss: loss, group: exchangeClock)
     }
 
     /// Runs `body` on the whole batch on the inference device.
@@ -100,4 +110,28 @@ public final class DataParallelDevice: Device {
 
     /// The group.
     public var processGroup: ProcessGroup? { group }
+}
+
+/// A process group that times its sums (the gradient exchanges) and passes every call on.
+private final class ExchangeClock: ProcessGroup {
+    let group: ProcessGroup
+    private(set) var seconds = 0.0
+    private(set) var count = 0
+
+    init(_ group: ProcessGroup) { self.group = group }
+
+    var rank: Int { group.rank }
+    var size: Int { group.size }
+
+    func sum(_ values: UnsafeMutableBufferPointer<Float>) throws {
+        let start = DispatchTime.now().uptimeNanoseconds
+        defer {
+            seconds += Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+            count += 1
+        }
+        try group.sum(values)
+    }
+
+    func broadcast(_ bytes: UnsafeMutableRawBufferPointer, from root: Int) throws { try group.broadcast(bytes, from: root) }
+    func allGather(_ bytes: [UInt8]) throws -> [[UInt8]] { try group.allGather(bytes) }
 }

@@ -26,8 +26,8 @@ public struct MPIError: Error, Equatable, CustomStringConvertible {
 ///
 /// The sum is a fixed-order reduce-scatter and all-gather built from data-moving
 /// collectives: the buffer is cut into one chunk per rank, rank r receives every rank's
-/// chunk r (`MPI_Alltoall`), adds them in rank order, and every rank gathers the summed
-/// chunks (`MPI_Allgather`). MPI's own `MPI_Allreduce` may pick its reduction order by
+/// chunk r (`MPI_Alltoallv`), adds them in rank order, and every rank gathers the summed
+/// chunks (`MPI_Allgatherv`). MPI's own `MPI_Allreduce` may pick its reduction order by
 /// message size and timing; here the order is fixed, so every rank gets the same bits
 /// every time, and each rank sends and receives 2(N−1)/N of the buffer, as a ring would.
 public final class Communicator: ProcessGroup {
@@ -43,9 +43,8 @@ public final class Communicator: ProcessGroup {
     public let hostName: String
 
     private let world: MPI_Comm
-    /// Scratch for ``sum(_:)``: every rank's copy of the chunks, and their sum.
-    private var sendBuffer: [Float] = []
-    private var receiveBuffer: [Float] = []
+    /// Scratch for ``sum(_:)``: every rank's copy of this rank's chunk.
+    private var scratch: [Float] = []
 
     /// Joins the job: initializes MPI on the first call (a process started without
     /// `mpirun` becomes a job of one).
@@ -105,41 +104,46 @@ public final class Communicator: ProcessGroup {
 
     /// Sums `values` over the job in a fixed order (see the type's description).
     ///
+    /// Rank r owns chunk r, `values[r·n/N ..< (r+1)·n/N]`. The chunks move straight out
+    /// of and back into `values` (`MPI_Alltoallv`, then an in-place `MPI_Allgatherv`),
+    /// so a sum copies no more than the exchange itself needs. It waits by polling, as
+    /// MPI does: the wait is short, since the processes arrive together at each step.
+    ///
     /// - Throws: ``MPIError`` when the exchange fails.
     public func sum(_ values: UnsafeMutableBufferPointer<Float>) throws {
         guard size > 1, !values.isEmpty else { return }
-        let chunk = (values.count + size - 1) / size
-        guard chunk <= Int(Int32.max) else {
-            throw MPIError(operation: "sum", code: 0, message: "\(values.count) values make chunks over MPI's Int32 count")
+        guard values.count <= Int(Int32.max) else {
+            throw MPIError(operation: "sum", code: 0, message: "\(values.count) values exceed MPI's Int32 counts")
         }
-        if sendBuffer.count != chunk * size {
-            sendBuffer = Array(repeating: 0, count: chunk * size)
-            receiveBuffer = Array(repeating: 0, count: chunk * size)
-        }
-        let count = values.count
         let ranks = size
-        let owned = rank * chunk
-        try sendBuffer.withUnsafeMutableBufferPointer { send in
-            try receiveBuffer.withUnsafeMutableBufferPointer { receive in
-                send.baseAddress!.update(from: values.baseAddress!, count: count)
-                var request: MPI_Request? = nmt_mpi_request_null()
-                try Self.check(
-                    MPI_Ialltoall(send.baseAddress, Int32(chunk), nmt_mpi_float(), receive.baseAddress, Int32(chunk), nmt_mpi_float(), world, &request),
-                    "MPI_Ialltoall")
-                try wait(&request, "MPI_Ialltoall")
-                // Chunk `rank` of every process, added in rank order.
-                let total = send.baseAddress! + owned
-                total.update(from: receive.baseAddress!, count: chunk)
-                for source in 1..<ranks {
-                    let addend = receive.baseAddress! + source * chunk
-                    for i in 0..<chunk { total[i] += addend[i] }
-                }
-                try Self.check(
-                    MPI_Iallgather(total, Int32(chunk), nmt_mpi_float(), receive.baseAddress, Int32(chunk), nmt_mpi_float(), world, &request),
-                    "MPI_Iallgather")
-                try wait(&request, "MPI_Iallgather")
-                values.baseAddress!.update(from: receive.baseAddress!, count: count)
+        let bounds = (0...ranks).map { Int32($0 * values.count / ranks) }
+        var counts = (0..<ranks).map { bounds[$0 + 1] - bounds[$0] }
+        var offsets = Array(bounds.dropLast())
+        let owned = Int(counts[rank])
+        // Every rank's copy of chunk `rank`, one after another in rank order.
+        var received = [Int32](repeating: Int32(owned), count: ranks)
+        var receivedOffsets = (0..<ranks).map { Int32($0 * owned) }
+        if scratch.count < owned * ranks { scratch = [Float](repeating: 0, count: owned * ranks) }
+        let base = values.baseAddress!
+        try scratch.withUnsafeMutableBufferPointer { receive in
+            var request: MPI_Request? = nmt_mpi_request_null()
+            try Self.check(
+                MPI_Ialltoallv(
+                    base, &counts, &offsets, nmt_mpi_float(), receive.baseAddress, &received, &receivedOffsets, nmt_mpi_float(),
+                    world, &request),
+                "MPI_Ialltoallv")
+            try Self.check(MPI_Wait(&request, nil), "MPI_Ialltoallv")
+            // Chunk `rank` of every process, added in rank order into this rank's chunk.
+            let total = base + Int(offsets[rank])
+            total.update(from: receive.baseAddress!, count: owned)
+            for source in 1..<ranks {
+                let addend = receive.baseAddress! + source * owned
+                for i in 0..<owned { total[i] += addend[i] }
             }
+            try Self.check(
+                MPI_Iallgatherv(nmt_mpi_in_place(), 0, nmt_mpi_float(), base, &counts, &offsets, nmt_mpi_float(), world, &request),
+                "MPI_Iallgatherv")
+            try Self.check(MPI_Wait(&request, nil), "MPI_Iallgatherv")
         }
     }
 
@@ -174,9 +178,11 @@ public final class Communicator: ProcessGroup {
         return (0..<size).map { Array(gathered[Int(offsets[$0])..<Int(offsets[$0] + lengths[$0])]) }
     }
 
-    /// Waits for a non-blocking call: polls briefly (an exchange between busy ranks
-    /// completes within microseconds), then sleeps between polls, so that a rank waiting
-    /// for a slower one (rank 0 evaluating) leaves the cores to it instead of spinning.
+    /// Waits for a non-blocking control message (a broadcast, a gather): polls briefly,
+    /// then sleeps between polls, so that a rank waiting for a slower one (rank 0
+    /// evaluating) leaves the cores to it instead of spinning. Sums wait with `MPI_Wait`
+    /// instead: MPI moves a large message only while a call polls, and a sleeping
+    /// receiver would stall it.
     private func wait(_ request: inout MPI_Request?, _ operation: String) throws {
         var done: Int32 = 0
         var polls = 0
