@@ -37,7 +37,7 @@ bench: deps
 bench-compare: deps
 	Scripts/bench-compare.sh
 
-DOC_TARGETS = NMT NMTTensor NMTLayers NMTTransformer NMTData NMTAccelerator NMTSchedule
+DOC_TARGETS = NMT NMTTensor NMTLayers NMTTransformer NMTData NMTAccelerator NMTSchedule NMTDistributed
 
 docs: deps
 	swift package --allow-writing-to-directory .build/docs generate-documentation \

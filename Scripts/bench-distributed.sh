@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 DATA=${1:?usage: Scripts/bench-distributed.sh DATA_DIR [STEPS] [ROUNDS]}
 STEPS=${2:-1500}
 ROUNDS=${3:-2}
-swift build -c release --product nmt-train >/dev/null
+swift build -c release --product nmt-train >/dev/null 2>&1 || { echo "building nmt-train failed" >&2; exit 1; }
 bin=.build/release
 work=$(mktemp -d /tmp/nmt-bench-distributed.XXXXXX)
 trap 'rm -rf "$work"' EXIT

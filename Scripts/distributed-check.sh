@@ -14,7 +14,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BOUND=20
 if [ -n "${1:-}" ]; then bin=$1; else
-    for product in nmt-train nmt-prepare; do swift build -c release --product $product >/dev/null; done
+    for product in nmt-train nmt-prepare; do swift build -c release --product $product >/dev/null 2>&1 || { echo "building $product failed" >&2; exit 1; }; done
     bin=.build/release
 fi
 mpirun=(mpirun --allow-run-as-root --oversubscribe)

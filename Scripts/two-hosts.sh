@@ -13,7 +13,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 if [ -n "${1:-}" ]; then bin=$(cd "$1" && pwd); else
-    for product in nmt-train nmt-prepare; do swift build -c release --product $product >/dev/null; done
+    for product in nmt-train nmt-prepare; do swift build -c release --product $product >/dev/null 2>&1 || { echo "building $product failed" >&2; exit 1; }; done
     bin=$root/.build/release
 fi
 [ "$(id -u)" -eq 0 ] || { echo "two-hosts: needs root for ip netns" >&2; exit 1; }
@@ -74,4 +74,7 @@ one=$(loss "$work/one.log"); two=$(loss "$work/two.log")
 python3 -c "import sys; a, b = float(sys.argv[1]), float(sys.argv[2]); sys.exit(0 if abs(a - b) <= 1e-5 * max(1, abs(b)) else 1)" "$two" "$one" \
     || { echo "two-hosts: FAILED: final loss on 2 hosts $two, on 1 process $one"; exit 1; }
 echo "final loss: 1 process $one, 2 hosts $two"
+bytes() { ip -n nmt-host-a -s -j link show nmt-veth-a | python3 -c "import json, sys; s = json.load(sys.stdin)[0]['stats64']; print(s['tx']['bytes'] + s['rx']['bytes'])"; }
+echo "the veth pair carried $(bytes) bytes"
+[ "$(bytes)" -gt 1000000 ] || { echo "two-hosts: FAILED: under 1 MB crossed the veth pair"; exit 1; }
 echo "two-hosts: passed"
