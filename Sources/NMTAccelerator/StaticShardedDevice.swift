@@ -33,7 +33,7 @@ public final class StaticShardedDevice: Device {
     public private(set) var compilations = 0
     /// Wall time of the compiling steps (each also trains), in seconds.
     public private(set) var compilationSeconds = 0.0
-    /// Replica programs by the shapes of a replica's batch.
+    /// Replica programs by the shapes of a replica's batch and the batch's example offset.
     var programs: [[[Int]]: [CompiledStep]] = [:]
     /// The gradient buffer of data-parallel steps (see ``DataParallelReplica``).
     var exchange: GradientExchangeBuffer?
@@ -138,8 +138,7 @@ public final class StaticShardedDevice: Device {
     /// is new, replayed when it was compiled, eager when the device does not compile.
     /// Dropout is keyed by the examples' global positions.
     /// `exampleOffset` is the batch's position in a larger one (a process's part of a
-    /// global batch); it is traced into the programs, which suits a data-parallel process
-    /// whose part always starts at the same position.
+    /// global batch). Programs trace it, so they are kept per shape and offset.
     func runReplicas<Model: ParameterContainer, Batch: DeviceBatch>(
         model: Model, batch: Batch, ranges: [Range<Int>], key: RandomKey, exampleOffset: Int = 0,
         loss: (Model, Batch, ForwardContext) -> Tensor
@@ -148,8 +147,8 @@ public final class StaticShardedDevice: Device {
         func context(_ shard: Int) -> ForwardContext {
             .training(key: key, plan: plan, firstExampleIndex: exampleOffset + ranges[shard].lowerBound)
         }
-        let replicaShapes = batch.shapes.map { [$0[0] / shards] + $0.dropFirst() }
-        if compiles, let existing = programs[replicaShapes] {
+        let programKey = batch.shapes.map { [$0[0] / shards] + $0.dropFirst() } + [[exampleOffset]]
+        if compiles, let existing = programs[programKey] {
             // Replays copy a replica's rows straight from the batch, and the traced key
             // buffer takes the step's key: nothing is allocated.
             return Parallel.concurrentMap(shards) { existing[$0].replay(model: model, rowsOf: batch, replica: $0, key: key) }
@@ -167,7 +166,7 @@ public final class StaticShardedDevice: Device {
         let traced = Parallel.concurrentMap(shards) { shard in
             CompiledStep.trace(model: model, batch: parts[shard], context: context(shard), loss: loss)
         }
-        programs[replicaShapes] = traced.map(\.program)
+        programs[programKey] = traced.map(\.program)
         compilations += 1
         compilationSeconds += Date().timeIntervalSince(started)
         return traced.map { ($0.loss, $0.gradients) }
