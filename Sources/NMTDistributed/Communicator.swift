@@ -15,7 +15,7 @@ public struct MPIError: Error, Equatable, CustomStringConvertible {
     public var description: String { "\(operation) failed (MPI error \(code)): \(message)" }
 }
 
-/// The processes of an MPI job (`MPI_COMM_WORLD`) as a ``NMTAccelerator/ProcessGroup``:
+/// The processes of an MPI job (`MPI_COMM_WORLD`) as a `ProcessGroup`:
 /// rank, size, barrier, broadcast, gather, and a deterministic all-reduce (sum) of
 /// Float32 buffers.
 ///

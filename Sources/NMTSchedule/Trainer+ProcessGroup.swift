@@ -73,7 +73,7 @@ struct RunFingerprint {
 
     /// Checks that every process of `group` has this fingerprint.
     ///
-    /// - Throws: ``NMTAccelerator/ProcessGroupError/mismatch(what:ranks:rootValue:otherValue:)``
+    /// - Throws: `ProcessGroupError.mismatch`
     ///   on every process, naming the first field that differs and the ranks that differ.
     func requireAgreement(in group: ProcessGroup) throws {
         let encoder = JSONEncoder()

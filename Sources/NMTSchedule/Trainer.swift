@@ -14,7 +14,7 @@ import NMTTransformer
 /// the seed and the data iterator's position, and step `s` draws its dropout from the
 /// seed's key split by `s`, so N steps + resume + N steps equals 2N steps bit for bit.
 ///
-/// On a device with a ``NMTAccelerator/ProcessGroup`` (``NMTAccelerator/DataParallelDevice``),
+/// On a device with a `ProcessGroup` (`DataParallelDevice`),
 /// each process runs a trainer: every one reads the same global batches, and the device
 /// trains each on its part. Process 0 alone writes checkpoints and summaries, logs,
 /// evaluates and scores BLEU; it decides when to stop (time budget, threshold, patience)
@@ -297,7 +297,7 @@ public final class Trainer {
     /// Saves a checkpoint; every process calls it at the same steps. With several
     /// processes it first checks that their weights are identical.
     ///
-    /// - Throws: ``NMTAccelerator/ProcessGroupError`` when a process's weights differ.
+    /// - Throws: `ProcessGroupError` when a process's weights differ.
     private func saveCheckpoint() throws {
         if let group {
             try group.requireAgreement(on: RunFingerprint.checksum(of: model), what: "weights at step \(step) (FNV-1a of every bit)")

@@ -1,0 +1,110 @@
+import Foundation
+import NMTAccelerator
+import NMTLayers
+@testable import NMTSchedule
+import NMTTensor
+import NMTTestSupport
+import NMTTransformer
+import XCTest
+
+/// A stand-in for one process of a group, for what can be checked without other
+/// processes: sums leave values alone, and gathers return what `gather` makes of this
+/// process's bytes (the other processes' bytes included).
+final class FakeProcessGroup: ProcessGroup {
+    let rank: Int
+    let size: Int
+    let gather: ([UInt8]) -> [[UInt8]]
+
+    init(rank: Int, size: Int, gather: @escaping ([UInt8]) -> [[UInt8]] = { bytes in [bytes] }) {
+        self.rank = rank
+        self.size = size
+        self.gather = gather
+    }
+
+    func sum(_ values: UnsafeMutableBufferPointer<Float>) throws {}
+    func broadcast(_ bytes: UnsafeMutableRawBufferPointer, from root: Int) throws {}
+    func allGather(_ bytes: [UInt8]) throws -> [[UInt8]] { gather(bytes) }
+}
+
+/// How `DataParallelDevice` splits a global batch, and how a run refuses processes that
+/// disagree. (Training across real processes: NMTDistributedTests, under mpirun.)
+final class DataParallelTests: XCTestCase {
+    /// `sentences` sentences of 6 tokens with 1...5 real target tokens each.
+    func batch(sentences: Int) throws -> TransformerBatch {
+        let ids: [Int32] = (0..<(sentences * 6)).map { i in
+            let (row, column) = (i / 6, i % 6)
+            let length = 1 + (row * 3) % 5
+            if column < length { return Int32(2 + (i % 9)) }
+            return column == length ? 1 : 0
+        }
+        return try TransformerBatch(
+            inputs: IndexTensor(shape: [sentences, 6], scalars: ids), targets: IndexTensor(shape: [sentences, 6], scalars: ids),
+            vocabularySize: 13)
+    }
+
+    func testPartsCoverTheBatchInOrderWithTheirShareOfTargetTokens() throws {
+        let global = try batch(sentences: 7)
+        for size in 1...4 {
+            var next = 0
+            var shares: Float = 0
+            for rank in 0..<size {
+                let device = try DataParallelDevice(local: CPUDevice(), group: FakeProcessGroup(rank: rank, size: size))
+                let part = try device.part(of: global)
+                let range = next..<(next + part.batch.sentenceCount)
+                XCTAssertEqual(part.firstExampleIndex, next, "\(size) processes, rank \(rank)")
+                XCTAssertEqual(range.count, (rank + 1) * 7 / size - rank * 7 / size, "\(size) processes, rank \(rank)")
+                XCTAssertEqual(part.batch.shapes[1], [range.count, 6], "the part keeps the batch's width")
+                XCTAssertEqual(part.share, global.lossWeight(ofSentences: range) / global.lossWeight, accuracy: 1e-7)
+                shares += part.share
+                next = range.upperBound
+            }
+            XCTAssertEqual(next, 7, "\(size) processes cover every sentence")
+            XCTAssertEqual(shares, 1, accuracy: 1e-6, "\(size) processes")
+        }
+    }
+
+    func testStaticPartsTakeTheGlobalShapeApart() throws {
+        let group = FakeProcessGroup(rank: 1, size: 2)
+        let local = try StaticShardedDevice(shards: 2, batchTokens: 24, maxLength: 6)
+        let device = try DataParallelDevice(
+            local: local, inference: StaticShardedDevice(shards: 2, batchTokens: 48, maxLength: 6), group: group)
+        XCTAssertEqual(device.capabilities.staticBatchShape, [8, 6])
+        XCTAssertEqual(device.capabilities.shardCount, 4)
+        let part = try device.part(of: batch(sentences: 8))
+        XCTAssertEqual(part.firstExampleIndex, 4)
+        XCTAssertEqual(part.batch.shapes, [[4, 6], [4, 6]])
+        XCTAssertThrowsError(try device.part(of: batch(sentences: 7))) { error in
+            XCTAssertEqual(error as? DeviceError, .indivisibleBatch(sentences: 7, shards: 2))
+        }
+        // An inference device of the part's shape cannot run the global batches.
+        XCTAssertThrowsError(try DataParallelDevice(local: local, inference: local, group: group)) { error in
+            XCTAssertTrue("\(error)".contains("global shape [8, 6]"), "\(error)")
+        }
+    }
+
+    func testAFingerprintNamesTheFirstFieldThatDiffersAndTheRank() throws {
+        let directory = URL(fileURLWithPath: "/data")
+        var options = TrainingOptions(dataDirectory: directory, modelDirectory: directory, vocabularyFile: directory)
+        let configuration = TransformerConfiguration(vocabularySize: 13, hiddenSize: 8, layerCount: 1, headCount: 2, filterSize: 8)
+        let model = try Transformer(configuration: configuration, key: RandomKey(seed: 1))
+        func fingerprint(_ options: TrainingOptions, step: Int = 0) throws -> RunFingerprint {
+            try RunFingerprint(
+                options: options, configuration: configuration, vocabularyHash: "0badcafe", dataFiles: [], step: step, model: model)
+        }
+        let mine = try fingerprint(options)
+        // Paths are not compared: hosts may mount the same data elsewhere.
+        options.dataDirectory = URL(fileURLWithPath: "/elsewhere/data")
+        let moved = try JSONEncoder().encode(try fingerprint(options).fields)
+        try mine.requireAgreement(in: FakeProcessGroup(rank: 0, size: 2) { [$0, Array(moved)] })
+
+        options.seed = 2
+        let reseeded = try JSONEncoder().encode(try fingerprint(options).fields)
+        XCTAssertThrowsError(try mine.requireAgreement(in: FakeProcessGroup(rank: 0, size: 3) { [$0, $0, Array(reseeded)] })) { error in
+            XCTAssertEqual("\(error)".components(separatedBy: ". ").first, "the processes disagree on the option seed: rank 2 has 2, rank 0 has 1")
+        }
+        let later = try JSONEncoder().encode(try fingerprint(TrainingOptions(dataDirectory: directory, modelDirectory: directory, vocabularyFile: directory), step: 7).fields)
+        XCTAssertThrowsError(try mine.requireAgreement(in: FakeProcessGroup(rank: 1, size: 2) { [Array(later), $0] })) { error in
+            XCTAssertTrue("\(error)".hasPrefix("the processes disagree on the step: rank 1 has 0, rank 0 has 7"), "\(error)")
+        }
+    }
+}
