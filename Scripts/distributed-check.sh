@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Data-parallel training end to end on this machine (issue 13), with mpirun on loopback:
 #   1. 2 processes train 6 steps; their log, checkpoints and final loss match 1 process
-#      training the same 6 steps (loss within 1e-5 relative);
+#      training the same 6 steps (loss within 1e-5 relative), and so do 2 processes × 2
+#      static shards against 1 process × 4 shards;
 #   2. a checkpoint of 2 processes resumes on 1 process, and on 2 again;
 #   3. kill -9 of rank 1 mid-run: mpirun and rank 0 exit non-zero within BOUND seconds,
 #      naming rank 1; the same command then resumes from the last complete checkpoint;
@@ -56,6 +57,16 @@ echo "final loss: 1 process $one, 2 processes $two"
 [ "$(ls "$work/two" | grep -c 'tfevents')" = 1 ] || fail "expected one event file (rank 0's): $(ls "$work/two")"
 grep -q "2 processes agree" "$work/two.log" || fail "no agreement line"
 [ "$(grep -c "iteration 2, step 6" "$work/two.log")" = 1 ] || fail "evaluation not logged once (rank 0 alone)"
+
+echo "== 1b. static batches: 2 processes × 2 shards against 1 process × 4 shards, 6 steps"
+static=(--device static --batch-size 640 --max-length 40)   # 16 sentences: 4 per shard
+"$bin/nmt-train" $(args "$work/static4" 6) "${static[@]}" --shards 4 > "$work/static4.log" 2>&1 \
+    || fail "1 process × 4 shards: $(tail -3 "$work/static4.log")"
+"${mpirun[@]}" -np 2 "$bin/nmt-train" --distributed $(args "$work/static2x2" 6) "${static[@]}" --shards 2 \
+    > "$work/static2x2.log" 2>&1 || fail "2 processes × 2 shards: $(tail -5 "$work/static2x2.log")"
+a=$(final_loss "$work/static4.log"); b=$(final_loss "$work/static2x2.log")
+close "$b" "$a" || fail "final loss of 2 processes × 2 shards $b, of 1 process × 4 shards $a"
+echo "final loss: 1 process × 4 shards $a, 2 processes × 2 shards $b"
 
 echo "== 2. resuming 2 processes' checkpoint on 1 process, and on 2"
 cp -r "$work/two" "$work/two-on-one"
