@@ -2,7 +2,8 @@
 # Data-parallel training end to end on this machine (issue 13), with mpirun on loopback:
 #   1. 2 processes train 6 steps; their log, checkpoints and final loss match 1 process
 #      training the same 6 steps (loss within 1e-5 relative), and so do 2 processes × 2
-#      static shards against 1 process × 4 shards;
+#      static shards against 1 process × 4 shards, and 2 processes against 1 with
+#      --accumulate 2;
 #   2. a checkpoint of 2 processes resumes on 1 process, and on 2 again;
 #   3. kill -9 of rank 1 mid-run: mpirun and rank 0 exit non-zero within BOUND seconds,
 #      naming rank 1; the same command then resumes from the last complete checkpoint;
@@ -67,6 +68,14 @@ static=(--device static --batch-size 640 --max-length 40)   # 16 sentences: 4 pe
 a=$(final_loss "$work/static4.log"); b=$(final_loss "$work/static2x2.log")
 close "$b" "$a" || fail "final loss of 2 processes × 2 shards $b, of 1 process × 4 shards $a"
 echo "final loss: 1 process × 4 shards $a, 2 processes × 2 shards $b"
+
+echo "== 1c. gradient accumulation: 2 processes against 1, --accumulate 2"
+"$bin/nmt-train" $(args "$work/acc1" 6) --accumulate 2 > "$work/acc1.log" 2>&1 || fail "1 process: $(tail -3 "$work/acc1.log")"
+"${mpirun[@]}" -np 2 "$bin/nmt-train" --distributed $(args "$work/acc2" 6) --accumulate 2 > "$work/acc2.log" 2>&1 \
+    || fail "2 processes: $(tail -5 "$work/acc2.log")"
+a=$(final_loss "$work/acc1.log"); b=$(final_loss "$work/acc2.log")
+close "$b" "$a" || fail "final loss with --accumulate 2: 2 processes $b, 1 process $a"
+echo "final loss with --accumulate 2: 1 process $a, 2 processes $b"
 
 echo "== 2. resuming 2 processes' checkpoint on 1 process, and on 2"
 cp -r "$work/two" "$work/two-on-one"

@@ -67,7 +67,6 @@ struct NMTTrain: ParsableCommand {
         if iterationsPerLoop < 1 { throw ValidationError("--iterations-per-loop must be at least 1") }
         if accumulate < 1 { throw ValidationError("--accumulate must be at least 1, not \(accumulate)") }
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1, not \(threads)") }
-        if distributed && accumulate > 1 { throw ValidationError("--accumulate does not combine with --distributed yet; raise --batch-size instead") }
         if stepsBetweenEvals < 1 || epochsBetweenEvals < 1 {
             throw ValidationError("--steps-between-evals and --epochs-between-evals must be at least 1")
         }

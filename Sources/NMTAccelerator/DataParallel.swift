@@ -1,15 +1,17 @@
 import NMTLayers
 import NMTTensor
 
-/// One process's part of a global batch that several processes train on together.
+/// One process's part of a global batch that several processes train on together (or of
+/// one micro-batch of a step that accumulates several).
 public struct BatchPart<Batch: DeviceBatch> {
     /// This process's sentences (possibly none).
     public var batch: Batch
-    /// The position of its first sentence in the global batch: dropout draws each
-    /// example's mask from its global position, as one process with the whole batch would.
+    /// The position of its first sentence in the step's batch (after the sentences of the
+    /// step's earlier micro-batches): dropout draws each example's mask from its global
+    /// position, as one process with the whole batch would.
     public var firstExampleIndex: Int
-    /// Its loss weight over the global batch's: its loss and gradient count this much in
-    /// the global ones.
+    /// Its loss weight over the step's (all micro-batches of all processes): its loss and
+    /// gradient count this much in the global ones.
     public var share: Float
 
     /// Creates a part.
@@ -21,18 +23,21 @@ public struct BatchPart<Batch: DeviceBatch> {
 }
 
 /// A device that can train as one process of a ``ProcessGroup``: per step it computes the
-/// loss and gradients of its part, weighted by the part's share, sums them over the group
-/// with ``ProcessGroup/sum(_:)`` and applies the update. Every process applies the same
-/// summed gradients, so weights stay identical everywhere.
+/// loss and gradients of its parts, weighted by each part's share, sums them over the
+/// group with ``ProcessGroup/sum(_:)`` and applies the update. Every process applies the
+/// same summed gradients, so weights stay identical everywhere.
 public protocol DataParallelReplica: Device {
-    /// Runs one step per part, in order (see ``BatchPart``); parameters otherwise as
+    /// Runs one step per group of parts, in order: a group holds this process's part of
+    /// each micro-batch of the step (one, without gradient accumulation; see
+    /// ``BatchPart``). Parameters otherwise as
     /// ``Device/trainSteps(model:optimizer:batches:firstStep:learningRate:randomKey:loss:)``.
     ///
     /// - Returns: one summary per step, with the global loss.
-    /// - Throws: ``DeviceError`` when a part does not fit the device, or the group's error
-    ///   when the exchange fails.
+    /// - Throws: ``DeviceError`` when a part does not fit the device (or the device does
+    ///   not accumulate and a group holds several), or the group's error when the
+    ///   exchange fails.
     func trainSteps<Model: ParameterContainer, Batch: DeviceBatch, Update: Optimizer>(
-        model: inout Model, optimizer: inout Update, parts: [BatchPart<Batch>], firstStep: Int,
+        model: inout Model, optimizer: inout Update, parts: [[BatchPart<Batch>]], firstStep: Int,
         learningRate: (Int) -> Float, randomKey: RandomKey,
         loss: (Model, Batch, ForwardContext) -> Tensor, group: ProcessGroup
     ) throws -> [StepSummary]
@@ -83,19 +88,18 @@ final class GradientExchangeBuffer {
         return UnsafeMutableBufferPointer(rebasing: values[offsets[index]..<(offsets[index] + count)])
     }
 
-    /// Stores `loss × scale` and every gradient `× scale`; nil gradients (a process whose
-    /// part is empty) store zeros.
-    func pack(loss: Float, gradients: ParameterGradients?, scale: Float) {
-        self.loss = loss * scale
+    /// Sets the loss and every gradient to zero.
+    func clear() { values.update(repeating: 0) }
+
+    /// Adds `loss × scale` and every gradient `× scale`.
+    func add(loss: Float, gradients: ParameterGradients, scale: Float) {
+        self.loss += loss * scale
         for index in names.indices {
             let destination = slice(index)
-            guard let gradient = gradients?[names[index]] else {
-                destination.update(repeating: 0)
-                continue
-            }
+            guard let gradient = gradients[names[index]] else { continue }
             gradient.withUnsafeBufferPointer { source in
                 precondition(source.count == destination.count, "GradientExchangeBuffer: gradient of \(names[index]) has \(source.count) values, expected \(destination.count)")
-                for i in 0..<source.count { destination[i] = source[i] * scale }
+                for i in 0..<source.count { destination[i] += source[i] * scale }
             }
         }
     }

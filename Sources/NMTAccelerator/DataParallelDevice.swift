@@ -68,14 +68,32 @@ public final class DataParallelDevice: Device {
     /// - Throws: ``DeviceError/indivisibleBatch(sentences:shards:)`` when a static batch
     ///   does not divide across the processes.
     public func part<Batch: DeviceBatch>(of batch: Batch) throws(DeviceError) -> BatchPart<Batch> {
-        let sentences = batch.sentenceCount
-        if capabilities.requiresStaticShapes, sentences % group.size != 0 {
-            throw .indivisibleBatch(sentences: sentences, shards: group.size)
+        try parts(of: [batch])[0]
+    }
+
+    /// This process's part of each micro-batch of one step: shares are of the whole
+    /// step's loss weight, and each micro-batch's examples are numbered after those of
+    /// the micro-batches before it (as ``CPUDevice`` numbers them when it accumulates).
+    ///
+    /// - Throws: ``DeviceError/indivisibleBatch(sentences:shards:)`` when a static batch
+    ///   does not divide across the processes.
+    public func parts<Batch: DeviceBatch>(of microBatches: [Batch]) throws(DeviceError) -> [BatchPart<Batch>] {
+        let total = microBatches.reduce(Float(0)) { $0 + $1.lossWeight }
+        let allSentences = microBatches.reduce(0) { $0 + $1.sentenceCount }
+        var parts: [BatchPart<Batch>] = []
+        var offset = 0
+        for batch in microBatches {
+            let sentences = batch.sentenceCount
+            if capabilities.requiresStaticShapes, sentences % group.size != 0 {
+                throw .indivisibleBatch(sentences: sentences, shards: group.size)
+            }
+            let range = (group.rank * sentences / group.size)..<((group.rank + 1) * sentences / group.size)
+            let share = total > 0
+                ? batch.lossWeight(ofSentences: range) / total : Float(range.count) / Float(max(allSentences, 1))
+            parts.append(BatchPart(batch: batch.sentences(range), firstExampleIndex: offset + range.lowerBound, share: share))
+            offset += sentences
         }
-        let range = (group.rank * sentences / group.size)..<((group.rank + 1) * sentences / group.size)
-        let total = batch.lossWeight
-        let share = total > 0 ? batch.lossWeight(ofSentences: range) / total : Float(range.count) / Float(max(sentences, 1))
-        return BatchPart(batch: batch.sentences(range), firstExampleIndex: range.lowerBound, share: share)
+        return parts
     }
 
     /// Trains this process's part of each batch on the local device; the group sums the
@@ -85,9 +103,23 @@ public final class DataParallelDevice: Device {
         learningRate: (Int) -> Float, randomKey: RandomKey,
         loss: (Model, Batch, ForwardContext) -> Tensor
     ) throws -> [StepSummary] {
-        let parts = try batches.map { batch throws(DeviceError) in try part(of: batch) }
+        try trainSteps(
+            model: &model, optimizer: &optimizer, microBatches: batches.map { [$0] }, firstStep: firstStep,
+            learningRate: learningRate, randomKey: randomKey, loss: loss)
+    }
+
+    /// Trains this process's part of every micro-batch of each step and updates once per
+    /// step (gradient accumulation across processes: N processes with K micro-batches of B
+    /// tokens train what one process accumulating K batches of B tokens trains). The
+    /// static device refuses groups of more than one.
+    public func trainSteps<Model: ParameterContainer, Batch: DeviceBatch, Update: Optimizer>(
+        model: inout Model, optimizer: inout Update, microBatches: [[Batch]], firstStep: Int,
+        learningRate: (Int) -> Float, randomKey: RandomKey,
+        loss: (Model, Batch, ForwardContext) -> Tensor
+    ) throws -> [StepSummary] {
+        let stepParts = try microBatches.map { group throws(DeviceError) in try self.parts(of: group) }
         return try local.trainSteps(
-            model: &model, optimizer: &optimizer, parts: parts, firstStep: firstStep, learningRate: learningRate,
+            model: &model, optimizer: &optimizer, parts: stepParts, firstStep: firstStep, learningRate: learningRate,
             randomKey: randomKey, loss: loss, group: exchangeClock)
     }
 

@@ -116,7 +116,7 @@ final class ResidentState {
 
     /// Copies the combined gradients into `buffer` (made for the same model), zeros for a
     /// parameter without one.
-    func pack(into buffer: GradientExchangeBuffer) {
+    func copyGradients(into buffer: GradientExchangeBuffer) {
         for (index, entry) in entries.enumerated() {
             let destination = buffer.slice(index)
             if hasGradient[index] {

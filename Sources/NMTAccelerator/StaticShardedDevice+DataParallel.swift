@@ -6,12 +6,17 @@ extension StaticShardedDevice: DataParallelReplica {
     /// gradients are combined in shard order as usual, weighted by the part's share, then
     /// summed across the group, and the update follows in device memory (see
     /// ``DataParallelReplica``). Every part must have the static shape: the global batch
-    /// is the processes' parts one after another.
+    /// is the processes' parts one after another. Like the device's own steps, it does not
+    /// accumulate: every group must hold one part.
     public func trainSteps<Model: ParameterContainer, Batch: DeviceBatch, Update: Optimizer>(
-        model: inout Model, optimizer: inout Update, parts: [BatchPart<Batch>], firstStep: Int,
+        model: inout Model, optimizer: inout Update, parts groups: [[BatchPart<Batch>]], firstStep: Int,
         learningRate: (Int) -> Float, randomKey: RandomKey,
         loss: (Model, Batch, ForwardContext) -> Tensor, group: ProcessGroup
     ) throws -> [StepSummary] {
+        guard groups.allSatisfy({ $0.count == 1 }) else {
+            throw DeviceError.invalidConfiguration("the static device does not accumulate gradients; use the CPU device")
+        }
+        let parts = groups.map { $0[0] }
         for part in parts { try check(part.batch) }
         guard !parts.isEmpty else { return [] }
         let state = residentState(for: model, optimizer: optimizer)
@@ -29,7 +34,7 @@ extension StaticShardedDevice: DataParallelReplica {
             let total = weights.reduce(0, +)
             let shares = weights.map { (total > 0 ? $0 / total : 1 / Float(shards)) * part.share }
             state.combine(results.map(\.gradients), shares: shares)
-            state.pack(into: buffer)
+            state.copyGradients(into: buffer)
             buffer.loss = zip(results, shares).reduce(0) { $0 + $1.0.loss * $1.1 }
             try group.sum(buffer.values)
             state.unpack(from: buffer)

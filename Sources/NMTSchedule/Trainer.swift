@@ -72,10 +72,6 @@ public final class Trainer {
         if device.capabilities.requiresStaticShapes && !options.staticBatches {
             throw DeviceError.invalidConfiguration("this device requires static batches; set staticBatches (--static-batch)")
         }
-        if device.processGroup != nil && options.accumulationSteps > 1 {
-            throw DeviceError.invalidConfiguration(
-                "data-parallel training does not accumulate gradients; raise the batch size instead (the processes share each batch)")
-        }
         if device.capabilities.requiresStaticShapes && options.accumulationSteps > 1 {
             // Its programs are traced with the dropout positions of one batch.
             throw DeviceError.invalidConfiguration("the static device does not accumulate gradients; use the CPU device for --accumulate")

@@ -29,18 +29,20 @@ func batch(_ seed: UInt64, sentences: Int = 8) throws -> TransformerBatch {
         targets: IndexTensor(shape: [sentences, 6], scalars: ids(48)), vocabularySize: 13)
 }
 
-/// Trains `loops` (batches per device call) from the same initial model and key.
-func train(_ device: Device, loops: [[TransformerBatch]]) throws -> (Transformer, [Float]) {
+/// Trains `loops` (batches per device call) from the same initial model and key; with
+/// `accumulating`, each loop is one step of micro-batches.
+func train(_ device: Device, loops: [[TransformerBatch]], accumulating: Bool = false) throws -> (Transformer, [Float]) {
     var model = try Transformer(configuration: configuration, key: RandomKey(seed: 1))
     var optimizer = Adam()
     var losses: [Float] = []
     var step = 0
     for loop in loops {
+        let groups = accumulating ? [loop] : loop.map { [$0] }
         losses += try device.trainSteps(
-            model: &model, optimizer: &optimizer, batches: loop, firstStep: step, learningRate: { _ in 0.01 },
+            model: &model, optimizer: &optimizer, microBatches: groups, firstStep: step, learningRate: { _ in 0.01 },
             randomKey: RandomKey(seed: 2), loss: { model, batch, context in model.loss(batch, context: context) }
         ).map(\.loss)
-        step += loop.count
+        step += groups.count
     }
     return (model, losses)
 }
@@ -90,6 +92,21 @@ do {
     report("cpu parity (\(size) processes vs 1, 3 steps, dropout 0.1)", cpuDifference <= 1e-5, "max difference \(cpuDifference)")
     try communicator.requireAgreement(on: fingerprint(together.0), what: "weights after the CPU steps")
     report("cpu weights identical on every rank", true, fingerprint(together.0))
+
+    // Gradient accumulation: 2 steps of 2 micro-batches each, N processes against 1. The
+    // losses agree within 1e-5; the weights within 1e-4, since Adam's first steps divide
+    // each gradient by its own size, so a rounding-level difference in a gradient near
+    // zero moves its weight by up to the learning rate (here one weight moved 1.0e-5).
+    let groups = [[try batch(3), try batch(4, sentences: 7)], [try batch(5), try batch(6)]]
+    let accumulatedAlone = try train(CPUDevice(), loops: groups, accumulating: true)
+    let accumulatedTogether = try train(
+        try DataParallelDevice(local: CPUDevice(), group: communicator), loops: groups, accumulating: true)
+    let lossDifference = zip(accumulatedTogether.1, accumulatedAlone.1).map { abs($0 - $1) / max(1, abs($1)) }.max()!
+    let accumulationDifference = difference(accumulatedTogether, accumulatedAlone)
+    report(
+        "cpu accumulation parity (\(size) processes vs 1, 2 steps of 2 micro-batches)",
+        lossDifference <= 1e-5 && accumulationDifference <= 1e-4,
+        "max loss difference \(lossDifference), max weight difference \(accumulationDifference)")
 
     // Static batches: N processes × 2 shards against 1 process × 2N shards, one call of 3
     // steps (8-sentence batches: N = 1, 2 or 4).

@@ -27,7 +27,8 @@ final class DistributedParityTests: XCTestCase {
             mpirun, ["--allow-run-as-root", "--oversubscribe", "-np", "2", check])
         XCTAssertEqual(status, 0, "output:\n\(output)\nerrors:\n\(error)")
         for check in [
-            "cpu parity (2 processes vs 1", "cpu weights identical", "static parity (2 processes × 2 shards vs 1 × 4",
+            "cpu parity (2 processes vs 1", "cpu weights identical", "cpu accumulation parity (2 processes vs 1",
+            "static parity (2 processes × 2 shards vs 1 × 4",
             "static weights identical", "sum of 1001 values", "disagreement detected", "invalid root refused",
         ] {
             XCTAssertTrue(output.contains("rank 0/2 \(check)") && !output.contains("FAILED"), "\(check):\n\(output)\n\(error)")
