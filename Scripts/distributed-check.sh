@@ -4,7 +4,8 @@
 #      training the same 6 steps (loss within 1e-5 relative), and so do 2 processes × 2
 #      static shards against 1 process × 4 shards, and 2 processes against 1 with
 #      --accumulate 2;
-#   2. a checkpoint of 2 processes resumes on 1 process, and on 2 again;
+#   2. a checkpoint of 2 processes resumes on 1 process, and on 2 again, also when rank 1
+#      sees an empty model directory (rank 0 sends it the checkpoint);
 #   3. kill -9 of rank 1 mid-run: mpirun and rank 0 exit non-zero within BOUND seconds,
 #      naming rank 1; the same command then resumes from the last complete checkpoint;
 #   4. processes started with different options (a different seed on rank 1) are refused
@@ -87,6 +88,17 @@ grep -q "resuming from checkpoint-00000006 at step 6" "$work/resume1.log" || fai
 a=$(final_loss "$work/resume1.log"); b=$(final_loss "$work/resume2.log"); c=$(final_loss "$work/one9.log")
 close "$a" "$c" && close "$b" "$c" || fail "step 9 losses: resumed on 1 $a, on 2 $b, 1 process throughout $c"
 echo "loss at step 9: resumed on 1 process $a, on 2 processes $b, 1 process throughout $c"
+
+echo "== 2b. a model directory that only rank 0 sees (hosts without a shared filesystem)"
+cp -r "$work/two" "$work/rank0-only"
+mkdir -p "$work/rank1-empty"
+"${mpirun[@]}" -np 1 "$bin/nmt-train" --distributed $(args "$work/rank0-only" 12) \
+    : -np 1 "$bin/nmt-train" --distributed $(args "$work/rank1-empty" 12) > "$work/unshared.log" 2>&1 \
+    || fail "resume with an unshared model directory: $(tail -5 "$work/unshared.log")"
+grep -q "resuming from checkpoint-00000009 at step 9" "$work/unshared.log" || fail "rank 0 did not resume at step 9"
+grep -q "2 processes agree" "$work/unshared.log" || fail "rank 1 did not get rank 0's checkpoint"
+[ -z "$(ls -A "$work/rank1-empty")" ] || fail "rank 1 wrote into its model directory: $(ls "$work/rank1-empty")"
+echo "rank 1 resumed from rank 0's checkpoint-00000009 with an empty model directory of its own"
 
 echo "== 3. kill -9 of rank 1"
 "${mpirun[@]}" -np 2 "$bin/nmt-train" --distributed $(args "$work/killed" 3000) > "$work/killed.log" 2>&1 &

@@ -20,7 +20,8 @@ struct NMTTrain: ParsableCommand {
 
             Data-parallel training: `mpirun -np N nmt-train --distributed ...` runs N processes (on one \
             host or across a hostfile's hosts) that share each batch of --batch-size tokens; every \
-            process must see the same data, vocabulary and model directory. See Documentation/Training.md.
+            process must see the same data and vocabulary (rank 0 writes the model directory and sends \
+            the others its checkpoint). See Documentation/Training.md.
             """)
 
     @Option(help: "Reference parameter set: tiny, base or big.") var paramSet: String = "tiny"

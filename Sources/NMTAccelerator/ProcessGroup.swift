@@ -44,7 +44,7 @@ public enum ProcessGroupError: Error, Equatable, CustomStringConvertible {
         case .mismatch(let what, let ranks, let rootValue, let otherValue):
             let who = ranks.count == 1 ? "rank \(ranks[0])" : "ranks \(ranks.map(String.init).joined(separator: ", "))"
             return "the processes disagree on the \(what): \(who) has \(otherValue), rank 0 has \(rootValue). "
-                + "Start every process with the same options, vocabulary, data and model directory"
+                + "Start every process with the same options, vocabulary and data"
         }
     }
 }
@@ -65,6 +65,16 @@ extension ProcessGroup {
         var copy = value
         try withUnsafeMutableBytes(of: &copy) { try broadcast($0, from: root) }
         return copy
+    }
+
+    /// Process `root`'s `bytes` (any length) on every process.
+    ///
+    /// - Throws: when the exchange fails.
+    public func broadcast(bytes: [UInt8], from root: Int = 0) throws -> [UInt8] {
+        let count = try broadcast(bytes.count, from: root)
+        var received = rank == root ? bytes : [UInt8](repeating: 0, count: count)
+        try received.withUnsafeMutableBytes { try broadcast($0, from: root) }
+        return received
     }
 
     /// Checks that every process holds the same `value` (a description of its

@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import NMTAccelerator
 import NMTData
 import NMTTensor
@@ -97,5 +98,68 @@ extension Trainer {
         return try ["*train*", "*dev*"].flatMap { pattern in
             try TranslationDataset(filePattern: filePattern(pattern), options: options).files
         }
+    }
+}
+
+/// Process 0's newest checkpoint on every process, so that the model directory need not
+/// be shared between hosts: process 0 chooses it and sends its files, and the others
+/// load a copy in a temporary folder.
+enum CheckpointSharing {
+    /// The checkpoint every process resumes from (nil: none, start afresh) and, on the
+    /// processes that received a copy, the temporary folder to remove once it is loaded.
+    ///
+    /// - Throws: checkpoint errors on process 0, the group's errors, or file errors
+    ///   writing the copy.
+    static func newest(in modelDirectory: URL, group: ProcessGroup, logger: Logger) throws -> (checkpoint: URL?, temporary: URL?) {
+        var archive: [UInt8] = []
+        var newest: URL?
+        if group.isPrimary {
+            let (latest, skipped) = try Checkpoint.newestUsable(in: modelDirectory)
+            for (checkpoint, reason) in skipped { logger.warning("skipping \(checkpoint.lastPathComponent): \(reason)") }
+            newest = latest
+            if let latest { archive = try pack(latest) }
+        }
+        archive = try group.broadcast(bytes: archive, from: 0)
+        guard !group.isPrimary, !archive.isEmpty else { return (newest, nil) }
+        let temporary = FileManager.default.temporaryDirectory.appendingPathComponent("nmt-checkpoint-\(group.rank)-\(UUID().uuidString)")
+        do {
+            return (try unpack(archive, into: temporary), temporary)
+        } catch {
+            try? FileManager.default.removeItem(at: temporary)
+            throw error
+        }
+    }
+
+    /// A checkpoint folder's files in one buffer: a JSON header (the folder's name and
+    /// each file's name and size), its length as 8 bytes before it, then the files.
+    static func pack(_ checkpoint: URL) throws -> [UInt8] {
+        let names = try FileManager.default.contentsOfDirectory(atPath: checkpoint.path).sorted()
+        let contents = try names.map { try Data(contentsOf: checkpoint.appendingPathComponent($0)) }
+        let header = ArchiveHeader(folder: checkpoint.lastPathComponent, files: names, sizes: contents.map(\.count))
+        let headerBytes = try JSONEncoder().encode(header)
+        var archive = withUnsafeBytes(of: UInt64(headerBytes.count).littleEndian) { Array($0) } + Array(headerBytes)
+        for data in contents { archive += data }
+        return archive
+    }
+
+    /// Writes the files of ``pack(_:)``'s buffer into a new checkpoint folder under
+    /// `directory` and returns that folder.
+    static func unpack(_ archive: [UInt8], into directory: URL) throws -> URL {
+        let headerLength = Int(archive.prefix(8).withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) })
+        let header = try JSONDecoder().decode(ArchiveHeader.self, from: Data(archive[8..<(8 + headerLength)]))
+        let folder = directory.appendingPathComponent(header.folder)
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        var offset = 8 + headerLength
+        for (name, size) in zip(header.files, header.sizes) {
+            try Data(archive[offset..<(offset + size)]).write(to: folder.appendingPathComponent(name))
+            offset += size
+        }
+        return folder
+    }
+
+    private struct ArchiveHeader: Codable {
+        var folder: String
+        var files: [String]
+        var sizes: [Int]
     }
 }

@@ -18,9 +18,10 @@ import NMTTransformer
 /// each process runs a trainer: every one reads the same global batches, and the device
 /// trains each on its part. Process 0 alone writes checkpoints and summaries, logs,
 /// evaluates and scores BLEU; it decides when to stop (time budget, threshold, patience)
-/// and tells the others. The processes check at the start that they share options,
-/// model, vocabulary, data and checkpoint (the model directory must be the same for all,
-/// for example on a shared filesystem), and that their weights agree at every checkpoint.
+/// and tells the others. Process 0 also sends the others its newest checkpoint, so the
+/// model directory need not be shared. The processes check at the start that they share
+/// options, model, vocabulary, data, step and weights, and that their weights agree at
+/// every checkpoint.
 public final class Trainer {
     /// The stream of the run's dropout keys: the seed's key split by this constant, so that
     /// dropout never reuses the initialization's random numbers.
@@ -83,11 +84,19 @@ public final class Trainer {
                 logger.warning("removed \(stale.lastPathComponent), left by an interrupted save")
             }
         }
-        // The others read the model directory once process 0 has tidied it.
-        try device.processGroup?.barrier()
-        let (latest, skipped) = try Checkpoint.newestUsable(in: options.modelDirectory)
-        for (checkpoint, reason) in skipped where device.processGroup?.isPrimary ?? true {
-            logger.warning("skipping \(checkpoint.lastPathComponent): \(reason)")
+        let latest: URL?
+        var receivedCopy: URL?
+        defer { if let receivedCopy { try? FileManager.default.removeItem(at: receivedCopy) } }
+        if let group = device.processGroup {
+            // Process 0 sends the others its newest checkpoint: the model directory need not
+            // be shared between hosts.
+            let shared = try CheckpointSharing.newest(in: options.modelDirectory, group: group, logger: logger)
+            latest = shared.checkpoint
+            receivedCopy = shared.temporary
+        } else {
+            let newest = try Checkpoint.newestUsable(in: options.modelDirectory)
+            for (checkpoint, reason) in newest.skipped { logger.warning("skipping \(checkpoint.lastPathComponent): \(reason)") }
+            latest = newest.checkpoint
         }
         if let latest {
             guard options.resume else { throw CheckpointError.existingCheckpoints(path: options.modelDirectory.path) }
