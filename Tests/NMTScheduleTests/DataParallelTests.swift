@@ -107,4 +107,17 @@ final class DataParallelTests: XCTestCase {
             XCTAssertTrue("\(error)".hasPrefix("the processes disagree on the step: rank 1 has 0, rank 0 has 7"), "\(error)")
         }
     }
+
+    func testACheckpointTravelsAsOneBufferByteForByte() throws {
+        let root = try temporaryDirectory(for: self)
+        let checkpoint = root.appendingPathComponent("checkpoint-00000042")
+        try FileManager.default.createDirectory(at: checkpoint, withIntermediateDirectories: true)
+        let files = ["manifest.json": Data("{\"step\": 42}".utf8), "model.safetensors": Data((0..<5000).map { UInt8($0 % 251) }),
+                     "empty": Data()]
+        for (name, data) in files { try data.write(to: checkpoint.appendingPathComponent(name)) }
+        let copy = try CheckpointSharing.unpack(CheckpointSharing.pack(checkpoint), into: root.appendingPathComponent("received"))
+        XCTAssertEqual(copy.lastPathComponent, "checkpoint-00000042")
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: copy.path).sorted(), files.keys.sorted())
+        for (name, data) in files { XCTAssertEqual(try Data(contentsOf: copy.appendingPathComponent(name)), data, name) }
+    }
 }
