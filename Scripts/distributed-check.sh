@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Data-parallel training end to end on this machine (issue 13), with mpirun on loopback:
-#   1. 2 processes train 6 steps; their log, checkpoints and final loss match 1 process
-#      training the same 6 steps (loss within 1e-5 relative), and so do 2 processes × 2
+#   1. 2 processes train 6 steps; their log, checkpoints, final loss and BLEU (each process
+#      translates half of the dev pairs) match 1 process training the same 6 steps (loss
+#      within 1e-5 relative), and so do 2 processes × 2
 #      static shards against 1 process × 4 shards, and 2 processes against 1 with
 #      --accumulate 2;
 #   2. a checkpoint of 2 processes resumes on 1 process, and on 2 again, also when rank 1
@@ -48,17 +49,25 @@ close() {  # close A B: relative difference within 1e-5
     python3 -c "import sys; a, b = float(sys.argv[1]), float(sys.argv[2]); sys.exit(0 if abs(a - b) <= 1e-5 * max(1, abs(b)) else 1)" "$1" "$2"
 }
 
-echo "== 1. 2 processes against 1, 6 steps"
-"$bin/nmt-train" $(args "$work/one" 6) > "$work/one.log" 2>&1 || fail "1 process: $(tail -3 "$work/one.log")"
-"${mpirun[@]}" -np 2 "$bin/nmt-train" --distributed $(args "$work/two" 6) > "$work/two.log" 2>&1 \
+echo "== 1. 2 processes against 1, 6 steps, scoring BLEU on the dev pairs"
+bleu=(--bleu-source "$work/dev.en" --bleu-ref "$work/dev.de")
+"$bin/nmt-train" $(args "$work/one" 6) "${bleu[@]}" > "$work/one.log" 2>&1 || fail "1 process: $(tail -3 "$work/one.log")"
+"${mpirun[@]}" -np 2 "$bin/nmt-train" --distributed $(args "$work/two" 6) "${bleu[@]}" > "$work/two.log" 2>&1 \
     || fail "2 processes: $(tail -5 "$work/two.log")"
 one=$(final_loss "$work/one.log"); two=$(final_loss "$work/two.log")
 close "$two" "$one" || fail "final loss of 2 processes $two, of 1 process $one"
 echo "final loss: 1 process $one, 2 processes $two"
-[ "$(ls "$work/two" | grep -c '^checkpoint-')" = 2 ] || fail "expected checkpoints 3 and 6: $(ls "$work/two")"
+[ "$(ls "$work/two" | grep -c '^checkpoint-0')" = 2 ] || fail "expected checkpoints 3 and 6: $(ls "$work/two")"
 [ "$(ls "$work/two" | grep -c 'tfevents')" = 1 ] || fail "expected one event file (rank 0's): $(ls "$work/two")"
 grep -q "2 processes agree" "$work/two.log" || fail "no agreement line"
 [ "$(grep -c "iteration 2, step 6" "$work/two.log")" = 1 ] || fail "evaluation not logged once (rank 0 alone)"
+# Each process translated half of the dev pairs; rank 0 scored them all.
+scores() { grep -o "BLEU (uncased) .*" "$1"; }
+[ "$(scores "$work/two.log" | wc -l)" = 2 ] || fail "expected 2 BLEU evaluations: $(scores "$work/two.log")"
+[ "$(scores "$work/two.log")" = "$(scores "$work/one.log")" ] \
+    || fail "BLEU of 2 processes $(scores "$work/two.log" | tr '\n' ' ') differs from 1 process's $(scores "$work/one.log" | tr '\n' ' ')"
+echo "BLEU after steps 3 and 6, 1 and 2 processes alike: $(scores "$work/two.log" | tr '\n' ' ')"
+[ -d "$work/two/checkpoint-best" ] || fail "no best checkpoint"
 
 echo "== 1b. static batches: 2 processes × 2 shards against 1 process × 4 shards, 6 steps"
 static=(--device static --batch-size 640 --max-length 40)   # 16 sentences: 4 per shard

@@ -17,8 +17,9 @@ import NMTTransformer
 /// On a device with a `ProcessGroup` (`DataParallelDevice`),
 /// each process runs a trainer: every one reads the same global batches, and the device
 /// trains each on its part. Process 0 alone writes checkpoints and summaries, logs,
-/// evaluates and scores BLEU; it decides when to stop (time budget, threshold, patience)
-/// and tells the others. Process 0 also sends the others its newest checkpoint, so the
+/// evaluates the dev loss and scores BLEU (every process translates its share of the
+/// BLEU source); it decides when to stop (time budget, threshold, patience) and tells
+/// the others. Process 0 also sends the others its newest checkpoint, so the
 /// model directory need not be shared. The processes check at the start that they share
 /// options, model, vocabulary, data, step and weights, and that their weights agree at
 /// every checkpoint.
@@ -148,13 +149,11 @@ public final class Trainer {
             let iterationStarted = Date()
             let outOfTime = try trainIteration(run, endEpoch: endEpoch)
             run.report.trainingSeconds += Date().timeIntervalSince(iterationStarted)
-            var reachedThreshold = false
-            if isPrimary {
-                do { reachedThreshold = try evaluate(afterIteration: iteration, run) } catch {
-                    // The training before it is not lost to a failing evaluation.
-                    try writeCheckpoint()
-                    throw error
-                }
+            let reachedThreshold: Bool
+            do { reachedThreshold = try evaluate(afterIteration: iteration, run) } catch {
+                // The training before it is not lost to a failing evaluation.
+                try writeCheckpoint()
+                throw error
             }
             if try decidedByPrimary(reachedThreshold) || outOfTime { break }
             if let endEpoch, let total = run.schedule.trainEpochs, endEpoch >= total { break }
@@ -246,17 +245,23 @@ public final class Trainer {
     }
 
     /// Evaluates on the dev set and, when a BLEU source is set, translates and scores it;
-    /// logs and writes the results.
+    /// logs and writes the results. With several processes, process 0 evaluates the dev
+    /// loss and keeps the records, and every process translates its share of the BLEU
+    /// source.
     ///
-    /// - Returns: whether the BLEU threshold is reached.
+    /// - Returns: whether the BLEU threshold is reached or the patience used up (process
+    ///   0's answer counts).
     private func evaluate(afterIteration iteration: Int, _ run: TrainingRun) throws -> Bool {
-        run.report.evaluation = try evaluate()
-        logger.info("iteration \(iteration + 1), step \(step): \(Self.describe(run.report.evaluation))")
-        try run.trainSummaries?.flush()
-        try run.evalSummaries?.add(run.report.evaluation.mapValues { Float($0) }, step: step)
+        if isPrimary {
+            run.report.evaluation = try evaluate()
+            logger.info("iteration \(iteration + 1), step \(step): \(Self.describe(run.report.evaluation))")
+            try run.trainSummaries?.flush()
+            try run.evalSummaries?.add(run.report.evaluation.mapValues { Float($0) }, step: step)
+        }
         defer { try? run.evalSummaries?.flush() }
         guard let source = options.bleuSource, let reference = options.bleuReference else { return false }
         let (uncased, cased) = try bleu(source: source, reference: reference)
+        guard isPrimary else { return false }
         run.report.bleuUncased = uncased
         run.report.bleuCased = cased
         try run.evalSummaries?.add(["bleu/uncased": uncased, "bleu/cased": cased], step: step)
@@ -346,19 +351,35 @@ public final class Trainer {
     /// Uncased and cased BLEU (×100) of translating `source` against `reference`, decoded
     /// on the training device with the training parameters (beam 4, α 0.6, extra length
     /// 50) as the reference.
+    ///
+    /// With several processes (a device with a `ProcessGroup`) every process must call
+    /// it: each translates a contiguous share of the lines, and all receive every
+    /// translation.
     public func bleu(source: URL, reference: URL) throws -> (uncased: Float, cased: Float) {
         var translator = try Translator(model: evaluationModel(), tokenizer: tokenizer)
         translator.extraDecodeLength = configuration.extraDecodeLength
+        let lines = try CorpusPreparer.lines(of: source)
         // Decoding's sizes change every step: the training capacity would only hold them back.
-        let hypotheses = try BufferPool.shared.withCapacity(BufferPool.defaultCapacityBytes) {
-            // Every line terminated: an empty last translation must stay a line of its own.
-            try translator.translate(try CorpusPreparer.lines(of: source), on: device).map { $0 + "\n" }.joined()
+        let translations = try BufferPool.shared.withCapacity(BufferPool.defaultCapacityBytes) {
+            try translate(lines, with: translator)
         }
+        // Every line terminated: an empty last translation must stay a line of its own.
+        let hypotheses = translations.map { $0 + "\n" }.joined()
         let referenceText = try TextLines.text(of: reference)
         return (
             try BLEU.corpusScore(reference: referenceText, translation: hypotheses, caseSensitive: false),
             try BLEU.corpusScore(reference: referenceText, translation: hypotheses, caseSensitive: true)
         )
+    }
+
+    /// `lines` translated on the device; with several processes each translates its
+    /// contiguous share and they gather the results in order.
+    private func translate(_ lines: [String], with translator: Translator) throws -> [String] {
+        guard let group, group.size > 1 else { return try translator.translate(lines, on: device) }
+        let share = (group.rank * lines.count / group.size)..<((group.rank + 1) * lines.count / group.size)
+        let mine = share.isEmpty ? [] : try translator.translate(Array(lines[share]), on: device)
+        let gathered = try group.allGather(Array(JSONEncoder().encode(mine)))
+        return try gathered.flatMap { try JSONDecoder().decode([String].self, from: Data($0)) }
     }
 
     static func describe(_ results: [String: Double]) -> String {

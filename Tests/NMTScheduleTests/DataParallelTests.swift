@@ -1,5 +1,7 @@
 import Foundation
+import Logging
 import NMTAccelerator
+import NMTData
 import NMTLayers
 @testable import NMTSchedule
 import NMTTensor
@@ -119,5 +121,36 @@ final class DataParallelTests: XCTestCase {
         XCTAssertEqual(copy.lastPathComponent, "checkpoint-00000042")
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: copy.path).sorted(), files.keys.sorted())
         for (name, data) in files { XCTAssertEqual(try Data(contentsOf: copy.appendingPathComponent(name)), data, name) }
+    }
+
+    /// Rank 0 of 2 translates the first half of the BLEU source; the (fake) rank 1 hands
+    /// back the German references of the second half. The score is 100 only if rank 0
+    /// translated exactly its half and the halves were joined in rank order.
+    func testEachProcessTranslatesItsShareOfTheBLEUSourceInRankOrder() throws {
+        let root = try SampleCorpus.prepared.get()
+        let source = root.appendingPathComponent("dev.en")
+        let lines = try CorpusPreparer.lines(of: source)
+        let german = try CorpusPreparer.lines(of: root.appendingPathComponent("dev.de"))
+        let half = lines.count / 2
+        let group = FakeProcessGroup(rank: 0, size: 2) { mine in
+            // Translations travel as a JSON list of strings; other gathers are answered alike.
+            guard (try? JSONDecoder().decode([String].self, from: Data(mine))) != nil else { return [mine, mine] }
+            return [mine, Array(try! JSONEncoder().encode(Array(german[half...])))]
+        }
+        let modelDirectory = try temporaryDirectory(for: self)
+        var logger = Logger(label: "test")
+        logger.logLevel = .warning
+        let trainer = try Trainer(
+            options: SampleCorpus.options(modelDirectory: modelDirectory, steps: 1), configuration: SampleCorpus.configuration,
+            device: DataParallelDevice(local: CPUDevice(), group: group), logger: logger)
+
+        var translator = try Translator(model: trainer.evaluationModel(), tokenizer: Subtokenizer(vocabularyFile: trainer.options.vocabularyFile))
+        translator.extraDecodeLength = trainer.configuration.extraDecodeLength
+        let firstHalf = try translator.translate(Array(lines[..<half]), on: CPUDevice())
+        let reference = modelDirectory.appendingPathComponent("reference.de")
+        try Data((firstHalf + german[half...]).map { $0 + "\n" }.joined().utf8).write(to: reference)
+        let (uncased, cased) = try trainer.bleu(source: source, reference: reference)
+        XCTAssertEqual(uncased, 100, accuracy: 1e-4)
+        XCTAssertEqual(cased, 100, accuracy: 1e-4)
     }
 }
