@@ -26,21 +26,12 @@ work=$(mktemp -d /tmp/nmt-distributed.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 fail() { echo "distributed-check: FAILED: $*" >&2; exit 1; }
 
-# The test fixture's 360 Ding pairs (300 train, 60 dev) and a small model.
-fixtures=Tests/NMTScheduleTests/Fixtures
-head -300 $fixtures/sample.en > "$work/train.en"; head -300 $fixtures/sample.de > "$work/train.de"
-tail -60 $fixtures/sample.en > "$work/dev.en"; tail -60 $fixtures/sample.de > "$work/dev.de"
-"$bin/nmt-prepare" corpus --train-source "$work/train.en" --train-target "$work/train.de" --dev-source "$work/dev.en" \
-    --dev-target "$work/dev.de" --output "$work/data" --name dp --shards 2 --target-size 500 --threshold 20 2>/dev/null
-cat > "$work/model.json" <<'JSON'
-{"vocabularySize": 0, "hiddenSize": 32, "layerCount": 2, "headCount": 4, "filterSize": 64,
- "postprocessDropout": 0.1, "attentionDropout": 0.1, "reluDropout": 0.1, "labelSmoothing": 0.1,
- "extraDecodeLength": 10, "beamSize": 4, "alpha": 0.6}
-JSON
+# The test fixture's Ding pairs and a small model (Scripts/small-run.sh).
+Scripts/small-run.sh "$bin" "$work"
 # train MODEL_DIR STEPS [more options]: the same command for every process count.
 args() {
     local model=$1 steps=$2; shift 2
-    echo --config "$work/model.json" --data-dir "$work/data" --model-dir "$model" --vocab "$work/data/dp.vocab" \
+    echo --config "$work/model.json" --data-dir "$work/data" --model-dir "$model" --vocab "$work/data/small.vocab" \
         --train-steps "$steps" --steps-between-evals 3 --checkpoint-every 3 --batch-size 600 --max-length 40 \
         --warmup-steps 10 "$@"
 }

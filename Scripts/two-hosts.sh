@@ -40,19 +40,10 @@ ip -n nmt-host-a route get 10.213.0.2 | grep -q "dev nmt-veth-a" || { echo "two-
 printf '10.213.0.1 nmt-host-a\n10.213.0.2 nmt-host-b\n' > "$work/hosts"
 printf '10.213.0.1 slots=1\n10.213.0.2 slots=1\n' > "$work/hostfile"
 
-# The test fixture's Ding pairs and a small model, as in Scripts/distributed-check.sh.
-fixtures=Tests/NMTScheduleTests/Fixtures
-head -300 $fixtures/sample.en > "$work/train.en"; head -300 $fixtures/sample.de > "$work/train.de"
-tail -60 $fixtures/sample.en > "$work/dev.en"; tail -60 $fixtures/sample.de > "$work/dev.de"
-"$bin/nmt-prepare" corpus --train-source "$work/train.en" --train-target "$work/train.de" --dev-source "$work/dev.en" \
-    --dev-target "$work/dev.de" --output "$work/data" --name hosts --shards 2 --target-size 500 --threshold 20 2>/dev/null
-cat > "$work/model.json" <<'JSON'
-{"vocabularySize": 0, "hiddenSize": 32, "layerCount": 2, "headCount": 4, "filterSize": 64,
- "postprocessDropout": 0.1, "attentionDropout": 0.1, "reluDropout": 0.1, "labelSmoothing": 0.1,
- "extraDecodeLength": 10, "beamSize": 4, "alpha": 0.6}
-JSON
+# The test fixture's Ding pairs and a small model (Scripts/small-run.sh).
+Scripts/small-run.sh "$bin" "$work"
 args() {
-    echo --config "$work/model.json" --data-dir "$work/data" --model-dir "$1" --vocab "$work/data/hosts.vocab" \
+    echo --config "$work/model.json" --data-dir "$work/data" --model-dir "$1" --vocab "$work/data/small.vocab" \
         --train-steps 6 --steps-between-evals 6 --batch-size 600 --max-length 40 --warmup-steps 10
 }
 

@@ -11,8 +11,7 @@ extension CPUDevice: DataParallelReplica {
         learningRate: (Int) -> Float, randomKey: RandomKey,
         loss: (Model, Batch, ForwardContext) -> Tensor, group: ProcessGroup
     ) throws -> [StepSummary] {
-        let buffer = exchange.flatMap { $0.fits(model) ? $0 : nil } ?? GradientExchangeBuffer(for: model)
-        exchange = buffer
+        let buffer = GradientExchangeBuffer.reusing(&exchange, for: model)
         var summaries: [StepSummary] = []
         for (offset, stepParts) in parts.enumerated() {
             let step = firstStep + offset

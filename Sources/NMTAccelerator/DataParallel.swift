@@ -70,6 +70,15 @@ final class GradientExchangeBuffer {
 
     deinit { values.deallocate() }
 
+    /// `existing` when it was made for `model`'s parameters, otherwise a new buffer, which
+    /// `existing` then keeps for the next loop.
+    static func reusing<Model: ParameterContainer>(_ existing: inout GradientExchangeBuffer?, for model: Model) -> GradientExchangeBuffer {
+        if let existing, existing.fits(model) { return existing }
+        let buffer = GradientExchangeBuffer(for: model)
+        existing = buffer
+        return buffer
+    }
+
     /// Whether the buffer was made for a model with these parameter names and shapes.
     func fits<Model: ParameterContainer>(_ model: Model) -> Bool {
         let parameters = model.namedParameters

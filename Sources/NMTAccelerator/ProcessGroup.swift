@@ -87,9 +87,26 @@ extension ProcessGroup {
     /// - Throws: ``ProcessGroupError/mismatch(what:ranks:rootValue:otherValue:)`` on every
     ///   process when any differs from process 0.
     public func requireAgreement(on value: String, what: String) throws {
-        let values = try allGather(Array(value.utf8)).map { String(decoding: $0, as: UTF8.self) }
-        let different = values.indices.filter { values[$0] != values[0] }
-        guard let first = different.first else { return }
-        throw ProcessGroupError.mismatch(what: what, ranks: different, rootValue: values[0], otherValue: values[first])
+        try requireAgreement(on: [what: value])
+    }
+
+    /// Checks that every process holds the same `fields` (name → value as text), in one
+    /// exchange.
+    ///
+    /// - Throws: ``ProcessGroupError/mismatch(what:ranks:rootValue:otherValue:)`` on every
+    ///   process, naming the first field (by name) that differs from process 0's and the
+    ///   ranks that differ; a field a process lacks reads "none".
+    public func requireAgreement(on fields: [String: String]) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        let all = try allGather(Array(encoder.encode(fields))).map {
+            try JSONDecoder().decode([String: String].self, from: Data($0))
+        }
+        for name in Set(all.flatMap(\.keys)).sorted() {
+            let different = all.indices.filter { all[$0][name] != all[0][name] }
+            guard let first = different.first else { continue }
+            throw ProcessGroupError.mismatch(
+                what: name, ranks: different, rootValue: all[0][name] ?? "none", otherValue: all[first][name] ?? "none")
+        }
     }
 }

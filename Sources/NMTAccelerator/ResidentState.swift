@@ -128,7 +128,7 @@ final class ResidentState {
     }
 
     /// Takes the gradients in `buffer` (summed across processes) as the combined ones.
-    func unpack(from buffer: GradientExchangeBuffer) {
+    func copyGradients(from buffer: GradientExchangeBuffer) {
         for (index, entry) in entries.enumerated() {
             entry.gradient.pointer(as: Float.self).update(from: buffer.slice(index).baseAddress!, count: entry.count)
         }

@@ -92,26 +92,48 @@ public final class StaticShardedDevice: Device {
         learningRate: (Int) -> Float, randomKey: RandomKey,
         loss: (Model, Batch, ForwardContext) -> Tensor
     ) throws -> [StepSummary] {
-        for batch in batches { try check(batch) }
-        guard !batches.isEmpty else { return [] }
+        try trainLoop(
+            model: &model, optimizer: &optimizer, parts: batches.map { BatchPart(batch: $0, firstExampleIndex: 0, share: 1) },
+            firstStep: firstStep, learningRate: learningRate, randomKey: randomKey, loss: loss, group: nil)
+    }
+
+    /// The steps of one loop in device memory: each part split across the replicas, their
+    /// gradients combined in shard order (each weighted by its shard's share of the part's
+    /// loss weight, times the part's share), then, with a `group`, summed across the
+    /// processes, and the update.
+    func trainLoop<Model: ParameterContainer, Batch: DeviceBatch, Update: Optimizer>(
+        model: inout Model, optimizer: inout Update, parts: [BatchPart<Batch>], firstStep: Int,
+        learningRate: (Int) -> Float, randomKey: RandomKey,
+        loss: (Model, Batch, ForwardContext) -> Tensor, group: ProcessGroup?
+    ) throws -> [StepSummary] {
+        for part in parts { try check(part.batch) }
+        guard !parts.isEmpty else { return [] }
         let state = residentState(for: model, optimizer: optimizer)
+        let buffer = group.map { _ in GradientExchangeBuffer.reusing(&exchange, for: model) }
         let deviceModel = state.load(model: model, optimizer: optimizer)
         var summaries: [StepSummary] = []
-        for (offset, batch) in batches.enumerated() {
+        for (offset, part) in parts.enumerated() {
             let step = firstStep + offset
-            let ranges = shardRanges(of: batch)
+            let ranges = shardRanges(of: part.batch)
             let results = runReplicas(
-                model: deviceModel, batch: batch, ranges: ranges, key: randomKey.split(UInt64(step)), loss: loss)
-            // Combine in shard order, weighted by each shard's share of the loss weight.
-            let weights = ranges.map { batch.lossWeight(ofSentences: $0) }
+                model: deviceModel, batch: part.batch, ranges: ranges, key: randomKey.split(UInt64(step)),
+                exampleOffset: part.firstExampleIndex, loss: loss)
+            let weights = ranges.map { part.batch.lossWeight(ofSentences: $0) }
             let total = weights.reduce(0, +)
-            let shares = weights.map { total > 0 ? $0 / total : 1 / Float(shards) }
-            var combinedLoss: Float = 0
-            for (result, share) in zip(results, shares) { combinedLoss += result.loss * share }
+            let shares = weights.map { (total > 0 ? $0 / total : 1 / Float(shards)) * part.share }
+            var stepLoss: Float = 0
+            for (result, share) in zip(results, shares) { stepLoss += result.loss * share }
             state.combine(results.map(\.gradients), shares: shares)
+            if let group, let buffer {
+                state.copyGradients(into: buffer)
+                buffer.loss = stepLoss
+                try group.sum(buffer.values)
+                state.copyGradients(from: buffer)
+                stepLoss = buffer.loss
+            }
             let rate = learningRate(step)
             state.applyUpdate(&optimizer, learningRate: rate)
-            summaries.append(StepSummary(step: step, learningRate: rate, loss: combinedLoss, gradientNorm: nil))
+            summaries.append(StepSummary(step: step, learningRate: rate, loss: stepLoss, gradientNorm: nil))
         }
         state.store(into: &model, optimizer: &optimizer)
         return summaries

@@ -76,19 +76,7 @@ struct RunFingerprint {
     ///
     /// - Throws: `ProcessGroupError.mismatch`
     ///   on every process, naming the first field that differs and the ranks that differ.
-    func requireAgreement(in group: ProcessGroup) throws {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = .sortedKeys
-        let gathered = try group.allGather(Array(try encoder.encode(fields)))
-        let all = try gathered.map { try JSONDecoder().decode([String: String].self, from: Data($0)) }
-        let names = Set(all.flatMap(\.keys)).sorted()
-        for name in names {
-            let different = all.indices.filter { all[$0][name] != all[0][name] }
-            guard let first = different.first else { continue }
-            throw ProcessGroupError.mismatch(
-                what: name, ranks: different, rootValue: all[0][name] ?? "none", otherValue: all[first][name] ?? "none")
-        }
-    }
+    func requireAgreement(in group: ProcessGroup) throws { try group.requireAgreement(on: fields) }
 }
 
 extension Trainer {

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The small training setup of the data-parallel scripts (distributed-check.sh,
+# two-hosts.sh): the test fixture's 360 Ding pairs (300 train, 60 dev) prepared into
+# WORK/data (shards and WORK/data/small.vocab) and a 32-hidden model in WORK/model.json.
+#
+#   Scripts/small-run.sh BIN WORK     (BIN: a folder with nmt-prepare)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bin=${1:?usage: Scripts/small-run.sh BIN WORK}
+work=${2:?usage: Scripts/small-run.sh BIN WORK}
+fixtures=Tests/NMTScheduleTests/Fixtures
+head -300 $fixtures/sample.en > "$work/train.en"; head -300 $fixtures/sample.de > "$work/train.de"
+tail -60 $fixtures/sample.en > "$work/dev.en"; tail -60 $fixtures/sample.de > "$work/dev.de"
+"$bin/nmt-prepare" corpus --train-source "$work/train.en" --train-target "$work/train.de" --dev-source "$work/dev.en" \
+    --dev-target "$work/dev.de" --output "$work/data" --name small --shards 2 --target-size 500 --threshold 20 2>/dev/null
+cat > "$work/model.json" <<'JSON'
+{"vocabularySize": 0, "hiddenSize": 32, "layerCount": 2, "headCount": 4, "filterSize": 64,
+ "postprocessDropout": 0.1, "attentionDropout": 0.1, "reluDropout": 0.1, "labelSmoothing": 0.1,
+ "extraDecodeLength": 10, "beamSize": 4, "alpha": 0.6}
+JSON
