@@ -57,6 +57,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        // HTTP request parts for NMTServer's client deadlines (already a Hummingbird dependency).
+        .package(url: "https://github.com/apple/swift-nio-extras", from: "1.35.2"),
     ],
     targets: [
         // Every target lists each module it imports, none reached only through another.
@@ -86,10 +88,13 @@ let package = Package(
             dependencies: [
                 "NMTSchedule", "NMTTransformer", logging,
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
             ]),
 
         // Options and helpers the example programs share (not a product).
@@ -128,7 +133,7 @@ let package = Package(
             name: "nmt-distributed-check",
             dependencies: ["NMTDistributed", "NMTSchedule", "NMTAccelerator", "NMTTransformer", "NMTLayers", "NMTTensor"],
             path: "Tests/DistributedCheck"),
-        .target(name: "NMTTestSupport", dependencies: ["NMTTensor"], path: "Tests/NMTTestSupport"),
+        .target(name: "NMTTestSupport", dependencies: ["NMTTensor", "NMTTransformer"], path: "Tests/NMTTestSupport"),
         .testTarget(name: "NMTTensorTests", dependencies: ["NMTTensor", "NMTTestSupport", "CNMTBLAS", "CNMTKernels"]),
         .testTarget(name: "NMTLayersTests", dependencies: ["NMTLayers", "NMTTensor", "NMTTestSupport", "CNMTKernels"]),
         .testTarget(

@@ -25,6 +25,13 @@ struct NMTServe: AsyncParsableCommand {
     @Option(help: "Sentences queued at most; requests past it get 503.") var maxQueuedSentences = ServerLimits().maximumQueuedSentences
     @Option(help: "Milliseconds a batch waits for more requests.") var batchWindowMs = ServerLimits().batchingWindowMilliseconds
     @Option(help: "Most sentences decoded together.") var maxBatchSentences = ServerLimits().maximumBatchSentences
+    @Option(help: "Most beams a request may ask for.") var maxBeam = ServerLimits().maximumBeamSize
+    @Option(help: "Seconds a client may take to send a request's headers (also the idle keep-alive time).")
+    var headerTimeout = ServerLimits().headerTimeoutSeconds
+    @Option(help: "Seconds a client may take to send a request's body.") var bodyTimeout = ServerLimits().bodyTimeoutSeconds
+    @Option(help: "Connections open at once; more wait until one closes.") var maxConnections = ServerLimits().maximumConnections
+    @Option(help: "Seconds in-flight requests may take to finish after SIGTERM or SIGINT.")
+    var shutdownDeadline = ServerLimits().shutdownDeadlineSeconds
 
     func validate() throws {
         try requireExisting(model.modelDir, flag: "--model-dir")
@@ -41,6 +48,11 @@ struct NMTServe: AsyncParsableCommand {
         limits.maximumQueuedSentences = maxQueuedSentences
         limits.batchingWindowMilliseconds = batchWindowMs
         limits.maximumBatchSentences = maxBatchSentences
+        limits.maximumBeamSize = maxBeam
+        limits.headerTimeoutSeconds = headerTimeout
+        limits.bodyTimeoutSeconds = bodyTimeout
+        limits.maximumConnections = maxConnections
+        limits.shutdownDeadlineSeconds = shutdownDeadline
         return limits
     }
 

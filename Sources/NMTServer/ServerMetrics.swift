@@ -24,6 +24,13 @@ struct ServerMetrics: Sendable {
         translatedSentences = CoreMetrics.Counter(label: "nmt_translated_sentences_total", factory: factory)
     }
 
+    /// Counts a connection closed because its client was too slow (`"headers"` or `"body"`).
+    func recordClientTimeout(duringBody: Bool) {
+        CoreMetrics.Counter(
+            label: "nmt_client_timeouts_total", dimensions: [("phase", duringBody ? "body" : "headers")], factory: factory
+        ).increment()
+    }
+
     /// Counts a finished request by route and status and records its latency.
     func recordRequest(route: String, status: Int, nanoseconds: Int64) {
         CoreMetrics.Counter(label: "nmt_requests_total", dimensions: [("route", route), ("status", String(status))], factory: factory)

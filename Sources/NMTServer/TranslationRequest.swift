@@ -84,15 +84,41 @@ public struct TranslationRequest: Sendable, Equatable {
             }
             if text.contains(where: \.isNewline) { throw .badRequest("text \(i) contains a line break; send one sentence per text") }
         }
+        try Self.checkRanges(parsed, limits: limits)
         options = try Self.options(parsed, defaults: defaults)
         if let problem = options.problem { throw .badRequest(problem) }
     }
 
-    /// Whether a parsed JSON value is not an integer (or is negative, when `unsigned`).
+    /// The largest `"alpha"` (10: the length penalty's exponent; past a few it only favours
+    /// the longest outputs) and `"temperature"` (100: the distribution is flat long before).
+    public static let maximumAlpha: Float = 10, maximumTemperature: Float = 100
+    /// The largest `"top_k"` (1,000,000; a k above the vocabulary means the whole vocabulary).
+    public static let maximumTopK = 1_000_000
+
+    /// Refuses any search field outside its range, naming the field, before any option is
+    /// built from it (a beam of 2⁴⁰ once made the server try to allocate 8 TB).
+    private static func checkRanges(_ body: Body, limits: ServerLimits) throws(RequestError) {
+        if let beam = body.beam_size, !(1...limits.maximumBeamSize).contains(beam) {
+            throw .badRequest("\"beam_size\" is \(beam); must be in 1...\(limits.maximumBeamSize) (this server's limit)")
+        }
+        if let alpha = body.alpha, !(0...maximumAlpha).contains(alpha) {
+            throw .badRequest("\"alpha\" is \(alpha); must be in 0...\(Int(maximumAlpha))")
+        }
+        if let temperature = body.temperature, !(temperature > 0 && temperature <= maximumTemperature) {
+            throw .badRequest("\"temperature\" is \(temperature); must be more than 0 and at most \(Int(maximumTemperature))")
+        }
+        if let k = body.top_k, !(1...maximumTopK).contains(k) {
+            throw .badRequest("\"top_k\" is \(k); must be in 1...\(maximumTopK)")
+        }
+        if let p = body.top_p, !(p > 0 && p <= 1) { throw .badRequest("\"top_p\" is \(p); must be more than 0 and at most 1") }
+    }
+
+    /// Whether a parsed JSON value is not an integer of the field's type (Int, or UInt64 when
+    /// `unsigned`): a fraction, a negative seed, or a number past the type's range.
     private static func notAnInteger(_ value: Any, unsigned: Bool) -> Bool {
         guard let number = value as? NSNumber else { return true }
         let double = number.doubleValue
-        return double != double.rounded() || (unsigned && double < 0)
+        return unsigned ? UInt64(exactly: double) == nil : Int(exactly: double) == nil
     }
 
     private static func options(_ body: Body, defaults: DecodingOptions) throws(RequestError) -> DecodingOptions {

@@ -1,10 +1,12 @@
 import Foundation
 import Hummingbird
+import HummingbirdCore
 import Logging
 import NMTSchedule
 import NMTTransformer
 import NIOCore
 import ServiceLifecycle
+import UnixSignals
 
 /// An HTTP translation server on Hummingbird: a model and vocabulary loaded once,
 /// requests batched together, limits on every input, Prometheus metrics, and a graceful
@@ -38,21 +40,35 @@ public struct TranslationServer: Sendable {
     /// - Throws: ``RequestError/badRequest(_:)`` naming a limit that cannot be used.
     public init(translator: Translator, limits: ServerLimits = ServerLimits()) throws(RequestError) {
         if let problem = limits.problem { throw .badRequest(problem) }
+        if case .beamSearch(let beam, _) = translator.options.strategy, beam > limits.maximumBeamSize {
+            throw .badRequest("the default beam size \(beam) is above maximumBeamSize \(limits.maximumBeamSize)")
+        }
         self.translator = translator
         self.limits = limits
         batcher = TranslationBatcher(translator: translator, limits: limits, metrics: metrics)
     }
 
     /// Serves until SIGTERM or SIGINT, then stops accepting connections and lets in-flight
-    /// requests finish.
+    /// requests finish, for at most ``ServerLimits/shutdownDeadlineSeconds``; then it
+    /// cancels what is left and returns.
     ///
     /// - Parameter onServerRunning: called with the port once the server listens.
     public func run(onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
-        let group = ServiceGroup(
-            configuration: .init(
-                services: [makeApplication(onServerRunning: onServerRunning)], gracefulShutdownSignals: [.sigterm, .sigint],
-                logger: logger))
-        try await group.run()
+        try await ServiceGroup(configuration: serviceGroupConfiguration(onServerRunning: onServerRunning)).run()
+    }
+
+    /// The service group ``run(onServerRunning:)`` runs: the application, shut down
+    /// gracefully on SIGTERM or SIGINT within the shutdown deadline (a second signal or the
+    /// deadline cancels the rest).
+    public func serviceGroupConfiguration(
+        signals: [UnixSignal] = [.sigterm, .sigint], onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+    ) -> ServiceGroupConfiguration {
+        var configuration = ServiceGroupConfiguration(
+            services: [makeApplication(onServerRunning: onServerRunning)], gracefulShutdownSignals: signals,
+            cancellationSignals: signals, logger: logger)
+        configuration.maximumGracefulShutdownDuration = .nanoseconds(Int64(limits.shutdownDeadlineSeconds * 1e9))
+        configuration.maximumCancellationDuration = .seconds(5)
+        return configuration
     }
 
     /// The Hummingbird application, for running inside a caller's own `ServiceGroup` (tests
@@ -71,8 +87,18 @@ public struct TranslationServer: Sendable {
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
                 body: .init(byteBuffer: ByteBuffer(bytes: self.metrics.registry.emitToBuffer())))
         }
+        let (limits, metrics) = (self.limits, self.metrics)
+        let http = HTTP1Channel.Configuration(additionalChannelHandlers: [
+            ClientDeadlineHandler(
+                headerTimeout: .nanoseconds(Int64(limits.headerTimeoutSeconds * 1e9)),
+                bodyTimeout: .nanoseconds(Int64(limits.bodyTimeoutSeconds * 1e9)),
+                onTimeout: { metrics.recordClientTimeout(duringBody: $0) })
+        ])
         return Application(
-            router: router, configuration: .init(address: .hostname(host, port: port), serverName: "nmt-serve"),
+            router: router, server: .http1(configuration: http),
+            configuration: .init(
+                address: .hostname(host, port: port), serverName: "nmt-serve",
+                availableConnectionsDelegate: MaximumAvailableConnections(limits.maximumConnections, logger: logger)),
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? port) }, logger: logger)
     }
 
@@ -82,6 +108,10 @@ public struct TranslationServer: Sendable {
             body = try await request.body.collect(upTo: limits.maximumBodyBytes)
         } catch is NIOTooManyBytesError {
             throw RequestError.tooLarge("the body is larger than \(limits.maximumBodyBytes) bytes")
+        } catch {
+            // A malformed chunked encoding, a client that went away or one too slow (the
+            // connection is closed): the client's fault, and no reason to log an error.
+            throw RequestError.badRequest("the request body could not be read: \(error)")
         }
         let parsed = try TranslationRequest(body: Array(buffer: body), defaults: translator.options, limits: limits)
         // Checked here, per request: inside a shared batch one long text would fail them all.
@@ -105,6 +135,7 @@ public struct TranslationServer: Sendable {
             object = try await body()
         } catch let error as RequestError {
             (status, object) = (error.statusCode, ["error": error.description])
+            if status < 500 { logger.debug("request refused (\(status)): \(error)") }
         } catch {
             (status, object) = (500, ["error": "\(error)"])
             logger.error("request failed: \(error)")

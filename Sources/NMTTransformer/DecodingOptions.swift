@@ -50,9 +50,13 @@ public struct DecodingOptions: Sendable, Equatable {
             self.offset = offset
         }
 
-        /// The limit for a source of `length` tokens (at least 1).
+        /// The limit for a source of `length` tokens (at least 1). Computed in Double and
+        /// clamped, so that no ratio or offset can overflow (a limit past the search's own
+        /// maximum length changes nothing).
         public func tokens(forSourceLength length: Int) -> Int {
-            max(1, Int((ratio * Float(length)).rounded(.down)) + offset)
+            let tokens = (Double(ratio) * Double(length)).rounded(.down) + Double(offset)
+            guard tokens.isFinite else { return tokens < 0 ? 1 : Int(Int32.max) }
+            return Int(min(max(tokens, 1), Double(Int32.max)))
         }
     }
 
@@ -72,11 +76,27 @@ public struct DecodingOptions: Sendable, Equatable {
     /// The reference's settings.
     public init() {}
 
-    /// Why these options cannot be used, or nil when they can.
+    /// The most beams any search takes (1,000): the search keeps beam × vocabulary
+    /// candidates per sentence, so a beam this large already needs gigabytes for a base
+    /// vocabulary; larger values could only exhaust memory or overflow sizes.
+    public static let maximumBeamSize = 1_000
+    /// The most tokens decoded past the source width (10,000; the reference uses 100):
+    /// it sizes the position table and every cache.
+    public static let maximumExtraDecodeLength = 10_000
+    /// The largest ``LengthLimit/ratio`` (1,000) and the largest magnitude of its offset
+    /// (10,000); the search's own maximum length caps the limit anyway.
+    public static let maximumLengthRatio: Float = 1_000, maximumLengthOffset = 10_000
+    /// The longest n-gram ``noRepeatNgramSize`` may block (10,000: longer than any output).
+    public static let maximumNgramSize = 10_000
+
+    /// Why these options cannot be used, or nil when they can: a value out of its range,
+    /// each checked before anything is sized from it.
     public var problem: String? {
         switch strategy {
         case .beamSearch(let beamSize, let alpha):
-            if beamSize < 1 { return "beamSize is \(beamSize); must be at least 1" }
+            if beamSize < 1 || beamSize > Self.maximumBeamSize {
+                return "beamSize is \(beamSize); must be in 1...\(Self.maximumBeamSize)"
+            }
             if !alpha.isFinite || alpha < 0 { return "alpha is \(alpha); must be finite and ≥ 0" }
         case .greedy: break
         case .sampling(let sampling):
@@ -86,11 +106,20 @@ public struct DecodingOptions: Sendable, Equatable {
             if let k = sampling.topK, k < 1 { return "topK is \(k); must be at least 1" }
             if let p = sampling.topP, !(p > 0 && p <= 1) { return "topP is \(p); must be in (0, 1]" }
         }
-        if extraDecodeLength < 0 { return "extraDecodeLength is \(extraDecodeLength); must not be negative" }
-        if let limit = lengthLimit, !limit.ratio.isFinite || limit.ratio < 0 {
-            return "lengthLimit.ratio is \(limit.ratio); must be finite and ≥ 0"
+        if extraDecodeLength < 0 || extraDecodeLength > Self.maximumExtraDecodeLength {
+            return "extraDecodeLength is \(extraDecodeLength); must be in 0...\(Self.maximumExtraDecodeLength)"
         }
-        if let n = noRepeatNgramSize, n < 1 { return "noRepeatNgramSize is \(n); must be at least 1" }
+        if let limit = lengthLimit {
+            if !limit.ratio.isFinite || limit.ratio < 0 || limit.ratio > Self.maximumLengthRatio {
+                return "lengthLimit.ratio is \(limit.ratio); must be in 0...\(Int(Self.maximumLengthRatio))"
+            }
+            if limit.offset < -Self.maximumLengthOffset || limit.offset > Self.maximumLengthOffset {
+                return "lengthLimit.offset is \(limit.offset); must be in -\(Self.maximumLengthOffset)...\(Self.maximumLengthOffset)"
+            }
+        }
+        if let n = noRepeatNgramSize, n < 1 || n > Self.maximumNgramSize {
+            return "noRepeatNgramSize is \(n); must be in 1...\(Self.maximumNgramSize)"
+        }
         return nil
     }
 }

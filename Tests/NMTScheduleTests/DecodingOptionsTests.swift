@@ -43,6 +43,10 @@ final class DecodingOptionsTests: XCTestCase {
         let sampled = try translator.translate(lines)
         XCTAssertEqual(try translator.translate(lines), sampled, "same seed, same draws")
         translator.batchSize = 2
+        // Not exact by construction: other batches give other product shapes, whose
+        // probabilities may differ by ~1e-6 relative; a draw changes only if its uniform
+        // number falls that close to a boundary of the cumulative distribution, a chance of
+        // about 1e-4 for this case's ~50 draws on any one CPU.
         XCTAssertEqual(try translator.translate(lines), sampled, "other batches, same draws")
         translator.options.strategy = .sampling(.init(temperature: 1.5, seed: 8))
         XCTAssertNotEqual(try translator.translate(lines), sampled, "another seed draws otherwise")
@@ -116,5 +120,29 @@ final class DecodingOptionsTests: XCTestCase {
         translator.options = DecodingOptions()
         translator.options.noRepeatNgramSize = 0
         XCTAssertThrowsError(try translator.translate(lines)) { XCTAssertTrue("\($0)".contains("noRepeatNgramSize is 0"), "\($0)") }
+    }
+
+    /// Values that once trapped or tried to allocate exabytes (a beam of 2⁶³ − 1, an extra
+    /// length that overflows the source width, a length ratio of 1e30) are refused with a
+    /// message naming the setting and its range, before anything is sized from them.
+    func testOutOfRangeValuesAreRefusedBeforeDecoding() throws {
+        let translator = try translator()
+        func refuses(_ change: (inout DecodingOptions) -> Void, _ message: String, line: UInt = #line) {
+            var options = DecodingOptions()
+            change(&options)
+            XCTAssertEqual(options.problem.map { $0.contains(message) }, true, "\(options.problem ?? "accepted")", line: line)
+            var refusing = translator
+            refusing.options = options
+            XCTAssertThrowsError(try refusing.translate(lines), line: line) { XCTAssertTrue("\($0)".contains(message), "\($0)", line: line) }
+        }
+        refuses({ $0.strategy = .beamSearch(beamSize: Int.max, alpha: 0.6) }, "beamSize is 9223372036854775807; must be in 1...1000")
+        refuses({ $0.strategy = .beamSearch(beamSize: 1 << 40, alpha: 0.6) }, "beamSize is 1099511627776")
+        refuses({ $0.extraDecodeLength = Int.max }, "extraDecodeLength is 9223372036854775807; must be in 0...10000")
+        refuses({ $0.lengthLimit = .init(ratio: 1e30, offset: 10) }, "lengthLimit.ratio is 1e+30")
+        refuses({ $0.lengthLimit = .init(ratio: 1, offset: Int.min) }, "lengthLimit.offset is -9223372036854775808")
+        refuses({ $0.noRepeatNgramSize = Int.max }, "noRepeatNgramSize is 9223372036854775807")
+        // The largest accepted values cannot overflow the per-sentence limit.
+        XCTAssertEqual(DecodingOptions.LengthLimit(ratio: 1_000, offset: 10_000).tokens(forSourceLength: Int.max), Int(Int32.max))
+        XCTAssertEqual(DecodingOptions.LengthLimit(ratio: 0, offset: -10_000).tokens(forSourceLength: 5), 1)
     }
 }

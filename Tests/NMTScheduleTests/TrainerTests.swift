@@ -296,6 +296,7 @@ final class TrainerTests: XCTestCase {
         let lines = ["Good.", "This is a much longer sentence than the others.", "It is raining today.", "Yes"]
         let together = try translator.translate(lines)
         let alone = try lines.map { try translator.translate($0) }
+        // Exact by construction: with batches of 1 both decode each line alone, same shapes.
         XCTAssertEqual(together, alone)
         XCTAssertThrowsError(try Translator(model: model, tokenizer: Subtokenizer(vocabularyFile: SampleCorpus.fixture("sample.en"))))
 
@@ -305,8 +306,9 @@ final class TrainerTests: XCTestCase {
     }
 
     /// The static device's translations (fixed-shape batches, static beam search, parts of
-    /// a batch on concurrent replicas) equal the CPU device's when the decode limits agree:
-    /// one batch whose longest line sets both the CPU width and the static max length.
+    /// a batch on concurrent replicas) equal the CPU device's when the decode limits agree
+    /// (one batch whose longest line sets both the CPU width and the static max length),
+    /// wherever a line's best candidate is ahead by more than rounding.
     func testStaticDeviceTranslatesLikeTheCPUDevice() throws {
         var translator = try untrainedTranslator()
         let tokenizer = translator.tokenizer
@@ -314,11 +316,22 @@ final class TrainerTests: XCTestCase {
         let lines = ["Good.", "This is a much longer sentence than the others.", "It is raining today.", "Yes", ""]
         let longest = try lines.map { try tokenizer.encode($0, addEOS: true).count }.max()!
         let onCPU = try translator.translate(lines, on: CPUDevice())
-        XCTAssertEqual(onCPU, try translator.translate(lines))
+        XCTAssertEqual(onCPU, try translator.translate(lines), "the same device, batches and shapes: exact")
+        // The static device computes with other shapes (one-hot embedding, no padding
+        // removal), so a line may differ where its two best candidates tie to rounding.
+        let encoded = try lines.map { try tokenizer.encode($0, addEOS: true) }
+        let batch = IndexTensor(
+            shape: [lines.count, longest], scalars: encoded.flatMap { $0 + [Int32](repeating: 0, count: longest - $0.count) })
+        let beams = translator.model.allBeams(batch, beamSize: translator.beamSize, alpha: translator.alpha, extraDecodeLength: 3)
+        let decided = beams.scores.map { $0[0] - $0[1] > 2 * decodingTolerance(at: $0[0]) }
+        XCTAssertGreaterThan(decided.filter { $0 }.count, 2, "most lines are not ties")
         for shards in [1, 2] {
             // 6 rows for 5 lines: the last row is filled with an empty sentence.
             let device = try StaticShardedDevice(shards: shards, batchTokens: 6 * longest, maxLength: longest)
-            XCTAssertEqual(try translator.translate(lines, on: device), onCPU, "\(shards) shards")
+            let onStatic = try translator.translate(lines, on: device)
+            for (i, line) in lines.enumerated() where decided[i] {
+                XCTAssertEqual(onStatic[i], onCPU[i], "\(shards) shards, \"\(line)\"")
+            }
         }
         let narrow = try StaticShardedDevice(shards: 1, batchTokens: 6 * (longest - 1), maxLength: longest - 1)
         XCTAssertThrowsError(try translator.translate(lines, on: narrow)) { error in

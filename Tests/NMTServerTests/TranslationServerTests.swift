@@ -44,7 +44,7 @@ final class TranslationServerTests: XCTestCase {
         }
     }
 
-    func start(_ limits: ServerLimits = ServerLimits()) async throws -> Running {
+    static func start(_ limits: ServerLimits = ServerLimits()) async throws -> Running {
         var server = try TranslationServer(translator: Self.translator, limits: limits)
         server.port = 0
         server.logger = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
@@ -83,7 +83,7 @@ final class TranslationServerTests: XCTestCase {
     /// `text` and `texts` give the translator's translations, for beam search and greedy
     /// decoding; /health answers.
     func testTranslatesLikeTheTranslator() async throws {
-        let running = try await start()
+        let running = try await Self.start()
         let lines = ["Where is the station?", "Good morning.", "I have no idea."]
         let single = try await Self.post(running, #"{"text": "Where is the station?"}"#)
         XCTAssertEqual(single.status, 200, single.text)
@@ -105,7 +105,7 @@ final class TranslationServerTests: XCTestCase {
     func testConcurrentRequestsShareDecodeCalls() async throws {
         var limits = ServerLimits()
         limits.batchingWindowMilliseconds = 200
-        let running = try await start(limits)
+        let running = try await Self.start(limits)
         let statuses = try await withThrowingTaskGroup(of: Int.self) { group in
             for i in 0..<8 {
                 let body = "{\"text\": \"Good morning number \(i).\"}"
@@ -132,7 +132,7 @@ final class TranslationServerTests: XCTestCase {
         limits.maximumTexts = 3
         limits.maximumTextCharacters = 40
         limits.maximumBodyBytes = 300
-        let running = try await start(limits)
+        let running = try await Self.start(limits)
         let cases: [(Data, Int, String)] = [
             (Data("nope".utf8), 400, "not valid JSON"),
             (Data("[1, 2]".utf8), 400, "must be a JSON object"),
@@ -140,7 +140,7 @@ final class TranslationServerTests: XCTestCase {
             (Data(#"{"texts": ["a", 7]}"#.utf8), 400, "\"texts\" must be an array of strings"),
             (Data(#"{"text": "a", "alpha": "high"}"#.utf8), 400, "\"alpha\" must be a number"),
             (Data(#"{"text": "a", "beam_size": 2.5}"#.utf8), 400, "\"beam_size\" must be an integer"),
-            (Data(#"{"text": "a", "beam_size": 0}"#.utf8), 400, "beamSize is 0"),
+            (Data(#"{"text": "a", "beam_size": 0}"#.utf8), 400, "\"beam_size\" is 0; must be in 1...16"),
             (Data(#"{"text": "a", "mode": "fast"}"#.utf8), 400, "\"mode\" must be"),
             (Data(#"{"text": "a", "temperature": 2}"#.utf8), 400, "apply to \"mode\": \"sample\" only"),
             (Data(#"{"text": "a", "colour": 1}"#.utf8), 400, "unknown field \"colour\""),
@@ -170,7 +170,7 @@ final class TranslationServerTests: XCTestCase {
         var limits = ServerLimits()
         limits.maximumQueuedSentences = 2
         limits.batchingWindowMilliseconds = 500
-        let running = try await start(limits)
+        let running = try await Self.start(limits)
         let twoTexts = #"{"texts": ["Good morning.", "I have no idea."]}"#
         let first = Task { [running] in try await TranslationServerTests.post(running, twoTexts) }
         try await Task.sleep(for: .milliseconds(150))
@@ -186,7 +186,7 @@ final class TranslationServerTests: XCTestCase {
     func testGracefulShutdownFinishesRequestsInFlight() async throws {
         var limits = ServerLimits()
         limits.batchingWindowMilliseconds = 400
-        let running = try await start(limits)
+        let running = try await Self.start(limits)
         let oneText = #"{"text": "Good morning."}"#
         let inFlight = Task { [running] in try await TranslationServerTests.post(running, oneText) }
         try await Task.sleep(for: .milliseconds(150))

@@ -135,4 +135,15 @@ final class VectorKernelTests: XCTestCase {
         }
         XCTAssertEqual(swift[3].last.map(Float.init(bitPattern:)), 2, "NaN never wins the maximum")
     }
+
+    /// NMT_VECTOR_BITS, when set, is the widest width the whole process uses (CI runs parts
+    /// of the suite at 256 bits this way): a value the library ignores would make such a
+    /// run test the widest path while claiming another, so an unknown value fails here.
+    func testTheEnvironmentSetsTheWidestWidth() {
+        let value = ProcessInfo.processInfo.environment["NMT_VECTOR_BITS"] ?? ""
+        let expected: Int32? = value.isEmpty ? 512 : ["512": 512, "256": 256, "0": 0][value]
+        XCTAssertNotNil(expected, "NMT_VECTOR_BITS=\(value) is not 512, 256 or 0")
+        XCTAssertEqual(nmt_kernels_vector_bits_ceiling(), expected ?? 512)
+        XCTAssertLessThanOrEqual(nmt_kernels_limit_vector_bits(512), expected ?? 512, "a test cannot raise the ceiling")
+    }
 }

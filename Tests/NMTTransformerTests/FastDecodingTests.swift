@@ -58,26 +58,33 @@ final class FastDecodingTests: XCTestCase {
         }
     }
 
-    /// Same best sequences (with the reference's zero padding) and the same scores to the
-    /// last bit, over models and sentences where some finish early, some late and some run
-    /// to the length limit.
+    /// The same best sequences (with the reference's zero padding) and scores equal to
+    /// rounding, over models and sentences where some finish early, some late and some run
+    /// to the length limit. The two compute with products of different shapes (one new
+    /// position per step against whole prefixes), which round differently on some GEMM
+    /// kernels (OpenBLAS's Haswell and Zen kernels, not its SkylakeX one), so scores agree
+    /// to ``decodingScoreTolerance`` and sequences wherever the runner-up is further behind.
     func testFastSearchEqualsTheReferenceRecomputedFromScratch() throws {
-        var finished = 0, unfinished = 0
+        var finished = 0, unfinished = 0, ties = 0
         for seed in UInt64(0)..<5 {
             let model = try Transformer(configuration: configuration, key: RandomKey(seed: 70 + seed))
             let inputs = sources(seed: 90 + seed)
             let fast = model.translate(inputs, beamSize: 3, alpha: 0.6, extraDecodeLength: 5)
             let reference = referenceSearch(model, inputs, beam: 3, extra: 5)
-            XCTAssertEqual(fast.sequences, reference.sequences.map { Array($0[0].dropFirst()) }, "seed \(seed)")
-            XCTAssertEqual(fast.scores, reference.scores.map { $0[0] }, "seed \(seed)")
+            ties += assertSameBestChoices(
+                sequences: fast.sequences, scores: fast.scores,
+                expectedSequences: reference.sequences.map { Array($0[0].dropFirst()) }, expectedScores: reference.scores.map { $0[0] },
+                runnerUpScores: reference.scores.map { $0[1] }, "seed \(seed)")
             for sequence in fast.sequences { if sequence.contains(1) { finished += 1 } else { unfinished += 1 } }
         }
         XCTAssertGreaterThan(finished, 0)
         XCTAssertGreaterThan(unfinished, 0)
+        XCTAssertLessThan(ties, 5, "most of the 25 sentences are compared by sequence")
     }
 
     /// Sentences leave the batch once their result is final (the rows decoded shrink), and
-    /// every beam's sequence and score stays what the search without leaving gives.
+    /// every beam's sequence and score stays what the search without leaving gives, to
+    /// rounding: fewer rows make other product shapes (see ``assertSameBeams``).
     func testSentencesLeaveTheBatchWithTheirResultsUnchanged() throws {
         var shrank = false
         for seed in UInt64(0)..<5 {
@@ -97,8 +104,7 @@ final class FastDecodingTests: XCTestCase {
             let (leaving, rows) = run()
             search.dropsFinishedSentences = false
             let (staying, allRows) = run()
-            XCTAssertEqual(leaving.sequences, staying.sequences, "seed \(seed)")
-            XCTAssertEqual(leaving.scores, staying.scores, "seed \(seed)")
+            assertSameBeams(leaving, staying, "seed \(seed)")
             XCTAssertTrue(allRows.allSatisfy { $0 == 15 })
             XCTAssertTrue(rows.allSatisfy { $0 % 3 == 0 && $0 <= 15 }, "whole sentences leave")
             shrank = shrank || rows.contains { $0 < 15 }

@@ -15,11 +15,17 @@ extern "C" {
 #endif
 
 /// The instruction set the kernels use on this CPU: 512 (AVX-512), 256 (AVX2 + FMA) or 0
-/// (portable C).
+/// (portable C), at most the ceiling of `nmt_kernels_vector_bits_ceiling`.
 int nmt_kernels_vector_bits(void);
 
+/// The widest width this process may use: the environment variable NMT_VECTOR_BITS (512,
+/// 256 or 0), read once; 512 when it is unset. `NMT_VECTOR_BITS=256 swift test` runs the
+/// whole suite on the AVX2 kernels, `NMT_VECTOR_BITS=0` on the portable ones.
+int nmt_kernels_vector_bits_ceiling(void);
+
 /// Limits the kernels to at most `bits` (512, 256 or 0) for tests and benchmarks; returns
-/// the width now in use (the lower of `bits` and what the CPU offers).
+/// the width now in use (the lowest of `bits`, the NMT_VECTOR_BITS ceiling and what the CPU
+/// offers). A test that tries each width keeps those where this returns the width asked for.
 int nmt_kernels_limit_vector_bits(int bits);
 
 /// Processors this process may run on (its CPU affinity mask; `taskset`, `mpirun
