@@ -101,7 +101,8 @@ let package = Package(
         .target(name: "NMTCommandLine", dependencies: ["NMT", argumentParser], path: "Examples/Shared"),
         .executableTarget(name: "nmt-demo", dependencies: ["NMT"], path: "Examples/nmt-demo"),
         .executableTarget(
-            name: "nmt-prepare", dependencies: ["NMTData", "NMTSchedule", argumentParser], path: "Examples/nmt-prepare"),
+            name: "nmt-prepare", dependencies: ["NMTData", "NMTSchedule", "NMTCommandLine", argumentParser],
+            path: "Examples/nmt-prepare"),
         .executableTarget(
             name: "nmt-train", dependencies: ["NMT", "NMTCommandLine", "NMTDistributed", argumentParser, logging],
             path: "Examples/nmt-train"),

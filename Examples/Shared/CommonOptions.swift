@@ -24,7 +24,7 @@ public struct DeviceOptions: ParsableArguments {
 
     /// Refuses a shard count the device cannot use.
     public func validate() throws {
-        if let shards, shards < 1 { throw ValidationError("--shards must be at least 1, not \(shards)") }
+        try requireRange(shards, FlagBounds.shards, flag: "--shards")
         if device == .cpu, let shards, shards != 1 {
             throw ValidationError("--shards \(shards) needs --device static; the CPU device has one replica")
         }

@@ -19,21 +19,18 @@ struct NMTAverage: ParsableCommand {
     @Option(parsing: .upToNextOption, help: "Checkpoint directories to average.") var inputs: [String] = []
     @Option(help: "A training run's model directory (with --last).") var modelDir: String?
     @Option(help: "Average the newest N checkpoints of --model-dir.") var last: Int?
-    @Option(help: "The model directory to write the average to (not the training run's own).") var output: String
+    @Option(help: "A new or empty directory to write the average to (one holding checkpoints, or an input, is refused).")
+    var output: String
 
     func validate() throws {
         switch (inputs.isEmpty, modelDir, last) {
         case (false, nil, nil): break
-        case (true, .some, .some(let n)) where n >= 1: break
-        case (true, .some, .some(let n)): throw ValidationError("--last must be at least 1, not \(n)")
+        case (true, .some, .some(let n)) where (1...1_000).contains(n): break
+        case (true, .some, .some(let n)): throw ValidationError("--last must be in 1...1000, not \(n)")
         default: throw ValidationError("give --inputs CHECKPOINT..., or --model-dir DIR with --last N")
         }
         for path in inputs + [modelDir].compactMap({ $0 }) where !FileManager.default.fileExists(atPath: path) {
             throw ValidationError("\(path) does not exist")
-        }
-        let out = URL(fileURLWithPath: output).standardizedFileURL.path
-        if let modelDir, URL(fileURLWithPath: modelDir).standardizedFileURL.path == out {
-            throw ValidationError("--output is the training run's model directory; its rolling checkpoints would replace the average")
         }
     }
 

@@ -18,6 +18,8 @@ struct NMTEvaluate: ParsableCommand {
     @OptionGroup var devices: DeviceOptions
 
     func validate() throws {
+        try requireRange(batchSize, FlagBounds.batchTokens, flag: "--batch-size")
+        try requireRange(maxLength, FlagBounds.sentenceTokens, flag: "--max-length")
         try requireExisting(modelDir, flag: "--model-dir")
     }
 

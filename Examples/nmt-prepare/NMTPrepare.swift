@@ -3,6 +3,7 @@
 // Other tools and tests call it; keep its output formats stable.
 import ArgumentParser
 import Foundation
+import NMTCommandLine
 import NMTData
 import NMTSchedule
 
@@ -38,6 +39,13 @@ struct Vocab: ParsableCommand {
     @Option(help: "Use this fixed minimum count instead of the search.") var minCount: Int?
     @Option(help: "Characters read per file at most (the reference's 1e6).") var fileByteLimit: Int = 1_000_000
     @Argument(help: "Text files, one sentence per line.") var files: [String]
+
+    func validate() throws {
+        try requireRange(targetSize, 1...10_000_000, flag: "--target-size")
+        try requireRange(threshold, 0...10_000_000, flag: "--threshold")
+        try requireRange(minCount, 1...Int(Int32.max), flag: "--min-count")
+        try requireRange(fileByteLimit, 1...Int(Int32.max), flag: "--file-byte-limit")
+    }
 
     func run() throws {
         let start = Date()
@@ -158,7 +166,7 @@ struct Ding: ParsableCommand {
     var devEvery: Int?
 
     func validate() throws {
-        if let devEvery, devEvery < 2 { throw ValidationError("--dev-every must be at least 2, not \(devEvery)") }
+        try requireRange(devEvery, 2...1_000_000, flag: "--dev-every")
     }
 
     func run() throws {
@@ -195,7 +203,9 @@ struct Corpus: ParsableCommand {
     @Option(help: "Seed of the shard shuffle.") var seed: UInt64 = 1
 
     func validate() throws {
-        guard shards > 0 else { throw ValidationError("--shards must be positive, got \(shards)") }
+        try requireRange(shards, FlagBounds.shards, flag: "--shards")
+        try requireRange(targetSize, 1...10_000_000, flag: "--target-size")
+        try requireRange(threshold, 0...10_000_000, flag: "--threshold")
     }
 
     func run() throws {
@@ -214,12 +224,19 @@ struct Corpus: ParsableCommand {
             try tokenizer.write(to: vocabURL)
             note(String(format: "built %d subtokens in %.1f s", tokenizer.vocabularySize, Date().timeIntervalSince(start)))
         }
+        // Kept shards must be those of this vocabulary; new ones are recorded with it.
+        let record = try ShardVocabularyRecord(vocabularyFile: vocabURL)
+        if let existing = try ShardVocabularyRecord.read(in: directory), existing != record {
+            throw ValidationError(
+                "\(directory.path) holds shards of another vocabulary (CRC-32C \(existing.vocabularyCRC32C)) than \(vocabURL.path) (\(record.vocabularyCRC32C)); use a new --output")
+        }
         let train = try CorpusPreparer.writeShards(
             source: URL(fileURLWithPath: trainSource), target: URL(fileURLWithPath: trainTarget), tokenizer: tokenizer,
             directory: directory, name: name, tag: "train", shards: shards, shuffleSeed: seed, progress: progressLine("train"))
         let dev = try CorpusPreparer.writeShards(
             source: URL(fileURLWithPath: devSource), target: URL(fileURLWithPath: devTarget), tokenizer: tokenizer,
             directory: directory, name: name, tag: "dev", shards: 1, shuffleSeed: nil, progress: progressLine("dev"))
+        try record.write(in: directory)
         note("shards: \((train + dev).map(\.lastPathComponent).joined(separator: ", "))")
     }
 }

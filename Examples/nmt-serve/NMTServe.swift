@@ -35,7 +35,10 @@ struct NMTServe: AsyncParsableCommand {
 
     func validate() throws {
         try requireExisting(model.modelDir, flag: "--model-dir")
-        if !(0...65535).contains(port) { throw ValidationError("--port must be in 0...65535, not \(port)") }
+        try requireRange(port, 0...65535, flag: "--port")
+        try requireRange(beam, 1...maxBeam, flag: "--beam")
+        try requireRange(maxBeam, FlagBounds.beams, flag: "--max-beam")
+        try requireRange(extraLength, FlagBounds.extraLength, flag: "--extra-length")
         if let problem = limits.problem { throw ValidationError(problem) }
         if let problem = defaults.problem { throw ValidationError(problem) }
     }

@@ -61,13 +61,21 @@ struct NMTTrain: ParsableCommand {
     var distributed = false
     @Option(help: "Threads the kernels use (default: the cores this process may run on; with --distributed, its share of the host's).")
     var threads: Int?
+    @Option(help: "With --distributed: seconds a process waits for the others at an exchange before the job ends with an error naming the missing ranks.")
+    var collectiveTimeout: Double = Communicator.defaultTimeoutSeconds
 
     func validate() throws {
         if trainSteps != nil && trainEpochs != nil { throw ValidationError("--train-steps and --train-epochs are mutually exclusive") }
         if (bleuSource == nil) != (bleuRef == nil) { throw ValidationError("--bleu-source and --bleu-ref go together") }
         if iterationsPerLoop < 1 { throw ValidationError("--iterations-per-loop must be at least 1") }
         if accumulate < 1 { throw ValidationError("--accumulate must be at least 1, not \(accumulate)") }
-        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1, not \(threads)") }
+        try requireRange(threads, FlagBounds.threads, flag: "--threads")
+        try requireRange(collectiveTimeout, 1...86_400, flag: "--collective-timeout")
+        // mpirun starts N copies; without --distributed each would train alone, into one
+        // model directory.
+        if !distributed, let size = ProcessInfo.processInfo.environment["OMPI_COMM_WORLD_SIZE"].flatMap(Int.init), size > 1 {
+            throw ValidationError("nmt-train runs as one of \(size) mpirun processes without --distributed; add --distributed (or run it without mpirun)")
+        }
         if stepsBetweenEvals < 1 || epochsBetweenEvals < 1 {
             throw ValidationError("--steps-between-evals and --epochs-between-evals must be at least 1")
         }
@@ -113,7 +121,7 @@ struct NMTTrain: ParsableCommand {
         LoggingSystem.bootstrap(StreamLogHandler.standardError)
         if let threads { ComputeThreads.count = threads }
         guard distributed else { return try train(device: devices.makeDevice(batchTokens: batchSize, maxLength: maxLength)) }
-        let communicator = try Communicator()
+        let communicator = try Communicator(timeoutSeconds: collectiveTimeout)
         do {
             try train(device: makeDataParallelDevice(communicator))
             try communicator.finalize()

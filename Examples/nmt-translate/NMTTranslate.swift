@@ -42,12 +42,17 @@ struct NMTTranslate: ParsableCommand {
 
     func validate() throws {
         if text == nil && file == nil { throw ValidationError("give --text or --file") }
-        if beam < 1 { throw ValidationError("--beam must be at least 1") }
-        if extraLength < 0 { throw ValidationError("--extra-length must not be negative, not \(extraLength)") }
+        try requireRange(beam, FlagBounds.beams, flag: "--beam")
+        try requireRange(extraLength, FlagBounds.extraLength, flag: "--extra-length")
         if !alpha.isFinite || alpha < 0 { throw ValidationError("--alpha must be a finite value ≥ 0, not \(alpha)") }
-        if batch < 1 || maxLength < 1 || maxInputTokens < 1 {
-            throw ValidationError("--batch, --max-length and --max-input-tokens must be at least 1")
-        }
+        try requireRange(batch, FlagBounds.sentencesPerBatch, flag: "--batch")
+        try requireRange(maxLength, FlagBounds.sentenceTokens, flag: "--max-length")
+        try requireRange(maxInputTokens, FlagBounds.sentenceTokens, flag: "--max-input-tokens")
+        try requireRange(batchTokens, FlagBounds.batchTokens, flag: "--batch-tokens")
+        try requireRange(maxLengthRatio, 0...DecodingOptions.maximumLengthRatio, flag: "--max-length-ratio")
+        try requireRange(
+            maxLengthOffset, -DecodingOptions.maximumLengthOffset...DecodingOptions.maximumLengthOffset, flag: "--max-length-offset")
+        try requireRange(noRepeatNgram, 1...DecodingOptions.maximumNgramSize, flag: "--no-repeat-ngram")
         if let shards = devices.shards, batch % shards != 0 {
             throw ValidationError("--batch \(batch) does not divide across \(shards) shards")
         }
@@ -55,7 +60,6 @@ struct NMTTranslate: ParsableCommand {
         if let file { try requireExisting(file, flag: "--file") }
         if greedy && sample { throw ValidationError("give --greedy or --sample, not both") }
         if let problem = decodingOptions.problem { throw ValidationError(problem) }
-        if let batchTokens, batchTokens < 1 { throw ValidationError("--batch-tokens must be at least 1, not \(batchTokens)") }
     }
 
     /// The search and limits the flags ask for.

@@ -6,13 +6,14 @@ import NMTAccelerator
 public struct MPIError: Error, Equatable, CustomStringConvertible {
     /// The MPI function that failed.
     public var operation: String
-    /// Its return code.
+    /// Its return code (0 for a failure swift-nmt detected itself, such as a timeout).
     public var code: Int32
     /// `MPI_Error_string` of the code.
     public var message: String
 
-    /// A sentence naming the call and the reason.
-    public var description: String { "\(operation) failed (MPI error \(code)): \(message)" }
+    /// A sentence naming the call and the reason (code 0: a failure swift-nmt detected,
+    /// such as a timeout, rather than one MPI returned).
+    public var description: String { code == 0 ? "\(operation): \(message)" : "\(operation) failed (MPI error \(code)): \(message)" }
 }
 
 /// The processes of an MPI job (`MPI_COMM_WORLD`) as a `ProcessGroup`:
@@ -42,16 +43,30 @@ public final class Communicator: ProcessGroup {
     /// The host's name as MPI reports it.
     public let hostName: String
 
+    /// How long one collective may wait for the other ranks (seconds) before it throws an
+    /// ``MPIError`` naming the ranks that never arrived.
+    public let timeoutSeconds: Double
+    /// The default of ``timeoutSeconds``: 300 s, far above a training step or an
+    /// evaluation of a development set, well below "forever".
+    public static let defaultTimeoutSeconds: Double = 300
+
     private let world: MPI_Comm
     /// Scratch for ``sum(_:)``: every rank's copy of this rank's chunk.
     private var scratch: [Float] = []
+    private var arrivals: ArrivalTracker!
 
     /// Joins the job: initializes MPI on the first call (a process started without
     /// `mpirun` becomes a job of one).
     ///
+    /// - Parameter timeoutSeconds: how long a collective may wait for the other ranks (a
+    ///   stopped or hung process otherwise holds the job forever); must be positive.
     /// - Throws: ``MPIError`` when MPI cannot start or lacks the thread support needed
     ///   (one thread at a time).
-    public init() throws {
+    public init(timeoutSeconds: Double = Communicator.defaultTimeoutSeconds) throws {
+        guard timeoutSeconds > 0, timeoutSeconds.isFinite else {
+            throw MPIError(operation: "Communicator", code: 0, message: "the collective timeout is \(timeoutSeconds) s; it must be positive")
+        }
+        self.timeoutSeconds = timeoutSeconds
         var initialized: Int32 = 0
         try Self.check(MPI_Initialized(&initialized), "MPI_Initialized")
         if initialized == 0 {
@@ -83,6 +98,7 @@ public final class Communicator: ProcessGroup {
         var length: Int32 = 0
         try Self.check(MPI_Get_processor_name(&name, &length), "MPI_Get_processor_name")
         hostName = String(decoding: name.prefix(Int(length)).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        arrivals = ArrivalTracker(world: world, rank: rank, size: size)
     }
 
     /// Ends MPI for this process (call once, after the last collective; MPI cannot be
@@ -107,9 +123,11 @@ public final class Communicator: ProcessGroup {
     /// Rank r owns chunk r, `values[r·n/N ..< (r+1)·n/N]`. The chunks move straight out
     /// of and back into `values` (`MPI_Alltoallv`, then an in-place `MPI_Allgatherv`),
     /// so a sum copies no more than the exchange itself needs. It waits by polling, as
-    /// MPI does: the wait is short, since the processes arrive together at each step.
+    /// MPI does (the wait is short, since the processes arrive together at each step), and
+    /// sleeps between polls once it has waited half a second.
     ///
-    /// - Throws: ``MPIError`` when the exchange fails.
+    /// - Throws: ``MPIError`` when the exchange fails or a rank does not arrive within
+    ///   ``timeoutSeconds``.
     public func sum(_ values: UnsafeMutableBufferPointer<Float>) throws {
         guard size > 1, !values.isEmpty else { return }
         guard values.count <= Int(Int32.max) else {
@@ -125,6 +143,7 @@ public final class Communicator: ProcessGroup {
         var receivedOffsets = (0..<ranks).map { Int32($0 * owned) }
         if scratch.count < owned * ranks { scratch = [Float](repeating: 0, count: owned * ranks) }
         let base = values.baseAddress!
+        try beginCollective()
         try scratch.withUnsafeMutableBufferPointer { receive in
             var request: MPI_Request? = nmt_mpi_request_null()
             try Self.check(
@@ -132,7 +151,7 @@ public final class Communicator: ProcessGroup {
                     base, &counts, &offsets, nmt_mpi_float(), receive.baseAddress, &received, &receivedOffsets, nmt_mpi_float(),
                     world, &request),
                 "MPI_Ialltoallv")
-            try Self.check(MPI_Wait(&request, nil), "MPI_Ialltoallv")
+            try complete(&request, "MPI_Ialltoallv", spinSeconds: Self.sumSpinSeconds)
             // Chunk `rank` of every process, added in rank order into this rank's chunk.
             let total = base + Int(offsets[rank])
             total.update(from: receive.baseAddress!, count: owned)
@@ -143,8 +162,9 @@ public final class Communicator: ProcessGroup {
             try Self.check(
                 MPI_Iallgatherv(nmt_mpi_in_place(), 0, nmt_mpi_float(), base, &counts, &offsets, nmt_mpi_float(), world, &request),
                 "MPI_Iallgatherv")
-            try Self.check(MPI_Wait(&request, nil), "MPI_Iallgatherv")
+            try complete(&request, "MPI_Iallgatherv", spinSeconds: Self.sumSpinSeconds)
         }
+        try settleArrivals()
     }
 
     /// Copies rank `root`'s bytes to every rank.
@@ -153,8 +173,10 @@ public final class Communicator: ProcessGroup {
     public func broadcast(_ bytes: UnsafeMutableRawBufferPointer, from root: Int) throws {
         guard size > 1, !bytes.isEmpty else { return }
         var request: MPI_Request? = nmt_mpi_request_null()
+        try beginCollective()
         try Self.check(MPI_Ibcast(bytes.baseAddress, Int32(bytes.count), nmt_mpi_byte(), Int32(root), world, &request), "MPI_Ibcast")
-        try wait(&request, "MPI_Ibcast")
+        try complete(&request, "MPI_Ibcast", spinSeconds: Self.controlSpinSeconds)
+        try settleArrivals()
     }
 
     /// Every rank's bytes, in rank order (lengths may differ).
@@ -165,8 +187,9 @@ public final class Communicator: ProcessGroup {
         var lengths = [Int32](repeating: 0, count: size)
         var length = Int32(bytes.count)
         var request: MPI_Request? = nmt_mpi_request_null()
+        try beginCollective()
         try Self.check(MPI_Iallgather(&length, 1, nmt_mpi_int(), &lengths, 1, nmt_mpi_int(), world, &request), "MPI_Iallgather")
-        try wait(&request, "MPI_Iallgather")
+        try complete(&request, "MPI_Iallgather", spinSeconds: Self.controlSpinSeconds)
         var offsets = [Int32](repeating: 0, count: size)
         for index in 1..<size { offsets[index] = offsets[index - 1] + lengths[index - 1] }
         var gathered = [UInt8](repeating: 0, count: Int(offsets[size - 1] + lengths[size - 1]))
@@ -174,24 +197,71 @@ public final class Communicator: ProcessGroup {
         try Self.check(
             MPI_Iallgatherv(&sent, length, nmt_mpi_byte(), &gathered, &lengths, &offsets, nmt_mpi_byte(), world, &request),
             "MPI_Iallgatherv")
-        try wait(&request, "MPI_Iallgatherv")
+        try complete(&request, "MPI_Iallgatherv", spinSeconds: Self.controlSpinSeconds)
+        try settleArrivals()
         return (0..<size).map { Array(gathered[Int(offsets[$0])..<Int(offsets[$0] + lengths[$0])]) }
     }
 
-    /// Waits for a non-blocking control message (a broadcast, a gather): polls briefly,
-    /// then sleeps between polls, so that a rank waiting for a slower one (rank 0
-    /// evaluating) leaves the cores to it instead of spinning. Sums wait with `MPI_Wait`
-    /// instead: MPI moves a large message only while a call polls, and a sleeping
-    /// receiver would stall it.
-    private func wait(_ request: inout MPI_Request?, _ operation: String) throws {
+    /// How long a sum polls without sleeping (0.5 s): MPI moves a large message only while
+    /// a call polls, and the ranks normally arrive together, so a sum of the base model
+    /// (85 ms here) never sleeps; a rank that waits longer for a slower one sleeps instead
+    /// of spinning.
+    static let sumSpinSeconds = 0.5
+    /// How long a control message (a broadcast, a gather) polls without sleeping (2 ms): a
+    /// rank waiting for rank 0's evaluation leaves the cores to it.
+    static let controlSpinSeconds = 0.002
+
+    /// Waits for a non-blocking collective: polls, then sleeps 1 ms between polls once it
+    /// has waited `spinSeconds`, and gives up after ``timeoutSeconds`` with an error naming
+    /// the ranks that never arrived.
+    private func complete(_ request: inout MPI_Request?, _ operation: String, spinSeconds: Double) throws {
+        let start = DispatchTime.now().uptimeNanoseconds
         var done: Int32 = 0
-        var polls = 0
         while true {
             try Self.check(MPI_Test(&request, &done, nil), operation)
             if done != 0 { return }
-            polls += 1
-            if polls > 20_000 { usleep(polls > 100_000 ? 1_000 : 50) }
+            let waited = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+            if waited >= timeoutSeconds { throw try timeout(operation, waited: waited) }
+            if waited >= spinSeconds { usleep(1_000) }
         }
+    }
+
+    /// Announces this rank's arrival at a collective, after settling the notes of the one
+    /// before (which may have ended in an error before its own settling).
+    private func beginCollective() throws {
+        try settleArrivals()
+        try arrivals.announce()
+    }
+
+    /// Completes this collective's arrival notes (every rank has reached it by now, so
+    /// they are in flight or done).
+    private func settleArrivals() throws {
+        let start = DispatchTime.now().uptimeNanoseconds
+        while try !arrivals.isSettled() {
+            let waited = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+            if waited >= timeoutSeconds { throw try timeout("arrival notes", waited: waited) }
+            if waited >= Self.controlSpinSeconds { usleep(1_000) }
+        }
+    }
+
+    /// The error of a collective that waited too long: who never came, or who is in
+    /// another collective.
+    private func timeout(_ operation: String, waited: Double) throws -> MPIError {
+        let (missing, elsewhere) = try arrivals.laggards()
+        let limit = "the collective timeout is \(Int(timeoutSeconds)) s (nmt-train --collective-timeout)"
+        let message: String
+        if !missing.isEmpty {
+            message = "rank \(rank) waited \(Int(waited)) s for rank\(missing.count > 1 ? "s" : "") "
+                + "\(missing.map(String.init).joined(separator: ", ")), which never reached collective \(arrivals.currentCollective) "
+                + "(stopped, hung or cut off from the network?); \(limit)"
+        } else if !elsewhere.isEmpty {
+            message = "rank \(rank) is in collective \(arrivals.currentCollective) but "
+                + elsewhere.map { "rank \($0.rank) is in collective \($0.collective)" }.joined(separator: ", ")
+                + ": the processes run different code paths"
+        } else {
+            message = "every rank reached collective \(arrivals.currentCollective), but it did not finish within \(Int(waited)) s; \(limit)"
+        }
+        return MPIError(operation: operation, code: 0, message: message)
     }
 
     /// Throws the MPI error of a failed call.

@@ -43,10 +43,7 @@ public enum Checkpoint {
 
     /// The hex CRC-32C of a vocabulary file (what a checkpoint records to refuse another
     /// vocabulary).
-    public static func vocabularyHash(of url: URL) throws -> String {
-        let data = try Data(contentsOf: url)
-        return String(format: "%08x", data.withUnsafeBytes { CRC32C.checksum($0) })
-    }
+    public static func vocabularyHash(of url: URL) throws -> String { try CRC32C.hexChecksum(ofFile: url) }
 
     /// Saves a checkpoint under `modelDirectory` and removes all but the newest `keep`.
     ///
@@ -96,6 +93,8 @@ public enum Checkpoint {
             if let movingAverage {
                 try SafeTensors.write(movingAverage, to: temporary.appendingPathComponent(ExponentialMovingAverage.fileName))
             }
+            var manifest = manifest
+            manifest.fileChecksums = try fileChecksums(in: temporary)
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
             try encoder.encode(manifest).write(to: temporary.appendingPathComponent(manifestFileName))
@@ -259,6 +258,44 @@ public enum Checkpoint {
         return manifest
     }
 
+    /// The CRC-32C of every file in a checkpoint folder but the manifest, by name.
+    static func fileChecksums(in directory: URL) throws -> [String: String] {
+        var checksums: [String: String] = [:]
+        for name in try FileManager.default.contentsOfDirectory(atPath: directory.path) where name != manifestFileName {
+            checksums[name] = try CRC32C.hexChecksum(ofFile: directory.appendingPathComponent(name))
+        }
+        return checksums
+    }
+
+    /// Refuses a checkpoint whose files do not match the checksums its manifest recorded.
+    static func verifyChecksums(in directory: URL, manifest: CheckpointManifest) throws {
+        guard let expected = manifest.fileChecksums else { return }
+        for (name, checksum) in expected.sorted(by: { $0.key < $1.key }) {
+            let url = directory.appendingPathComponent(name)
+            guard FileManager.default.fileExists(atPath: url.path) else {
+                throw CheckpointError.inconsistent(path: directory.path, reason: "\(name) is missing")
+            }
+            let actual = try CRC32C.hexChecksum(ofFile: url)
+            if actual != checksum {
+                throw CheckpointError.inconsistent(
+                    path: directory.path, reason: "\(name) is damaged (CRC-32C \(actual), the manifest recorded \(checksum))")
+            }
+        }
+    }
+
+    /// The fields in which two configurations differ, as `name: saved X, now Y`.
+    static func differences(saved: TransformerConfiguration, current: TransformerConfiguration) -> String {
+        func fields(_ configuration: TransformerConfiguration) -> [String: String] {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = .sortedKeys
+            let object = (try? encoder.encode(configuration)).flatMap { try? JSONSerialization.jsonObject(with: $0) } as? [String: Any] ?? [:]
+            return object.mapValues { "\($0)" }
+        }
+        let (before, now) = (fields(saved), fields(current))
+        return Set(before.keys).union(now.keys).sorted().filter { before[$0] != now[$0] }
+            .map { "\($0): saved \(before[$0] ?? "none"), now \(now[$0] ?? "none")" }.joined(separator: "; ")
+    }
+
     /// Loads a checkpoint, refusing one made for another configuration or vocabulary.
     ///
     /// - Parameters:
@@ -270,12 +307,16 @@ public enum Checkpoint {
         from directory: URL, expectedConfiguration: TransformerConfiguration? = nil, vocabularyHash: String? = nil
     ) throws -> RestoredCheckpoint {
         let manifest = try readManifest(in: directory)
-        if let expectedConfiguration, expectedConfiguration != manifest.configuration {
-            throw CheckpointError.configurationMismatch(path: directory.path)
-        }
+        // The vocabulary first: another vocabulary also changes the configuration's size,
+        // and the vocabulary is what the user has to change.
         if let vocabularyHash, vocabularyHash != manifest.vocabularyHash {
             throw CheckpointError.vocabularyMismatch(path: directory.path, saved: manifest.vocabularyHash, current: vocabularyHash)
         }
+        if let expectedConfiguration, expectedConfiguration != manifest.configuration {
+            throw CheckpointError.configurationMismatch(
+                path: directory.path, differences: Self.differences(saved: manifest.configuration, current: expectedConfiguration))
+        }
+        try verifyChecksums(in: directory, manifest: manifest)
         // Compared before the weights are read, so the error names the contradiction
         // rather than the first weight whose shape follows from it.
         guard try Transformer.loadConfiguration(from: directory) == manifest.configuration else {
@@ -299,8 +340,9 @@ public enum Checkpoint {
 public enum CheckpointError: Error, Equatable, CustomStringConvertible {
     /// A file of the checkpoint cannot be read.
     case unreadable(path: String, reason: String)
-    /// The checkpoint's model configuration differs from this run's.
-    case configurationMismatch(path: String)
+    /// The checkpoint's model configuration differs from this run's, in the fields listed
+    /// (`"vocabularySize: saved 508, now 286"`, ...).
+    case configurationMismatch(path: String, differences: String)
     /// The checkpoint was trained with another vocabulary.
     case vocabularyMismatch(path: String, saved: String, current: String)
     /// A fresh run was asked for in a model directory that holds checkpoints.
@@ -326,8 +368,8 @@ public enum CheckpointError: Error, Equatable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .unreadable(let path, let reason): return "checkpoint file \(path) cannot be read: \(reason)"
-        case .configurationMismatch(let path):
-            return "checkpoint \(path) was saved with a different model configuration; use another model directory"
+        case .configurationMismatch(let path, let differences):
+            return "checkpoint \(path) was saved with a different model configuration (\(differences)); use the same configuration or another model directory"
         case .vocabularyMismatch(let path, let saved, let current):
             return "checkpoint \(path) was trained with vocabulary \(saved), not \(current); use the same vocabulary or another model directory"
         case .noModel(let path): return "\(path) holds no model or checkpoint"

@@ -18,16 +18,19 @@ extension Checkpoint {
     ///
     /// - Parameters:
     ///   - checkpoints: checkpoint directories (any order; at least one).
-    ///   - modelDirectory: where to write the average (created if missing); it should not
-    ///     be the training run's own directory, whose rolling checkpoints would replace it.
-    ///   - keep: checkpoints kept in `modelDirectory` after writing.
+    ///   - modelDirectory: where to write the average: a new or empty directory (created if
+    ///     missing, removed again if writing fails). One that holds checkpoints, is a
+    ///     checkpoint, or is or lies inside an input is refused (also through symbolic
+    ///     links): nothing already there is replaced or rotated away.
     /// - Returns: the checkpoint written.
     /// - Throws: ``CheckpointError/cannotAverage(reason:)`` when there are no checkpoints,
-    ///   a step repeats, or the inputs differ in configuration or vocabulary; the errors of
-    ///   ``load(from:expectedConfiguration:vocabularyHash:)`` for a broken input.
+    ///   a step repeats, the inputs differ in configuration or vocabulary, or the output is
+    ///   refused; the errors of ``load(from:expectedConfiguration:vocabularyHash:)`` for a
+    ///   broken input; file errors when writing fails.
     @discardableResult
-    public static func average(_ checkpoints: [URL], into modelDirectory: URL, keep: Int = 5) throws -> URL {
+    public static func average(_ checkpoints: [URL], into modelDirectory: URL) throws -> URL {
         guard !checkpoints.isEmpty else { throw CheckpointError.cannotAverage(reason: "no checkpoints given") }
+        try checkAverageOutput(modelDirectory, inputs: checkpoints)
         let manifests = try checkpoints.map { (url: $0, manifest: try readManifest(in: $0)) }.sorted { $0.manifest.step < $1.manifest.step }
         let newest = manifests.last!
         for (previous, next) in zip(manifests, manifests.dropFirst()) where previous.manifest.step == next.manifest.step {
@@ -66,12 +69,41 @@ extension Checkpoint {
         manifest.averagedSteps = manifests.map(\.manifest.step)
         // The inputs' moving averages are not carried over: the result is an average itself.
         manifest.emaDecay = nil
-        return try write(
-            model: average.model, optimizerState: average.optimizerState, manifest: manifest, in: modelDirectory, keep: keep)
+        let created = !FileManager.default.fileExists(atPath: modelDirectory.path)
+        do {
+            return try write(
+                model: average.model, optimizerState: average.optimizerState, manifest: manifest, in: modelDirectory, keep: 1)
+        } catch {
+            // A full disk or a permission error leaves nothing behind: no empty output folder
+            // and no half-written checkpoint.
+            if created { try? FileManager.default.removeItem(at: modelDirectory) } else { _ = removeStaleTemporaries(in: modelDirectory) }
+            throw error
+        }
+    }
+
+    /// Refuses an averaging output that would replace, nest in or rotate away checkpoints.
+    private static func checkAverageOutput(_ output: URL, inputs: [URL]) throws {
+        func resolved(_ url: URL) -> String { url.resolvingSymlinksInPath().standardizedFileURL.path }
+        func refuse(_ reason: String) -> CheckpointError { .cannotAverage(reason: "the output \(output.path) \(reason)") }
+        let target = resolved(output)
+        for input in inputs.map(resolved) {
+            if target == input || target.hasPrefix(input + "/") { throw refuse("is or lies inside the input \(input)") }
+            if input.hasPrefix(target + "/") && FileManager.default.fileExists(atPath: target) {
+                throw refuse("holds the input \(input); write the average to a new directory")
+            }
+        }
+        guard FileManager.default.fileExists(atPath: target) else { return }
+        if FileManager.default.fileExists(atPath: output.appendingPathComponent(manifestFileName).path) {
+            throw refuse("is a checkpoint; give a model directory to write the average into")
+        }
+        let held = (try? FileManager.default.contentsOfDirectory(atPath: target))?.filter { $0.hasPrefix(prefix) }.sorted() ?? []
+        if !held.isEmpty {
+            throw refuse("already holds checkpoints (\(held.prefix(3).joined(separator: ", "))\(held.count > 3 ? ", …" : "")); write the average to a new or empty directory")
+        }
     }
 
     /// The newest `count` usable checkpoints of a model directory, oldest first (the
-    /// inputs of ``average(_:into:keep:)`` for "the last N").
+    /// inputs of ``average(_:into:)`` for "the last N").
     ///
     /// - Throws: ``CheckpointError/cannotAverage(reason:)`` when it holds fewer.
     public static func newest(_ count: Int, in modelDirectory: URL) throws -> [URL] {

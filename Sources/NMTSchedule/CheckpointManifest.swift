@@ -30,13 +30,18 @@ public struct CheckpointManifest: Codable, Equatable, Sendable {
     public var optimizer: OptimizerKind
     /// The file holding the optimizer state, relative to the checkpoint.
     public var optimizerFile: String
-    /// For an average of checkpoints (``Checkpoint/average(_:into:keep:)``), the steps
+    /// For an average of checkpoints (``Checkpoint/average(_:into:)``), the steps
     /// averaged, oldest first; nil for a checkpoint written by training.
     public var averagedSteps: [Int]?
     /// The decay of the moving average of the weights kept beside them
     /// (``ExponentialMovingAverage``, in ``ExponentialMovingAverage/fileName``); nil when
     /// the run keeps none.
     public var emaDecay: Float?
+    /// CRC-32C (hex) of each file of the checkpoint beside the manifest, by file name;
+    /// checked whenever the checkpoint is loaded, so that a flipped bit in a weights file is
+    /// refused instead of averaged or translated with. Nil in checkpoints written before
+    /// checksums were recorded (they load unchecked).
+    public var fileChecksums: [String: String]?
 
     /// Creates a manifest of the current format.
     public init(
@@ -57,7 +62,8 @@ public struct CheckpointManifest: Codable, Equatable, Sendable {
 
 extension CheckpointManifest {
     private enum CodingKeys: String, CodingKey {
-        case formatVersion, configuration, vocabularyHash, step, seed, datasetPosition, optimizer, optimizerFile, averagedSteps, emaDecay
+        case formatVersion, configuration, vocabularyHash, step, seed, datasetPosition, optimizer, optimizerFile, averagedSteps, emaDecay,
+            fileChecksums
     }
 
     /// Decodes a manifest of any known format (see the type's description).
@@ -79,5 +85,6 @@ extension CheckpointManifest {
         optimizerFile = try container.decode(String.self, forKey: .optimizerFile)
         averagedSteps = try container.decodeIfPresent([Int].self, forKey: .averagedSteps)
         emaDecay = try container.decodeIfPresent(Float.self, forKey: .emaDecay)
+        fileChecksums = try container.decodeIfPresent([String: String].self, forKey: .fileChecksums)
     }
 }

@@ -61,6 +61,7 @@ public struct ScheduleManager: Sendable, Equatable {
         examples: ExampleCounts = .wmt
     ) throws(ScheduleError) {
         if trainSteps != nil && trainEpochs != nil { throw .bothStepsAndEpochs }
+        guard examples.train > 0, examples.eval >= 0 else { throw .notPositive("training examples") }
         if staticBatches {
             let sentences = batchTokens / maxLength
             guard sentences > 0, sentences % shards == 0 else {

@@ -29,6 +29,9 @@ struct RunFingerprint {
         try add(configuration, prefix: "model ")
         fields["vocabulary (CRC32C)"] = vocabularyHash
         for file in dataFiles { fields["data file \(file.lastPathComponent)"] = try Self.describe(file) }
+        // Ranks given other BLEU files would pick the best checkpoint by whichever scored.
+        if let source = options.bleuSource { fields["BLEU source (--bleu-source)"] = try Self.describe(source) }
+        if let reference = options.bleuReference { fields["BLEU reference (--bleu-ref)"] = try Self.describe(reference) }
         fields["step"] = String(step)
         fields["weights (FNV-1a of every bit)"] = Self.checksum(of: model)
     }
@@ -45,19 +48,10 @@ struct RunFingerprint {
         }
     }
 
-    /// A file's size and the CRC32C of its first and last MiB: cheap for any size, and
-    /// different for any other preparation of the data.
+    /// A file's size and the CRC32C of all its bytes (every byte counts: two preparations
+    /// of the data that differ only in the middle of a shard must not pass as one).
     static func describe(_ file: URL) throws -> String {
-        let handle = try FileHandle(forReadingFrom: file)
-        defer { try? handle.close() }
-        let size = try handle.seekToEnd()
-        try handle.seek(toOffset: 0)
-        let head = try handle.read(upToCount: 1 << 20) ?? Data()
-        try handle.seek(toOffset: size > 1 << 20 ? size - (1 << 20) : 0)
-        let tail = try handle.read(upToCount: 1 << 20) ?? Data()
-        let crc = tail.withUnsafeBytes { tailBytes in
-            head.withUnsafeBytes { CRC32C.checksum(tailBytes, continuing: CRC32C.checksum($0)) }
-        }
+        let (crc, size) = try CRC32C.checksum(ofFile: file)
         return "\(size) bytes, CRC32C \(String(format: "%08x", crc))"
     }
 

@@ -52,6 +52,9 @@ public final class Trainer {
     private var group: ProcessGroup? { device.processGroup }
     /// Whether this process writes files, logs and evaluates (process 0, or the only one).
     private var isPrimary: Bool { group?.isPrimary ?? true }
+    /// The writer's claim on the model directory: taken when the trainer is made (it reads
+    /// the directory to resume) and held until ``run()`` returns.
+    private var directoryLock: ModelDirectoryLock?
 
     /// Prepares a run: loads the vocabulary and resumes from the newest checkpoint in the
     /// model directory if there is one.
@@ -68,6 +71,17 @@ public final class Trainer {
         }
         tokenizer = try Subtokenizer(vocabularyFile: options.vocabularyFile)
         vocabularyHash = try Checkpoint.vocabularyHash(of: options.vocabularyFile)
+        if let record = try ShardVocabularyRecord.read(in: options.dataDirectory) {
+            guard record.vocabularyCRC32C == vocabularyHash else {
+                throw TrainingError.dataVocabularyMismatch(
+                    directory: options.dataDirectory.path,
+                    shards: "\(record.vocabularyCRC32C), \(record.vocabularySize) subtokens",
+                    vocabulary: "\(options.vocabularyFile.path): \(vocabularyHash), \(tokenizer.vocabularySize) subtokens")
+            }
+        } else {
+            logger.warning(
+                "\(options.dataDirectory.path) has no \(ShardVocabularyRecord.fileName): cannot check that its shards were made with \(options.vocabularyFile.lastPathComponent) (nmt-prepare corpus writes one)")
+        }
         let configuration = configuration.withVocabularySize(tokenizer.vocabularySize)
         try configuration.validate()
         try options.validate()
@@ -81,6 +95,8 @@ public final class Trainer {
         self.configuration = configuration
         optimizer = options.optimizer.makeOptimizer(weightDecay: options.weightDecay)
         if device.processGroup?.isPrimary ?? true {
+            // Before anything in the directory is read or removed: a second writer stops here.
+            directoryLock = try ModelDirectoryLock(directory: options.modelDirectory)
             for stale in Checkpoint.removeStaleTemporaries(in: options.modelDirectory) {
                 logger.warning("removed \(stale.lastPathComponent), left by an interrupted save")
             }
@@ -134,8 +150,11 @@ public final class Trainer {
     /// Runs the schedule (or what is left of it after a resume): iterations of training
     /// then evaluation, until the schedule, the time budget or the BLEU threshold ends it.
     public func run() throws -> TrainingReport {
+        if isPrimary && directoryLock == nil { directoryLock = try ModelDirectoryLock(directory: options.modelDirectory) }
+        // Released when the run ends: a finished trainer no longer writes the directory.
+        defer { directoryLock = nil }
         // Steps repeat the same buffer sizes: keep them all for reuse (see BufferPool).
-        try BufferPool.shared.withCapacity(BufferPool.trainingCapacityBytes) { try runLoop() }
+        return try BufferPool.shared.withCapacity(BufferPool.trainingCapacityBytes) { try runLoop() }
     }
 
     private func runLoop() throws -> TrainingReport {
@@ -184,6 +203,7 @@ public final class Trainer {
         let examples = try options.exampleCounts ?? ScheduleManager.ExampleCounts(
             train: train.recordCount(),
             eval: TranslationDataset(filePattern: filePattern("*dev*"), options: datasetOptions).recordCount())
+        if examples.train == 0 { throw TrainingError.noTrainingExamples(directory: options.dataDirectory.path) }
         let schedule = try ScheduleManager(
             trainSteps: options.trainSteps, stepsBetweenEvals: options.stepsBetweenEvals, trainEpochs: options.trainEpochs,
             epochsBetweenEvals: options.epochsBetweenEvals, batchTokens: options.batchTokens, maxLength: options.maxLength,
@@ -203,7 +223,9 @@ public final class Trainer {
         defer { run.progress.finish() }
         let endStep = run.schedule.singleIterationTrainSteps.map { step - (step % $0) + $0 }
         while endStep.map({ step < $0 }) ?? true {
-            if try decidedByPrimary(run.isOutOfTime) {
+            // At least one step per run: a budget shorter than a step still trains one
+            // (it once saved an untrained checkpoint and reported a NaN loss).
+            if try decidedByPrimary(step > run.firstStep && run.isOutOfTime) {
                 logger.info("time budget of \(Int(options.maximumSeconds ?? 0)) s reached at step \(step)")
                 return true
             }

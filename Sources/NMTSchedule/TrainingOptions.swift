@@ -65,8 +65,8 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     /// `bleuSource`); nil trains on. The best checkpoint is kept either way whenever BLEU
     /// is evaluated (``BestCheckpoint``).
     public var patience: Int?
-    /// Stop training after this many seconds (checked between steps; evaluation and a
-    /// final checkpoint follow).
+    /// Stop training after this many seconds (checked between steps, once this run has
+    /// trained at least one; evaluation and a final checkpoint follow).
     public var maximumSeconds: Double?
     /// Continue from the newest checkpoint in the model directory; when false, a model
     /// directory that already holds checkpoints is refused instead.
@@ -81,28 +81,51 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
 }
 
 extension TrainingOptions {
-    /// Checks every number the run divides by, multiplies with or counts down.
+    /// The most steps (or steps between evaluations, warm-up steps, checkpoint interval) a
+    /// run takes: 10⁹, 1.6 years at 20 steps/s, and far from overflowing any sum of steps.
+    public static let maximumCount = 1_000_000_000
+    /// The most epochs: 10⁶.
+    public static let maximumEpochs = 1_000_000
+    /// The most batches accumulated into one update: 4,096.
+    public static let maximumAccumulationSteps = 4_096
+    /// The most tokens in one batch: 10⁷ (a base model needs about 100 GB for that).
+    public static let maximumBatchTokens = 10_000_000
+    /// The longest example: 10⁵ tokens.
+    public static let maximumLength = 100_000
+
+    /// Checks every number the run divides by, multiplies with or counts down: each must be
+    /// in its range (see ``maximumCount`` and the other bounds).
     ///
     /// - Throws: ``TrainingError/invalidOption(_:reason:)`` naming the first bad option.
     public func validate() throws(TrainingError) {
         func require(_ condition: Bool, _ option: String, _ reason: String) throws(TrainingError) {
             if !condition { throw .invalidOption(option, reason: reason) }
         }
+        // Upper bounds far past any real run, so that no count can overflow the step
+        // arithmetic (a step count of 2⁶³ − 1 once trapped) or size a buffer from nothing.
+        func requireRange(_ value: Int?, _ range: ClosedRange<Int>, _ option: String) throws(TrainingError) {
+            if let value, !range.contains(value) { throw .invalidOption(option, reason: "is \(value); must be in \(range.lowerBound)...\(range.upperBound)") }
+        }
+        try requireRange(trainSteps, 1...Self.maximumCount, "train steps")
+        try requireRange(stepsBetweenEvals, 1...Self.maximumCount, "steps between evaluations")
+        try requireRange(trainEpochs, 1...Self.maximumEpochs, "train epochs")
+        try requireRange(epochsBetweenEvals, 1...Self.maximumEpochs, "epochs between evaluations")
+        try requireRange(warmupSteps, 1...Self.maximumCount, "warmup steps")
+        try requireRange(checkpointEvery, 1...Self.maximumCount, "checkpoint interval")
+        try requireRange(keepCheckpoints, 1...1_000, "checkpoints kept")
+        try requireRange(iterationsPerLoop, 1...1_000_000, "iterations per loop")
+        try requireRange(accumulationSteps, 1...Self.maximumAccumulationSteps, "accumulation steps")
+        try requireRange(batchTokens, 1...Self.maximumBatchTokens, "batch tokens")
+        try requireRange(maxLength, 1...Self.maximumLength, "max length")
+        try requireRange(patience, 1...1_000_000, "patience")
         try require(learningRate.isFinite && learningRate > 0, "learning rate", "is \(learningRate); must be a finite positive number")
-        try require(warmupSteps > 0, "warmup steps", "is \(warmupSteps); must be positive (the schedule divides by it)")
-        try require(checkpointEvery > 0, "checkpoint interval", "is \(checkpointEvery); must be positive")
-        try require(keepCheckpoints > 0, "checkpoints kept", "is \(keepCheckpoints); must be positive")
-        try require(iterationsPerLoop > 0, "iterations per loop", "is \(iterationsPerLoop); must be positive")
-        try require(accumulationSteps > 0, "accumulation steps", "is \(accumulationSteps); must be positive")
         if let emaDecay { try require(emaDecay > 0 && emaDecay < 1, "EMA decay", "is \(emaDecay); must be in (0, 1)") }
-        try require(batchTokens > 0 && maxLength > 0, "batch size", "batch tokens \(batchTokens) and max length \(maxLength) must be positive")
         try require(weightDecay.isFinite && weightDecay >= 0, "weight decay", "is \(weightDecay); must be finite and ≥ 0")
         if let maximumSeconds {
             try require(maximumSeconds.isFinite && maximumSeconds > 0, "time budget", "is \(maximumSeconds) s; must be positive")
         }
         if let bleuThreshold { try require(bleuThreshold.isFinite, "BLEU threshold", "is \(bleuThreshold); must be finite") }
-        if let patience {
-            try require(patience > 0, "patience", "is \(patience); must be at least 1 evaluation")
+        if patience != nil {
             try require(bleuSource != nil && bleuReference != nil, "patience", "needs a BLEU source and reference to evaluate")
         }
     }
@@ -115,6 +138,12 @@ public enum TrainingError: Error, Equatable, CustomStringConvertible {
     /// A step's loss or gradient norm is not finite (NaN or infinite): training stopped
     /// before anything was saved from it.
     case nonFinite(step: Int, what: String, value: Float)
+    /// Another process trains in this model directory (see ``ModelDirectoryLock``).
+    case modelDirectoryInUse(path: String, holder: String)
+    /// The data directory's training shards hold no examples.
+    case noTrainingExamples(directory: String)
+    /// The shards were encoded with another vocabulary than the run's (CRC-32C of each).
+    case dataVocabularyMismatch(directory: String, shards: String, vocabulary: String)
 
     /// A sentence saying what is wrong.
     public var description: String {
@@ -123,6 +152,13 @@ public enum TrainingError: Error, Equatable, CustomStringConvertible {
         case .nonFinite(let step, let what, let value):
             return "the \(what) of step \(step) is \(value); training stopped, and the last checkpoint (before it) is kept. "
                 + "Lower the learning rate, lengthen the warm-up or check the data (a batch without target tokens)"
+        case .modelDirectoryInUse(let path, let holder):
+            return "the model directory \(path) is in use by \(holder); two trainings cannot write one directory"
+        case .noTrainingExamples(let directory):
+            return "the training shards in \(directory) hold no examples; prepare the data again (nmt-prepare corpus)"
+        case .dataVocabularyMismatch(let directory, let shards, let vocabulary):
+            return "the shards in \(directory) were encoded with another vocabulary (CRC-32C \(shards)) than the one given "
+                + "(\(vocabulary)); give the vocabulary they were made with, or prepare them again"
         }
     }
 }

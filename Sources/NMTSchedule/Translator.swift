@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import NMTAccelerator
 import NMTData
 import NMTTensor
@@ -58,7 +61,8 @@ public struct Translator: Sendable {
         self.tokenizer = tokenizer
     }
 
-    /// Translations of `lines`, in the same order.
+    /// Translations of `lines`, in the same order; a blank line (empty or whitespace only)
+    /// gives an empty translation.
     ///
     /// - Parameters:
     ///   - lines: sentences, one per element.
@@ -90,7 +94,9 @@ public struct Translator: Sendable {
         let staticShape = capabilities?.requiresStaticShapes == true ? capabilities?.staticBatchShape : nil
         try validateSettings(staticShapes: staticShape != nil)
         // Longest first by whitespace word count; ties keep input order (a stable sort).
-        let order = lines.indices.sorted { a, b in
+        // A blank line translates to a blank line, without decoding (the model would make
+        // words of EOS alone).
+        let order = lines.indices.filter { !lines[$0].allSatisfy(\.isWhitespace) }.sorted { a, b in
             let (wa, wb) = (lines[a].split(whereSeparator: \.isWhitespace).count, lines[b].split(whereSeparator: \.isWhitespace).count)
             return wa != wb ? wa > wb : a < b
         }
@@ -183,6 +189,14 @@ public struct Translator: Sendable {
         return result
     }
 
+    /// Whether two paths name one file (the same path, a hard link or a symbolic link to it):
+    /// device and inode after following links.
+    static func sameFile(_ a: URL, _ b: URL) -> Bool {
+        var first = stat(), second = stat()
+        guard stat(a.path, &first) == 0, stat(b.path, &second) == 0 else { return false }
+        return first.st_dev == second.st_dev && first.st_ino == second.st_ino
+    }
+
     /// The translation of one sentence.
     public func translate(_ text: String) throws -> String { try translate([text])[0] }
 
@@ -198,6 +212,7 @@ public struct Translator: Sendable {
         if FileManager.default.fileExists(atPath: output.path, isDirectory: &isDirectory), isDirectory.boolValue {
             throw TranslatorError.outputIsDirectory(output.path)
         }
+        if Self.sameFile(input, output) { throw TranslatorError.outputIsInput(output.path) }
         // Checked before decoding, which can take minutes, rather than when writing.
         let folder = output.deletingLastPathComponent()
         guard FileManager.default.fileExists(atPath: folder.path, isDirectory: &isDirectory), isDirectory.boolValue else {
@@ -216,6 +231,9 @@ public enum TranslatorError: Error, Equatable, CustomStringConvertible {
     case vocabularyMismatch(model: Int, vocabulary: Int)
     /// The output path is a directory.
     case outputIsDirectory(String)
+    /// The output path is the input file (itself, a hard link or a symbolic link): writing
+    /// it would destroy the text being translated.
+    case outputIsInput(String)
     /// The folder the output would go in does not exist.
     case outputFolderMissing(String)
     /// A setting (beam, batch, lengths) has a value the search cannot use.
@@ -229,6 +247,7 @@ public enum TranslatorError: Error, Equatable, CustomStringConvertible {
         case .vocabularyMismatch(let model, let vocabulary):
             return "the model has \(model) ids but the vocabulary has \(vocabulary); use the vocabulary it was trained with"
         case .outputIsDirectory(let path): return "output \(path) is a directory; give a file path"
+        case .outputIsInput(let path): return "output \(path) is the input file; writing it would destroy the input, give another path"
         case .outputFolderMissing(let path): return "output folder \(path) does not exist; create it first"
         case .invalidSetting(let reason): return "invalid translator setting: \(reason)"
         case .sentenceTooLong(let line, let tokens, let limit):

@@ -68,10 +68,37 @@ func fingerprint(_ model: Transformer) -> String {
     return String(format: "%016llx", hash)
 }
 
+/// With `--stopped-rank`: rank 1 stops itself (SIGSTOP) and rank 0's next sum must give up
+/// after a 2-second collective timeout with an error naming rank 1, without spinning the
+/// whole time; rank 0 then ends the job (MPI_Abort), as nmt-train does.
+let stoppedRankCheck = CommandLine.arguments.contains("--stopped-rank")
+
 let communicator: Communicator
-do { communicator = try Communicator() } catch {
+do { communicator = try Communicator(timeoutSeconds: stoppedRankCheck ? 2 : Communicator.defaultTimeoutSeconds) } catch {
     FileHandle.standardError.write(Data("nmt-distributed-check: \(error)\n".utf8))
     exit(1)
+}
+
+/// CPU seconds this process has used (user + system).
+func cpuSeconds() -> Double {
+    var usage = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
+}
+
+if stoppedRankCheck {
+    if communicator.rank == 1 { raise(SIGSTOP) }
+    var values = [Float](repeating: 1, count: 1000)
+    let (start, cpuStart) = (Date(), cpuSeconds())
+    do {
+        try values.withUnsafeMutableBufferPointer { try communicator.sum($0) }
+        FileHandle.standardOutput.write(Data("rank 0 stopped-rank check: FAILED (the sum finished)\n".utf8))
+    } catch {
+        let (waited, cpu) = (Date().timeIntervalSince(start), cpuSeconds() - cpuStart)
+        let line = String(format: "rank 0 stopped-rank check: gave up after %.1f s using %.2f s of CPU: ", waited, cpu) + "\(error)\n"
+        FileHandle.standardOutput.write(Data(line.utf8))
+    }
+    communicator.abort(code: 3)
 }
 var failures = 0
 @MainActor func report(_ name: String, _ passed: Bool, _ detail: String) {

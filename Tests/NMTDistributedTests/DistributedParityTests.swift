@@ -35,6 +35,26 @@ final class DistributedParityTests: XCTestCase {
         }
     }
 
+    /// A stopped rank ends the job: rank 0's collective gives up after the timeout (2 s
+    /// here) with an error naming rank 1, sleeping rather than spinning while it waits (it
+    /// used to spin at 100 % CPU forever), and the job ends.
+    func testAStoppedRankEndsTheJobWithAnErrorNamingIt() throws {
+        guard let mpirun = Self.mpirun else {
+            throw XCTSkip("mpirun is not installed (Scripts/install-deps.sh installs openmpi-bin)")
+        }
+        let check = productURL("nmt-distributed-check", testCase: Self.self).path
+        let start = Date()
+        let (output, error, status) = try runProgram(
+            mpirun, ["--allow-run-as-root", "--oversubscribe", "-np", "2", check, "--stopped-rank"])
+        XCTAssertNotEqual(status, 0, "the job was aborted")
+        XCTAssertLessThan(Date().timeIntervalSince(start), 60)
+        let line = try XCTUnwrap(output.split(separator: "\n").first { $0.contains("stopped-rank check") }, "\(output)\n\(error)")
+        XCTAssertTrue(line.contains("rank 0 waited 2 s for rank 1, which never reached collective 1"), String(line))
+        // 0.5 s of polling, then 1 ms sleeps: far below the 2 s a spinning wait would use.
+        let cpu = try XCTUnwrap(line.split(separator: " ").firstIndex(of: "using").map { Double(line.split(separator: " ")[$0 + 1])! })
+        XCTAssertLessThan(cpu, 1.2, String(line))
+    }
+
     /// A process started without mpirun is a group of one: the sum leaves values as they are.
     func testASingleProcessIsAGroupOfOne() throws {
         let (output, error, status) = try runProduct("nmt-distributed-check", [], testCase: Self.self)

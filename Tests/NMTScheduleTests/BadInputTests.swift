@@ -145,6 +145,10 @@ final class BadInputTests: XCTestCase {
             try FileManager.default.copyItem(atPath: try badInput("overflow-shape.safetensors"), toPath: weights.path)
         }
         assertFails(try run("nmt-translate", ["--model-dir", model.path, "--vocab", try vocabulary, "--text", "Hello."]),
+                    saying: "model.safetensors is damaged")
+        // Without the checksums (a checkpoint from before them), the header check catches it.
+        for step in ["checkpoint-00000001", "checkpoint-00000002"] { try removeFileChecksums(fromCheckpoint: model.appendingPathComponent(step)) }
+        assertFails(try run("nmt-translate", ["--model-dir", model.path, "--vocab", try vocabulary, "--text", "Hello."]),
                     saying: "too many elements to address")
     }
 
@@ -165,6 +169,8 @@ final class BadInputTests: XCTestCase {
         let model = try modelCopy()
         try FileManager.default.removeItem(at: model.appendingPathComponent("checkpoint-00000001"))
         let checkpoint = model.appendingPathComponent("checkpoint-00000002")
+        // Checked behind the file checksums, as in a checkpoint written before them.
+        try removeFileChecksums(fromCheckpoint: checkpoint)
         // configuration.json describing another model than the manifest.
         let configurationURL = checkpoint.appendingPathComponent("configuration.json")
         let original = try Data(contentsOf: configurationURL)

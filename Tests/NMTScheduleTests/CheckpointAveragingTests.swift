@@ -92,14 +92,71 @@ final class CheckpointAveragingTests: XCTestCase {
             try Checkpoint.loadModel(at: expected).namedParameters.map(\.tensor.scalars))
         for (arguments, message) in [
             (["--output", output], "give --inputs"), (["--model-dir", run, "--output", output], "give --inputs"),
-            (["--model-dir", run, "--last", "0", "--output", output], "--last must be at least 1"),
-            (["--model-dir", run, "--last", "2", "--output", run], "rolling checkpoints would replace"),
+            (["--model-dir", run, "--last", "0", "--output", output], "--last must be in 1...1000"),
+            (["--model-dir", run, "--last", "2", "--output", run], "holds the input"),
             (["--model-dir", run, "--last", "9", "--output", output], "holds 3 usable checkpoints; 9 were asked for"),
             (["--inputs", directory.appendingPathComponent("missing").path, "--output", output], "does not exist"),
         ] {
             let failed = try runProduct("nmt-average", arguments, testCase: Self.self)
             XCTAssertNotEqual(failed.status, 0, arguments.joined(separator: " "))
             XCTAssertTrue(failed.error.contains(message), "\(arguments): \(failed.error)")
+        }
+    }
+
+    /// The bytes of every file of every checkpoint in `folder`, to show nothing changed.
+    func contents(of folder: URL) throws -> [String: Data] {
+        var result: [String: Data] = [:]
+        for checkpoint in try FileManager.default.contentsOfDirectory(atPath: folder.path) {
+            let url = folder.appendingPathComponent(checkpoint)
+            for file in (try? FileManager.default.contentsOfDirectory(atPath: url.path)) ?? [] {
+                result[checkpoint + "/" + file] = try Data(contentsOf: url.appendingPathComponent(file))
+            }
+        }
+        return result
+    }
+
+    /// An output that would replace, nest in or rotate away checkpoints is refused before
+    /// anything is written: the training run's own folder (also through a symbolic link;
+    /// it once had checkpoint-00011000 replaced), a folder of another run's checkpoints
+    /// (the rotation of kept checkpoints once deleted 3 of its 7), an input checkpoint
+    /// itself or a folder inside it. A new or empty folder is fine.
+    func testOutputsThatWouldLoseCheckpointsAreRefused() throws {
+        let inputs = try [(1, 1), (2, 2), (3, 3)].map { try save(step: $0.0, seed: UInt64($0.1)) }
+        for step in 1...7 { try save(step: step, seed: UInt64(10 + step), run: "other") }
+        let run = directory.appendingPathComponent("run"), other = directory.appendingPathComponent("other")
+        let link = directory.appendingPathComponent("link")
+        try FileManager.default.createSymbolicLink(at: link, withDestinationURL: run)
+        let before = try contents(of: run), otherBefore = try contents(of: other)
+        for (output, message) in [
+            (run, "holds the input"), (link, "holds the input"),
+            (other, "already holds checkpoints (checkpoint-00000001, checkpoint-00000002, checkpoint-00000003, …)"),
+            (inputs[2].0, "is or lies inside the input"), (inputs[2].0.appendingPathComponent("nested"), "is or lies inside the input"),
+        ] {
+            XCTAssertThrowsError(try Checkpoint.average(inputs.map(\.0), into: output), output.path) { error in
+                XCTAssertTrue("\(error)".contains(message), "\(output.path): \(error)")
+            }
+        }
+        XCTAssertEqual(try contents(of: run), before, "the inputs' folder is untouched")
+        XCTAssertEqual(try contents(of: other), otherBefore, "another run's checkpoints are untouched")
+        let empty = directory.appendingPathComponent("empty")
+        try FileManager.default.createDirectory(at: empty, withIntermediateDirectories: true)
+        XCTAssertNoThrow(try Checkpoint.average(inputs.map(\.0), into: empty))
+    }
+
+    /// Every checkpoint file's checksum is in the manifest: a flipped bit in the weights is
+    /// refused when loading and averaging (it was averaged and loaded silently).
+    func testADamagedWeightsFileIsRefused() throws {
+        let (checkpoint, _) = try save(step: 5, seed: 5)
+        let (other, _) = try save(step: 6, seed: 6)
+        let manifest = try Checkpoint.load(from: checkpoint).manifest
+        XCTAssertEqual(manifest.fileChecksums?.keys.sorted(), ["configuration.json", "model.safetensors", "optimizer.safetensors"])
+        let weights = checkpoint.appendingPathComponent("model.safetensors")
+        var bytes = try Data(contentsOf: weights)
+        bytes[bytes.count - 3] ^= 0x10
+        try bytes.write(to: weights)
+        for attempt in [{ _ = try Checkpoint.load(from: checkpoint) }, { _ = try Checkpoint.loadModel(at: checkpoint) },
+                        { _ = try Checkpoint.average([checkpoint, other], into: self.directory.appendingPathComponent("avg")) }] {
+            XCTAssertThrowsError(try attempt()) { XCTAssertTrue("\($0)".contains("model.safetensors is damaged"), "\($0)") }
         }
     }
 }

@@ -55,7 +55,7 @@ final class CommandTests: XCTestCase {
             ("nmt-train", ["--data-dir", directory.path, "--model-dir", directory.path, "--vocab", try file("v6", "'a'\n"),
                            "--iterations-per-loop", "0"], "--iterations-per-loop must be at least 1"),
             ("nmt-translate", ["--model-dir", directory.path, "--vocab", try file("v9", "'a'\n"), "--text", "x", "--extra-length=-5"],
-             "--extra-length must not be negative"),
+             "--extra-length must be in 0...10000, not -5"),
             ("nmt-train", ["--data-dir", directory.path, "--model-dir", directory.path, "--vocab", try file("v10", "'a'\n"),
                            "--checkpoint-every=0"], "checkpoint interval is 0"),
             ("nmt-train", ["--data-dir", directory.path, "--model-dir", directory.path, "--vocab", try file("v11", "'a'\n"),
@@ -70,11 +70,44 @@ final class CommandTests: XCTestCase {
             ("nmt-evaluate", ["--model-dir", missing, "--data", "x"], "does not exist"),
             ("nmt-evaluate", ["--model-dir", directory.path, "--data", "x"], "holds no model"),
         ]
-        for (product, arguments, reason) in cases {
+        for (product, arguments, reason) in cases + (try outOfRangeCases()) {
             let result = try run(product, arguments)
             XCTAssertNotEqual(result.status, 0, "\(product) \(arguments)")
             let firstLine = result.error.split(separator: "\n").first.map(String.init) ?? ""
             XCTAssertTrue(firstLine.contains(reason), "\(product): first line of stderr was '\(firstLine)'")
         }
+    }
+
+    /// Numbers that once trapped (a segfault for a beam of 2⁶³ − 1, arithmetic overflow
+    /// for --batch, --extra-length, --max-length-ratio and --train-steps) or did nothing
+    /// without a word (--accumulate): each is refused naming the flag or option.
+    func outOfRangeCases() throws -> [(String, [String], String)] {
+        let huge = String(Int.max)
+        let translate = ["--model-dir", directory.path, "--vocab", try file("bounds-vocab", "'a'\n"), "--text", "x"]
+        let train = ["--data-dir", directory.path, "--model-dir", directory.path, "--vocab", try file("bounds-vocab", "'a'\n")]
+        return [
+            ("nmt-translate", translate + ["--beam", huge], "--beam must be in 1...1000, not \(huge)"),
+            ("nmt-translate", translate + ["--extra-length", huge], "--extra-length must be in 0...10000"),
+            ("nmt-translate", translate + ["--batch", huge], "--batch must be in 1...100000"),
+            ("nmt-translate", translate + ["--max-length-ratio", "1e30"], "--max-length-ratio must be in 0.0...1000.0, not 1e+30"),
+            ("nmt-translate", translate + ["--batch-tokens", huge], "--batch-tokens must be in 1...10000000"),
+            ("nmt-train", train + ["--train-steps", huge], "train steps is \(huge); must be in 1...1000000000"),
+            ("nmt-train", train + ["--accumulate", huge], "accumulation steps is \(huge); must be in 1...4096"),
+            ("nmt-train", train + ["--threads", huge], "--threads must be in 1...1024"),
+            ("nmt-train", train + ["--max-seconds", "1e400"], "time budget"),
+            ("nmt-prepare", ["corpus", "--train-source", "a", "--train-target", "a", "--dev-source", "a", "--dev-target", "a",
+                             "--output", directory.path, "--shards", huge], "--shards must be in 1...10000"),
+        ]
+    }
+
+    /// Under mpirun without --distributed every process would train alone into one model
+    /// directory (one wrote a checkpoint before the job aborted): refused before anything.
+    func testTrainingUnderMpirunWithoutDistributedIsRefused() throws {
+        let arguments = ["--data-dir", directory.path, "--model-dir", directory.appendingPathComponent("model").path,
+                         "--vocab", try file("vocab", "'a'\n")]
+        let result = try runProduct("nmt-train", arguments, testCase: Self.self, environment: ["OMPI_COMM_WORLD_SIZE": "2"])
+        XCTAssertNotEqual(result.status, 0)
+        XCTAssertTrue(result.error.contains("runs as one of 2 mpirun processes without --distributed"), result.error)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: directory.appendingPathComponent("model").path), "nothing written")
     }
 }

@@ -12,9 +12,11 @@ import XCTest
 /// A small corpus prepared once: 300 Ding pairs to train on, 60 to evaluate, a vocabulary
 /// built from the training half.
 enum SampleCorpus {
+    /// Removed when the test process exits: several test classes share it.
     static let directory: URL = {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("nmt-sample-\(UUID().uuidString)")
         try! FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        atexit { try? FileManager.default.removeItem(at: SampleCorpus.directory) }
         return directory
     }()
 
@@ -34,6 +36,7 @@ enum SampleCorpus {
         try FileManager.default.createDirectory(at: data, withIntermediateDirectories: true)
         _ = try CorpusPreparer.writeShards(source: trainEN, target: trainDE, tokenizer: tokenizer, directory: data, name: "sample", tag: "train", shards: 2, shuffleSeed: 1)
         _ = try CorpusPreparer.writeShards(source: devEN, target: devDE, tokenizer: tokenizer, directory: data, name: "sample", tag: "dev", shards: 1, shuffleSeed: nil)
+        try ShardVocabularyRecord(vocabularyFile: vocabulary).write(in: data)
         return directory
     }
 
@@ -67,8 +70,6 @@ final class TrainerTests: XCTestCase {
         return url
     }
     override func tearDown() { for url in modelDirectories { try? FileManager.default.removeItem(at: url) } }
-    /// The shared sample corpus goes when the whole class is done.
-    override class func tearDown() { try? FileManager.default.removeItem(at: SampleCorpus.directory) }
 
     var logger: Logger {
         var logger = Logger(label: "test")
@@ -124,10 +125,25 @@ final class TrainerTests: XCTestCase {
             (\.warmupSteps, 0, "warmup steps"), (\.warmupSteps, -5, "warmup steps"),
             (\.checkpointEvery, 0, "checkpoint interval"), (\.checkpointEvery, -2, "checkpoint interval"),
             (\.keepCheckpoints, 0, "checkpoints kept"),
+            // Values that once overflowed the step arithmetic or made no step without a word.
+            (\.accumulationSteps, Int.max, "accumulation steps is 9223372036854775807; must be in 1...4096"),
+            (\.batchTokens, Int.max, "batch tokens is 9223372036854775807"),
         ]
         for (keyPath, value, option) in integers {
             var options = try SampleCorpus.options(modelDirectory: modelDirectory(), steps: 2)
             options[keyPath: keyPath] = value
+            XCTAssertThrowsError(try Trainer(options: options, configuration: SampleCorpus.configuration, device: CPUDevice(), logger: logger)) {
+                XCTAssertTrue("\($0)".contains(option), "\(value): \($0)")
+            }
+        }
+        let optionals: [(WritableKeyPath<TrainingOptions, Int?>, Int, String)] = [
+            (\.trainSteps, Int.max, "train steps is 9223372036854775807; must be in 1...1000000000"),
+            (\.trainEpochs, Int.max, "train epochs is 9223372036854775807"),
+        ]
+        for (keyPath, value, option) in optionals {
+            var options = try SampleCorpus.options(modelDirectory: modelDirectory(), steps: 2)
+            options[keyPath: keyPath] = value
+            if keyPath == \.trainEpochs { options.trainSteps = nil }
             XCTAssertThrowsError(try Trainer(options: options, configuration: SampleCorpus.configuration, device: CPUDevice(), logger: logger)) {
                 XCTAssertTrue("\($0)".contains(option), "\(value): \($0)")
             }
@@ -228,7 +244,7 @@ final class TrainerTests: XCTestCase {
         var options = try SampleCorpus.options(modelDirectory: modelDirectory(), steps: 2)
         options.iterationsPerLoop = 0
         XCTAssertThrowsError(try Trainer(options: options, configuration: SampleCorpus.configuration, device: CPUDevice(), logger: logger)) {
-            XCTAssertEqual($0 as? TrainingError, .invalidOption("iterations per loop", reason: "is 0; must be positive"))
+            XCTAssertEqual($0 as? TrainingError, .invalidOption("iterations per loop", reason: "is 0; must be in 1...1000000"))
         }
     }
 

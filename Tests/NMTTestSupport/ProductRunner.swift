@@ -8,10 +8,10 @@ import XCTest
 /// input, our programs must exit with a status and a message.
 ///
 /// - Throws: `CocoaError(.fileNoSuchFile)` when the product is not built.
-public func runProduct(_ name: String, _ arguments: [String], testCase: AnyClass) throws
+public func runProduct(_ name: String, _ arguments: [String], testCase: AnyClass, environment: [String: String] = [:]) throws
     -> (output: String, error: String, status: Int32)
 {
-    try runProgram(productURL(name, testCase: testCase), arguments)
+    try runProgram(productURL(name, testCase: testCase), arguments, environment: environment)
 }
 
 /// The path of an executable product built beside `testCase`'s bundle.
@@ -27,13 +27,17 @@ public func productURL(_ name: String, testCase: AnyClass) -> URL {
 /// death by signal fails the calling test (see ``runProduct(_:_:testCase:)``).
 ///
 /// - Throws: `CocoaError(.fileNoSuchFile)` when the program does not exist.
-public func runProgram(_ executable: URL, _ arguments: [String]) throws -> (output: String, error: String, status: Int32) {
+/// - Parameter environment: variables set for the program on top of this process's own.
+public func runProgram(_ executable: URL, _ arguments: [String], environment: [String: String] = [:]) throws
+    -> (output: String, error: String, status: Int32)
+{
     guard FileManager.default.fileExists(atPath: executable.path) else {
         throw CocoaError(.fileNoSuchFile, userInfo: [NSFilePathErrorKey: executable.path])
     }
     let process = Process()
     process.executableURL = executable
     process.arguments = arguments
+    if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
     let out = Pipe(), err = Pipe()
     process.standardOutput = out
     process.standardError = err
@@ -52,4 +56,14 @@ public func temporaryDirectory(for test: XCTestCase, prefix: String = "nmt-test"
     try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
     test.addTeardownBlock { try? FileManager.default.removeItem(at: url) }
     return url
+}
+
+/// Removes the file checksums from a checkpoint's manifest, as in a checkpoint written
+/// before they were recorded: tests that damage a file on purpose reach the checks behind
+/// the checksum this way.
+public func removeFileChecksums(fromCheckpoint checkpoint: URL) throws {
+    let url = checkpoint.appendingPathComponent("manifest.json")
+    var manifest = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: url)) as? [String: Any])
+    manifest["fileChecksums"] = nil
+    try JSONSerialization.data(withJSONObject: manifest).write(to: url)
 }

@@ -37,8 +37,17 @@ public enum TextLines {
     ///
     /// - Throws: ``CorpusError/unreadable(path:reason:)`` or ``CorpusError/invalidUTF8(path:)``.
     public static func text(of url: URL) throws(CorpusError) -> String {
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory), isDirectory.boolValue {
+            throw .unreadable(path: url.path, reason: "it is a directory, not a text file")
+        }
         let data: Data
-        do { data = try Data(contentsOf: url) } catch { throw .unreadable(path: url.path, reason: error.localizedDescription) }
+        do { data = try Data(contentsOf: url) } catch {
+            // Foundation's own text for a missing file or a permission error is often just
+            // "(NSCocoaErrorDomain error 256.)": say what the system says instead.
+            let reason = (error as NSError).userInfo[NSUnderlyingErrorKey].map { "\($0)" } ?? error.localizedDescription
+            throw .unreadable(path: url.path, reason: FileManager.default.fileExists(atPath: url.path) ? reason : "no such file")
+        }
         guard let text = String(data: data, encoding: .utf8) else { throw .invalidUTF8(path: url.path) }
         return text
     }

@@ -1,3 +1,4 @@
+import Foundation
 /// CRC-32C (Castagnoli), the checksum of TFRecord framing, and TensorFlow's masking of it.
 ///
 /// Reflected polynomial 0x82F63B78, initial value and final xor 0xFFFFFFFF.
@@ -46,6 +47,25 @@ public enum CRC32C {
     /// The CRC-32C of a byte array.
     public static func checksum(_ bytes: [UInt8]) -> UInt32 {
         bytes.withUnsafeBytes { checksum($0) }
+    }
+
+    /// The CRC-32C of a whole file, read in 4 MiB pieces, and its size in bytes.
+    ///
+    /// - Throws: the file error when it cannot be opened or read.
+    public static func checksum(ofFile url: URL) throws -> (crc: UInt32, size: Int) {
+        let handle = try FileHandle(forReadingFrom: url)
+        defer { try? handle.close() }
+        var (crc, size): (UInt32, Int) = (0, 0)
+        while let piece = try handle.read(upToCount: 4 << 20), !piece.isEmpty {
+            crc = piece.withUnsafeBytes { checksum($0, continuing: crc) }
+            size += piece.count
+        }
+        return (crc, size)
+    }
+
+    /// ``checksum(ofFile:)`` as 8 hex digits (how manifests and records store it).
+    public static func hexChecksum(ofFile url: URL) throws -> String {
+        String(format: "%08x", try checksum(ofFile: url).crc)
     }
 
     /// TensorFlow's masked CRC, `((crc >> 15) | (crc << 17)) + 0xA282EAD8`, stored in
