@@ -38,9 +38,22 @@ final class TranslationServerTests: XCTestCase {
         let group: ServiceGroup
         let task: Task<Void, any Error>
 
-        func stop() async throws {
+        /// Shuts the server down gracefully; a server still running after `seconds` fails the
+        /// test (and is cancelled) instead of hanging the suite.
+        func stop(within seconds: Double = 20, file: StaticString = #filePath, line: UInt = #line) async throws {
             await group.triggerGracefulShutdown()
-            try await task.value
+            let task = self.task
+            let stopped = try await withThrowingTaskGroup(of: Bool.self) { waiting in
+                waiting.addTask { try await task.value; return true }
+                waiting.addTask { try await Task.sleep(for: .seconds(seconds)); return false }
+                let first = try await waiting.next()!
+                waiting.cancelAll()
+                return first
+            }
+            if !stopped {
+                task.cancel()
+                XCTFail("the server did not stop within \(seconds) s", file: file, line: line)
+            }
         }
     }
 
