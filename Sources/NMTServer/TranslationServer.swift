@@ -58,14 +58,14 @@ public struct TranslationServer: Sendable {
     }
 
     /// The service group ``run(onServerRunning:)`` runs: the application, shut down
-    /// gracefully on SIGTERM or SIGINT within the shutdown deadline (a second signal or the
-    /// deadline cancels the rest).
+    /// gracefully on `signals` (SIGTERM and SIGINT) within
+    /// ``ServerLimits/shutdownDeadlineSeconds``, after which what is left is cancelled.
+    /// (ServiceLifecycle refuses a signal that is both a shutdown and a cancellation signal.)
     public func serviceGroupConfiguration(
         signals: [UnixSignal] = [.sigterm, .sigint], onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) -> ServiceGroupConfiguration {
         var configuration = ServiceGroupConfiguration(
-            services: [makeApplication(onServerRunning: onServerRunning)], gracefulShutdownSignals: signals,
-            cancellationSignals: signals, logger: logger)
+            services: [makeApplication(onServerRunning: onServerRunning)], gracefulShutdownSignals: signals, logger: logger)
         configuration.maximumGracefulShutdownDuration = .nanoseconds(Int64(limits.shutdownDeadlineSeconds * 1e9))
         configuration.maximumCancellationDuration = .seconds(5)
         return configuration

@@ -105,18 +105,22 @@ final class ServerAbuseTests: XCTestCase {
     }
 
     /// A graceful shutdown while a client has sent half a body ends within the body
-    /// timeout (it used to wait for the rest of the body forever).
+    /// timeout, or within the shutdown deadline when that is shorter (it used to wait for
+    /// the rest of the body forever).
     func testShutdownWithAHalfSentBodyEnds() async throws {
-        var limits = ServerLimits()
-        limits.bodyTimeoutSeconds = 1
-        let running = try await TranslationServerTests.start(limits)
-        let connection = try RawConnection(port: port(running))
-        connection.send("POST /translate HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"text\": \"Go")
-        try await Task.sleep(for: .milliseconds(200))
-        let start = Date()
-        try await running.stop(within: 10)
-        XCTAssertLessThan(Date().timeIntervalSince(start), 5)
-        XCTAssertNotNil(connection.readUntilClosed(), "the stuck connection was closed")
+        for (bodyTimeout, deadline) in [(1.0, 30.0), (30.0, 1.0)] {
+            var limits = ServerLimits()
+            limits.bodyTimeoutSeconds = bodyTimeout
+            limits.shutdownDeadlineSeconds = deadline
+            let running = try await TranslationServerTests.start(limits)
+            let connection = try RawConnection(port: port(running))
+            connection.send("POST /translate HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"text\": \"Go")
+            try await Task.sleep(for: .milliseconds(200))
+            let start = Date()
+            try await running.stop(within: 10)
+            XCTAssertLessThan(Date().timeIntervalSince(start), 5, "body timeout \(bodyTimeout) s, deadline \(deadline) s")
+            XCTAssertNotNil(connection.readUntilClosed(), "the stuck connection was closed")
+        }
     }
 
     /// A malformed chunked body gets 400 (it got 500, "strict mode assertion"), and a client

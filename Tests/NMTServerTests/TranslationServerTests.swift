@@ -62,8 +62,8 @@ final class TranslationServerTests: XCTestCase {
         server.port = 0
         server.logger = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
         let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self)
-        let application = server.makeApplication { port in portContinuation.yield(port) }
-        let group = ServiceGroup(configuration: .init(services: [application], logger: server.logger))
+        // nmt-serve's own group, without its signal handlers (the test process keeps SIGINT).
+        let group = ServiceGroup(configuration: server.serviceGroupConfiguration(signals: []) { port in portContinuation.yield(port) })
         let task = Task { try await group.run() }
         var iterator = ports.makeAsyncIterator()
         let reported = await iterator.next()
