@@ -6,7 +6,8 @@
 #   - no temporary checkpoint folder is left,
 #   - the final weights and optimizer state equal an uninterrupted run's, byte for byte.
 # Then trains into a small tmpfs until the disk is full and checks that the failure is a
-# clean error (no signal), that no temporary is left and that the newest checkpoint loads.
+# clean error (no signal), that no temporary is left and that the newest checkpoint loads,
+# and that averaging onto that full disk fails cleanly without leaving an output folder.
 #
 #   Scripts/fault-injection.sh [TRIALS]      (default 20; needs root for the tmpfs part)
 set -euo pipefail
@@ -15,6 +16,7 @@ TRIALS=${1:-20}
 STEPS=12
 swift build -c release --product nmt-train >/dev/null
 swift build -c release --product nmt-prepare >/dev/null
+swift build -c release --product nmt-average >/dev/null
 bin=.build/release
 work=$(mktemp -d /tmp/nmt-faults.XXXXXX)
 trap 'umount "$work/full" 2>/dev/null || true; rm -rf "$work"' EXIT
@@ -81,6 +83,14 @@ if mount -t tmpfs -o size=4m tmpfs "$work/full" 2>/dev/null; then
     [ "$leftovers" -eq 0 ] || { echo "full disk: $leftovers temporary folders left"; exit 1; }
     newest=$(ls -d "$work/full/model"/checkpoint-* | sort | tail -1)
     echo "full disk: exit $status with \"$(grep -m1 Error: "$work/full-log" | cut -c1-150)\"; newest complete checkpoint $(basename "$newest"), no temporary left"
+    # Averaging onto the full disk: an error, and no empty output folder left behind.
+    set +e
+    "$bin/nmt-average" --inputs "$newest" --output "$work/full/average" 2>"$work/average-log"
+    status=$?
+    set -e
+    [ $status -ne 0 ] && [ $status -lt 128 ] || { echo "average on a full disk: exit status $status"; exit 1; }
+    [ ! -e "$work/full/average" ] || { echo "average on a full disk: left $(ls -A "$work/full/average" | wc -l) entries in its output"; exit 1; }
+    echo "average on a full disk: exit $status with \"$(grep -m1 Error: "$work/average-log" | cut -c1-150)\", no output folder left"
     umount "$work/full"
 else
     echo "full disk: skipped (mounting a tmpfs needs root)"

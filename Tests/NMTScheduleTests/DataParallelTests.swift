@@ -84,6 +84,43 @@ final class DataParallelTests: XCTestCase {
         }
     }
 
+    /// Ranks given BLEU files or shards with other contents (same names, same sizes) are
+    /// refused at the start, naming the option: two ranks with different `--bleu-source`
+    /// files trained to the end, the best checkpoint chosen by whichever scored.
+    func testAFingerprintCoversTheContentsOfEveryInputFile() throws {
+        let folder = try temporaryDirectory(for: self, prefix: "nmt-fingerprint")
+        func file(_ name: String, _ text: String) throws -> URL {
+            let url = folder.appendingPathComponent(name)
+            try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+            try Data(text.utf8).write(to: url)
+            return url
+        }
+        let (source, otherSource) = (try file("a/dev.en", "Good morning.\n"), try file("b/dev.en", "Good evening.\n"))
+        let configuration = TransformerConfiguration(vocabularySize: 13, hiddenSize: 8, layerCount: 1, headCount: 2, filterSize: 8)
+        let model = try Transformer(configuration: configuration, key: RandomKey(seed: 1))
+        func fingerprint(bleuSource: URL, shard: URL) throws -> RunFingerprint {
+            var options = TrainingOptions(dataDirectory: folder, modelDirectory: folder, vocabularyFile: folder)
+            options.bleuSource = bleuSource
+            options.bleuReference = bleuSource
+            return try RunFingerprint(
+                options: options, configuration: configuration, vocabularyHash: "0badcafe", dataFiles: [shard], step: 0, model: model)
+        }
+        let shard = try file("a/x-train-00001-of-00001", String(repeating: "a", count: 3 << 20))
+        // The same size and the same first and last MiB: only the middle differs.
+        let otherShard = try file(
+            "b/x-train-00001-of-00001", String(repeating: "a", count: 3 << 19) + "b" + String(repeating: "a", count: (3 << 19) - 1))
+        let mine = try fingerprint(bleuSource: source, shard: shard)
+        for (theirs, field) in [
+            (try fingerprint(bleuSource: otherSource, shard: shard), "the BLEU reference (--bleu-ref)"),
+            (try fingerprint(bleuSource: source, shard: otherShard), "the data file x-train-00001-of-00001"),
+        ] {
+            let encoded = Array(try JSONEncoder().encode(theirs.fields))
+            XCTAssertThrowsError(try mine.requireAgreement(in: FakeProcessGroup(rank: 0, size: 2) { [$0, encoded] })) { error in
+                XCTAssertTrue("\(error)".hasPrefix("the processes disagree on \(field): rank 1 has"), "\(error)")
+            }
+        }
+    }
+
     func testAFingerprintNamesTheFirstFieldThatDiffersAndTheRank() throws {
         let directory = URL(fileURLWithPath: "/data")
         var options = TrainingOptions(dataDirectory: directory, modelDirectory: directory, vocabularyFile: directory)

@@ -282,7 +282,16 @@ final class TrainerTests: XCTestCase {
         other.filterSize = 48
         XCTAssertThrowsError(try Trainer(options: SampleCorpus.options(modelDirectory: directory, steps: 2),
                                          configuration: other, device: CPUDevice(), logger: logger)) {
-            XCTAssertTrue("\($0)".contains("different model configuration"), "\($0)")
+            XCTAssertTrue("\($0)".contains("different model configuration (filterSize: saved 64, now 48)"), "\($0)")
+        }
+        // Another vocabulary (of another size, so another configuration too) is named as
+        // such, not as "a different model configuration".
+        let checkpoint = try XCTUnwrap(Checkpoint.latest(in: directory))
+        XCTAssertThrowsError(
+            try Checkpoint.load(
+                from: checkpoint, expectedConfiguration: SampleCorpus.configuration.withVocabularySize(3), vocabularyHash: "00000003")
+        ) {
+            guard case .vocabularyMismatch? = $0 as? CheckpointError else { return XCTFail("\($0)") }
         }
         var fresh = try SampleCorpus.options(modelDirectory: directory, steps: 2)
         fresh.resume = false
