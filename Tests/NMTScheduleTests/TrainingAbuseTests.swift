@@ -41,6 +41,8 @@ final class TrainingAbuseTests: XCTestCase {
         for i in [0, 2, 3, 5] { XCTAssertEqual(translated[i], "", "line \(i)") }
         XCTAssertEqual([translated[1], translated[4]], try translator.translate(["Good morning.", "Where is the station?"]))
         XCTAssertTrue(translated[1].count > 0)
+        XCTAssertEqual(try translator.translate(["", "  "]), ["", ""], "nothing to decode at all")
+        XCTAssertEqual(try translator.translate([]), [])
     }
 
     /// An output that is the input (the same path, a hard link, a symbolic link) is refused
