@@ -22,10 +22,15 @@ struct Options {
             let value = arguments[index + 1]
             switch flag {
             case "--steps":
-                guard let n = Int(value), n > 0 else { return .failure(OptionsError(message: "--steps wants a positive integer, got '\(value)'")) }
+                guard let n = Int(value), (1...10_000_000).contains(n) else {
+                    return .failure(OptionsError(message: "--steps wants an integer in 1...10000000, got '\(value)'"))
+                }
                 options.steps = n
             case "--hidden":
-                guard let n = Int(value), n > 0 else { return .failure(OptionsError(message: "--hidden wants a positive integer, got '\(value)'")) }
+                // A two-layer fit of sin(3x) with [1, hidden] and [hidden, 1] weights: 4,096 is far past useful.
+                guard let n = Int(value), (1...4_096).contains(n) else {
+                    return .failure(OptionsError(message: "--hidden wants an integer in 1...4096, got '\(value)'"))
+                }
                 options.hidden = n
             case "--seed":
                 guard let n = UInt64(value) else { return .failure(OptionsError(message: "--seed wants a non-negative integer, got '\(value)'")) }
