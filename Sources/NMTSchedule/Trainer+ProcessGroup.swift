@@ -126,9 +126,49 @@ enum CheckpointSharing {
 
     /// Writes the files of ``pack(_:)``'s buffer into a new checkpoint folder under
     /// `directory` and returns that folder.
+    ///
+    /// The buffer comes from another process (or a damaged transfer), so nothing in it is
+    /// trusted: every length is checked against what the buffer holds before it is read,
+    /// the sizes must add up to the buffer exactly, and every name must be a plain file
+    /// name (no `/`, no `..`), so that a lying header can neither read past the buffer nor
+    /// write outside `directory`. Everything is checked before anything is written.
+    ///
+    /// - Throws: ``CheckpointError/unreadable(path:reason:)`` naming what is wrong.
     static func unpack(_ archive: [UInt8], into directory: URL) throws -> URL {
-        let headerLength = Int(archive.prefix(8).withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) })
-        let header = try JSONDecoder().decode(ArchiveHeader.self, from: Data(archive[8..<(8 + headerLength)]))
+        func broken(_ reason: String) -> CheckpointError {
+            .unreadable(path: "checkpoint received from process 0", reason: reason)
+        }
+        guard archive.count >= 8 else { throw broken("\(archive.count) bytes, shorter than the 8-byte header length") }
+        let declared = archive.prefix(8).withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
+        guard declared <= UInt64(archive.count - 8) else {
+            throw broken("the header claims \(declared) bytes; the buffer holds \(archive.count - 8) after the length")
+        }
+        let headerLength = Int(declared)
+        let header: ArchiveHeader
+        do { header = try JSONDecoder().decode(ArchiveHeader.self, from: Data(archive[8..<(8 + headerLength)])) } catch {
+            throw broken("the header is not valid: \(error)")
+        }
+        func isPlainName(_ name: String) -> Bool {
+            !name.isEmpty && name != "." && name != ".." && !name.contains("/") && !name.contains("\0")
+        }
+        guard isPlainName(header.folder), Checkpoint.step(ofDirectoryNamed: header.folder) != nil else {
+            throw broken("the folder name \"\(header.folder)\" is not a checkpoint name")
+        }
+        guard header.files.count == header.sizes.count else {
+            throw broken("\(header.files.count) file names but \(header.sizes.count) sizes")
+        }
+        if let bad = header.files.first(where: { !isPlainName($0) }) { throw broken("the file name \"\(bad)\" is not a plain name") }
+        if Set(header.files).count != header.files.count { throw broken("a file name repeats") }
+        var expected = 8 + headerLength
+        for size in header.sizes {
+            guard size >= 0, size <= archive.count - expected else {
+                throw broken("file sizes \(header.sizes) do not fit the \(archive.count)-byte buffer")
+            }
+            expected += size
+        }
+        guard expected == archive.count else {
+            throw broken("the files take \(expected) bytes of the \(archive.count)-byte buffer; the rest is unaccounted for")
+        }
         let folder = directory.appendingPathComponent(header.folder)
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         var offset = 8 + headerLength

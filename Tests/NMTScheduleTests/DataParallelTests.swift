@@ -160,6 +160,45 @@ final class DataParallelTests: XCTestCase {
         for (name, data) in files { XCTAssertEqual(try Data(contentsOf: copy.appendingPathComponent(name)), data, name) }
     }
 
+    /// A received checkpoint buffer is not trusted: truncated buffers, lengths past the end,
+    /// sizes that do not add up and names that leave the folder are refused before
+    /// anything is read out of bounds or written (unpack read lengths unchecked).
+    func testTruncatedAndLyingCheckpointBuffersAreRefused() throws {
+        let root = try temporaryDirectory(for: self)
+        let receiving = root.appendingPathComponent("received")
+        func archive(folder: String = "checkpoint-00000042", files: [String] = ["model.safetensors"], sizes: [Int] = [3],
+                     body: [UInt8] = [1, 2, 3], headerLength: UInt64? = nil) -> [UInt8] {
+            let header = try! JSONSerialization.data(withJSONObject: ["folder": folder, "files": files, "sizes": sizes])
+            return withUnsafeBytes(of: (headerLength ?? UInt64(header.count)).littleEndian) { Array($0) } + Array(header) + body
+        }
+        XCTAssertNoThrow(try CheckpointSharing.unpack(archive(), into: root.appendingPathComponent("fine")))
+        let good = archive()
+        let cases: [([UInt8], String)] = [
+            ([], "shorter than the 8-byte header length"),
+            (Array(good.prefix(5)), "shorter than the 8-byte header length"),
+            (Array(good.prefix(20)), "the header claims"),
+            (archive(headerLength: UInt64.max), "the header claims 18446744073709551615 bytes"),
+            (archive(headerLength: 4), "the header is not valid"),
+            (archive(sizes: [300]), "do not fit"),
+            (archive(sizes: [-2]), "do not fit"),
+            (archive(sizes: [Int.max]), "do not fit"),
+            (archive(sizes: [2]), "the rest is unaccounted for"),
+            (archive(sizes: [3, 0]), "1 file names but 2 sizes"),
+            (archive(files: ["../../escaped"]), "is not a plain name"),
+            (archive(files: ["a/b"]), "is not a plain name"),
+            (archive(folder: "../checkpoint-00000001"), "is not a checkpoint name"),
+            (archive(folder: "notes"), "is not a checkpoint name"),
+            (archive(files: ["x", "x"], sizes: [1, 2]), "a file name repeats"),
+        ]
+        for (buffer, message) in cases {
+            XCTAssertThrowsError(try CheckpointSharing.unpack(buffer, into: receiving)) { error in
+                XCTAssertTrue("\(error)".contains(message), "expected \(message): \(error)")
+            }
+        }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: receiving.path), "nothing written")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: root.deletingLastPathComponent().appendingPathComponent("escaped").path))
+    }
+
     /// Rank 0 of 2 translates the first half of the BLEU source; the (fake) rank 1 hands
     /// back the German references of the second half. The score is 100 only if rank 0
     /// translated exactly its half and the halves were joined in rank order.
