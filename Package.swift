@@ -30,6 +30,7 @@ let package = Package(
         .executable(name: "nmt-demo", targets: ["nmt-demo"]),
         .executable(name: "nmt-prepare", targets: ["nmt-prepare"]),
         .executable(name: "nmt-train", targets: ["nmt-train"]),
+        .executable(name: "nmt-train-distributed", targets: ["nmt-train-distributed"]),
         .executable(name: "nmt-translate", targets: ["nmt-translate"]),
         .executable(name: "nmt-bleu", targets: ["nmt-bleu"]),
         .executable(name: "nmt-evaluate", targets: ["nmt-evaluate"]),
@@ -98,14 +99,17 @@ let package = Package(
             ]),
 
         // Options and helpers the example programs share (not a product).
-        .target(name: "NMTCommandLine", dependencies: ["NMT", argumentParser], path: "Examples/Shared"),
+        .target(name: "NMTCommandLine", dependencies: ["NMT", argumentParser, logging], path: "Examples/Shared"),
         .executableTarget(name: "nmt-demo", dependencies: ["NMT"], path: "Examples/nmt-demo"),
         .executableTarget(
             name: "nmt-prepare", dependencies: ["NMTData", "NMTSchedule", "NMTCommandLine", argumentParser],
             path: "Examples/nmt-prepare"),
+        // One process, no MPI library; nmt-train-distributed is the same run over Open MPI.
         .executableTarget(
-            name: "nmt-train", dependencies: ["NMT", "NMTCommandLine", "NMTDistributed", argumentParser, logging],
-            path: "Examples/nmt-train"),
+            name: "nmt-train", dependencies: ["NMT", "NMTCommandLine", argumentParser, logging], path: "Examples/nmt-train"),
+        .executableTarget(
+            name: "nmt-train-distributed", dependencies: ["NMT", "NMTCommandLine", "NMTDistributed", argumentParser, logging],
+            path: "Examples/nmt-train-distributed"),
         .executableTarget(
             name: "nmt-translate", dependencies: ["NMT", "NMTCommandLine", argumentParser], path: "Examples/nmt-translate"),
         .executableTarget(name: "nmt-bleu", dependencies: ["NMT", argumentParser], path: "Examples/nmt-bleu"),
@@ -132,7 +136,7 @@ let package = Package(
         // Run by NMTDistributedTests under mpirun: data-parallel parity across processes.
         .executableTarget(
             name: "nmt-distributed-check",
-            dependencies: ["NMTDistributed", "NMTSchedule", "NMTAccelerator", "NMTTransformer", "NMTLayers", "NMTTensor"],
+            dependencies: ["CNMTMPI", "NMTDistributed", "NMTSchedule", "NMTAccelerator", "NMTTransformer", "NMTLayers", "NMTTensor"],
             path: "Tests/DistributedCheck"),
         .target(name: "NMTTestSupport", dependencies: ["NMTTensor", "NMTTransformer"], path: "Tests/NMTTestSupport"),
         .testTarget(name: "NMTTensorTests", dependencies: ["NMTTensor", "NMTTestSupport", "CNMTBLAS", "CNMTKernels"]),

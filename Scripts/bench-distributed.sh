@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 DATA=${1:?usage: Scripts/bench-distributed.sh DATA_DIR [STEPS] [ROUNDS]}
 STEPS=${2:-1500}
 ROUNDS=${3:-2}
-swift build -c release --product nmt-train >/dev/null 2>&1 || { echo "building nmt-train failed" >&2; exit 1; }
+for p in nmt-train nmt-train-distributed; do swift build -c release --product $p >/dev/null 2>&1 || { echo "building nmt-train failed" >&2; exit 1; }; done
 bin=.build/release
 work=$(mktemp -d /tmp/nmt-bench-distributed.XXXXXX)
 trap 'rm -rf "$work"' EXIT
@@ -31,7 +31,7 @@ for round in $(seq "$ROUNDS"); do
     "$bin/nmt-train" "${args[@]}" --model-dir "$work/one-$round" --threads 2 > "$work/one-$round.log" 2>&1
     read -r steps tokens < <(rate "$work/one-$round.log")
     echo "| $round | 1 process × 2 threads | $steps | $tokens | – |"
-    mpirun --allow-run-as-root -np 2 "$bin/nmt-train" --distributed "${args[@]}" --model-dir "$work/two-$round" \
+    mpirun --allow-run-as-root -np 2 "$bin/nmt-train-distributed" "${args[@]}" --model-dir "$work/two-$round" \
         > "$work/two-$round.log" 2>&1
     read -r steps tokens < <(rate "$work/two-$round.log")
     echo "| $round | 2 processes × 1 thread | $steps | $tokens | $(exchange "$work/two-$round.log") |"

@@ -7,13 +7,13 @@
 # the "hosts"); Open MPI reaches the second host through Scripts/netns-rsh.sh instead of
 # ssh. Removes the namespaces when it ends. Needs root (ip netns).
 #
-#   Scripts/two-hosts.sh [BIN]     (BIN: a folder with nmt-train and nmt-prepare; default:
+#   Scripts/two-hosts.sh [BIN]     (BIN: a folder with nmt-train, nmt-train-distributed and nmt-prepare; default:
 #                                   a release build of them)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 if [ -n "${1:-}" ]; then bin=$(cd "$1" && pwd); else
-    for product in nmt-train nmt-prepare; do swift build -c release --product $product >/dev/null 2>&1 || { echo "building $product failed" >&2; exit 1; }; done
+    for product in nmt-train nmt-train-distributed nmt-prepare; do swift build -c release --product $product >/dev/null 2>&1 || { echo "building $product failed" >&2; exit 1; }; done
     bin=$root/.build/release
 fi
 [ "$(id -u)" -eq 0 ] || { echo "two-hosts: needs root for ip netns" >&2; exit 1; }
@@ -55,7 +55,7 @@ NMT_NETNS_HOSTS=$work/hosts ip netns exec nmt-host-a unshare --uts sh -c "hostna
     --allow-run-as-root --hostfile $work/hostfile -np 2 \
     --mca plm_rsh_agent $root/Scripts/netns-rsh.sh -x NMT_NETNS_HOSTS \
     --mca btl tcp,self --mca btl_tcp_if_include 10.213.0.0/24 --mca oob_tcp_if_include 10.213.0.0/24 \
-    $bin/nmt-train --distributed $(args "$work/two")" > "$work/two.log" 2>&1 || status=$?
+    $bin/nmt-train-distributed $(args "$work/two")" > "$work/two.log" 2>&1 || status=$?
 if [ $status -ne 0 ]; then echo "two-hosts: the 2-host job failed ($status):"; tail -20 "$work/two.log"; exit 1; fi
 loss() { sed -n 's/.*final loss \([-0-9.e]*\).*/\1/p' "$1" | tail -1; }
 grep -o "rank [01] of 2 processes.*" "$work/two.log" | sort -u

@@ -68,9 +68,9 @@ struct StepBenchmark: ParsableCommand {
                         let stepStart = DispatchTime.now().uptimeNanoseconds
                         defer { durations.append(Double(DispatchTime.now().uptimeNanoseconds - stepStart) / 1e6) }
                         _ = try device.trainSteps(
-                            model: &model, optimizer: &optimizer, batches: [batches[index]], firstStep: index,
+                            model: &model, optimizer: &optimizer, TrainingRequest<Transformer, TransformerBatch>(batches: [batches[index]], firstStep: index,
                             learningRate: { _ in 1e-3 }, randomKey: RandomKey(seed: 2),
-                            loss: { model, batch, context in model.loss(batch, context: context) })
+                            loss: { model, batch, context in model.loss(batch, context: context) }))
                     }
                 }
                 try train(0..<warmup)

@@ -108,9 +108,9 @@ struct BenchModel: ParsableCommand {
                 let before = BufferPool.shared.allocationCounts
                 let t = try seconds {
                     let summaries = try device.trainSteps(
-                        model: &model, optimizer: &optimizer, batches: Array(repeating: trainingBatch, count: iterationsPerLoop),
+                        model: &model, optimizer: &optimizer, TrainingRequest<Transformer, TransformerBatch>(batches: Array(repeating: trainingBatch, count: iterationsPerLoop),
                         firstStep: step * iterationsPerLoop, learningRate: { _ in 1e-4 },
-                        randomKey: key, loss: { model, batch, context in model.loss(batch, context: context) })
+                        randomKey: key, loss: { model, batch, context in model.loss(batch, context: context) }))
                     loss = summaries.last!.loss
                 } / Double(iterationsPerLoop)
                 let after = BufferPool.shared.allocationCounts

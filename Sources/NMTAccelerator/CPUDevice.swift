@@ -12,7 +12,7 @@ import NMTTensor
 public final class CPUDevice: Device {
     /// One replica, dynamic shapes, host metrics, and the plan it was created with.
     public let capabilities: DeviceCapabilities
-    /// The gradient buffer of data-parallel steps (see ``DataParallelReplica``).
+    /// The buffer that sums the weighted gradients of several parts (and processes).
     var exchange: GradientExchangeBuffer?
 
     /// Creates the device.
@@ -27,31 +27,20 @@ public final class CPUDevice: Device {
         BLAS.threadCount = 1
     }
 
-    /// Runs the steps one after another on this thread (see ``Device/trainSteps(model:optimizer:batches:firstStep:learningRate:randomKey:loss:)``).
+    /// Runs the steps one after another on this thread (see
+    /// ``Device/trainSteps(model:optimizer:_:)``): any number of micro-batches per step,
+    /// with any group. The summaries hold the global loss and the norm of the summed
+    /// gradients.
     public func trainSteps<Model: ParameterContainer, Batch: DeviceBatch, Update: Optimizer>(
-        model: inout Model, optimizer: inout Update, batches: [Batch], firstStep: Int,
-        learningRate: (Int) -> Float, randomKey: RandomKey,
-        loss: (Model, Batch, ForwardContext) -> Tensor
-    ) throws -> [StepSummary] {
-        try trainSteps(
-            model: &model, optimizer: &optimizer, microBatches: batches.map { [$0] }, firstStep: firstStep,
-            learningRate: learningRate, randomKey: randomKey, loss: loss)
-    }
-
-    /// Runs the steps one after another on this thread, each accumulating the gradients of
-    /// its micro-batches (see ``Device/trainSteps(model:optimizer:microBatches:firstStep:learningRate:randomKey:loss:)``).
-    public func trainSteps<Model: ParameterContainer, Batch: DeviceBatch, Update: Optimizer>(
-        model: inout Model, optimizer: inout Update, microBatches: [[Batch]], firstStep: Int,
-        learningRate: (Int) -> Float, randomKey: RandomKey,
-        loss: (Model, Batch, ForwardContext) -> Tensor
+        model: inout Model, optimizer: inout Update, _ request: TrainingRequest<Model, Batch>
     ) throws -> [StepSummary] {
         var summaries: [StepSummary] = []
-        for (offset, group) in microBatches.enumerated() {
-            precondition(!group.isEmpty, "CPUDevice.trainSteps: step \(firstStep + offset) has no micro-batch")
-            let step = firstStep + offset
-            let key = randomKey.split(UInt64(step))
-            let (value, gradients) = gradients(of: model, microBatches: group, key: key, loss: loss)
-            let rate = learningRate(step)
+        for index in request.steps.indices {
+            let step = request.firstStep + index
+            let (value, gradients) = try gradients(
+                of: model, parts: request.parts(ofStep: index, evenSplit: false), key: request.key(forStep: step),
+                group: request.group, loss: request.loss)
+            let rate = request.learningRate(step)
             optimizer.update(&model, along: gradients, learningRate: rate)
             summaries.append(
                 StepSummary(step: step, learningRate: rate, loss: value, gradientNorm: Self.globalNorm(gradients)))
@@ -59,44 +48,40 @@ public final class CPUDevice: Device {
         return summaries
     }
 
-    /// The training loss and gradient of one step on the batch made of `group`, without
-    /// updating: what ``trainSteps(model:optimizer:microBatches:firstStep:learningRate:randomKey:loss:)``
-    /// applies. Computed micro-batch by micro-batch, each loss and gradient weighted by its
-    /// share of the group's loss weight; micro-batch m's dropout numbers its examples after
-    /// those of the micro-batches before it. A single batch is returned as computed.
+    /// The training loss and gradient of one step, without updating: what
+    /// ``trainSteps(model:optimizer:_:)`` applies. Each part's loss and gradient are
+    /// weighted by its share and summed, then summed over `group`; a single part of share
+    /// 1 in a process alone is returned as computed.
     ///
     /// - Parameters:
     ///   - model: the parameters.
-    ///   - group: the micro-batches (at least one).
+    ///   - parts: this process's parts of the step's micro-batches (at least one; see
+    ///     ``BatchPart/parts(of:rank:size:evenSplit:)``).
     ///   - key: the step's dropout key.
-    ///   - firstExampleIndex: the dropout position of the group's first sentence (nonzero
-    ///     when the group is one process's part of a larger batch).
+    ///   - group: the processes sharing the step.
     ///   - loss: the scalar loss of a batch under a training context.
+    /// - Throws: the group's error when the exchange fails.
     public func gradients<Model: ParameterContainer, Batch: DeviceBatch>(
-        of model: Model, microBatches group: [Batch], key: RandomKey, firstExampleIndex: Int = 0,
+        of model: Model, parts: [BatchPart<Batch>], key: RandomKey, group: any ProcessGroup = SingleProcessGroup(),
         loss: (Model, Batch, ForwardContext) -> Tensor
-    ) -> (loss: Float, gradients: ParameterGradients) {
-        precondition(!group.isEmpty, "CPUDevice.gradients: no micro-batch")
-        let weights = group.map(\.lossWeight)
-        let total = weights.reduce(0, +)
-        var value: Float = 0
-        var sums: [String: Tensor] = [:]
-        var names: [String] = []
-        var firstExample = firstExampleIndex
-        for (batch, weight) in zip(group, weights) {
-            let context = ForwardContext.training(key: key, plan: capabilities.executionPlan, firstExampleIndex: firstExample)
-            let (batchLoss, gradients) = valueAndGradient(of: model, attaching: batch) { loss($0, $1, context) }
-            firstExample += batch.sentenceCount
-            guard group.count > 1 else { return (batchLoss.scalar, gradients) }
-            let share = total > 0 ? weight / total : 1 / Float(group.count)
-            value += batchLoss.scalar * share
-            names = gradients.names
-            for name in names {
-                let weighted = gradients[name]! * share
-                sums[name] = sums[name].map { $0 + weighted } ?? weighted
-            }
+    ) throws -> (loss: Float, gradients: ParameterGradients) {
+        precondition(!parts.isEmpty, "CPUDevice.gradients: no batch")
+        func valueAndGradient(_ part: BatchPart<Batch>) -> (Float, ParameterGradients) {
+            let context = ForwardContext.training(
+                key: key, plan: capabilities.executionPlan, firstExampleIndex: part.firstExampleIndex)
+            let (value, gradients) = NMTTensor.valueAndGradient(of: model, attaching: part.batch) { loss($0, $1, context) }
+            return (value.scalar, gradients)
         }
-        return (value, ParameterGradients(names: names, tensors: sums))
+        if group.size == 1, parts.count == 1, parts[0].share == 1 { return valueAndGradient(parts[0]) }
+        let buffer = GradientExchangeBuffer.reusing(&exchange, for: model)
+        buffer.clear()
+        // A part without sentences adds nothing: the other processes' parts make the batch.
+        for part in parts where part.batch.sentenceCount > 0 {
+            let (value, gradients) = valueAndGradient(part)
+            buffer.add(loss: value, gradients: gradients, scale: part.share)
+        }
+        try group.sum(buffer.values)
+        return (buffer.loss, buffer.gradients())
     }
 
     /// Runs `body` on this thread.

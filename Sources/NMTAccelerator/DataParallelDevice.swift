@@ -18,7 +18,7 @@ import NMTTensor
 /// global batch shape, on each process that asks.
 public final class DataParallelDevice: Device {
     /// The device this process trains its parts on.
-    public let local: any DataParallelReplica
+    public let local: any Device
     /// The device that runs inference on whole (global) batches.
     public let inference: any Device
     /// The processes training together.
@@ -44,7 +44,7 @@ public final class DataParallelDevice: Device {
     ///   - group: the processes.
     /// - Throws: ``DeviceError/invalidConfiguration(_:)`` when `inference` does not run
     ///   the global shape of `local`'s parts.
-    public init(local: any DataParallelReplica, inference: (any Device)? = nil, group: ProcessGroup) throws(DeviceError) {
+    public init(local: any Device, inference: (any Device)? = nil, group: ProcessGroup) throws(DeviceError) {
         self.local = local
         self.inference = inference ?? local
         self.group = group
@@ -63,64 +63,33 @@ public final class DataParallelDevice: Device {
         self.capabilities = capabilities
     }
 
-    /// This process's part of a global batch.
-    ///
-    /// - Throws: ``DeviceError/indivisibleBatch(sentences:shards:)`` when a static batch
-    ///   does not divide across the processes.
-    public func part<Batch: DeviceBatch>(of batch: Batch) throws(DeviceError) -> BatchPart<Batch> {
-        try parts(of: [batch])[0]
-    }
-
-    /// This process's part of each micro-batch of one step: shares are of the whole
-    /// step's loss weight, and each micro-batch's examples are numbered after those of
-    /// the micro-batches before it (as ``CPUDevice`` numbers them when it accumulates).
+    /// This process's part of each micro-batch of one step (see
+    /// ``BatchPart/parts(of:rank:size:evenSplit:)``).
     ///
     /// - Throws: ``DeviceError/indivisibleBatch(sentences:shards:)`` when a static batch
     ///   does not divide across the processes.
     public func parts<Batch: DeviceBatch>(of microBatches: [Batch]) throws(DeviceError) -> [BatchPart<Batch>] {
-        let total = microBatches.reduce(Float(0)) { $0 + $1.lossWeight }
-        let allSentences = microBatches.reduce(0) { $0 + $1.sentenceCount }
-        var parts: [BatchPart<Batch>] = []
-        var offset = 0
-        for batch in microBatches {
-            let sentences = batch.sentenceCount
-            if capabilities.requiresStaticShapes, sentences % group.size != 0 {
-                throw .indivisibleBatch(sentences: sentences, shards: group.size)
-            }
-            let range = (group.rank * sentences / group.size)..<((group.rank + 1) * sentences / group.size)
-            let share = total > 0
-                ? batch.lossWeight(ofSentences: range) / total : Float(range.count) / Float(max(allSentences, 1))
-            parts.append(BatchPart(batch: batch.sentences(range), firstExampleIndex: offset + range.lowerBound, share: share))
-            offset += sentences
+        try BatchPart.parts(
+            of: microBatches, rank: group.rank, size: group.size, evenSplit: capabilities.requiresStaticShapes)
+    }
+
+    /// Trains this process's part of every micro-batch of each step on the local device,
+    /// which sums the gradients across the group before each update (N processes with K
+    /// micro-batches of B tokens train what one process accumulating K batches of B tokens
+    /// trains).
+    ///
+    /// - Throws: ``DeviceError/invalidConfiguration(_:)`` when the request names another
+    ///   group of several processes; the local device's errors.
+    public func trainSteps<Model: ParameterContainer, Batch: DeviceBatch, Update: Optimizer>(
+        model: inout Model, optimizer: inout Update, _ request: TrainingRequest<Model, Batch>
+    ) throws -> [StepSummary] {
+        guard request.group.size == 1 || request.group === group else {
+            throw DeviceError.invalidConfiguration(
+                "a data-parallel device trains with its own group of \(group.size) processes, not the request's \(request.group.size)")
         }
-        return parts
-    }
-
-    /// Trains this process's part of each batch on the local device; the group sums the
-    /// gradients before each update (see the type's description).
-    public func trainSteps<Model: ParameterContainer, Batch: DeviceBatch, Update: Optimizer>(
-        model: inout Model, optimizer: inout Update, batches: [Batch], firstStep: Int,
-        learningRate: (Int) -> Float, randomKey: RandomKey,
-        loss: (Model, Batch, ForwardContext) -> Tensor
-    ) throws -> [StepSummary] {
-        try trainSteps(
-            model: &model, optimizer: &optimizer, microBatches: batches.map { [$0] }, firstStep: firstStep,
-            learningRate: learningRate, randomKey: randomKey, loss: loss)
-    }
-
-    /// Trains this process's part of every micro-batch of each step and updates once per
-    /// step (gradient accumulation across processes: N processes with K micro-batches of B
-    /// tokens train what one process accumulating K batches of B tokens trains). The
-    /// static device refuses groups of more than one.
-    public func trainSteps<Model: ParameterContainer, Batch: DeviceBatch, Update: Optimizer>(
-        model: inout Model, optimizer: inout Update, microBatches: [[Batch]], firstStep: Int,
-        learningRate: (Int) -> Float, randomKey: RandomKey,
-        loss: (Model, Batch, ForwardContext) -> Tensor
-    ) throws -> [StepSummary] {
-        let stepParts = try microBatches.map { group throws(DeviceError) in try self.parts(of: group) }
-        return try local.trainSteps(
-            model: &model, optimizer: &optimizer, parts: stepParts, firstStep: firstStep, learningRate: learningRate,
-            randomKey: randomKey, loss: loss, group: exchangeClock)
+        var local = request
+        local.group = exchangeClock
+        return try self.local.trainSteps(model: &model, optimizer: &optimizer, local)
     }
 
     /// Runs `body` on the whole batch on the inference device.
@@ -141,7 +110,7 @@ public final class DataParallelDevice: Device {
     public var acceptsConcurrentInference: Bool { inference.acceptsConcurrentInference }
 
     /// The group.
-    public var processGroup: ProcessGroup? { group }
+    public var processGroup: any ProcessGroup { group }
 }
 
 /// A process group that times its sums (the gradient exchanges) and passes every call on.

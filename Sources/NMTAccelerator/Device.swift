@@ -63,42 +63,24 @@ public protocol Device: AnyObject {
     /// What the device supports, including the execution plan it gives every forward pass.
     var capabilities: DeviceCapabilities { get }
 
-    /// Runs one step per batch (the reference's iterations per loop): forward, backward
-    /// and one optimizer update each, in order.
+    /// Runs the request's steps in order: per step the forward and backward of this
+    /// process's parts of the step's micro-batches (``TrainingRequest/parts(ofStep:evenSplit:)``),
+    /// each weighted by its share, the sum over the request's group, and one optimizer
+    /// update. One batch per step alone is the reference's iterations per loop; several
+    /// micro-batches are gradient accumulation; a group of several processes is data
+    /// parallelism. Every combination trains what one process with the whole step's
+    /// batch would.
     ///
     /// - Parameters:
     ///   - model: updated in place.
     ///   - optimizer: any `Optimizer`; its state advances once per step.
-    ///   - batches: one batch per step, in order.
-    ///   - firstStep: the global step before the first update.
-    ///   - learningRate: the rate of the update made at a global step.
-    ///   - randomKey: the run's key; step `s` draws its dropout from `randomKey.split(s)`, so
-    ///     a resumed run draws the same masks.
-    ///   - loss: the scalar loss of a batch under a forward context (training, with the
-    ///     device's plan).
-    /// - Returns: one summary per step, handed back when the loop ends.
-    /// - Throws: ``DeviceError`` when a batch does not fit the device.
+    ///   - request: the steps, schedule, dropout key, loss and group.
+    /// - Returns: one summary per step (with the global loss), handed back when the loop ends.
+    /// - Throws: ``DeviceError`` when a batch does not fit the device or the device cannot
+    ///   run the request (a static device refuses several micro-batches per step), or the
+    ///   group's error when an exchange fails.
     func trainSteps<Model: ParameterContainer, Batch: DeviceBatch, Update: Optimizer>(
-        model: inout Model, optimizer: inout Update, batches: [Batch], firstStep: Int,
-        learningRate: (Int) -> Float, randomKey: RandomKey,
-        loss: (Model, Batch, ForwardContext) -> Tensor
-    ) throws -> [StepSummary]
-
-    /// Runs one update per group of micro-batches (gradient accumulation): each group's
-    /// gradients are combined, weighted by each micro-batch's share of the group's loss
-    /// weight, into the gradient of one batch made of them all, and the optimizer updates
-    /// once per group. Micro-batch m of a group is numbered after the sentences of the ones
-    /// before it, so dropout draws the masks the whole batch would.
-    ///
-    /// Parameters as ``trainSteps(model:optimizer:batches:firstStep:learningRate:randomKey:loss:)``,
-    /// with `microBatches` holding one non-empty group per step.
-    ///
-    /// - Throws: ``DeviceError`` when a batch does not fit the device, or when the device
-    ///   cannot accumulate (the default for devices that do not say otherwise).
-    func trainSteps<Model: ParameterContainer, Batch: DeviceBatch, Update: Optimizer>(
-        model: inout Model, optimizer: inout Update, microBatches: [[Batch]], firstStep: Int,
-        learningRate: (Int) -> Float, randomKey: RandomKey,
-        loss: (Model, Batch, ForwardContext) -> Tensor
+        model: inout Model, optimizer: inout Update, _ request: TrainingRequest<Model, Batch>
     ) throws -> [StepSummary]
 
     /// Runs an inference computation (evaluation, translation) of a batch on the device;
@@ -124,10 +106,10 @@ public protocol Device: AnyObject {
     /// (translation then decodes one batch per core). False unless a device says so.
     var acceptsConcurrentInference: Bool { get }
 
-    /// The processes this device trains with, when it is one of several (data parallelism
-    /// across processes); nil for a device that trains alone. The trainer lets only the
+    /// The processes this device trains with: a ``SingleProcessGroup`` for a device that
+    /// trains alone, the group of a data-parallel device. The trainer lets only the
     /// group's process 0 write files, and makes every process take the same decisions.
-    var processGroup: ProcessGroup? { get }
+    var processGroup: any ProcessGroup { get }
 }
 
 extension Device {
@@ -135,20 +117,5 @@ extension Device {
     public var acceptsConcurrentInference: Bool { false }
 
     /// A device trains alone unless it says otherwise.
-    public var processGroup: ProcessGroup? { nil }
-
-    /// One micro-batch per group runs as ``trainSteps(model:optimizer:batches:firstStep:learningRate:randomKey:loss:)``;
-    /// larger groups are refused: this device does not accumulate gradients.
-    public func trainSteps<Model: ParameterContainer, Batch: DeviceBatch, Update: Optimizer>(
-        model: inout Model, optimizer: inout Update, microBatches: [[Batch]], firstStep: Int,
-        learningRate: (Int) -> Float, randomKey: RandomKey,
-        loss: (Model, Batch, ForwardContext) -> Tensor
-    ) throws -> [StepSummary] {
-        guard microBatches.allSatisfy({ $0.count == 1 }) else {
-            throw DeviceError.invalidConfiguration("\(type(of: self)) does not accumulate gradients over micro-batches; use the CPU device")
-        }
-        return try trainSteps(
-            model: &model, optimizer: &optimizer, batches: microBatches.map { $0[0] }, firstStep: firstStep,
-            learningRate: learningRate, randomKey: randomKey, loss: loss)
-    }
+    public var processGroup: any ProcessGroup { SingleProcessGroup() }
 }

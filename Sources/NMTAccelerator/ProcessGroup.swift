@@ -32,6 +32,30 @@ public protocol ProcessGroup: AnyObject {
     func allGather(_ bytes: [UInt8]) throws -> [[UInt8]]
 }
 
+/// A process that trains alone: the group every device has unless it is one of several.
+/// Its sum, broadcast and gather leave every value as it is, so code written for a group
+/// runs unchanged (and bit for bit as before) in a single process.
+public final class SingleProcessGroup: ProcessGroup, Sendable {
+    /// Creates the group of this process alone.
+    public init() {}
+
+    /// 0.
+    public var rank: Int { 0 }
+    /// 1.
+    public var size: Int { 1 }
+
+    /// Leaves `values` as they are: the sum over one process.
+    public func sum(_ values: UnsafeMutableBufferPointer<Float>) throws {}
+
+    /// Leaves `bytes` as they are: this process is the root.
+    public func broadcast(_ bytes: UnsafeMutableRawBufferPointer, from root: Int) throws {
+        precondition(root == 0, "SingleProcessGroup: broadcast from rank \(root) of 1")
+    }
+
+    /// `[bytes]`.
+    public func allGather(_ bytes: [UInt8]) throws -> [[UInt8]] { [bytes] }
+}
+
 /// Processes of a group that disagree, or a group that cannot be used as asked.
 public enum ProcessGroupError: Error, Equatable, CustomStringConvertible {
     /// Some processes hold a different value of `what` than process 0 (their ranks, and

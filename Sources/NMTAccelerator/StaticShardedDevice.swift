@@ -17,7 +17,7 @@ import NMTTensor
 /// steps replay the programs with new inputs (see ``compilations``).
 ///
 /// Parameters and optimizer slots stay in device memory during a
-/// ``trainSteps(model:optimizer:batches:firstStep:learningRate:randomKey:loss:)`` loop, and
+/// ``trainSteps(model:optimizer:_:)`` loop, and
 /// the host receives copies when the loop ends: a replayed step allocates no tensor memory
 /// (`BufferPool.allocationCounts` counts it).
 public final class StaticShardedDevice: Device {
@@ -35,7 +35,7 @@ public final class StaticShardedDevice: Device {
     public private(set) var compilationSeconds = 0.0
     /// Replica programs by the shapes of a replica's batch and the batch's example offset.
     var programs: [[[Int]]: [CompiledStep]] = [:]
-    /// The gradient buffer of data-parallel steps (see ``DataParallelReplica``).
+    /// The buffer that sums a step's gradient across the processes of a group.
     var exchange: GradientExchangeBuffer?
     /// Parameters, moments and gradients in device memory (made by the first loop).
     var resident: ResidentState?
@@ -82,45 +82,45 @@ public final class StaticShardedDevice: Device {
         }
     }
 
-    /// Runs one step per batch, each split across the replicas (see the type's description).
+    /// Runs one step per batch, each split across the replicas (see the type's
+    /// description); with a group of several processes, this process's part of each
+    /// batch, its replicas' combined gradient summed across the group before the update.
+    /// Every part must have the static shape: the global batch is the processes' parts one
+    /// after another.
     ///
     /// Parameters and optimizer slots live in the device's memory during the loop
     /// (`ResidentState`): each step combines the replicas' gradients and updates them in
     /// place, and `model` and `optimizer` receive the results when the loop ends.
+    ///
+    /// - Throws: ``DeviceError`` when a batch does not have the static shape or a step
+    ///   has several micro-batches (programs are traced with the dropout positions of one
+    ///   batch, so the device does not accumulate), or the group's error.
     public func trainSteps<Model: ParameterContainer, Batch: DeviceBatch, Update: Optimizer>(
-        model: inout Model, optimizer: inout Update, batches: [Batch], firstStep: Int,
-        learningRate: (Int) -> Float, randomKey: RandomKey,
-        loss: (Model, Batch, ForwardContext) -> Tensor
+        model: inout Model, optimizer: inout Update, _ request: TrainingRequest<Model, Batch>
     ) throws -> [StepSummary] {
-        try trainLoop(
-            model: &model, optimizer: &optimizer, parts: batches.map { BatchPart(batch: $0, firstExampleIndex: 0, share: 1) },
-            firstStep: firstStep, learningRate: learningRate, randomKey: randomKey, loss: loss, group: nil)
-    }
-
-    /// The steps of one loop in device memory: each part split across the replicas, their
-    /// gradients combined in shard order (each weighted by its shard's share of the part's
-    /// loss weight, times the part's share), then, with a `group`, summed across the
-    /// processes, and the update.
-    func trainLoop<Model: ParameterContainer, Batch: DeviceBatch, Update: Optimizer>(
-        model: inout Model, optimizer: inout Update, parts: [BatchPart<Batch>], firstStep: Int,
-        learningRate: (Int) -> Float, randomKey: RandomKey,
-        loss: (Model, Batch, ForwardContext) -> Tensor, group: ProcessGroup?
-    ) throws -> [StepSummary] {
+        guard request.steps.allSatisfy({ $0.count == 1 }) else {
+            throw DeviceError.invalidConfiguration("the static device does not accumulate gradients; use the CPU device")
+        }
+        let parts = try request.steps.indices.map { index throws(DeviceError) in try request.parts(ofStep: index, evenSplit: true)[0] }
         for part in parts { try check(part.batch) }
         guard !parts.isEmpty else { return [] }
         let state = residentState(for: model, optimizer: optimizer)
+        // Alone, the combined gradient is the step's: no exchange, no copy.
+        let group = request.group.size > 1 ? request.group : nil
         let buffer = group.map { _ in GradientExchangeBuffer.reusing(&exchange, for: model) }
         let deviceModel = state.load(model: model, optimizer: optimizer)
         var summaries: [StepSummary] = []
         for (offset, part) in parts.enumerated() {
-            let step = firstStep + offset
+            let step = request.firstStep + offset
             let ranges = shardRanges(of: part.batch)
             let results = runReplicas(
-                model: deviceModel, batch: part.batch, ranges: ranges, key: randomKey.split(UInt64(step)),
-                exampleOffset: part.firstExampleIndex, loss: loss)
+                model: deviceModel, batch: part.batch, ranges: ranges, key: request.key(forStep: step),
+                exampleOffset: part.firstExampleIndex, loss: request.loss)
             let weights = ranges.map { part.batch.lossWeight(ofSentences: $0) }
             let total = weights.reduce(0, +)
-            let shares = weights.map { (total > 0 ? $0 / total : 1 / Float(shards)) * part.share }
+            let shares = zip(weights, ranges).map {
+                lossShare(weight: $0, sentences: $1.count, totalWeight: total, totalSentences: part.batch.sentenceCount) * part.share
+            }
             var stepLoss: Float = 0
             for (result, share) in zip(results, shares) { stepLoss += result.loss * share }
             state.combine(results.map(\.gradients), shares: shares)
@@ -131,7 +131,7 @@ public final class StaticShardedDevice: Device {
                 state.copyGradients(from: buffer)
                 stepLoss = buffer.loss
             }
-            let rate = learningRate(step)
+            let rate = request.learningRate(step)
             state.applyUpdate(&optimizer, learningRate: rate)
             summaries.append(StepSummary(step: step, learningRate: rate, loss: stepLoss, gradientNorm: nil))
         }

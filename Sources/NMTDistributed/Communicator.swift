@@ -2,18 +2,49 @@ import CNMTMPI
 import Foundation
 import NMTAccelerator
 
-/// An MPI call that failed, with Open MPI's own explanation.
+/// A failed collective or MPI call: MPI's own error code and class with its
+/// explanation, or a failure swift-nmt detected itself (a rank that never arrived, a
+/// request MPI cannot express).
 public struct MPIError: Error, Equatable, CustomStringConvertible {
-    /// The MPI function that failed.
+    /// Who found the failure.
+    public enum Origin: Equatable, Sendable {
+        /// MPI returned `code`, of error class `errorClass` (`MPI_Error_class`: the
+        /// portable category, such as `MPI_ERR_ROOT` or `MPI_ERR_TRUNCATE`).
+        case mpi(code: Int32, errorClass: Int32)
+        /// A rank did not reach a collective within the communicator's timeout.
+        case timeout
+        /// swift-nmt refused the call before MPI saw it (a count beyond MPI's `Int32`, an
+        /// unusable setting).
+        case invalidUse
+    }
+
+    /// The MPI function or collective that failed.
     public var operation: String
-    /// Its return code (0 for a failure swift-nmt detected itself, such as a timeout).
-    public var code: Int32
-    /// `MPI_Error_string` of the code.
+    /// Who found the failure, with MPI's code and class when MPI did.
+    public var origin: Origin
+    /// MPI's explanation of the code (`MPI_Error_string`), or swift-nmt's.
     public var message: String
 
-    /// A sentence naming the call and the reason (code 0: a failure swift-nmt detected,
-    /// such as a timeout, rather than one MPI returned).
-    public var description: String { code == 0 ? "\(operation): \(message)" : "\(operation) failed (MPI error \(code)): \(message)" }
+    /// MPI's return code, when MPI reported the failure.
+    public var code: Int32? {
+        if case .mpi(let code, _) = origin { return code }
+        return nil
+    }
+
+    /// MPI's error class of ``code``, when MPI reported the failure.
+    public var errorClass: Int32? {
+        if case .mpi(_, let errorClass) = origin { return errorClass }
+        return nil
+    }
+
+    /// A sentence naming the call, MPI's code and class when it reported the failure, and
+    /// the reason.
+    public var description: String {
+        switch origin {
+        case .mpi(let code, let errorClass): "\(operation) failed (MPI error \(code), class \(errorClass)): \(message)"
+        case .timeout, .invalidUse: "\(operation): \(message)"
+        }
+    }
 }
 
 /// The processes of an MPI job (`MPI_COMM_WORLD`) as a `ProcessGroup`:
@@ -64,7 +95,7 @@ public final class Communicator: ProcessGroup {
     ///   (one thread at a time).
     public init(timeoutSeconds: Double = Communicator.defaultTimeoutSeconds) throws {
         guard timeoutSeconds > 0, timeoutSeconds.isFinite else {
-            throw MPIError(operation: "Communicator", code: 0, message: "the collective timeout is \(timeoutSeconds) s; it must be positive")
+            throw MPIError(operation: "Communicator", origin: .invalidUse, message: "the collective timeout is \(timeoutSeconds) s; it must be positive")
         }
         self.timeoutSeconds = timeoutSeconds
         var initialized: Int32 = 0
@@ -74,7 +105,7 @@ public final class Communicator: ProcessGroup {
             try Self.check(MPI_Init_thread(nil, nil, nmt_mpi_thread_serialized(), &provided), "MPI_Init_thread")
             guard provided >= nmt_mpi_thread_serialized() else {
                 throw MPIError(
-                    operation: "MPI_Init_thread", code: 0,
+                    operation: "MPI_Init_thread", origin: .invalidUse,
                     message: "this MPI offers thread level \(provided); swift-nmt needs MPI_THREAD_SERIALIZED (\(nmt_mpi_thread_serialized()))")
             }
         }
@@ -131,7 +162,7 @@ public final class Communicator: ProcessGroup {
     public func sum(_ values: UnsafeMutableBufferPointer<Float>) throws {
         guard size > 1, !values.isEmpty else { return }
         guard values.count <= Int(Int32.max) else {
-            throw MPIError(operation: "sum", code: 0, message: "\(values.count) values exceed MPI's Int32 counts")
+            throw MPIError(operation: "sum", origin: .invalidUse, message: "\(values.count) values exceed MPI's Int32 counts")
         }
         let ranks = size
         let bounds = (0...ranks).map { Int32($0 * values.count / ranks) }
@@ -261,17 +292,19 @@ public final class Communicator: ProcessGroup {
         } else {
             message = "every rank reached collective \(arrivals.currentCollective), but it did not finish within \(Int(waited)) s; \(limit)"
         }
-        return MPIError(operation: operation, code: 0, message: message)
+        return MPIError(operation: operation, origin: .timeout, message: message)
     }
 
-    /// Throws the MPI error of a failed call.
+    /// Throws the MPI error of a failed call, with its class and MPI's explanation.
     static func check(_ code: Int32, _ operation: String) throws(MPIError) {
         guard code != MPI_SUCCESS else { return }
+        var errorClass: Int32 = 0
+        if MPI_Error_class(code, &errorClass) != MPI_SUCCESS { errorClass = MPI_ERR_UNKNOWN }
         var text = [CChar](repeating: 0, count: Int(nmt_mpi_max_error_string()) + 1)
         var length: Int32 = 0
         MPI_Error_string(code, &text, &length)
         throw MPIError(
-            operation: operation, code: code,
+            operation: operation, origin: .mpi(code: code, errorClass: errorClass),
             message: String(decoding: text.prefix(Int(length)).map { UInt8(bitPattern: $0) }, as: UTF8.self))
     }
 }

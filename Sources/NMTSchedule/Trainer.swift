@@ -40,18 +40,16 @@ public final class Trainer {
     public private(set) var model: Transformer
     /// The optimizer and its state, of the kind ``TrainingOptions/optimizer`` names.
     public private(set) var optimizer: any Optimizer
-    private var step = 0
-    private var datasetPosition = DatasetPosition.start
+    var step = 0
+    var datasetPosition = DatasetPosition.start
     /// The step of the newest checkpoint this trainer wrote or resumed from.
-    private var lastSavedStep: Int?
+    var lastSavedStep: Int?
     /// The moving average of the weights, when ``TrainingOptions/emaDecay`` asks for one.
     public private(set) var movingAverage: ExponentialMovingAverage?
-    private let tokenizer: Subtokenizer
-    private let vocabularyHash: String
-    /// The processes training together, when the device has several.
-    private var group: ProcessGroup? { device.processGroup }
-    /// Whether this process writes files, logs and evaluates (process 0, or the only one).
-    private var isPrimary: Bool { group?.isPrimary ?? true }
+    let tokenizer: Subtokenizer
+    let vocabularyHash: String
+    /// Who writes, evaluates and decides: the one place that knows the device's group.
+    let coordinator: RunCoordinator
     /// The writer's claim on the model directory: taken when the trainer is made (it reads
     /// the directory to resume) and held until ``run()`` returns.
     private var directoryLock: ModelDirectoryLock?
@@ -64,84 +62,109 @@ public final class Trainer {
     public init(options: TrainingOptions, configuration: TransformerConfiguration, device: Device, logger: Logger) throws {
         self.options = options
         self.device = device
-        self.logger = logger
-        if let group = device.processGroup, !group.isPrimary, self.logger.logLevel < .warning {
-            // Process 0 reports the run; the others speak only of trouble.
-            self.logger.logLevel = .warning
-        }
+        coordinator = RunCoordinator(group: device.processGroup)
+        self.logger = coordinator.logger(logger)
         tokenizer = try Subtokenizer(vocabularyFile: options.vocabularyFile)
         vocabularyHash = try Checkpoint.vocabularyHash(of: options.vocabularyFile)
-        if let record = try ShardVocabularyRecord.read(in: options.dataDirectory) {
-            guard record.vocabularyCRC32C == vocabularyHash else {
-                throw TrainingError.dataVocabularyMismatch(
-                    directory: options.dataDirectory.path,
-                    shards: "\(record.vocabularyCRC32C), \(record.vocabularySize) subtokens",
-                    vocabulary: "\(options.vocabularyFile.path): \(vocabularyHash), \(tokenizer.vocabularySize) subtokens")
-            }
-        } else {
-            logger.warning(
-                "\(options.dataDirectory.path) has no \(ShardVocabularyRecord.fileName): cannot check that its shards were made with \(options.vocabularyFile.lastPathComponent) (nmt-prepare corpus writes one)")
-        }
+        try Self.checkShardVocabulary(options: options, vocabularyHash: vocabularyHash, tokenizer: tokenizer, logger: logger)
         let configuration = configuration.withVocabularySize(tokenizer.vocabularySize)
         try configuration.validate()
         try options.validate()
-        if device.capabilities.requiresStaticShapes && !options.staticBatches {
-            throw DeviceError.invalidConfiguration("this device requires static batches; set staticBatches (--static-batch)")
-        }
-        if device.capabilities.requiresStaticShapes && options.accumulationSteps > 1 {
-            // Its programs are traced with the dropout positions of one batch.
-            throw DeviceError.invalidConfiguration("the static device does not accumulate gradients; use the CPU device for --accumulate")
-        }
+        try Self.check(device, runs: options)
         self.configuration = configuration
         optimizer = options.optimizer.makeOptimizer(weightDecay: options.weightDecay)
-        if device.processGroup?.isPrimary ?? true {
-            // Before anything in the directory is read or removed: a second writer stops here.
-            directoryLock = try ModelDirectoryLock(directory: options.modelDirectory)
+        // Before anything in the directory is read or removed: a second writer stops here.
+        directoryLock = try coordinator.lockModelDirectory(options.modelDirectory)
+        if directoryLock != nil {
             for stale in Checkpoint.removeStaleTemporaries(in: options.modelDirectory) {
                 logger.warning("removed \(stale.lastPathComponent), left by an interrupted save")
             }
         }
-        let latest: URL?
-        var receivedCopy: URL?
+        let start = try Self.start(
+            options: options, configuration: configuration, vocabularyHash: vocabularyHash, coordinator: coordinator,
+            optimizer: &optimizer, logger: self.logger)
+        model = start.model
+        step = start.step
+        lastSavedStep = start.checkpointStep
+        datasetPosition = start.datasetPosition
+        movingAverage = start.movingAverage
+        try coordinator.requireSameStart(
+            {
+                try RunFingerprint(
+                    options: options, configuration: configuration, vocabularyHash: vocabularyHash, dataFiles: dataFiles(),
+                    step: step, model: model)
+            }, logger: self.logger)
+    }
+
+    /// Refuses shards made with another vocabulary, and warns when the data directory
+    /// cannot say which it was made with.
+    private static func checkShardVocabulary(
+        options: TrainingOptions, vocabularyHash: String, tokenizer: Subtokenizer, logger: Logger
+    ) throws {
+        guard let record = try ShardVocabularyRecord.read(in: options.dataDirectory) else {
+            logger.warning(
+                "\(options.dataDirectory.path) has no \(ShardVocabularyRecord.fileName): cannot check that its shards were made with \(options.vocabularyFile.lastPathComponent) (nmt-prepare corpus writes one)")
+            return
+        }
+        guard record.vocabularyCRC32C == vocabularyHash else {
+            throw TrainingError.dataVocabularyMismatch(
+                directory: options.dataDirectory.path,
+                shards: "\(record.vocabularyCRC32C), \(record.vocabularySize) subtokens",
+                vocabulary: "\(options.vocabularyFile.path): \(vocabularyHash), \(tokenizer.vocabularySize) subtokens")
+        }
+    }
+
+    /// Refuses options a static-shape device cannot run.
+    private static func check(_ device: Device, runs options: TrainingOptions) throws {
+        guard device.capabilities.requiresStaticShapes else { return }
+        if !options.staticBatches {
+            throw DeviceError.invalidConfiguration("this device requires static batches; set staticBatches (--static-batch)")
+        }
+        if options.accumulationSteps > 1 {
+            // Its programs are traced with the dropout positions of one batch.
+            throw DeviceError.invalidConfiguration("the static device does not accumulate gradients; use the CPU device for --accumulate")
+        }
+    }
+
+    /// Where a run starts: the newest checkpoint's model, step, data position and
+    /// moving average (its optimizer state restored into `optimizer`), or a new model.
+    private struct Start {
+        var model: Transformer
+        var step = 0
+        var datasetPosition = DatasetPosition.start
+        var movingAverage: ExponentialMovingAverage?
+        /// The step of the checkpoint it came from (nil for a new model).
+        var checkpointStep: Int?
+    }
+
+    /// The start from the newest checkpoint in the model directory, or a new model when
+    /// there is none.
+    private static func start(
+        options: TrainingOptions, configuration: TransformerConfiguration, vocabularyHash: String,
+        coordinator: RunCoordinator, optimizer: inout any Optimizer, logger: Logger
+    ) throws -> Start {
+        let (latest, receivedCopy) = try coordinator.newestCheckpoint(in: options.modelDirectory, logger: logger)
         defer { if let receivedCopy { try? FileManager.default.removeItem(at: receivedCopy) } }
-        if let group = device.processGroup {
-            // Process 0 sends the others its newest checkpoint: the model directory need not
-            // be shared between hosts.
-            let shared = try CheckpointSharing.newest(in: options.modelDirectory, group: group, logger: logger)
-            latest = shared.checkpoint
-            receivedCopy = shared.temporary
-        } else {
-            let newest = try Checkpoint.newestUsable(in: options.modelDirectory)
-            for (checkpoint, reason) in newest.skipped { logger.warning("skipping \(checkpoint.lastPathComponent): \(reason)") }
-            latest = newest.checkpoint
+        guard let latest else {
+            let model = try Transformer(configuration: configuration, key: RandomKey(seed: options.seed))
+            return Start(model: model, movingAverage: options.emaDecay.map { ExponentialMovingAverage(decay: $0, startingAt: model) })
         }
-        if let latest {
-            guard options.resume else { throw CheckpointError.existingCheckpoints(path: options.modelDirectory.path) }
-            let restored = try Checkpoint.load(from: latest, expectedConfiguration: configuration, vocabularyHash: vocabularyHash)
-            try restored.restore(&optimizer)
-            model = restored.model
-            step = restored.manifest.step
-            lastSavedStep = step
-            datasetPosition = restored.manifest.datasetPosition
-            logger.info("resuming from \(latest.lastPathComponent) at step \(step)")
-            if let decay = options.emaDecay, let saved = restored.movingAverage {
-                movingAverage = ExponentialMovingAverage(decay: decay, weights: saved.weights)
-            } else if options.emaDecay != nil {
-                logger.info("the checkpoint keeps no moving average of the weights; starting one at step \(step)")
+        guard options.resume else { throw CheckpointError.existingCheckpoints(path: options.modelDirectory.path) }
+        let restored = try Checkpoint.load(from: latest, expectedConfiguration: configuration, vocabularyHash: vocabularyHash)
+        try restored.restore(&optimizer)
+        var start = Start(
+            model: restored.model, step: restored.manifest.step, datasetPosition: restored.manifest.datasetPosition,
+            checkpointStep: restored.manifest.step)
+        logger.info("resuming from \(latest.lastPathComponent) at step \(start.step)")
+        if let decay = options.emaDecay {
+            if let saved = restored.movingAverage {
+                start.movingAverage = ExponentialMovingAverage(decay: decay, weights: saved.weights)
+            } else {
+                logger.info("the checkpoint keeps no moving average of the weights; starting one at step \(start.step)")
+                start.movingAverage = ExponentialMovingAverage(decay: decay, startingAt: restored.model)
             }
-        } else {
-            model = try Transformer(configuration: configuration, key: RandomKey(seed: options.seed))
         }
-        if let decay = options.emaDecay, movingAverage == nil {
-            movingAverage = ExponentialMovingAverage(decay: decay, startingAt: model)
-        }
-        if let group = device.processGroup {
-            try RunFingerprint(
-                options: options, configuration: configuration, vocabularyHash: vocabularyHash, dataFiles: dataFiles(),
-                step: step, model: model
-            ).requireAgreement(in: group)
-            logger.info("\(group.size) processes agree on options, model, vocabulary, data and weights")
-        }
+        return start
     }
 
     /// The global step (updates applied so far).
@@ -150,7 +173,7 @@ public final class Trainer {
     /// Runs the schedule (or what is left of it after a resume): iterations of training
     /// then evaluation, until the schedule, the time budget or the BLEU threshold ends it.
     public func run() throws -> TrainingReport {
-        if isPrimary && directoryLock == nil { directoryLock = try ModelDirectoryLock(directory: options.modelDirectory) }
+        if directoryLock == nil { directoryLock = try coordinator.lockModelDirectory(options.modelDirectory) }
         // Released when the run ends: a finished trainer no longer writes the directory.
         defer { directoryLock = nil }
         // Steps repeat the same buffer sizes: keep them all for reuse (see BufferPool).
@@ -174,7 +197,7 @@ public final class Trainer {
                 try writeCheckpoint()
                 throw error
             }
-            if try decidedByPrimary(reachedThreshold) || outOfTime { break }
+            if try coordinator.decided(reachedThreshold) || outOfTime { break }
             if let endEpoch, let total = run.schedule.trainEpochs, endEpoch >= total { break }
         }
         try saveCheckpoint()
@@ -212,7 +235,7 @@ public final class Trainer {
             baseLearningRate: options.learningRate, hiddenSize: configuration.hiddenSize, warmupSteps: options.warmupSteps)
         return try TrainingRun(
             schedule: schedule, learningRates: rates, batcher: TrainingBatcher(dataset: train, from: datasetPosition),
-            options: options, firstStep: step, logger: logger, writesFiles: isPrimary)
+            options: options, firstStep: step, logger: logger, writesFiles: coordinator.isPrimary)
     }
 
     /// Trains one iteration in loops of up to ``TrainingOptions/iterationsPerLoop`` steps,
@@ -225,7 +248,7 @@ public final class Trainer {
         while endStep.map({ step < $0 }) ?? true {
             // At least one step per run: a budget shorter than a step still trains one
             // (it once saved an untrained checkpoint and reported a NaN loss).
-            if try decidedByPrimary(step > run.firstStep && run.isOutOfTime) {
+            if try coordinator.decided(step > run.firstStep && run.isOutOfTime) {
                 logger.info("time budget of \(Int(options.maximumSeconds ?? 0)) s reached at step \(step)")
                 return true
             }
@@ -246,11 +269,11 @@ public final class Trainer {
         let groups = stride(from: 0, to: batches.count, by: options.accumulationSteps).map {
             Array(batches[$0..<min(batches.count, $0 + options.accumulationSteps)])
         }
-        let summaries = try device.trainSteps(
-            model: &model, optimizer: &optimizer, microBatches: groups, firstStep: step,
-            learningRate: { run.learningRates.learningRate(atStep: $0) },
+        let request = TrainingRequest<Transformer, TransformerBatch>(
+            steps: groups, firstStep: step, learningRate: { run.learningRates.learningRate(atStep: $0) },
             randomKey: RandomKey(seed: options.seed).split(Self.dropoutStream),
             loss: { model, batch, context in model.loss(batch, context: context) })
+        let summaries = try device.trainSteps(model: &model, optimizer: &optimizer, request)
         // A non-finite step poisons every later weight: stop before it is recorded or saved.
         for summary in summaries {
             if !summary.loss.isFinite { throw TrainingError.nonFinite(step: summary.step, what: "loss", value: summary.loss) }
@@ -266,145 +289,5 @@ public final class Trainer {
         if stepBefore / options.checkpointEvery != step / options.checkpointEvery { try saveCheckpoint() }
     }
 
-    /// Evaluates on the dev set and, when a BLEU source is set, translates and scores it;
-    /// logs and writes the results. With several processes, process 0 evaluates the dev
-    /// loss and keeps the records, and every process translates its share of the BLEU
-    /// source.
-    ///
-    /// - Returns: whether the BLEU threshold is reached or the patience used up (process
-    ///   0's answer counts).
-    private func evaluate(afterIteration iteration: Int, _ run: TrainingRun) throws -> Bool {
-        if isPrimary {
-            run.report.evaluation = try evaluate()
-            logger.info("iteration \(iteration + 1), step \(step): \(Self.describe(run.report.evaluation))")
-            try run.trainSummaries?.flush()
-            try run.evalSummaries?.add(run.report.evaluation.mapValues { Float($0) }, step: step)
-        }
-        defer { try? run.evalSummaries?.flush() }
-        guard let source = options.bleuSource, let reference = options.bleuReference else { return false }
-        let (uncased, cased) = try bleu(source: source, reference: reference)
-        guard isPrimary else { return false }
-        run.report.bleuUncased = uncased
-        run.report.bleuCased = cased
-        try run.evalSummaries?.add(["bleu/uncased": uncased, "bleu/cased": cased], step: step)
-        logger.info("BLEU (uncased) \(uncased), (cased) \(cased)")
-        if try recordBest(uncased: uncased, cased: cased, run) { return true }
-        guard let threshold = options.bleuThreshold, uncased >= threshold else { return false }
-        logger.info("BLEU threshold \(threshold) reached")
-        return true
-    }
-
-    /// Keeps the checkpoint of a new best BLEU apart from the rolling ones, or counts one
-    /// more evaluation without improvement.
-    ///
-    /// - Returns: whether the patience is used up.
-    private func recordBest(uncased: Float, cased: Float, _ run: TrainingRun) throws -> Bool {
-        var best = try run.report.best ?? BestCheckpoint.read(in: options.modelDirectory)
-        if best.map({ uncased > $0.bleuUncased }) ?? true {
-            try writeCheckpoint()
-            try Checkpoint.save(
-                model: model, optimizer: optimizer, manifest: manifest, in: BestCheckpoint.directory(in: options.modelDirectory),
-                keep: 1, movingAverage: movingAverage)
-            best = BestCheckpoint(step: step, bleuUncased: uncased, bleuCased: cased, evaluationsWithoutImprovement: 0)
-            logger.info("new best BLEU \(uncased) at step \(step), kept in \(BestCheckpoint.directoryName)")
-        } else {
-            best!.evaluationsWithoutImprovement += 1
-        }
-        try best!.write(in: options.modelDirectory)
-        run.report.best = best
-        guard let patience = options.patience, best!.evaluationsWithoutImprovement >= patience else { return false }
-        logger.info(
-            "stopping early: no BLEU above \(best!.bleuUncased) (step \(best!.step)) in \(patience) evaluations")
-        run.report.stoppedEarly = true
-        return true
-    }
-
-    /// What process 0 decided (every process takes its decisions: their clocks and
-    /// evaluations could disagree).
-    private func decidedByPrimary(_ decision: Bool) throws -> Bool {
-        guard let group else { return decision }
-        return try group.broadcast(decision, from: 0)
-    }
-
-    /// Saves a checkpoint; every process calls it at the same steps. With several
-    /// processes it first checks that their weights are identical.
-    ///
-    /// - Throws: `ProcessGroupError` when a process's weights differ.
-    private func saveCheckpoint() throws {
-        if let group {
-            try group.requireAgreement(on: RunFingerprint.checksum(of: model), what: "weights at step \(step) (FNV-1a of every bit)")
-        }
-        try writeCheckpoint()
-    }
-
-    /// Writes a checkpoint of the current state from process 0 (the others write nothing).
-    private func writeCheckpoint() throws {
-        // The same step holds the same state: a second save (the final one after a
-        // periodic one) would only rewrite identical files.
-        guard isPrimary, step != lastSavedStep else { return }
-        try Checkpoint.save(
-            model: model, optimizer: optimizer, manifest: manifest, in: options.modelDirectory, keep: options.keepCheckpoints,
-            movingAverage: movingAverage)
-        lastSavedStep = step
-    }
-
-    /// The manifest of the current state.
-    private var manifest: CheckpointManifest {
-        CheckpointManifest(
-            configuration: configuration, vocabularyHash: vocabularyHash, step: step, seed: options.seed,
-            datasetPosition: datasetPosition, optimizer: optimizer.kind)
-    }
-
     func filePattern(_ pattern: String) -> String { options.dataDirectory.appendingPathComponent(pattern).path }
-
-    /// The weights evaluation and translation use: the moving average when one is kept.
-    public func evaluationModel() throws -> Transformer {
-        try movingAverage?.applied(to: model) ?? model
-    }
-
-    /// Loss and metrics on the dev set (`*dev*` shards), with the device's metrics (of the
-    /// moving average of the weights when one is kept).
-    public func evaluate() throws -> [String: Double] {
-        try Evaluation.run(
-            model: evaluationModel(), filePattern: filePattern("*dev*"), batchTokens: options.batchTokens, maxLength: options.maxLength,
-            staticBatches: options.staticBatches, device: device)
-    }
-
-    /// Uncased and cased BLEU (×100) of translating `source` against `reference`, decoded
-    /// on the training device with the training parameters (beam 4, α 0.6, extra length
-    /// 50) as the reference.
-    ///
-    /// With several processes (a device with a `ProcessGroup`) every process must call
-    /// it: each translates a contiguous share of the lines, and all receive every
-    /// translation.
-    public func bleu(source: URL, reference: URL) throws -> (uncased: Float, cased: Float) {
-        var translator = try Translator(model: evaluationModel(), tokenizer: tokenizer)
-        translator.extraDecodeLength = configuration.extraDecodeLength
-        let lines = try CorpusPreparer.lines(of: source)
-        // Decoding's sizes change every step: the training capacity would only hold them back.
-        let translations = try BufferPool.shared.withCapacity(BufferPool.defaultCapacityBytes) {
-            try translate(lines, with: translator)
-        }
-        // Every line terminated: an empty last translation must stay a line of its own.
-        let hypotheses = translations.map { $0 + "\n" }.joined()
-        let referenceText = try TextLines.text(of: reference)
-        return (
-            try BLEU.corpusScore(reference: referenceText, translation: hypotheses, caseSensitive: false),
-            try BLEU.corpusScore(reference: referenceText, translation: hypotheses, caseSensitive: true)
-        )
-    }
-
-    /// `lines` translated on the device; with several processes each translates its
-    /// contiguous share and they gather the results in order.
-    private func translate(_ lines: [String], with translator: Translator) throws -> [String] {
-        guard let group, group.size > 1 else { return try translator.translate(lines, on: device) }
-        let share = (group.rank * lines.count / group.size)..<((group.rank + 1) * lines.count / group.size)
-        let mine = share.isEmpty ? [] : try translator.translate(Array(lines[share]), on: device)
-        let gathered = try group.allGather(Array(JSONEncoder().encode(mine)))
-        return try gathered.flatMap { try JSONDecoder().decode([String].self, from: Data($0)) }
-    }
-
-    static func describe(_ results: [String: Double]) -> String {
-        results.keys.sorted().map { "\($0) = \(String(format: "%.4f", results[$0]!))" }.joined(separator: ", ")
-    }
 }

@@ -3,6 +3,7 @@
 // (loss and updated weights within 1e-5 over 3 steps, dropout on), that every rank ends
 // with bit-identical weights, and that disagreement and MPI failures are thrown errors.
 // Prints one line per check and exits 1 when any fails on any rank.
+import CNMTMPI
 import Foundation
 import NMTAccelerator
 import NMTDistributed
@@ -39,8 +40,8 @@ func train(_ device: Device, loops: [[TransformerBatch]], accumulating: Bool = f
     for loop in loops {
         let groups = accumulating ? [loop] : loop.map { [$0] }
         losses += try device.trainSteps(
-            model: &model, optimizer: &optimizer, microBatches: groups, firstStep: step, learningRate: { _ in 0.01 },
-            randomKey: RandomKey(seed: 2), loss: { model, batch, context in model.loss(batch, context: context) }
+            model: &model, optimizer: &optimizer, TrainingRequest<Transformer, TransformerBatch>(steps: groups, firstStep: step, learningRate: { _ in 0.01 },
+            randomKey: RandomKey(seed: 2), loss: { model, batch, context in model.loss(batch, context: context) })
         ).map(\.loss)
         step += groups.count
     }
@@ -173,7 +174,9 @@ do {
         try withUnsafeMutableBytes(of: &byte) { try communicator.broadcast($0, from: size + 3) }
         report("invalid root refused", size == 1, "no error")
     } catch let error as MPIError {
-        report("invalid root refused", error.message.lowercased().contains("root"), "\(error)")
+        report(
+            "invalid root refused with MPI's class", error.message.lowercased().contains("root") && error.errorClass == MPI_ERR_ROOT,
+            "\(error)")
     }
 } catch {
     report("run", false, "\(error)")

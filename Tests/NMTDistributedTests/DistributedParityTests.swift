@@ -63,7 +63,7 @@ final class DistributedParityTests: XCTestCase {
     }
 }
 
-/// `nmt-train --distributed` end to end under mpirun (Scripts/distributed-check.sh on the
+/// `nmt-train-distributed` end to end under mpirun (Scripts/distributed-check.sh on the
 /// built programs): 2 processes match 1, checkpoints resume on 1 and 2 processes, a
 /// killed rank ends the job within seconds with a message naming it and the restart
 /// resumes, and processes with different options are refused.

@@ -100,14 +100,44 @@ final class CommandTests: XCTestCase {
         ]
     }
 
-    /// Under mpirun without --distributed every process would train alone into one model
-    /// directory (one wrote a checkpoint before the job aborted): refused before anything.
-    func testTrainingUnderMpirunWithoutDistributedIsRefused() throws {
-        let arguments = ["--data-dir", directory.path, "--model-dir", directory.appendingPathComponent("model").path,
-                         "--vocab", try file("vocab", "'a'\n")]
-        let result = try runProduct("nmt-train", arguments, testCase: Self.self, environment: ["OMPI_COMM_WORLD_SIZE": "2"])
-        XCTAssertNotEqual(result.status, 0)
-        XCTAssertTrue(result.error.contains("runs as one of 2 mpirun processes without --distributed"), result.error)
-        XCTAssertFalse(FileManager.default.fileExists(atPath: directory.appendingPathComponent("model").path), "nothing written")
+    /// Under mpirun every nmt-train process would train alone into one model directory
+    /// (one wrote a checkpoint before the job aborted): refused before anything, pointing
+    /// at nmt-train-distributed; so is the old `--distributed` flag.
+    func testTrainingUnderMpirunIsRefusedWithDirections() throws {
+        let model = directory.appendingPathComponent("model")
+        let arguments = ["--data-dir", directory.path, "--model-dir", model.path, "--vocab", try file("vocab", "'a'\n")]
+        let underMpirun = try runProduct("nmt-train", arguments, testCase: Self.self, environment: ["OMPI_COMM_WORLD_SIZE": "2"])
+        XCTAssertNotEqual(underMpirun.status, 0)
+        XCTAssertTrue(underMpirun.error.contains("runs as one of 2 mpirun processes"), underMpirun.error)
+        XCTAssertTrue(underMpirun.error.contains("mpirun -np 2 nmt-train-distributed"), underMpirun.error)
+        let oldFlag = try run("nmt-train", arguments + ["--distributed"])
+        XCTAssertNotEqual(oldFlag.status, 0)
+        XCTAssertTrue(oldFlag.error.contains("data-parallel training is nmt-train-distributed"), oldFlag.error)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: model.path), "nothing written")
+    }
+
+    /// nmt-train needs no Open MPI: no library it loads belongs to an Open MPI package, so
+    /// it runs on a machine without one (the other tests here train with it). The control:
+    /// nmt-train-distributed loads libmpi from Debian's Open MPI package, which the same
+    /// check finds.
+    func testNmtTrainLoadsNoOpenMPILibrary() throws {
+        func openMPIPackages(of product: String) throws -> [String] {
+            let ldd = try runProgram(URL(fileURLWithPath: "/usr/bin/ldd"), [productURL(product, testCase: Self.self).path])
+            XCTAssertEqual(ldd.status, 0, ldd.error)
+            XCTAssertFalse(ldd.output.contains("not found"), ldd.output)
+            // "libx.so.1 => /path/libx.so.1 (0x...)": the resolved path of each library.
+            let paths = ldd.output.split(separator: "\n").compactMap { line -> String? in
+                guard let arrow = line.range(of: "=> /") else { return nil }
+                return String(line[line.index(before: arrow.upperBound)...].split(separator: " ")[0])
+            }
+            XCTAssertGreaterThan(paths.count, 3, ldd.output)
+            let resolved = paths.map { URL(fileURLWithPath: $0).resolvingSymlinksInPath().path }
+            let owners = try runProgram(URL(fileURLWithPath: "/usr/bin/dpkg"), ["-S"] + resolved)
+            // dpkg -S prints "package:arch: path" per file it knows (a library built here is unknown).
+            return owners.output.split(separator: "\n").map { String($0.split(separator: ":")[0]) }
+                .filter { $0.contains("openmpi") || $0.contains("pmix") || $0.contains("libmpi") }
+        }
+        XCTAssertEqual(try openMPIPackages(of: "nmt-train"), [])
+        XCTAssertFalse(try openMPIPackages(of: "nmt-train-distributed").isEmpty, "the control finds Open MPI")
     }
 }

@@ -51,7 +51,7 @@ final class DataParallelTests: XCTestCase {
             var shares: Float = 0
             for rank in 0..<size {
                 let device = try DataParallelDevice(local: CPUDevice(), group: FakeProcessGroup(rank: rank, size: size))
-                let part = try device.part(of: global)
+                let part = try device.parts(of: [global])[0]
                 let range = next..<(next + part.batch.sentenceCount)
                 XCTAssertEqual(part.firstExampleIndex, next, "\(size) processes, rank \(rank)")
                 XCTAssertEqual(range.count, (rank + 1) * 7 / size - rank * 7 / size, "\(size) processes, rank \(rank)")
@@ -72,10 +72,10 @@ final class DataParallelTests: XCTestCase {
             local: local, inference: StaticShardedDevice(shards: 2, batchTokens: 48, maxLength: 6), group: group)
         XCTAssertEqual(device.capabilities.staticBatchShape, [8, 6])
         XCTAssertEqual(device.capabilities.shardCount, 4)
-        let part = try device.part(of: batch(sentences: 8))
+        let part = try device.parts(of: [batch(sentences: 8)])[0]
         XCTAssertEqual(part.firstExampleIndex, 4)
         XCTAssertEqual(part.batch.shapes, [[4, 6], [4, 6]])
-        XCTAssertThrowsError(try device.part(of: batch(sentences: 7))) { error in
+        XCTAssertThrowsError(try device.parts(of: [batch(sentences: 7)])) { error in
             XCTAssertEqual(error as? DeviceError, .indivisibleBatch(sentences: 7, shards: 2))
         }
         // An inference device of the part's shape cannot run the global batches.

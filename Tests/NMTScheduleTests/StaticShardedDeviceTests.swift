@@ -36,8 +36,8 @@ final class StaticShardedDeviceTests: XCTestCase {
         var step = 10
         for loop in batches {
             summaries += try device.trainSteps(
-                model: &model, optimizer: &optimizer, batches: loop, firstStep: step, learningRate: { _ in 0.01 },
-                randomKey: RandomKey(seed: 2), loss: { model, batch, context in model.loss(batch, context: context) })
+                model: &model, optimizer: &optimizer, TrainingRequest<Transformer, TransformerBatch>(batches: loop, firstStep: step, learningRate: { _ in 0.01 },
+                randomKey: RandomKey(seed: 2), loss: { model, batch, context in model.loss(batch, context: context) }))
             step += loop.count
         }
         return (model, summaries)
@@ -114,8 +114,8 @@ final class StaticShardedDeviceTests: XCTestCase {
         func loop(_ batches: [TransformerBatch], from step: Int) throws -> (buffers: Int, bytes: Int) {
             let before = BufferPool.shared.allocationCounts
             _ = try device.trainSteps(
-                model: &model, optimizer: &optimizer, batches: batches, firstStep: step, learningRate: { _ in 0.01 },
-                randomKey: RandomKey(seed: 2), loss: { model, batch, context in model.loss(batch, context: context) })
+                model: &model, optimizer: &optimizer, TrainingRequest<Transformer, TransformerBatch>(batches: batches, firstStep: step, learningRate: { _ in 0.01 },
+                randomKey: RandomKey(seed: 2), loss: { model, batch, context in model.loss(batch, context: context) }))
             let after = BufferPool.shared.allocationCounts
             return (after.buffers - before.buffers, after.bytes - before.bytes)
         }
@@ -142,9 +142,9 @@ final class StaticShardedDeviceTests: XCTestCase {
         var optimizer = Adam()
         func loop(_ device: StaticShardedDevice, _ model: inout Transformer, _ optimizer: inout Adam, seed: UInt64) throws -> Float {
             try device.trainSteps(
-                model: &model, optimizer: &optimizer, batches: [try batch(seed)], firstStep: Int(seed),
+                model: &model, optimizer: &optimizer, TrainingRequest<Transformer, TransformerBatch>(batches: [try batch(seed)], firstStep: Int(seed),
                 learningRate: { _ in 0.01 }, randomKey: RandomKey(seed: 2),
-                loss: { model, batch, context in model.loss(batch, context: context) })[0].loss
+                loss: { model, batch, context in model.loss(batch, context: context) }))[0].loss
         }
         _ = try loop(device, &model, &optimizer, seed: 20)
         _ = try loop(device, &model, &optimizer, seed: 21)

@@ -385,14 +385,14 @@ final class TrainerTests: XCTestCase {
         for (device, expected) in [(CPUDevice() as Device, ExecutionPlan.dynamicShapes), (staticDevice, .staticShapes)] {
             var model = initial, optimizer = Adam()
             var trainingPlans: [ExecutionPlan] = []
-            _ = try device.trainSteps(
-                model: &model, optimizer: &optimizer, batches: [batch], firstStep: 0, learningRate: { _ in 0.1 },
-                randomKey: RandomKey(seed: 1)
+            let request = TrainingRequest<Transformer, TransformerBatch>(
+                batches: [batch], firstStep: 0, learningRate: { _ in 0.1 }, randomKey: RandomKey(seed: 1)
             ) { model, batch, context in
                 trainingPlans.append(context.plan)
                 XCTAssertTrue(context.isTraining)
                 return model.loss(batch, context: context)
             }
+            _ = try device.trainSteps(model: &model, optimizer: &optimizer, request)
             XCTAssertEqual(trainingPlans, [expected])
             let inferencePlan = try device.run(model: model, batch: SourceBatch(inputs: ids)) { _, _, context in context.plan }
             XCTAssertEqual(inferencePlan, expected)

@@ -1,48 +1,6 @@
 import NMTLayers
 import NMTTensor
 
-/// One process's part of a global batch that several processes train on together (or of
-/// one micro-batch of a step that accumulates several).
-public struct BatchPart<Batch: DeviceBatch> {
-    /// This process's sentences (possibly none).
-    public var batch: Batch
-    /// The position of its first sentence in the step's batch (after the sentences of the
-    /// step's earlier micro-batches): dropout draws each example's mask from its global
-    /// position, as one process with the whole batch would.
-    public var firstExampleIndex: Int
-    /// Its loss weight over the step's (all micro-batches of all processes): its loss and
-    /// gradient count this much in the global ones.
-    public var share: Float
-
-    /// Creates a part.
-    public init(batch: Batch, firstExampleIndex: Int, share: Float) {
-        self.batch = batch
-        self.firstExampleIndex = firstExampleIndex
-        self.share = share
-    }
-}
-
-/// A device that can train as one process of a ``ProcessGroup``: per step it computes the
-/// loss and gradients of its parts, weighted by each part's share, sums them over the
-/// group with ``ProcessGroup/sum(_:)`` and applies the update. Every process applies the
-/// same summed gradients, so weights stay identical everywhere.
-public protocol DataParallelReplica: Device {
-    /// Runs one step per group of parts, in order: a group holds this process's part of
-    /// each micro-batch of the step (one, without gradient accumulation; see
-    /// ``BatchPart``). Parameters otherwise as
-    /// ``Device/trainSteps(model:optimizer:batches:firstStep:learningRate:randomKey:loss:)``.
-    ///
-    /// - Returns: one summary per step, with the global loss.
-    /// - Throws: ``DeviceError`` when a part does not fit the device (or the device does
-    ///   not accumulate and a group holds several), or the group's error when the
-    ///   exchange fails.
-    func trainSteps<Model: ParameterContainer, Batch: DeviceBatch, Update: Optimizer>(
-        model: inout Model, optimizer: inout Update, parts: [[BatchPart<Batch>]], firstStep: Int,
-        learningRate: (Int) -> Float, randomKey: RandomKey,
-        loss: (Model, Batch, ForwardContext) -> Tensor, group: ProcessGroup
-    ) throws -> [StepSummary]
-}
-
 /// One contiguous buffer holding a step's loss and every gradient, so that a group sums
 /// them in one exchange: `[loss, gradient of parameter 0, gradient of parameter 1, ...]`
 /// in the model's parameter order. Allocated once per model and reused every step.
