@@ -150,13 +150,18 @@ struct BenchModel: ParsableCommand {
         // untrained weights keep the amount of work comparable between runs.
         let sources = IndexTensor(shape: [8, 16], scalars: Array(inputs.scalars.prefix(8 * 16)))
         var decoded: DecodedBatch?
-        let decodeTime = seconds { decoded = untrained.translate(sources, beamSize: 4, alpha: 0.6, extraDecodeLength: 16) }
+        var beamFour = DecodingOptions(strategy: BeamSearchStrategy(beamSize: 4, alpha: 0.6))
+        beamFour.extraDecodeLength = 16
+        let decodeTime = seconds { decoded = untrained.translate(sources, options: beamFour, plan: .dynamicShapes) }
         emit(["benchmark": "beam_search", "model": name, "sentences": 8, "source_length": 16, "max_decode_length": 32,
               "decode_steps": decoded!.sequences[0].count, "beam": 4, "seconds": (decodeTime * 1000).rounded() / 1000,
               "sentences_per_second": (8 / decodeTime * 100).rounded() / 100])
         // The static-shape search on the same sources with the same limit (32 positions).
         var staticDecoded: DecodedBatch?
-        let staticTime = seconds { staticDecoded = untrained.translateStatic(sources, maximumDecodeLength: 32, beamSize: 4, alpha: 0.6) }
+        let staticTime = seconds {
+            staticDecoded = untrained.translateStatic(
+                sources, maximumDecodeLength: 32, search: BeamSearchStrategy(beamSize: 4, alpha: 0.6), plan: .staticShapes)
+        }
         emit(["benchmark": "static_beam_search", "model": name, "sentences": 8, "source_length": 16, "max_decode_length": 32,
               "same_as_dynamic": staticDecoded!.trimmedAtEOS == decoded!.trimmedAtEOS, "beam": 4,
               "seconds": (staticTime * 1000).rounded() / 1000, "sentences_per_second": (8 / staticTime * 100).rounded() / 100])

@@ -16,9 +16,8 @@ struct NMTServe: AsyncParsableCommand {
     @OptionGroup var model: ModelOptions
     @Option(help: "Address to listen on (127.0.0.1: this machine only; 0.0.0.0: every interface).") var host = "127.0.0.1"
     @Option(help: "Port to listen on (0: any free port, printed at start).") var port = 8080
-    @Option(help: "Default beams (requests may ask for others).") var beam = 4
-    @Option(help: "Default length normalization exponent.") var alpha: Float = 0.6
-    @Option(help: "Decode up to a batch's input length + this many tokens.") var extraLength = 100
+    /// The server's default decoding; a request may ask for another strategy or beam.
+    @OptionGroup var decoding: DecodingFlags
     @Option(help: "Largest request body in bytes.") var maxBodyBytes = ServerLimits().maximumBodyBytes
     @Option(help: "Most texts per request.") var maxTexts = ServerLimits().maximumTexts
     @Option(help: "Longest text in characters.") var maxTextCharacters = ServerLimits().maximumTextCharacters
@@ -36,11 +35,9 @@ struct NMTServe: AsyncParsableCommand {
     func validate() throws {
         try requireExisting(model.modelDir, flag: "--model-dir")
         try requireRange(port, 0...65535, flag: "--port")
-        try requireRange(beam, 1...maxBeam, flag: "--beam")
         try requireRange(maxBeam, FlagBounds.beams, flag: "--max-beam")
-        try requireRange(extraLength, FlagBounds.extraLength, flag: "--extra-length")
+        try requireRange(decoding.beam, 1...maxBeam, flag: "--beam")
         if let problem = limits.problem { throw ValidationError(problem) }
-        if let problem = defaults.problem { throw ValidationError(problem) }
     }
 
     var limits: ServerLimits {
@@ -59,19 +56,12 @@ struct NMTServe: AsyncParsableCommand {
         return limits
     }
 
-    var defaults: DecodingOptions {
-        var options = DecodingOptions()
-        options.strategy = .beamSearch(beamSize: beam, alpha: alpha)
-        options.extraDecodeLength = extraLength
-        return options
-    }
-
     func run() async throws {
         let loaded = try Checkpoint.loadModel(
             at: model.modelDirectory, vocabularyHash: try Checkpoint.vocabularyHash(of: model.vocabularyFile),
             warning: { FileHandle.standardError.write(Data("warning: \($0)\n".utf8)) })
         var translator = try Translator(model: loaded, tokenizer: try Subtokenizer(vocabularyFile: model.vocabularyFile))
-        translator.options = defaults
+        translator.options = decoding.options
         var server = try TranslationServer(translator: translator, limits: limits)
         server.host = host
         server.port = port

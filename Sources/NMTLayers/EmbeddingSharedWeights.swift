@@ -29,7 +29,7 @@ public struct EmbeddingSharedWeights: Layer, Sendable {
     /// give identical outputs and gradients).
     ///
     /// - Precondition: every id is in `0..<V` (the model checks its vocabulary first).
-    public func callAsFunction(_ ids: IndexTensor, context: ForwardContext = .inference) -> Tensor {
+    public func callAsFunction(_ ids: IndexTensor, context: ForwardContext) -> Tensor {
         let embedded: Tensor
         switch context.plan.embeddingMethod {
         case .gather:

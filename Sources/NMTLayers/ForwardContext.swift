@@ -23,7 +23,7 @@ public struct ForwardContext: Sendable {
 
     /// Creates a context.
     public init(
-        isTraining: Bool, plan: ExecutionPlan = .dynamicShapes, randomKey: RandomKey = RandomKey(seed: 0),
+        isTraining: Bool, plan: ExecutionPlan, randomKey: RandomKey = RandomKey(seed: 0),
         firstExampleIndex: Int = 0
     ) {
         self.isTraining = isTraining
@@ -32,9 +32,6 @@ public struct ForwardContext: Sendable {
         self.firstExampleIndex = firstExampleIndex
     }
 
-    /// Evaluation and decoding with the dynamic-shape plan: no dropout.
-    public static let inference = ForwardContext(isTraining: false)
-
     /// Evaluation and decoding under `plan`: no dropout.
     public static func inference(plan: ExecutionPlan) -> ForwardContext {
         ForwardContext(isTraining: false, plan: plan)
@@ -42,7 +39,7 @@ public struct ForwardContext: Sendable {
 
     /// A training step with dropout drawn from `key`.
     public static func training(
-        key: RandomKey, plan: ExecutionPlan = .dynamicShapes, firstExampleIndex: Int = 0
+        key: RandomKey, plan: ExecutionPlan, firstExampleIndex: Int = 0
     ) -> ForwardContext {
         ForwardContext(isTraining: true, plan: plan, randomKey: key, firstExampleIndex: firstExampleIndex)
     }

@@ -23,8 +23,11 @@ public struct LayerNorm: Layer, Sendable {
         try body("bias", &bias)
     }
 
+    /// Normalizes [..., H]; it computes alike in every context.
+    public func callAsFunction(_ x: Tensor, context: ForwardContext) -> Tensor { callAsFunction(x) }
+
     /// Normalizes [..., H].
-    public func callAsFunction(_ x: Tensor, context: ForwardContext = .inference) -> Tensor {
+    public func callAsFunction(_ x: Tensor) -> Tensor {
         x.layerNormalized(scale: scale, bias: bias, epsilon: epsilon)
     }
 }

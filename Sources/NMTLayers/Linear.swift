@@ -24,8 +24,11 @@ public struct Linear: Layer, Sendable {
         if bias != nil { try body("bias", &bias!) }
     }
 
+    /// Applies the layer to [..., in], giving [..., out]; it computes alike in every context.
+    public func callAsFunction(_ x: Tensor, context: ForwardContext) -> Tensor { callAsFunction(x) }
+
     /// Applies the layer to [..., in], giving [..., out].
-    public func callAsFunction(_ x: Tensor, context: ForwardContext = .inference) -> Tensor {
+    public func callAsFunction(_ x: Tensor) -> Tensor {
         var y = x.matmul(kernel)
         if let bias { y = y + bias }
         return usesReLU ? y.relu() : y

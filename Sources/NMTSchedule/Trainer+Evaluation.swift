@@ -72,15 +72,15 @@ extension Trainer {
     }
 
     /// Uncased and cased BLEU (×100) of translating `source` against `reference`, decoded
-    /// on the training device with the training parameters (beam 4, α 0.6, extra length
-    /// 50) as the reference.
+    /// on the training device with the configuration's decoding settings
+    /// (``TransformerConfiguration/decodingOptions``), as the reference.
     ///
     /// With several processes (a device with a `ProcessGroup`) every process must call
     /// it: each translates a contiguous share of the lines, and all receive every
     /// translation.
     public func bleu(source: URL, reference: URL) throws -> (uncased: Float, cased: Float) {
         var translator = try Translator(model: evaluationModel(), tokenizer: tokenizer)
-        translator.extraDecodeLength = configuration.extraDecodeLength
+        translator.options = configuration.decodingOptions
         let lines = try CorpusPreparer.lines(of: source)
         // Decoding's sizes change every step: the training capacity would only hold them back.
         let translations = try BufferPool.shared.withCapacity(BufferPool.defaultCapacityBytes) {

@@ -17,8 +17,8 @@ public struct Translator: Sendable {
     public let model: Transformer
     /// The vocabulary the model was trained with.
     public let tokenizer: Subtokenizer
-    /// The search and its limits: translate.py's beam search (4 beams, α 0.6, padded width
-    /// + 100 tokens) by default; greedy decoding, sampling, a per-sentence length limit
+    /// The search and its limits: translate.py's beam search (``DecodingOptions``'
+    /// defaults) by default; greedy decoding, sampling, a per-sentence length limit
     /// and n-gram repeat blocking on request (they change the translations).
     public var options = DecodingOptions()
     /// Sentences decoded together (32, as translate.py).
@@ -33,16 +33,6 @@ public struct Translator: Sendable {
     /// since one very long line makes its whole batch decode for minutes and gigabytes.
     public var maximumInputTokens = 512
 
-    /// Beams of the beam search (4); setting it selects beam search.
-    public var beamSize: Int {
-        get { if case .beamSearch(let beams, _) = options.strategy { return beams } else { return 1 } }
-        set { options.strategy = .beamSearch(beamSize: newValue, alpha: alpha) }
-    }
-    /// Length normalization exponent of the beam search (0.6); setting it selects beam search.
-    public var alpha: Float {
-        get { if case .beamSearch(_, let alpha) = options.strategy { return alpha } else { return 0.6 } }
-        set { options.strategy = .beamSearch(beamSize: beamSize, alpha: newValue) }
-    }
     /// Decoding may run this many tokens past the batch's padded input width (100, as translate.py).
     public var extraDecodeLength: Int {
         get { options.extraDecodeLength }
@@ -124,17 +114,17 @@ public struct Translator: Sendable {
             for (row, sentence) in encoded.enumerated() { for (i, id) in sentence.enumerated() { ids[row * width + i] = id } }
             let sources = IndexTensor(shape: [rows, width], scalars: ids)
             guard let device else {
-                return model.translate(sources, options: options, sentenceIndices: indices).trimmedAtEOS
+                return model.translate(sources, options: options, sentenceIndices: indices, plan: .dynamicShapes).trimmedAtEOS
             }
             // Sampling seeds follow the input positions only when one replica gets the whole batch.
             let parts = capabilities?.shardCount ?? 1
             let decoded = try device.runSharded(model: model, batch: SourceBatch(inputs: sources)) { model, batch, context in
-                staticShape != nil
-                    ? model.translateStatic(
-                        batch.inputs, maximumDecodeLength: width + extraDecodeLength, beamSize: beamSize, alpha: alpha,
-                        plan: context.plan)
-                    : model.translate(
-                        batch.inputs, options: options, sentenceIndices: parts == 1 ? indices : nil, plan: context.plan)
+                if staticShape != nil, let search = options.strategy as? BeamSearchStrategy {
+                    return model.translateStatic(
+                        batch.inputs, maximumDecodeLength: width + extraDecodeLength, search: search, plan: context.plan)
+                }
+                return model.translate(
+                    batch.inputs, options: options, sentenceIndices: parts == 1 ? indices : nil, plan: context.plan)
             }
             return decoded.flatMap(\.trimmedAtEOS)
         }
@@ -162,10 +152,9 @@ public struct Translator: Sendable {
         if batchSize < 1 { throw .invalidSetting("batchSize is \(batchSize); must be at least 1") }
         if let batchTokens, batchTokens < 1 { throw .invalidSetting("batchTokens is \(batchTokens); must be at least 1") }
         guard staticShapes else { return }
-        var plain = DecodingOptions()
-        plain.strategy = options.strategy
+        var plain = DecodingOptions(strategy: options.strategy)
         plain.extraDecodeLength = options.extraDecodeLength
-        guard case .beamSearch = options.strategy, options == plain else {
+        guard options.strategy is BeamSearchStrategy, options == plain else {
             throw .invalidSetting("a static-shape device decodes with plain beam search only (no sampling, length limit or n-gram blocking)")
         }
     }

@@ -127,16 +127,16 @@ public struct TranslationRequest: Sendable, Equatable {
         let samplingFields = body.temperature != nil || body.top_k != nil || body.top_p != nil || body.seed != nil
         switch body.mode ?? "beam" {
         case "beam":
-            var (beamSize, alpha) = (4, Float(0.6))
-            if case .beamSearch(let b, let a) = defaults.strategy { (beamSize, alpha) = (b, a) }
-            options.strategy = .beamSearch(beamSize: body.beam_size ?? beamSize, alpha: body.alpha ?? alpha)
+            // The server's own beam settings where it has some, the reference's otherwise.
+            let beam = defaults.strategy as? BeamSearchStrategy ?? BeamSearchStrategy()
+            options.strategy = BeamSearchStrategy(beamSize: body.beam_size ?? beam.beamSize, alpha: body.alpha ?? beam.alpha)
             if samplingFields { throw .badRequest("\"temperature\", \"top_k\", \"top_p\" and \"seed\" apply to \"mode\": \"sample\" only") }
         case "greedy":
-            options.strategy = .greedy
+            options.strategy = GreedyStrategy()
             if beamFields || samplingFields { throw .badRequest("\"mode\": \"greedy\" takes no search settings") }
         case "sample":
-            options.strategy = .sampling(
-                .init(temperature: body.temperature ?? 1, topK: body.top_k, topP: body.top_p, seed: body.seed ?? 0))
+            options.strategy = SamplingStrategy(
+                temperature: body.temperature ?? 1, topK: body.top_k, topP: body.top_p, seed: body.seed ?? 0)
             if beamFields { throw .badRequest("\"beam_size\" and \"alpha\" apply to \"mode\": \"beam\" only") }
         default:
             throw .badRequest("\"mode\" must be \(fieldTypes["mode"]!)")

@@ -40,8 +40,8 @@ public struct TranslationServer: Sendable {
     /// - Throws: ``RequestError/badRequest(_:)`` naming a limit that cannot be used.
     public init(translator: Translator, limits: ServerLimits = ServerLimits()) throws(RequestError) {
         if let problem = limits.problem { throw .badRequest(problem) }
-        if case .beamSearch(let beam, _) = translator.options.strategy, beam > limits.maximumBeamSize {
-            throw .badRequest("the default beam size \(beam) is above maximumBeamSize \(limits.maximumBeamSize)")
+        if let search = translator.options.strategy as? BeamSearchStrategy, search.beamSize > limits.maximumBeamSize {
+            throw .badRequest("the default beam size \(search.beamSize) is above maximumBeamSize \(limits.maximumBeamSize)")
         }
         self.translator = translator
         self.limits = limits

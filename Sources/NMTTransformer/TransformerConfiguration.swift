@@ -32,16 +32,25 @@ public struct TransformerConfiguration: Codable, Equatable, Sendable {
     public var labelSmoothing: Float
     /// Decoding may run this many tokens past the input length (50).
     public var extraDecodeLength: Int
-    /// Beams of the beam search (4).
+    /// Beams of the beam search (``BeamSearchStrategy/defaultBeamSize``).
     public var beamSize: Int
-    /// Length-normalization exponent of the beam search (0.6).
+    /// Length-normalization exponent of the beam search (``BeamSearchStrategy/defaultAlpha``).
     public var alpha: Float
+
+    /// The decoding the reference's model does when it predicts: beam search with
+    /// ``beamSize`` and ``alpha``, up to the source width + ``extraDecodeLength`` tokens.
+    public var decodingOptions: DecodingOptions {
+        var options = DecodingOptions(strategy: BeamSearchStrategy(beamSize: beamSize, alpha: alpha))
+        options.extraDecodeLength = extraDecodeLength
+        return options
+    }
 
     /// Creates a configuration; defaults are the reference base values.
     public init(
         vocabularySize: Int = 0, hiddenSize: Int = 512, layerCount: Int = 6, headCount: Int = 8, filterSize: Int = 2048,
         postprocessDropout: Float = 0.1, attentionDropout: Float = 0.1, reluDropout: Float = 0.1,
-        labelSmoothing: Float = 0.1, extraDecodeLength: Int = 50, beamSize: Int = 4, alpha: Float = 0.6
+        labelSmoothing: Float = 0.1, extraDecodeLength: Int = 50, beamSize: Int = BeamSearchStrategy.defaultBeamSize,
+        alpha: Float = BeamSearchStrategy.defaultAlpha
     ) {
         self.vocabularySize = vocabularySize
         self.hiddenSize = hiddenSize

@@ -28,7 +28,7 @@ final class LayerBehaviourTests: XCTestCase {
         let rows = FeedForward.nonPaddingRows(of: ids)
         XCTAssertEqual(rows.scalars, [0, 1, 2, 4])
         // In training too: dropout masks follow the full layout, not the compacted rows.
-        let context = ForwardContext.training(key: RandomKey(seed: 12), firstExampleIndex: 4)
+        let context = ForwardContext.training(key: RandomKey(seed: 12), plan: .dynamicShapes, firstExampleIndex: 4)
         let full = ffn(x, context: context).reshaped(to: [8, 6])
         let removed = ffn(x, nonPaddingRows: rows, context: context).reshaped(to: [8, 6])
         for row in 0..<8 {
@@ -48,12 +48,12 @@ final class LayerBehaviourTests: XCTestCase {
         var causal = [Float](repeating: 0, count: length * length)
         for i in 0..<length { for j in 0..<length where j > i { causal[i * length + j] = -1e9 } }
         let bias = Tensor(shape: [1, 1, length, length], scalars: causal)
-        let full = attention(AttentionInput(x: x, y: x, bias: bias), context: .inference)
+        let full = attention(AttentionInput(x: x, y: x, bias: bias), context: .inference(plan: .dynamicShapes))
         var cache = AttentionCache(batchSize: 3, hiddenSize: 8)
         for i in 0..<length {
             let step = x.slice(alongAxis: 1, i..<(i + 1))
             let out = attention(
-                AttentionInput(x: step, y: step, bias: Tensor.zeros([1, 1, 1, i + 1])), context: .inference, cache: &cache)
+                AttentionInput(x: step, y: step, bias: Tensor.zeros([1, 1, 1, i + 1])), context: .inference(plan: .dynamicShapes), cache: &cache)
             assertClose(out, full.slice(alongAxis: 1, i..<(i + 1)), absoluteTolerance: 1e-5, "position \(i)")
         }
         XCTAssertEqual(cache.keys.shape, [3, length, 8])
@@ -62,12 +62,12 @@ final class LayerBehaviourTests: XCTestCase {
     func testDropoutOnlyInTrainingAndShardInvariant() {
         let dropout = Dropout(rate: 0.5, site: 3)
         let x = Tensor.ones([4, 10])
-        XCTAssertEqual(dropout(x, context: .inference).scalars, x.scalars)
+        XCTAssertEqual(dropout(x, context: .inference(plan: .dynamicShapes)).scalars, x.scalars)
         let key = RandomKey(seed: 8)
-        let whole = dropout(x, context: .training(key: key)).scalars
+        let whole = dropout(x, context: .training(key: key, plan: .dynamicShapes)).scalars
         XCTAssertTrue(whole.contains(0) && whole.contains(2))
-        let first = dropout(x.slice(alongAxis: 0, 0..<2), context: .training(key: key, firstExampleIndex: 0)).scalars
-        let second = dropout(x.slice(alongAxis: 0, 2..<4), context: .training(key: key, firstExampleIndex: 2)).scalars
+        let first = dropout(x.slice(alongAxis: 0, 0..<2), context: .training(key: key, plan: .dynamicShapes, firstExampleIndex: 0)).scalars
+        let second = dropout(x.slice(alongAxis: 0, 2..<4), context: .training(key: key, plan: .dynamicShapes, firstExampleIndex: 2)).scalars
         XCTAssertEqual(first + second, whole)
     }
 

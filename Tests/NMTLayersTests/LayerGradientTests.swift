@@ -6,7 +6,7 @@ import XCTest
 /// Finite-difference checks of every layer (with dropout active where the layer has it).
 final class LayerGradientTests: XCTestCase {
     let x = patternTensor([2, 3, 8], frequency: 0.37, amplitude: 1)
-    let training = ForwardContext.training(key: RandomKey(seed: 11))
+    let training = ForwardContext.training(key: RandomKey(seed: 11), plan: .dynamicShapes)
 
     func testLinearAndLayerNorm() {
         checkParameterGradients(of: Linear(inputSize: 8, outputSize: 5, key: RandomKey(seed: 1))) { $0(self.x) }
@@ -34,7 +34,7 @@ final class LayerGradientTests: XCTestCase {
         let y = patternTensor([2, 4, 8], frequency: 0.53, amplitude: 1)
         let bias = Tensor(shape: [2, 1, 1, 4], scalars: [0, 0, 0, -1e9, 0, -1e9, -1e9, -1e9])
         checkParameterGradients(of: attention) { $0(AttentionInput(x: self.x, y: y, bias: bias), context: self.training) }
-        checkGradients([x, y]) { xy in attention(AttentionInput(x: xy[0], y: xy[1], bias: bias), context: .inference) }
+        checkGradients([x, y]) { xy in attention(AttentionInput(x: xy[0], y: xy[1], bias: bias), context: .inference(plan: .dynamicShapes)) }
     }
 
     func testFeedForwardWithAndWithoutPaddingRemoval() {
@@ -45,6 +45,6 @@ final class LayerGradientTests: XCTestCase {
         XCTAssertGreaterThan(margin, 0.15)
         checkParameterGradients(of: ffn) { $0(self.x, context: self.training) }
         let rows = IndexTensor([0, 1, 3, 5])
-        checkParameterGradients(of: ffn) { $0(self.x, nonPaddingRows: rows, context: .inference) }
+        checkParameterGradients(of: ffn) { $0(self.x, nonPaddingRows: rows, context: .inference(plan: .dynamicShapes)) }
     }
 }

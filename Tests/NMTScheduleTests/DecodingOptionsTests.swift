@@ -1,4 +1,5 @@
 import Foundation
+import NMTAccelerator
 import NMTData
 import NMTSchedule
 import NMTTensor
@@ -64,7 +65,7 @@ final class DecodingOptionsTests: XCTestCase {
         let inputs = IndexTensor(shape: [3, 6], scalars: [5, 9, 14, 1, 0, 0, 7, 1, 0, 0, 0, 0, 30, 31, 32, 33, 34, 1])
         var options = DecodingOptions()
         options.extraDecodeLength = 30
-        let free = model.translate(inputs, options: options).trimmedAtEOS
+        let free = model.translate(inputs, options: options, plan: .dynamicShapes).trimmedAtEOS
         XCTAssertTrue(free.contains { $0.count > 12 }, "the untrained model runs on: \(free)")
         func hasRepeats(_ output: [Int32], _ n: Int) -> Bool {
             let ngrams = (0..<max(0, output.count - n + 1)).map { Array(output[$0..<($0 + n)]) }
@@ -72,16 +73,16 @@ final class DecodingOptionsTests: XCTestCase {
         }
         XCTAssertTrue(free.contains { hasRepeats($0, 2) }, "the case repeats bigrams when nothing blocks them")
         options.lengthLimit = .init(ratio: 1, offset: 2)
-        let limited = model.translate(inputs, options: options).trimmedAtEOS
+        let limited = model.translate(inputs, options: options, plan: .dynamicShapes).trimmedAtEOS
         for (output, sourceLength) in zip(limited, [4, 2, 6]) {
             XCTAssertLessThanOrEqual(output.count, sourceLength + 2, "\(output)")
         }
         options.lengthLimit = nil
         for n in [1, 2, 3] {
             options.noRepeatNgramSize = n
-            for strategy in [DecodingOptions.Strategy.beamSearch(beamSize: 4, alpha: 0.6), .greedy] {
+            for strategy: any DecodingStrategy in [BeamSearchStrategy(), GreedyStrategy()] {
                 options.strategy = strategy
-                for output in model.translate(inputs, options: options).trimmedAtEOS {
+                for output in model.translate(inputs, options: options, plan: .dynamicShapes).trimmedAtEOS {
                     XCTAssertFalse(hasRepeats(output, n), "\(strategy), n = \(n): \(output)")
                 }
             }
@@ -109,11 +110,12 @@ final class DecodingOptionsTests: XCTestCase {
     /// Settings the search cannot use are refused with the setting's name.
     func testInvalidOptionsAreRefused() throws {
         var translator = try translator()
-        for (strategy, message) in [
-            (DecodingOptions.Strategy.sampling(.init(temperature: 0)), "temperature is 0.0"),
-            (.sampling(.init(topK: 0)), "topK is 0"), (.sampling(.init(topP: 1.5)), "topP is 1.5"),
-            (.beamSearch(beamSize: 0, alpha: 0.6), "beamSize is 0"),
-        ] {
+        let cases: [(any DecodingStrategy, String)] = [
+            (SamplingStrategy(temperature: 0), "temperature is 0.0"),
+            (SamplingStrategy(topK: 0), "topK is 0"), (SamplingStrategy(topP: 1.5), "topP is 1.5"),
+            (BeamSearchStrategy(beamSize: 0), "beamSize is 0"),
+        ]
+        for (strategy, message) in cases {
             translator.options.strategy = strategy
             XCTAssertThrowsError(try translator.translate(lines)) { XCTAssertTrue("\($0)".contains(message), "\($0)") }
         }
@@ -144,5 +146,43 @@ final class DecodingOptionsTests: XCTestCase {
         // The largest accepted values cannot overflow the per-sentence limit.
         XCTAssertEqual(DecodingOptions.LengthLimit(ratio: 1_000, offset: 10_000).tokens(forSourceLength: Int.max), Int(Int32.max))
         XCTAssertEqual(DecodingOptions.LengthLimit(ratio: 0, offset: -10_000).tokens(forSourceLength: 5), 1)
+    }
+
+    /// A strategy written outside the library plugs in through `DecodingOptions.strategy`
+    /// alone: the translator hands it every batch (here it copies the source, so each line
+    /// translates into itself through the tokenizer), and options compare by strategy.
+    func testAStrategyOfOnesOwnDecodesThroughTheTranslator() throws {
+        var translator = try translator()
+        translator.options.strategy = SourceCopyStrategy(marker: 1)
+        XCTAssertEqual(try translator.translate(lines), lines)
+        XCTAssertEqual(try translator.translate(lines, on: CPUDevice()), lines)
+        XCTAssertEqual(translator.options, DecodingOptions(strategy: SourceCopyStrategy(marker: 1)).withExtraLength(8))
+        XCTAssertNotEqual(translator.options, DecodingOptions(strategy: SourceCopyStrategy(marker: 2)).withExtraLength(8))
+        XCTAssertNotEqual(translator.options, DecodingOptions().withExtraLength(8))
+        translator.options.strategy = SourceCopyStrategy(marker: -1)
+        XCTAssertThrowsError(try translator.translate(lines)) { XCTAssertTrue("\($0)".contains("marker is -1"), "\($0)") }
+    }
+}
+
+/// A decoding strategy that outputs each sentence's source ids (EOS included).
+private struct SourceCopyStrategy: DecodingStrategy, Equatable {
+    /// A setting, to compare strategies by.
+    var marker: Int
+    var description: String { "source copy \(marker)" }
+    var problem: String? { marker < 0 ? "marker is \(marker); must be ≥ 0" : nil }
+
+    func decode(_ request: DecodingRequest, with model: Transformer) -> DecodedBatch {
+        let width = request.inputs.shape[1]
+        let ids = request.inputs.scalars
+        let sequences = (0..<request.batchSize).map { row in Array(ids[(row * width)..<((row + 1) * width)].filter { $0 != 0 }) }
+        return DecodedBatch(sequences: sequences, scores: Array(repeating: 0, count: request.batchSize))
+    }
+}
+
+extension DecodingOptions {
+    fileprivate func withExtraLength(_ length: Int) -> DecodingOptions {
+        var copy = self
+        copy.extraDecodeLength = length
+        return copy
     }
 }

@@ -347,7 +347,8 @@ final class TrainerTests: XCTestCase {
         let encoded = try lines.map { try tokenizer.encode($0, addEOS: true) }
         let batch = IndexTensor(
             shape: [lines.count, longest], scalars: encoded.flatMap { $0 + [Int32](repeating: 0, count: longest - $0.count) })
-        let beams = translator.model.allBeams(batch, beamSize: translator.beamSize, alpha: translator.alpha, extraDecodeLength: 3)
+        let beams = translator.model.allBeams(
+            batch, beamSize: BeamSearchStrategy.defaultBeamSize, alpha: BeamSearchStrategy.defaultAlpha, extraDecodeLength: 3)
         let decided = beams.scores.map { $0[0] - $0[1] > 2 * decodingTolerance(at: $0[0]) }
         XCTAssertGreaterThan(decided.filter { $0 }.count, 2, "most lines are not ties")
         for shards in [1, 2] {

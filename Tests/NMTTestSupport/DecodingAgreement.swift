@@ -100,7 +100,7 @@ public func assertSameBeams(
 }
 
 extension Transformer {
-    /// The beam search of `translate(_:beamSize:alpha:extraDecodeLength:)` with every beam
+    /// The beam search of `translate(_:options:sentenceIndices:plan:)` with every beam
     /// kept ([B][beam], best first, sequences starting with the start id), for finding how
     /// far each sentence's best is ahead of its runner-up.
     public func allBeams(_ inputs: IndexTensor, beamSize: Int, alpha: Float, extraDecodeLength: Int) -> BeamSearch.Result {
@@ -110,9 +110,26 @@ extension Transformer {
         search.dropsFinishedSentences = false
         let timing = ModelUtilities.positionalEncoding(length: maximumLength + 1, hiddenSize: configuration.hiddenSize)
         return search.search(
-            initialIDs: [Int32](repeating: 0, count: inputs.shape[0]), cache: decoderCache(for: inputs, copies: beamSize)
+            initialIDs: [Int32](repeating: 0, count: inputs.shape[0]), cache: decoderCache(for: inputs, copies: beamSize, plan: .dynamicShapes)
         ) { ids, step, cache in
-            decodeStep(ids, step: step, cache: &cache, timingSignal: timing)
+            decodeStep(ids, step: step, cache: &cache, timingSignal: timing, plan: .dynamicShapes)
         }
+    }
+}
+
+extension Transformer {
+    /// Beam search of `beamSize` beams and `alpha` up to S + `extraDecodeLength` tokens, on
+    /// the dynamic-shape plan: the settings most decoding tests vary.
+    public func translate(_ inputs: IndexTensor, beamSize: Int, alpha: Float, extraDecodeLength: Int) -> DecodedBatch {
+        var options = DecodingOptions(strategy: BeamSearchStrategy(beamSize: beamSize, alpha: alpha))
+        options.extraDecodeLength = extraDecodeLength
+        return translate(inputs, options: options, plan: .dynamicShapes)
+    }
+
+    /// Greedy decoding up to S + `extraDecodeLength` tokens, on the dynamic-shape plan.
+    public func greedyDecode(_ inputs: IndexTensor, extraDecodeLength: Int) -> DecodedBatch {
+        var options = DecodingOptions(strategy: GreedyStrategy())
+        options.extraDecodeLength = extraDecodeLength
+        return translate(inputs, options: options, plan: .dynamicShapes)
     }
 }

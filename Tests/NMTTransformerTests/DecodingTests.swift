@@ -101,14 +101,14 @@ final class DecodingTests: XCTestCase {
     func testCachedDecodingEqualsRecomputingThePrefix() throws {
         let model = try Transformer(configuration: configuration, key: RandomKey(seed: 3))
         let targets = IndexTensor(shape: [2, 5], scalars: [4, 7, 2, 8, 1, 5, 5, 3, 1, 0])
-        let (outputs, bias) = model.encode(inputs, context: .inference)
-        let full = model.decode(targets, encoderOutputs: outputs, attentionBias: bias, context: .inference)
-        var cache = model.decoderCache(for: inputs, copies: 1)
+        let (outputs, bias) = model.encode(inputs, context: .inference(plan: .dynamicShapes))
+        let full = model.decode(targets, encoderOutputs: outputs, attentionBias: bias, context: .inference(plan: .dynamicShapes))
+        var cache = model.decoderCache(for: inputs, copies: 1, plan: .dynamicShapes)
         let timing = ModelUtilities.positionalEncoding(length: 6, hiddenSize: 8)
         let t = targets.scalars
         for step in 0..<5 {
             let last = step == 0 ? [Int32(0), 0] : [t[step - 1], t[5 + step - 1]]
-            let logits = model.decodeStep(IndexTensor(last), step: step, cache: &cache, timingSignal: timing)
+            let logits = model.decodeStep(IndexTensor(last), step: step, cache: &cache, timingSignal: timing, plan: .dynamicShapes)
             assertClose(
                 logits, full.slice(alongAxis: 1, step..<(step + 1)).reshaped(to: [2, 9]), absoluteTolerance: 1e-5,
                 "step \(step)")
@@ -126,10 +126,10 @@ final class DecodingTests: XCTestCase {
             let eos = sequence.firstIndex(of: 1)
             let prefix = eos.map { Array(sequence[...$0]) } ?? sequence
             let row = inputs.scalars[(b * 4)..<(b * 4 + 4)]
-            let (o, bb) = model.encode(IndexTensor(shape: [1, 4], scalars: Array(row)), context: .inference)
+            let (o, bb) = model.encode(IndexTensor(shape: [1, 4], scalars: Array(row)), context: .inference(plan: .dynamicShapes))
             let logProbs = model.decode(
                 IndexTensor(shape: [1, prefix.count], scalars: prefix), encoderOutputs: o, attentionBias: bb,
-                context: .inference
+                context: .inference(plan: .dynamicShapes)
             ).logSoftmax()
             var total: Float = 0
             for (position, id) in prefix.enumerated() { total += logProbs[0, position, Int(id)] }
@@ -148,14 +148,14 @@ final class DecodingTests: XCTestCase {
     func testStaticDecodeStepsEqualDynamicSteps() throws {
         let model = try Transformer(configuration: configuration, key: RandomKey(seed: 5))
         let t: [Int32] = [4, 7, 2, 8, 1, 5, 5, 3, 1, 0]
-        var dynamicCache = model.decoderCache(for: inputs, copies: 1)
-        var staticCache = model.staticDecoderCache(for: inputs, copies: 1, maximumDecodeLength: 7)
+        var dynamicCache = model.decoderCache(for: inputs, copies: 1, plan: .dynamicShapes)
+        var staticCache = model.staticDecoderCache(for: inputs, copies: 1, maximumDecodeLength: 7, plan: .staticShapes)
         let timing = ModelUtilities.positionalEncoding(length: 8, hiddenSize: 8)
         let causal = ModelUtilities.decoderSelfAttentionBias(length: 7)
         for step in 0..<5 {
             let last = IndexTensor(step == 0 ? [0, 0] : [t[step - 1], t[5 + step - 1]])
-            let expected = model.decodeStep(last, step: step, cache: &dynamicCache, timingSignal: timing)
-            let logits = model.staticDecodeStep(last, step: step, cache: &staticCache, timingSignal: timing, causalBias: causal)
+            let expected = model.decodeStep(last, step: step, cache: &dynamicCache, timingSignal: timing, plan: .dynamicShapes)
+            let logits = model.staticDecodeStep(last, step: step, cache: &staticCache, timingSignal: timing, causalBias: causal, plan: .staticShapes)
             assertClose(logits, expected, absoluteTolerance: 1e-5, relativeTolerance: 1e-5, "step \(step)")
             XCTAssertEqual(staticCache.layers.map(\.keys.shape), [[2, 7, 8], [2, 7, 8]], "shapes never change")
             // Positions written so far equal the dynamic cache; later ones are still zero.
@@ -179,7 +179,7 @@ final class DecodingTests: XCTestCase {
                 return column < 2 + row ? 2 + Int32(u * 10) : (column == 2 + row ? 1 : 0)
             })
             let dynamic = model.translate(sources, beamSize: 3, alpha: 0.6, extraDecodeLength: 4)
-            let fixed = model.translateStatic(sources, maximumDecodeLength: 9, beamSize: 3, alpha: 0.6)
+            let fixed = model.translateStatic(sources, maximumDecodeLength: 9, search: BeamSearchStrategy(beamSize: 3, alpha: 0.6), plan: .staticShapes)
             // Other product shapes (attention over all 9 positions): equal to rounding.
             let runnersUp = model.allBeams(sources, beamSize: 3, alpha: 0.6, extraDecodeLength: 4).scores.map { $0[1] }
             assertSameBestChoices(
@@ -211,11 +211,11 @@ final class DecodingTests: XCTestCase {
     /// its encoder outputs with it, and keeps every shape.
     func testStaticCacheReorderingMovesRows() throws {
         let model = try Transformer(configuration: configuration, key: RandomKey(seed: 6))
-        var cache = model.staticDecoderCache(for: inputs, copies: 1, maximumDecodeLength: 5)
+        var cache = model.staticDecoderCache(for: inputs, copies: 1, maximumDecodeLength: 5, plan: .staticShapes)
         let timing = ModelUtilities.positionalEncoding(length: 6, hiddenSize: 8)
         let causal = ModelUtilities.decoderSelfAttentionBias(length: 5)
         for step in 0..<2 {
-            _ = model.staticDecodeStep(IndexTensor([Int32(step), 3]), step: step, cache: &cache, timingSignal: timing, causalBias: causal)
+            _ = model.staticDecodeStep(IndexTensor([Int32(step), 3]), step: step, cache: &cache, timingSignal: timing, causalBias: causal, plan: .staticShapes)
         }
         let before = cache
         let keys = before.layers[0].keys.scalars, outputs = before.encoderOutputs.scalars

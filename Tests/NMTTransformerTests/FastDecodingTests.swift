@@ -24,7 +24,7 @@ struct PrefixRecomputation: BeamSearchCache {
         if step > 0 { for (r, id) in lastIDs.scalars.enumerated() { prefixes[r].append(id) } }
         let rows = prefixes.count
         let targets = IndexTensor(shape: [rows, step + 1], scalars: prefixes.flatMap { $0 + [0] })
-        let all = model.decode(targets, encoderOutputs: encoderOutputs, attentionBias: bias, context: .inference)
+        let all = model.decode(targets, encoderOutputs: encoderOutputs, attentionBias: bias, context: .inference(plan: .dynamicShapes))
         return all.slice(alongAxis: 1, step..<(step + 1)).reshaped(to: [rows, model.configuration.vocabularySize])
     }
 }
@@ -48,7 +48,7 @@ final class FastDecodingTests: XCTestCase {
         var search = BeamSearch(
             beamSize: beam, alpha: 0.6, maximumLength: inputs.shape[1] + extra, vocabularySize: configuration.vocabularySize)
         search.dropsFinishedSentences = false
-        let (outputs, bias) = model.encode(inputs, context: .inference)
+        let (outputs, bias) = model.encode(inputs, context: .inference(plan: .dynamicShapes))
         let tiled = IndexTensor((0..<(inputs.shape[0] * beam)).map { Int32($0 / beam) })
         let cache = PrefixRecomputation(
             prefixes: Array(repeating: [], count: tiled.scalarCount), encoderOutputs: outputs.selectingRows(tiled),
@@ -94,10 +94,10 @@ final class FastDecodingTests: XCTestCase {
             let timing = ModelUtilities.positionalEncoding(length: 13, hiddenSize: 16)
             func run() -> (BeamSearch.Result, [Int]) {
                 var rows: [Int] = []
-                let result = search.search(initialIDs: Array(repeating: 0, count: 5), cache: model.decoderCache(for: inputs, copies: 3)) {
+                let result = search.search(initialIDs: Array(repeating: 0, count: 5), cache: model.decoderCache(for: inputs, copies: 3, plan: .dynamicShapes)) {
                     ids, step, cache in
                     rows.append(ids.scalarCount)
-                    return model.decodeStep(ids, step: step, cache: &cache, timingSignal: timing)
+                    return model.decodeStep(ids, step: step, cache: &cache, timingSignal: timing, plan: .dynamicShapes)
                 }
                 return (result, rows)
             }

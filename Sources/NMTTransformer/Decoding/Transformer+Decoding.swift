@@ -93,6 +93,17 @@ public struct DecodedBatch: Sendable {
     /// finished).
     public var scores: [Float]
 
+    /// Creates a result (a ``DecodingStrategy`` returns one per batch).
+    ///
+    /// - Parameters:
+    ///   - sequences: per sentence, the ids after the start id.
+    ///   - scores: per sentence, the strategy's score.
+    public init(sequences: [[Int32]], scores: [Float]) {
+        precondition(sequences.count == scores.count, "DecodedBatch: \(sequences.count) sequences, \(scores.count) scores")
+        self.sequences = sequences
+        self.scores = scores
+    }
+
     /// Each sequence cut before its first EOS (id 1), as translate.py does.
     public var trimmedAtEOS: [[Int32]] {
         sequences.map { sequence in Array(sequence.prefix { $0 != 1 }) }
@@ -102,7 +113,7 @@ public struct DecodedBatch: Sendable {
 extension Transformer {
     /// Encodes `inputs` and prepares an empty decoder cache for `copies` rows (beams) per
     /// sentence, with every layer's encoder-decoder keys and values projected once.
-    public func decoderCache(for inputs: IndexTensor, copies: Int, plan: ExecutionPlan = .dynamicShapes) -> DecoderCache {
+    public func decoderCache(for inputs: IndexTensor, copies: Int, plan: ExecutionPlan) -> DecoderCache {
         let (outputs, bias) = encode(inputs, context: .inference(plan: plan))
         let attentions = decoder.layers.map(\.encoderDecoderAttention)
         return DecoderCache(
@@ -122,8 +133,7 @@ extension Transformer {
     ///   - timingSignal: the positional encoding, with at least `step + 1` rows.
     ///   - plan: how the device computes (see `ExecutionPlan`).
     public func decodeStep(
-        _ lastIDs: IndexTensor, step: Int, cache: inout DecoderCache, timingSignal: Tensor,
-        plan: ExecutionPlan = .dynamicShapes
+        _ lastIDs: IndexTensor, step: Int, cache: inout DecoderCache, timingSignal: Tensor, plan: ExecutionPlan
     ) -> Tensor {
         let rows = lastIDs.scalarCount
         precondition(rows == cache.rowCount, "decodeStep: \(rows) ids for a cache of \(cache.rowCount) rows")

@@ -75,7 +75,7 @@ extension Transformer {
     /// Encodes `inputs` and preallocates zeroed key/value caches of `maximumDecodeLength`
     /// positions, every row repeated `copies` times (the beam tiling).
     public func staticDecoderCache(
-        for inputs: IndexTensor, copies: Int, maximumDecodeLength: Int, plan: ExecutionPlan = .staticShapes
+        for inputs: IndexTensor, copies: Int, maximumDecodeLength: Int, plan: ExecutionPlan
     ) -> StaticDecoderCache {
         let (outputs, bias) = encode(inputs, context: .inference(plan: plan))
         let tiled = IndexTensor((0..<(inputs.shape[0] * copies)).map { Int32($0 / copies) })
@@ -97,7 +97,7 @@ extension Transformer {
     ///   - plan: how the device computes (see `ExecutionPlan`).
     public func staticDecodeStep(
         _ lastIDs: IndexTensor, step: Int, cache: inout StaticDecoderCache, timingSignal: Tensor, causalBias: Tensor,
-        plan: ExecutionPlan = .staticShapes
+        plan: ExecutionPlan
     ) -> Tensor {
         let rows = lastIDs.scalarCount
         let context = ForwardContext.inference(plan: plan)
@@ -116,18 +116,23 @@ extension Transformer {
     /// Translates source ids [B, S] with a static-shape beam search: the reference's search
     /// with `padded_decode`, preallocated key/value caches of `maximumDecodeLength`
     /// positions and no shape change during the loop, as an XLA device needs. It returns
-    /// the translations of ``translate(_:beamSize:alpha:extraDecodeLength:plan:)`` with
-    /// `extraDecodeLength = maximumDecodeLength - S` (scores equal up to float rounding:
-    /// attention sums over more, masked, positions).
+    /// the translations of ``translate(_:options:sentenceIndices:plan:)`` with `search`
+    /// and `extraDecodeLength = maximumDecodeLength - S` (scores equal up to float
+    /// rounding: attention sums over more, masked, positions).
+    ///
+    /// - Parameters:
+    ///   - inputs: source ids [B, S], 0-padded, each sentence ending in EOS.
+    ///   - maximumDecodeLength: the decoding steps, and the caches' positions.
+    ///   - search: the beams and α.
+    ///   - plan: how the device computes (see `ExecutionPlan`; a device hands its own).
     public func translateStatic(
-        _ inputs: IndexTensor, maximumDecodeLength: Int, beamSize: Int? = nil, alpha: Float? = nil,
-        plan: ExecutionPlan = .staticShapes
+        _ inputs: IndexTensor, maximumDecodeLength: Int, search strategy: BeamSearchStrategy, plan: ExecutionPlan
     ) -> DecodedBatch {
-        let beam = beamSize ?? configuration.beamSize
+        let beam = strategy.beamSize
         let timing = ModelUtilities.positionalEncoding(length: maximumDecodeLength + 1, hiddenSize: configuration.hiddenSize)
         let causalBias = ModelUtilities.decoderSelfAttentionBias(length: maximumDecodeLength)
         var search = BeamSearch(
-            beamSize: beam, alpha: alpha ?? configuration.alpha, maximumLength: maximumDecodeLength,
+            beamSize: beam, alpha: strategy.alpha, maximumLength: maximumDecodeLength,
             vocabularySize: configuration.vocabularySize)
         search.paddedDecode = true
         let cache = staticDecoderCache(for: inputs, copies: beam, maximumDecodeLength: maximumDecodeLength, plan: plan)

@@ -1,41 +1,10 @@
-/// How a translation is decoded: the search, and limits that change its results.
+/// How a translation is decoded: the strategy, and limits that change its results.
 ///
-/// The defaults are the reference's (`translate.py`): beam search with 4 beams and
-/// α = 0.6, up to the batch's padded source width + 100 tokens, nothing else. Every other
-/// setting changes the translations and is off until asked for.
-public struct DecodingOptions: Sendable, Equatable {
-    /// The search.
-    public enum Strategy: Sendable, Equatable {
-        /// The reference's beam search (`SequenceBeamSearch`).
-        case beamSearch(beamSize: Int, alpha: Float)
-        /// The most probable token at every step.
-        case greedy
-        /// A token drawn at every step from the model's distribution (see ``Sampling``).
-        case sampling(Sampling)
-    }
-
-    /// Ancestral sampling settings.
-    public struct Sampling: Sendable, Equatable {
-        /// Logits are divided by it before the softmax (below 1 sharpens, above 1 flattens).
-        public var temperature: Float
-        /// Draw only among the k most probable tokens (nil: all).
-        public var topK: Int?
-        /// Draw only among the most probable tokens whose probabilities add up to at least p
-        /// (nucleus sampling; nil: all).
-        public var topP: Float?
-        /// The random stream: sentence i of a call draws from `seed` split by its position i
-        /// in the input, so its draws do not depend on which sentences share its batch.
-        public var seed: UInt64
-
-        /// Creates sampling settings.
-        public init(temperature: Float = 1, topK: Int? = nil, topP: Float? = nil, seed: UInt64 = 0) {
-            self.temperature = temperature
-            self.topK = topK
-            self.topP = topP
-            self.seed = seed
-        }
-    }
-
+/// The defaults are the reference's (`translate.py`): beam search with
+/// ``BeamSearchStrategy/defaultBeamSize`` beams and α ``BeamSearchStrategy/defaultAlpha``,
+/// up to the batch's padded source width + ``defaultExtraDecodeLength`` tokens, nothing
+/// else. Every other setting changes the translations and is off until asked for.
+public struct DecodingOptions: Sendable, Equatable, CustomStringConvertible {
     /// A per-sentence output limit of `ratio · S + offset` tokens, S the sentence's source
     /// length in subtokens with EOS (fairseq's `max_len_a`, `max_len_b`).
     public struct LengthLimit: Sendable, Equatable {
@@ -60,11 +29,14 @@ public struct DecodingOptions: Sendable, Equatable {
         }
     }
 
-    /// The search; beam search with 4 beams and α = 0.6 by default.
-    public var strategy: Strategy = .beamSearch(beamSize: 4, alpha: 0.6)
-    /// Decoding stops after the batch's padded source width + this many tokens (100, as
-    /// translate.py).
-    public var extraDecodeLength = 100
+    /// translate.py's extra decode length (100): the one place this default is written.
+    public static let defaultExtraDecodeLength = 100
+
+    /// The strategy; the reference's beam search by default.
+    public var strategy: any DecodingStrategy = BeamSearchStrategy()
+    /// Decoding stops after the batch's padded source width + this many tokens
+    /// (``defaultExtraDecodeLength``).
+    public var extraDecodeLength = Self.defaultExtraDecodeLength
     /// Off by default. A sentence also stops at its own limit: the undertrained model's
     /// runaway repetitions end sooner, and other sentences of its batch are unaffected.
     public var lengthLimit: LengthLimit?
@@ -75,6 +47,23 @@ public struct DecodingOptions: Sendable, Equatable {
 
     /// The reference's settings.
     public init() {}
+
+    /// Options of `strategy` with the other settings at their defaults.
+    public init(strategy: any DecodingStrategy) { self.strategy = strategy }
+
+    /// Equal when the strategies and every limit are equal.
+    public static func == (lhs: DecodingOptions, rhs: DecodingOptions) -> Bool {
+        lhs.strategy.isEqual(to: rhs.strategy) && lhs.extraDecodeLength == rhs.extraDecodeLength
+            && lhs.lengthLimit == rhs.lengthLimit && lhs.noRepeatNgramSize == rhs.noRepeatNgramSize
+    }
+
+    /// The strategy and every limit that is set, in words.
+    public var description: String {
+        var text = "\(strategy), up to the source width + \(extraDecodeLength) tokens"
+        if let lengthLimit { text += ", at most \(lengthLimit.ratio) × source + \(lengthLimit.offset) tokens per sentence" }
+        if let noRepeatNgramSize { text += ", no repeated \(noRepeatNgramSize)-gram" }
+        return text
+    }
 
     /// The most beams any search takes (1,000): the search keeps beam × vocabulary
     /// candidates per sentence, so a beam this large already needs gigabytes for a base
@@ -92,20 +81,7 @@ public struct DecodingOptions: Sendable, Equatable {
     /// Why these options cannot be used, or nil when they can: a value out of its range,
     /// each checked before anything is sized from it.
     public var problem: String? {
-        switch strategy {
-        case .beamSearch(let beamSize, let alpha):
-            if beamSize < 1 || beamSize > Self.maximumBeamSize {
-                return "beamSize is \(beamSize); must be in 1...\(Self.maximumBeamSize)"
-            }
-            if !alpha.isFinite || alpha < 0 { return "alpha is \(alpha); must be finite and ≥ 0" }
-        case .greedy: break
-        case .sampling(let sampling):
-            if !(sampling.temperature > 0) || !sampling.temperature.isFinite {
-                return "temperature is \(sampling.temperature); must be positive and finite"
-            }
-            if let k = sampling.topK, k < 1 { return "topK is \(k); must be at least 1" }
-            if let p = sampling.topP, !(p > 0 && p <= 1) { return "topP is \(p); must be in (0, 1]" }
-        }
+        if let problem = strategy.problem { return problem }
         if extraDecodeLength < 0 || extraDecodeLength > Self.maximumExtraDecodeLength {
             return "extraDecodeLength is \(extraDecodeLength); must be in 0...\(Self.maximumExtraDecodeLength)"
         }
