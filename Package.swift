@@ -100,7 +100,7 @@ let package = Package(
 
         // Options and helpers the example programs share (not a product).
         .target(name: "NMTCommandLine", dependencies: ["NMT", argumentParser, logging], path: "Examples/Shared"),
-        .executableTarget(name: "nmt-demo", dependencies: ["NMT"], path: "Examples/nmt-demo"),
+        .executableTarget(name: "nmt-demo", dependencies: ["NMT", "NMTCommandLine", argumentParser], path: "Examples/nmt-demo"),
         .executableTarget(
             name: "nmt-prepare", dependencies: ["NMTData", "NMTSchedule", "NMTCommandLine", argumentParser],
             path: "Examples/nmt-prepare"),

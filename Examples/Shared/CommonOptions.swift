@@ -44,18 +44,32 @@ public struct DeviceOptions: ParsableArguments {
     }
 }
 
-/// `--model-dir` and `--vocab`: a model directory and the vocabulary its model was trained with.
-public struct ModelOptions: ParsableArguments {
+/// `--model-dir`: a model directory (its newest checkpoint) or one checkpoint directory.
+public struct ModelDirectoryOption: ParsableArguments {
     /// The model directory.
     @Option(help: "A model directory (its newest checkpoint is used) or a checkpoint directory.") public var modelDir: String
+
+    /// Creates the option (ArgumentParser fills it in).
+    public init() {}
+
+    /// The model directory as a URL.
+    public var modelDirectory: URL { URL(fileURLWithPath: modelDir) }
+}
+
+/// `--model-dir` and `--vocab`: a model directory and the vocabulary its model was trained with.
+public struct ModelOptions: ParsableArguments {
+    /// `--model-dir`.
+    @OptionGroup public var directory: ModelDirectoryOption
     /// The vocabulary file.
     @Option(help: "The vocabulary the data was encoded and the model trained with.") public var vocab: String
 
     /// Creates the options (ArgumentParser fills them in).
     public init() {}
 
+    /// The model directory, as given.
+    public var modelDir: String { directory.modelDir }
     /// The model directory as a URL.
-    public var modelDirectory: URL { URL(fileURLWithPath: modelDir) }
+    public var modelDirectory: URL { directory.modelDirectory }
     /// The vocabulary file as a URL.
     public var vocabularyFile: URL { URL(fileURLWithPath: vocab) }
 
@@ -63,6 +77,24 @@ public struct ModelOptions: ParsableArguments {
     /// which creates it; readers check it themselves).
     public func validate() throws {
         guard FileManager.default.fileExists(atPath: vocab) else { throw ValidationError("--vocab \(vocab) does not exist") }
+    }
+}
+
+/// `--batch-size` and `--max-length`: batches of examples read from TFRecord shards
+/// (training and evaluation batch alike, so that nmt-evaluate's loss is the trainer's).
+public struct BatchFlags: ParsableArguments {
+    /// Tokens per batch.
+    @Option(help: "Tokens per batch.") public var batchSize = TrainingOptions.defaultBatchTokens
+    /// Longest example kept, in tokens with EOS.
+    @Option(help: "Longest example kept (tokens, EOS included).") public var maxLength = TrainingOptions.defaultMaxLength
+
+    /// Creates the flags with their defaults (ArgumentParser fills them in).
+    public init() {}
+
+    /// Refuses sizes out of range, naming the flag.
+    public func validate() throws {
+        try requireRange(batchSize, FlagBounds.batchTokens, flag: "--batch-size")
+        try requireRange(maxLength, FlagBounds.sentenceTokens, flag: "--max-length")
     }
 }
 

@@ -31,10 +31,8 @@ public struct TrainingFlags: ParsableArguments {
     @Option(help: "Training epochs (epoch basis; default 10 when no steps are given).") public var trainEpochs: Int?
     /// Epochs per train/evaluate iteration.
     @Option(help: "Epochs per train/evaluate iteration.") public var epochsBetweenEvals: Int = 1
-    /// Tokens per batch.
-    @Option(help: "Tokens per batch.") public var batchSize: Int = 2048
-    /// Longest example kept (tokens, EOS included).
-    @Option(help: "Longest example kept (tokens, EOS included).") public var maxLength: Int = 256
+    /// `--batch-size` and `--max-length`.
+    @OptionGroup public var batches: BatchFlags
     /// Static [batch/max-length, max-length] batches.
     @Flag(help: "Static [batch/max-length, max-length] batches.") public var staticBatch = false
     /// Base learning rate of the warmup/rsqrt schedule.
@@ -103,8 +101,8 @@ public struct TrainingFlags: ParsableArguments {
         options.stepsBetweenEvals = stepsBetweenEvals
         options.trainEpochs = trainEpochs
         options.epochsBetweenEvals = epochsBetweenEvals
-        options.batchTokens = batchSize
-        options.maxLength = maxLength
+        options.batchTokens = batches.batchSize
+        options.maxLength = batches.maxLength
         options.staticBatches = staticBatch || devices.isStatic
         options.learningRate = learningRate
         options.warmupSteps = warmupSteps

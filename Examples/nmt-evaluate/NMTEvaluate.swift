@@ -11,23 +11,21 @@ struct NMTEvaluate: ParsableCommand {
         commandName: "nmt-evaluate",
         abstract: "Evaluate a checkpoint on TFRecord files; print the loss and every metric as one JSON object.")
 
-    @Option(help: "A model directory (its newest checkpoint is used) or a checkpoint directory.") var modelDir: String
+    @OptionGroup var model: ModelDirectoryOption
     @Option(help: "TFRecord files, e.g. 'data/*dev*' (quote it).") var data: String
-    @Option(help: "Tokens per batch.") var batchSize: Int = 4096
-    @Option(help: "Longest example kept (tokens, EOS included).") var maxLength: Int = 256
+    @OptionGroup var batches: BatchFlags
     @OptionGroup var devices: DeviceOptions
 
     func validate() throws {
-        try requireRange(batchSize, FlagBounds.batchTokens, flag: "--batch-size")
-        try requireRange(maxLength, FlagBounds.sentenceTokens, flag: "--max-length")
-        try requireExisting(modelDir, flag: "--model-dir")
+        try requireExisting(model.modelDir, flag: "--model-dir")
     }
 
     func run() throws {
+        let (batchSize, maxLength) = (batches.batchSize, batches.maxLength)
         let device = try devices.makeDevice(batchTokens: batchSize, maxLength: maxLength)
         let results = try Evaluation.run(
             model: try Checkpoint.loadModel(
-                at: URL(fileURLWithPath: modelDir), warning: { FileHandle.standardError.write(Data("warning: \($0)\n".utf8)) }),
+                at: model.modelDirectory, warning: { FileHandle.standardError.write(Data("warning: \($0)\n".utf8)) }),
             filePattern: data, batchTokens: batchSize,
             maxLength: maxLength, staticBatches: devices.isStatic, device: device)
         let json = try JSONSerialization.data(withJSONObject: results, options: [.sortedKeys, .withoutEscapingSlashes])

@@ -60,7 +60,7 @@ struct NMTTrainDistributed: ParsableCommand {
             // mpirun binds each process to its cores; unbound processes share the host.
             ComputeThreads.count = max(1, min(ComputeThreads.available, ProcessInfo.processInfo.activeProcessorCount / communicator.localSize))
         }
-        let (batchSize, maxLength) = (training.batchSize, training.maxLength)
+        let (batchSize, maxLength) = (training.batches.batchSize, training.batches.maxLength)
         let shards = training.devices.shards ?? 1
         let local: any Device
         switch training.devices.device {

@@ -40,7 +40,7 @@ struct NMTTrain: ParsableCommand {
     func run() throws {
         LoggingSystem.bootstrap(StreamLogHandler.standardError)
         if let threads = training.threads { ComputeThreads.count = threads }
-        let device = try training.devices.makeDevice(batchTokens: training.batchSize, maxLength: training.maxLength)
+        let device = try training.devices.makeDevice(batchTokens: training.batches.batchSize, maxLength: training.batches.maxLength)
         try training.train(on: device, logger: Logger(label: "nmt-train"))
     }
 }

@@ -10,10 +10,14 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     public var modelDirectory: URL
     /// The vocabulary the data was encoded with.
     public var vocabularyFile: URL
-    /// Tokens per batch.
-    public var batchTokens = 2048
-    /// Examples longer than this (either side, EOS included) are skipped.
-    public var maxLength = 256
+    /// Tokens per batch (``defaultBatchTokens``).
+    public var batchTokens = Self.defaultBatchTokens
+    /// Examples longer than this (either side, EOS included) are skipped (``defaultMaxLength``).
+    public var maxLength = Self.defaultMaxLength
+    /// The reference's tokens per batch on a CPU-sized run (2048).
+    public static let defaultBatchTokens = 2048
+    /// The reference's longest training example (256 tokens).
+    public static let defaultMaxLength = 256
     /// Static `[batchTokens / maxLength, maxLength]` batches.
     public var staticBatches = false
     /// Train this many steps (a step basis), evaluating every `stepsBetweenEvals`.

@@ -79,15 +79,18 @@ public struct Adam: Optimizer {
     }
 }
 
-/// The reference's optimizer: ``Adam`` that, given the rows a sparse gradient touches
-/// (an embedding lookup's `IndexedSlices` in TensorFlow), updates only those rows of the
-/// parameter and its moments. With dense gradients it is Adam, value for value.
+/// The reference's optimizer name (`LazyAdamOptimizer`), computing ``Adam``'s update value
+/// for value.
 ///
-/// The Transformer's embedding is shared with the output projection, whose gradient is
-/// dense, so in training the whole table has a gradient and LazyAdam equals Adam there,
-/// as in the reference.
+/// TensorFlow's LazyAdam updates only the rows of an embedding that a sparse gradient
+/// (`IndexedSlices`) touches. The Transformer's embedding is shared with the output
+/// projection, whose gradient reaches every row at every step, so its gradient is dense
+/// and LazyAdam is Adam, in the reference as here. swift-nmt therefore has no sparse
+/// path: no model of this library produces a sparse gradient, and a path no training uses
+/// could only drift. The kind is kept so that checkpoints and command lines naming it
+/// keep working.
 public struct LazyAdam: Optimizer {
-    /// The Adam it restricts to touched rows (its constants, step and moments).
+    /// The Adam it runs (its constants, step and moments).
     public var adam: Adam
 
     /// Creates an optimizer with the reference's constants by default.
@@ -116,17 +119,8 @@ public struct LazyAdam: Optimizer {
     /// Adam's step count and bias-corrected step size.
     public mutating func beginStep(learningRate: Float) -> Float { adam.beginStep(learningRate: learningRate) }
 
-    /// Adam's update, on the gradient's rows only when they are given.
-    public func apply(_ stepSize: Float, to memory: ParameterMemory) {
-        let arithmetic = AdamArithmetic(beta1: adam.beta1, beta2: adam.beta2, epsilon: adam.epsilon, stepSize: stepSize)
-        guard let rows = memory.sparseRows else { return arithmetic.updateDensely(memory) }
-        precondition(memory.shape.count == 2, "LazyAdam: row updates need a [rows, width] parameter, not \(memory.shape)")
-        let width = memory.shape[1]
-        for row in rows {
-            precondition(row >= 0 && row < memory.shape[0], "LazyAdam: row \(row) outside \(memory.shape)")
-            arithmetic.update(memory, row * width..<(row + 1) * width)
-        }
-    }
+    /// Adam's update.
+    public func apply(_ stepSize: Float, to memory: ParameterMemory) { adam.apply(stepSize, to: memory) }
 
     /// Adam's scalars.
     public var scalarState: [String: Float] { adam.scalarState }

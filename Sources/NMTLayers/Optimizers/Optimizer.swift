@@ -36,21 +36,17 @@ public struct ParameterMemory {
     public var gradient: UnsafePointer<Float>
     /// The slots, read and written in place.
     public var slots: [UnsafeMutablePointer<Float>]
-    /// For a sparse gradient of a [R, W] parameter, the distinct rows it touches (sorted);
-    /// nil for a dense gradient. Only ``LazyAdam`` restricts its update to them.
-    public var sparseRows: [Int]?
 
     /// Creates a view of one parameter's memory.
     public init(
         name: String, shape: [Int], parameter: UnsafeMutablePointer<Float>, gradient: UnsafePointer<Float>,
-        slots: [UnsafeMutablePointer<Float>], sparseRows: [Int]? = nil
+        slots: [UnsafeMutablePointer<Float>]
     ) {
         self.name = name
         self.shape = shape
         self.parameter = parameter
         self.gradient = gradient
         self.slots = slots
-        self.sparseRows = sparseRows
     }
 
     /// Elements of the parameter.
@@ -100,11 +96,8 @@ extension Optimizer {
     ///     the model is copied first, so the copy keeps its values).
     ///   - gradients: from `valueAndGradient(of:recorder:_:)`.
     ///   - learningRate: this step's rate (from a schedule).
-    ///   - sparseRows: the rows each named [R, W] parameter's gradient touches (duplicates
-    ///     allowed), for ``LazyAdam``; other optimizers update densely.
     public mutating func update<Parameters: ParameterContainer>(
-        _ parameters: inout Parameters, along gradients: ParameterGradients, learningRate: Float,
-        sparseRows: [String: IndexTensor] = [:]
+        _ parameters: inout Parameters, along gradients: ParameterGradients, learningRate: Float
     ) {
         let constants = beginStep(learningRate: learningRate)
         parameters.visitParameters { name, parameter in
@@ -124,10 +117,9 @@ extension Optimizer {
                 slotBuffers.append(tensor.uniqueStorage())
                 values[slot.name] = tensor
             }
-            let rows = sparseRows[name].map { Array(Set($0.scalars.map(Int.init))).sorted() }
             let memory = ParameterMemory(
                 name: name, shape: parameter.shape, parameter: parameter.uniqueStorage(),
-                gradient: UnsafePointer(gradient.buffer.pointer(as: Float.self)), slots: slotBuffers, sparseRows: rows)
+                gradient: UnsafePointer(gradient.buffer.pointer(as: Float.self)), slots: slotBuffers)
             withExtendedLifetime((gradient, values)) { apply(constants, to: memory) }
             slotValues[name] = values
         }
