@@ -1,13 +1,13 @@
 # swift-nmt developer tasks. Each target installs missing system packages first.
 #   make deps    install missing apt packages (OpenBLAS, LAPACKE)
 #   make build   release build of the library, examples and benchmarks
-#   make test    the test suite (what CI runs): Scripts/test.sh
-#   make demo    the main job: Scripts/main-job.sh
+#   make test    the test suite (what CI runs): Scripts/ci/test.sh
+#   make demo    the main job: Scripts/experiments/main-job.sh
 #   make bench   kernel and model benchmarks, JSON lines on standard output
-#   make bench-compare  training steps side by side with PyTorch eager (Scripts/bench-compare.sh)
+#   make bench-compare  training steps side by side with PyTorch eager (Scripts/benchmarks/bench-compare.sh)
 #   make sanitize  the test suite under AddressSanitizer (leaks on) and ThreadSanitizer
-#   make fuzz    each libFuzzer target of Fuzz/ for 2 minutes (Scripts/fuzz.sh)
-#   make faults  kill-and-resume and full-disk fault injection (Scripts/fault-injection.sh)
+#   make fuzz    each libFuzzer target of Fuzz/ for 2 minutes (Scripts/robustness/fuzz.sh)
+#   make faults  kill-and-resume and full-disk fault injection (Scripts/robustness/fault-injection.sh)
 #   make docs    DocC API reference of every module, combined, into .build/docs (no warnings allowed)
 
 # Parallel text for the data benchmark (train.en, train.de).
@@ -16,16 +16,16 @@ DING ?= ../shared/data/ding
 .PHONY: deps build test demo bench bench-compare docs sanitize faults fuzz clean
 
 deps:
-	@Scripts/install-deps.sh
+	@Scripts/ci/install-deps.sh
 
 build: deps
 	swift build -c release
 
 test:
-	Scripts/test.sh
+	Scripts/ci/test.sh
 
 demo:
-	Scripts/main-job.sh
+	Scripts/experiments/main-job.sh
 
 bench: deps
 	swift run -c release nmt-bench-tensor
@@ -35,7 +35,7 @@ bench: deps
 	else echo "nmt-bench-data skipped: no $(DING)/train.en (set DING=DIR, e.g. from nmt-prepare ding)"; fi
 
 bench-compare: deps
-	Scripts/bench-compare.sh
+	Scripts/benchmarks/bench-compare.sh
 
 DOC_TARGETS = NMT NMTTensor NMTLayers NMTTransformer NMTData NMTAccelerator NMTSchedule NMTDistributed
 
@@ -50,10 +50,10 @@ sanitize: deps
 	swift test --disable-swift-testing --sanitize=thread --build-path .build-tsan
 
 fuzz: deps
-	Scripts/fuzz.sh 120
+	Scripts/robustness/fuzz.sh 120
 
 faults: deps
-	Scripts/fault-injection.sh 20
+	Scripts/robustness/fault-injection.sh 20
 
 clean:
 	rm -rf .build

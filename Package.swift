@@ -46,7 +46,7 @@ let package = Package(
     ],
     dependencies: [
         // The runtime only: the Swift code generated from Protos/ is committed (see
-        // Scripts/generate-protos.sh), so no build plugin or protoc is needed.
+        // Scripts/ci/generate-protos.sh), so no build plugin or protoc is needed.
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
@@ -71,7 +71,7 @@ let package = Package(
         .target(name: "NMTTransformer", dependencies: ["NMTLayers", "NMTTensor"]),
         .target(name: "NMTData", dependencies: [protobuf]),
         .target(name: "NMTAccelerator", dependencies: ["NMTLayers", "NMTTensor"]),
-        // Open MPI (Debian's libopenmpi-dev, found with pkg-config; Scripts/install-deps.sh).
+        // Open MPI (Debian's libopenmpi-dev, found with pkg-config; Scripts/ci/install-deps.sh).
         .systemLibrary(
             name: "CNMTMPI", path: "Sources/CNMTMPI", pkgConfig: "ompi-c", providers: [.apt(["libopenmpi-dev"])]),
         .target(name: "NMTDistributed", dependencies: ["CNMTMPI", "NMTAccelerator"]),

@@ -1,7 +1,7 @@
 // swift-tools-version:6.0
 // libFuzzer targets for swift-nmt's parsers of untrusted input, kept in their own package
 // so that ordinary builds of swift-nmt never compile them. Build and run: `make fuzz` in
-// the repository root (Scripts/fuzz.sh).
+// the repository root (Scripts/robustness/fuzz.sh).
 import PackageDescription
 
 let nmtData: Target.Dependency = .product(name: "NMTData", package: "swift-nmt")

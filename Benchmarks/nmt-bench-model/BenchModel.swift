@@ -13,7 +13,7 @@
 // embedding, no padding removal): the same work as the static device, step for step.
 // Batches are 32 sentences x 64 tokens (source and target, no padding), so each step
 // trains on 2048 target tokens. --save-model writes a tiny model for interop checks
-// (Scripts/check_safetensors.py) and exits.
+// (Scripts/reference/check_safetensors.py) and exits.
 import ArgumentParser
 import Foundation
 import NMT
@@ -47,7 +47,7 @@ struct BenchModel: ParsableCommand {
     @Flag(help: "CPU device with the static device's execution plan (the same work, step for step).") var staticModel = false
     @Option(help: "Steps per device call.") var iterationsPerLoop: Int = 1
     @Option(name: .customLong("optimizer"), help: "The optimizer of the training steps.") var optimizerKind: OptimizerKind = .adam
-    @Option(help: "Save a tiny model and its parameter sums to this folder (for Scripts/check_safetensors.py) and exit.")
+    @Option(help: "Save a tiny model and its parameter sums to this folder (for Scripts/reference/check_safetensors.py) and exit.")
     var saveModel: String?
 
     func validate() throws {

@@ -1,10 +1,20 @@
-// One Adam step (TensorFlow's ApplyAdam) over contiguous elements, for AVX-512 and AVX2.
-// The same operations in the same order as NMTLayers' AdamArithmetic, with no fused
-// multiply-add: IEEE arithmetic, square root and division are correctly rounded in every
-// lane, so the result equals the Swift loop bit for bit.
+// One Adam step (TensorFlow's ApplyAdam) over contiguous elements, at every width. The
+// same operations in the same order at each, with no fused multiply-add: IEEE arithmetic,
+// square root and division are correctly rounded in every lane, so every width gives the
+// same bits.
 #include "dispatch.h"
 
-#pragma clang fp contract(off)
+/// One element's step, in the order of every width (and of the Swift arithmetic it replaced).
+static inline void adam1(
+    size_t i, float one_minus_beta1, float one_minus_beta2, float epsilon, float step_size, float *p, const float *g,
+    float *m, float *v)
+{
+    float mi = m[i] + (g[i] - m[i]) * one_minus_beta1;
+    float vi = v[i] + (g[i] * g[i] - v[i]) * one_minus_beta2;
+    m[i] = mi;
+    v[i] = vi;
+    p[i] = p[i] - (mi * step_size) / (sqrtf(vi) + epsilon);
+}
 
 #if NMT_X86
 NMT_AVX512 static void adam512(
@@ -14,7 +24,7 @@ NMT_AVX512 static void adam512(
     const __m512 b1 = _mm512_set1_ps(one_minus_beta1), b2 = _mm512_set1_ps(one_minus_beta2);
     const __m512 eps = _mm512_set1_ps(epsilon), lr = _mm512_set1_ps(step_size);
     for (size_t i = 0; i < count; i += 16) {
-        __mmask16 valid = count - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (count - i)) - 1);
+        __mmask16 valid = nmt_tail16(count - i);
         __m512 gi = _mm512_maskz_loadu_ps(valid, g + i), mi = _mm512_maskz_loadu_ps(valid, m + i);
         __m512 vi = _mm512_maskz_loadu_ps(valid, v + i), pi = _mm512_maskz_loadu_ps(valid, p + i);
         mi = _mm512_add_ps(mi, _mm512_mul_ps(_mm512_sub_ps(gi, mi), b1));
@@ -26,7 +36,7 @@ NMT_AVX512 static void adam512(
     }
 }
 
-NMT_AVX2 static size_t adam256(
+NMT_AVX2 static void adam256(
     size_t count, float one_minus_beta1, float one_minus_beta2, float epsilon, float step_size, float *p, const float *g,
     float *m, float *v)
 {
@@ -42,22 +52,18 @@ NMT_AVX2 static size_t adam256(
         _mm256_storeu_ps(v + i, vi);
         _mm256_storeu_ps(p + i, pi);
     }
-    return i;
+    for (; i < count; i++) adam1(i, one_minus_beta1, one_minus_beta2, epsilon, step_size, p, g, m, v);
 }
 #endif
 
-size_t nmt_adam_update(
+void nmt_adam_update(
     size_t count, float one_minus_beta1, float one_minus_beta2, float epsilon, float step_size, float *p, const float *g,
     float *m, float *v)
 {
 #if NMT_X86
     const int bits = nmt_kernels_vector_bits();
-    if (bits >= 512) {
-        adam512(count, one_minus_beta1, one_minus_beta2, epsilon, step_size, p, g, m, v);
-        return count;
-    }
-    if (bits >= 256) return adam256(count, one_minus_beta1, one_minus_beta2, epsilon, step_size, p, g, m, v);
+    if (bits >= 512) { adam512(count, one_minus_beta1, one_minus_beta2, epsilon, step_size, p, g, m, v); return; }
+    if (bits >= 256) { adam256(count, one_minus_beta1, one_minus_beta2, epsilon, step_size, p, g, m, v); return; }
 #endif
-    (void)one_minus_beta1, (void)one_minus_beta2, (void)epsilon, (void)step_size, (void)p, (void)g, (void)m, (void)v;
-    return 0;
+    for (size_t i = 0; i < count; i++) adam1(i, one_minus_beta1, one_minus_beta2, epsilon, step_size, p, g, m, v);
 }

@@ -2,13 +2,11 @@
 // current 2·beam-th best, so the caller asks for the next one that does not.
 #include "dispatch.h"
 
-#pragma clang fp contract(off)
-
 #if NMT_X86
 NMT_AVX512 static size_t first_above512(const float *x, size_t count, float shift, float offset, float threshold) {
     const __m512 shifts = _mm512_set1_ps(shift), offsets = _mm512_set1_ps(offset), thresholds = _mm512_set1_ps(threshold);
     for (size_t i = 0; i < count; i += 16) {
-        __mmask16 valid = count - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (count - i)) - 1);
+        __mmask16 valid = nmt_tail16(count - i);
         __m512 values = _mm512_add_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(valid, x + i), shifts), offsets);
         __mmask16 above = _mm512_mask_cmp_ps_mask(valid, values, thresholds, _CMP_GT_OQ);
         if (above) return i + (size_t)__builtin_ctz(above);

@@ -191,7 +191,7 @@ NMT_AVX512 static void dropout_tile512(
     (void)unused;
     const __m512 rates = _mm512_set1_ps(rate), keeps = _mm512_set1_ps(keep), ones = _mm512_set1_ps(1);
     for (size_t i = 0; i < n; i += 16) {
-        __mmask16 valid = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1);
+        __mmask16 valid = nmt_tail16(n - i);
         __mmask16 kept = _mm512_mask_cmp_ps_mask(valid, _mm512_maskz_loadu_ps(valid, u + i), rates, _CMP_GE_OQ);
         __m512 xs = _mm512_maskz_loadu_ps(valid, x + i);
         _mm512_mask_storeu_ps(y + i, valid, _mm512_maskz_div_ps(kept, xs, keeps));
@@ -227,7 +227,7 @@ void nmt_dropout(
 NMT_AVX512 static void dropout_backward512(size_t count, float keep, const float *g, const float *mask, float *dx) {
     const __m512 keeps = _mm512_set1_ps(keep), zero = _mm512_setzero_ps();
     for (size_t i = 0; i < count; i += 16) {
-        __mmask16 valid = count - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (count - i)) - 1);
+        __mmask16 valid = nmt_tail16(count - i);
         __mmask16 kept = _mm512_mask_cmp_ps_mask(valid, _mm512_maskz_loadu_ps(valid, mask + i), zero, _CMP_NEQ_UQ);
         _mm512_mask_storeu_ps(dx + i, valid, _mm512_maskz_div_ps(kept, _mm512_maskz_loadu_ps(valid, g + i), keeps));
     }
@@ -261,7 +261,7 @@ NMT_AVX512 static void bias_relu_dropout512(
 {
     const __m512 rates = _mm512_set1_ps(rate), keeps = _mm512_set1_ps(keep), ones = _mm512_set1_ps(1), zero = _mm512_setzero_ps();
     for (size_t i = 0; i < n; i += 16) {
-        __mmask16 valid = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1);
+        __mmask16 valid = nmt_tail16(n - i);
         __m512 pre = _mm512_add_ps(_mm512_maskz_loadu_ps(valid, x + i), _mm512_maskz_loadu_ps(valid, bias + i));
         __mmask16 kept = _mm512_mask_cmp_ps_mask(valid, _mm512_maskz_loadu_ps(valid, u + i), rates, _CMP_GE_OQ);
         __mmask16 passed = _mm512_mask_cmp_ps_mask(kept, pre, zero, _CMP_GT_OQ);
@@ -301,7 +301,7 @@ NMT_AVX512 static void residual_dropout512(
 {
     const __m512 rates = _mm512_set1_ps(rate), keeps = _mm512_set1_ps(keep), ones = _mm512_set1_ps(1);
     for (size_t i = 0; i < n; i += 16) {
-        __mmask16 valid = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1);
+        __mmask16 valid = nmt_tail16(n - i);
         __mmask16 kept = _mm512_mask_cmp_ps_mask(valid, _mm512_maskz_loadu_ps(valid, u + i), rates, _CMP_GE_OQ);
         __m512 dropped = _mm512_maskz_div_ps(kept, _mm512_maskz_loadu_ps(valid, x + i), keeps);
         _mm512_mask_storeu_ps(y + i, valid, _mm512_add_ps(_mm512_maskz_loadu_ps(valid, residual + i), dropped));

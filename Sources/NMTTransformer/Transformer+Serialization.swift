@@ -22,7 +22,7 @@ extension Transformer {
     /// Saves the weights as `model.safetensors` (names as ``namedParameters``) and the
     /// configuration as `configuration.json` in `directory`, creating it if needed.
     ///
-    /// The weights open with Python's `safetensors` package (Scripts/check_safetensors.py).
+    /// The weights open with Python's `safetensors` package (Scripts/reference/check_safetensors.py).
     public func save(to directory: URL) throws {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let encoder = JSONEncoder()

@@ -19,7 +19,7 @@ final class DistributedParityTests: XCTestCase {
 
     func testTwoProcessesTrainWhatOneProcessTrains() throws {
         guard let mpirun = Self.mpirun else {
-            throw XCTSkip("mpirun is not installed (Scripts/install-deps.sh installs openmpi-bin)")
+            throw XCTSkip("mpirun is not installed (Scripts/ci/install-deps.sh installs openmpi-bin)")
         }
         // mpirun refuses root without the flag; --oversubscribe allows 2 ranks on fewer cores.
         let check = productURL("nmt-distributed-check", testCase: Self.self).path
@@ -40,7 +40,7 @@ final class DistributedParityTests: XCTestCase {
     /// used to spin at 100 % CPU forever), and the job ends.
     func testAStoppedRankEndsTheJobWithAnErrorNamingIt() throws {
         guard let mpirun = Self.mpirun else {
-            throw XCTSkip("mpirun is not installed (Scripts/install-deps.sh installs openmpi-bin)")
+            throw XCTSkip("mpirun is not installed (Scripts/ci/install-deps.sh installs openmpi-bin)")
         }
         let check = productURL("nmt-distributed-check", testCase: Self.self).path
         let start = Date()
@@ -63,19 +63,19 @@ final class DistributedParityTests: XCTestCase {
     }
 }
 
-/// `nmt-train-distributed` end to end under mpirun (Scripts/distributed-check.sh on the
+/// `nmt-train-distributed` end to end under mpirun (Scripts/distributed/distributed-check.sh on the
 /// built programs): 2 processes match 1, checkpoints resume on 1 and 2 processes, a
 /// killed rank ends the job within seconds with a message naming it and the restart
 /// resumes, and processes with different options are refused.
 final class DistributedTrainingTests: XCTestCase {
     func testDataParallelTrainingEndToEnd() throws {
         guard DistributedParityTests.mpirun != nil else {
-            throw XCTSkip("mpirun is not installed (Scripts/install-deps.sh installs openmpi-bin)")
+            throw XCTSkip("mpirun is not installed (Scripts/ci/install-deps.sh installs openmpi-bin)")
         }
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         let products = productURL("nmt-train", testCase: Self.self).deletingLastPathComponent()
         let (output, error, status) = try runProgram(
-            URL(fileURLWithPath: "/bin/bash"), [root.appendingPathComponent("Scripts/distributed-check.sh").path, products.path])
+            URL(fileURLWithPath: "/bin/bash"), [root.appendingPathComponent("Scripts/distributed/distributed-check.sh").path, products.path])
         XCTAssertEqual(status, 0, "output:\n\(output)\nerrors:\n\(error)")
         XCTAssertTrue(output.contains("distributed-check: all passed"), output + error)
     }

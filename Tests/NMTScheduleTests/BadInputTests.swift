@@ -7,7 +7,7 @@ import NMTTestSupport
 import NMTTransformer
 import XCTest
 
-/// The bad-input corpus (`Fixtures/bad-input`, written by `Scripts/make-bad-inputs.py`)
+/// The bad-input corpus (`Fixtures/bad-input`, written by `Scripts/robustness/make-bad-inputs.py`)
 /// fed to the programs as a user would: each case asserts the exit status, the message,
 /// that no output was written and that no earlier work was lost. `runProduct` fails any
 /// test whose program dies by a signal.

@@ -1,9 +1,28 @@
-// Hot element-wise kernels in C, compiled for AVX-512 and (most) for AVX2 with per-function
-// target attributes, no build flags, and chosen at run time from the CPU's features.
-// Dropout, its fused form and Adam compute the same floats as the Swift code they replace;
-// cross entropy sums in another order and agrees to rounding.
-// NMTTensor and NMTLayers keep the Swift kernels as the portable path and as the
-// reference the tests compare every width against.
+// Hot element-wise kernels in C, compiled for AVX-512 and AVX2 with per-function target
+// attributes (no build flags) and chosen at run time from the CPU's features.
+//
+// The contract every kernel keeps:
+//
+// - Whole job, every width. A kernel computes all of its output at every width it may
+//   run at: 512 (AVX-512), 256 (AVX2 + FMA) or 0 (portable C, also every non-x86 CPU).
+//   Callers never finish a range themselves and never check which width ran.
+// - Tails. AVX-512 loops cover their whole range with one mask helper (masked loads and
+//   stores, no scalar tail); AVX2 loops run whole 8-lane vectors and finish with the
+//   portable path's own scalar step. No kernel reads or writes past `count` elements.
+// - Alignment. None required: every load and store is unaligned. Inputs and outputs may
+//   not overlap unless a kernel says so (nmt_exp allows y == x).
+// - Floats. Written operation by operation with no fused multiply-add anywhere (the
+//   compiler may not contract either), so every lane computes the portable path's value:
+//   every kernel gives the same bits at every width, except cross entropy, whose sums run
+//   in a different order per width and agree to rounding (documented there).
+// - The Swift kernels they match. nmt_exp and nmt_row_max give exactly NMTTensor's
+//   VectorMath.exp and row maximum; dropout and Philox give exactly NMTTensor's Swift
+//   Philox stream; the tests compare every width with those and with independent values.
+// - NaN and infinities. Every width decides a comparison with NaN as the portable path
+//   does: NaN is never above a threshold and never a maximum (a row maximum is the largest
+//   non-NaN value, or -inf); a NaN dropout mask counts as kept (mask != 0). Arithmetic
+//   propagates NaN as IEEE does; e^x returns a NaN input unchanged, +inf above 88.3762626
+//   and 0 below -86.9.
 #ifndef CNMTKERNELS_H
 #define CNMTKERNELS_H
 
@@ -75,23 +94,23 @@ float nmt_row_max(const float *x, size_t count);
 size_t nmt_first_above(const float *x, size_t count, float shift, float offset, float threshold);
 
 /// Label-smoothed cross entropy of `rows` rows of `width` logits: loss[r] = -Σ_j t_j log
-/// softmax(x_r)_j with t = `on` at labels[r] and `off` elsewhere. Labels must lie in
-/// [0, width). Returns 0, writing nothing, when this CPU has no vector version (the caller
-/// then runs its portable kernel).
-int nmt_cross_entropy_forward(
+/// softmax(x_r)_j with t = `on` at labels[r] and `off` elsewhere, computed as
+/// (Σt)·lse - off·Σ_j s_j - (on - off)·s_label with s = x - max. Labels must lie in
+/// [0, width). Sums run in 16 lanes, 8 lanes plus a tail, or 8 partial sums by width:
+/// the widths agree to rounding.
+void nmt_cross_entropy_forward(
     const float *logits, const int32_t *labels, float *loss, size_t rows, size_t width, float on, float off);
 
 /// The gradient of ``nmt_cross_entropy_forward`` with respect to the logits, given the
-/// loss gradient g per row: g_r (total * softmax(x_r) - t). Returns 0 as the forward does.
-int nmt_cross_entropy_backward(
+/// loss gradient g per row: g_r (Σt · softmax(x_r) - t).
+void nmt_cross_entropy_backward(
     const float *g, const float *logits, const int32_t *labels, float *dlogits, size_t rows, size_t width, float on,
     float off);
 
 /// One Adam step on elements [0, n) of a parameter `p`, its gradient `g` and moments `m`,
-/// `v`: m += (g - m)(1 - β1); v += (g² - v)(1 - β2); p -= m·step / (√v + ε). Returns n,
-/// the elements done: all of them with AVX-512, a multiple of 8 with AVX2, 0 without a
-/// vector version (the caller does the rest). Bit for bit the scalar arithmetic.
-size_t nmt_adam_update(
+/// `v`: m += (g - m)(1 - β1); v += (g² - v)(1 - β2); p -= m·step / (√v + ε), in that
+/// order: the same bits at every width.
+void nmt_adam_update(
     size_t count, float one_minus_beta1, float one_minus_beta2, float epsilon, float step_size, float *p, const float *g,
     float *m, float *v);
 

@@ -11,7 +11,7 @@
 /// The subset of TensorFlow's event and summary protocol buffers that TensorBoard reads for
 /// scalar summaries (tensorflow/core/util/event.proto and framework/summary.proto): same
 /// package, message names, field numbers and types. Written for swift-nmt; regenerate the
-/// Swift code with Scripts/generate-protos.sh.
+/// Swift code with Scripts/ci/generate-protos.sh.
 
 import SwiftProtobuf
 

@@ -11,7 +11,7 @@
 /// The subset of TensorFlow's tf.train.Example protocol buffers that TFRecord datasets
 /// use (tensorflow/core/example/example.proto and feature.proto): same package, message
 /// names, field numbers and types, so the wire format is identical. Written for
-/// swift-nmt; regenerate the Swift code with Scripts/generate-protos.sh.
+/// swift-nmt; regenerate the Swift code with Scripts/ci/generate-protos.sh.
 
 #if canImport(FoundationEssentials)
 import FoundationEssentials

@@ -138,21 +138,14 @@ struct AdamArithmetic {
     /// The bias-corrected `lr·√(1-β2^t)/(1-β1^t)`.
     let stepSize: Float
 
-    /// Updates elements `range` of the parameter and its two slots (`m`, `v`) in place.
+    /// Updates elements `range` of the parameter and its two slots (`m`, `v`) in place:
+    /// m += (g - m)(1 - β1); v += (g² - v)(1 - β2); p -= m·step / (√v + ε), the same bits
+    /// at every vector width (CNMTKernels).
     @inline(__always)
     func update(_ memory: ParameterMemory, _ range: Range<Int>) {
         let p = memory.parameter, g = memory.gradient, m = memory.slots[0], v = memory.slots[1]
-        // The vector kernel (CNMTKernels) does what it can, bit for bit this loop, which
-        // finishes the rest and is the portable path.
         let at = range.lowerBound
-        let done = nmt_adam_update(range.count, 1 - beta1, 1 - beta2, epsilon, stepSize, p + at, g + at, m + at, v + at)
-        for i in (at + done)..<range.upperBound {
-            let mi = m[i] + (g[i] - m[i]) * (1 - beta1)
-            let vi = v[i] + (g[i] * g[i] - v[i]) * (1 - beta2)
-            m[i] = mi
-            v[i] = vi
-            p[i] = p[i] - (mi * stepSize) / (vi.squareRoot() + epsilon)
-        }
+        nmt_adam_update(range.count, 1 - beta1, 1 - beta2, epsilon, stepSize, p + at, g + at, m + at, v + at)
     }
 
     /// Updates every element, split across cores.

@@ -55,10 +55,8 @@ enum ReductionKernels {
             }
             return total
         case .max:
-            if VectorMath.hasExactVectorKernels { return nmt_row_max(x, n) }
-            var best = -Float.infinity
-            for i in 0..<n where x[i] > best { best = x[i] }
-            return best
+            // The largest non-NaN value, or -inf: the same at every vector width.
+            return nmt_row_max(x, n)
         }
     }
 }

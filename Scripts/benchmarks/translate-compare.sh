@@ -4,13 +4,13 @@
 # alpha 0.6, padded width + 100), alternating in one run on the same model, sentences and
 # threads, and whether the two give the same translations.
 #
-#   Scripts/translate-compare.sh      # MODEL (default work/ding/model), VOCAB (work/ding/data/ding.vocab),
+#   Scripts/benchmarks/translate-compare.sh      # MODEL (default work/ding/model), VOCAB (work/ding/data/ding.vocab),
 #                                     # SOURCE (work/ding/text/test.en), ROUNDS (3), THREADS (all cores)
 #                                     # PY: a Python with torch (default /tmp/venv/bin/python)
 #                                     # BENCH: the yardstick folder (default ../shared/bench)
 # Without PyTorch, swift-nmt is measured alone. Run the main job first for the default model.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 PY=${PY:-/tmp/venv/bin/python}
 BENCH=${BENCH:-../shared/bench}
 MODEL=${MODEL:-work/ding/model}
@@ -19,7 +19,7 @@ SOURCE=${SOURCE:-work/ding/text/test.en}
 ROUNDS=${ROUNDS:-3}
 THREADS=${THREADS:-$(nproc)}
 for f in "$MODEL" "$VOCAB" "$SOURCE"; do
-    [ -e "$f" ] || { echo "missing $f (run Scripts/main-job.sh, or set MODEL, VOCAB and SOURCE)" >&2; exit 1; }
+    [ -e "$f" ] || { echo "missing $f (run Scripts/experiments/main-job.sh, or set MODEL, VOCAB and SOURCE)" >&2; exit 1; }
 done
 swift build -c release --product nmt-translate >/dev/null
 swift build -c release --product nmt-prepare >/dev/null

@@ -2,7 +2,7 @@
 """Reads swift-nmt's TensorBoard event files with TensorBoard's own loader and prints
 every scalar tag with its number of points and last value.
 
-Needs `pip install tensorboard`. Run: python3 Scripts/check_tensorboard.py MODEL_DIR [MODEL_DIR/eval]
+Needs `pip install tensorboard`. Run: python3 Scripts/reference/check_tensorboard.py MODEL_DIR [MODEL_DIR/eval]
 Exits non-zero when a directory holds no scalars.
 """
 import sys

@@ -12,10 +12,10 @@
 #   4. processes started with different options (a different seed on rank 1) are refused
 #      at start, with a message that names the option and the rank.
 #
-#   Scripts/distributed-check.sh [BIN]     (BIN: a folder with nmt-train, nmt-train-distributed and nmt-prepare;
+#   Scripts/distributed/distributed-check.sh [BIN]     (BIN: a folder with nmt-train, nmt-train-distributed and nmt-prepare;
 #                                           default: a release build of them)
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 BOUND=20
 if [ -n "${1:-}" ]; then bin=$1; else
     for product in nmt-train nmt-train-distributed nmt-prepare; do swift build -c release --product $product >/dev/null 2>&1 || { echo "building $product failed" >&2; exit 1; }; done
@@ -26,8 +26,8 @@ work=$(mktemp -d /tmp/nmt-distributed.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 fail() { echo "distributed-check: FAILED: $*" >&2; exit 1; }
 
-# The test fixture's Ding pairs and a small model (Scripts/small-run.sh).
-Scripts/small-run.sh "$bin" "$work"
+# The test fixture's Ding pairs and a small model (Scripts/experiments/small-run.sh).
+Scripts/experiments/small-run.sh "$bin" "$work"
 # train MODEL_DIR STEPS [more options]: the same command for every process count.
 args() {
     local model=$1 steps=$2; shift 2

@@ -3,7 +3,7 @@
 
 Prints each tensor's name, shape and sum, and compares them with the expectations in
 an optional JSON file {name: [shape, sum]}. Needs `pip install safetensors numpy`.
-Run: python3 Scripts/check_safetensors.py MODEL_DIR/model.safetensors [expected.json]
+Run: python3 Scripts/reference/check_safetensors.py MODEL_DIR/model.safetensors [expected.json]
 """
 import json
 import sys

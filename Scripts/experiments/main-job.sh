@@ -12,12 +12,12 @@
 #      and uncased, intl tokenization) and translates a few sentences.
 # Everything goes to WORK (default work/ding). Running it again resumes training from the
 # last checkpoint for another TRAIN_SECONDS. Each run's training log is WORK/train-TIME.log;
-# `python3 Scripts/learning-curve.py WORK/train-*.log` tabulates dev loss and BLEU by minute.
+# `python3 Scripts/experiments/learning-curve.py WORK/train-*.log` tabulates dev loss and BLEU by minute.
 # VOCAB_SIZE (default 8192), CONFIG (default Examples/configs/ding-h64.json), LEARNING_RATE
 # (1.0), WARMUP_STEPS (400) and BATCH_TOKENS (512) select the recipe; changing them needs
 # a new WORK.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 WORK=${WORK:-work/ding}
 TRAIN_SECONDS=${TRAIN_SECONDS:-900}
 EVAL_STEPS=${EVAL_STEPS:-2000}
@@ -28,7 +28,7 @@ WARMUP_STEPS=${WARMUP_STEPS:-400}
 BATCH_TOKENS=${BATCH_TOKENS:-512}
 job_start=$(date +%s)
 
-Scripts/install-deps.sh --corpus
+Scripts/ci/install-deps.sh --corpus
 # The four programs the job runs: a plain `swift build` would also build nmt-serve and
 # Hummingbird, minutes of the job's budget for a program it does not use.
 for product in nmt-prepare nmt-train nmt-translate nmt-bleu; do swift build -c release --product "$product"; done

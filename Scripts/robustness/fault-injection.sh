@@ -9,9 +9,9 @@
 # clean error (no signal), that no temporary is left and that the newest checkpoint loads,
 # and that averaging onto that full disk fails cleanly without leaving an output folder.
 #
-#   Scripts/fault-injection.sh [TRIALS]      (default 20; needs root for the tmpfs part)
+#   Scripts/robustness/fault-injection.sh [TRIALS]      (default 20; needs root for the tmpfs part)
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 TRIALS=${1:-20}
 STEPS=12
 swift build -c release --product nmt-train >/dev/null

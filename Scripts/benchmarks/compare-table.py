@@ -4,7 +4,7 @@
 median target tokens/s of PyTorch eager and of swift-nmt, their ratio, the model GFLOP/s
 each reached, and cblas_sgemm's GFLOP/s on large products measured in the same run.
 
-    python3 Scripts/compare-table.py SIDE_BY_SIDE.jsonl [TENSOR.jsonl]
+    python3 Scripts/benchmarks/compare-table.py SIDE_BY_SIDE.jsonl [TENSOR.jsonl]
 
 FLOPs per step count matrix products only (2 per multiply-add, backward twice forward),
 for 32 sentences x 64 source and 64 target tokens, as the runner measures."""

@@ -4,9 +4,9 @@
 # working corpus in Fuzz/.build/corpus; a crash leaves its input in Fuzz/.build/crashes and
 # makes the script exit non-zero. Prints the executions and findings per target.
 #
-#   Scripts/fuzz.sh [SECONDS]
+#   Scripts/robustness/fuzz.sh [SECONDS]
 set -euo pipefail
-cd "$(dirname "$0")/../Fuzz"
+cd "$(dirname "$0")/../../Fuzz"
 SECONDS_EACH=${1:-120}
 # SwiftPM passes the two sanitizers as two -sanitize= flags, and swift-frontend keeps only
 # the last one: the code then gets AddressSanitizer but no coverage counters, and libFuzzer

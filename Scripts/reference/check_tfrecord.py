@@ -6,7 +6,7 @@ tf.train.Example with Python's protobuf package (the message types are declared 
 from the field numbers of TensorFlow's example.proto/feature.proto, so TensorFlow itself
 is not needed), and prints `inputs<TAB>targets` per record, like `nmt-prepare dump`.
 Needs `pip install protobuf`.
-Run: python3 Scripts/check_tfrecord.py FILE.tfrecord > ids.tsv
+Run: python3 Scripts/reference/check_tfrecord.py FILE.tfrecord > ids.tsv
 """
 import struct
 import sys

@@ -6,7 +6,7 @@ runs that many clients, each sending `POST /translate` with one sentence (cyclin
 a text file) and waiting for the answer, for a fixed time; prints requests/s, sentences/s
 and the p50/p99 latency per level, and stops the server with SIGTERM.
 
-  Scripts/serve-load.py [--model-dir work/ding/model] [--vocab work/ding/data/ding.vocab]
+  Scripts/benchmarks/serve-load.py [--model-dir work/ding/model] [--vocab work/ding/data/ding.vocab]
                         [--sentences work/ding/text/test.en] [--levels 1,8,64] [--seconds 20]
                         [--texts-per-request 1]
 """

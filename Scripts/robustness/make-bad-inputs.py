@@ -2,7 +2,7 @@
 """Writes the bad-input corpus that Tests/NMTScheduleTests/BadInputTests.swift feeds to
 the programs: small files, each broken in one way a user (or a disk) can break them.
 
-    python3 Scripts/make-bad-inputs.py   # rewrites Tests/NMTScheduleTests/Fixtures/bad-input
+    python3 Scripts/robustness/make-bad-inputs.py   # rewrites Tests/NMTScheduleTests/Fixtures/bad-input
 
 Only the standard library is used, so the bytes are independent of the Swift readers
 (the TFRecord framing, CRC-32C and tf.Example encoding are written out here by hand).

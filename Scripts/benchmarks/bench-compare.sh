@@ -2,14 +2,14 @@
 # Training-step throughput of swift-nmt side by side with PyTorch eager on this machine:
 # alternating runs of ../shared/bench/side_by_side.py (an independent PyTorch model of
 # the same Transformer) and nmt-bench-model, plus cblas_sgemm's rate in the same session,
-# printed as the Markdown table of Documentation/Performance.md (Scripts/compare-table.py).
+# printed as the Markdown table of Documentation/Performance.md (Scripts/benchmarks/compare-table.py).
 #
-#   Scripts/bench-compare.sh          # PY: a Python with torch (default /tmp/venv/bin/python)
+#   Scripts/benchmarks/bench-compare.sh          # PY: a Python with torch (default /tmp/venv/bin/python)
 #                                     # BENCH: the yardstick folder (default ../shared/bench)
 #                                     # ROUNDS, CONFIGS: passed to the runner
 # Without PyTorch or the yardstick folder, swift-nmt is measured alone.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 PY=${PY:-/tmp/venv/bin/python}
 BENCH=${BENCH:-../shared/bench}
 out=$(mktemp -d)
@@ -31,5 +31,5 @@ for line in sys.stdin:
 fi
 .build/release/nmt-bench-tensor | grep '"matmul"' >"$out/tensor.jsonl"
 echo
-python3 Scripts/compare-table.py "$out/runs.jsonl" "$out/tensor.jsonl"
+python3 Scripts/benchmarks/compare-table.py "$out/runs.jsonl" "$out/tensor.jsonl"
 rm -rf "$out"

@@ -3,11 +3,11 @@
 # two-hosts.sh): the test fixture's 360 Ding pairs (300 train, 60 dev) prepared into
 # WORK/data (shards and WORK/data/small.vocab) and a 32-hidden model in WORK/model.json.
 #
-#   Scripts/small-run.sh BIN WORK     (BIN: a folder with nmt-prepare)
+#   Scripts/experiments/small-run.sh BIN WORK     (BIN: a folder with nmt-prepare)
 set -euo pipefail
-cd "$(dirname "$0")/.."
-bin=${1:?usage: Scripts/small-run.sh BIN WORK}
-work=${2:?usage: Scripts/small-run.sh BIN WORK}
+cd "$(dirname "$0")/../.."
+bin=${1:?usage: Scripts/experiments/small-run.sh BIN WORK}
+work=${2:?usage: Scripts/experiments/small-run.sh BIN WORK}
 fixtures=Tests/NMTScheduleTests/Fixtures
 head -300 $fixtures/sample.en > "$work/train.en"; head -300 $fixtures/sample.de > "$work/train.de"
 tail -60 $fixtures/sample.en > "$work/dev.en"; tail -60 $fixtures/sample.de > "$work/dev.de"

@@ -1,6 +1,6 @@
 """The Ding dictionary's word and phrase entries as extra training pairs (recipe experiment).
 
-    python3 Scripts/ding-phrases.py DICTIONARY TEXT_DIR OUT_DIR MAX_WORDS
+    python3 Scripts/experiments/ding-phrases.py DICTIONARY TEXT_DIR OUT_DIR MAX_WORDS
 
 Writes OUT_DIR/phrases.{en,de} (every aligned word or phrase sub-entry that is not a
 sentence, first synonym, markup removed, at most MAX_WORDS words a side, no placeholders,

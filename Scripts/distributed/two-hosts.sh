@@ -4,13 +4,13 @@
 # training job across them with a hostfile, the way one runs it across real hosts, and
 # checks that it trains what 1 process trains (final loss within 1e-5 relative). MPI
 # traffic goes over TCP on the veth pair (--mca btl tcp,self: no shared memory between
-# the "hosts"); Open MPI reaches the second host through Scripts/netns-rsh.sh instead of
+# the "hosts"); Open MPI reaches the second host through Scripts/distributed/netns-rsh.sh instead of
 # ssh. Removes the namespaces when it ends. Needs root (ip netns).
 #
-#   Scripts/two-hosts.sh [BIN]     (BIN: a folder with nmt-train, nmt-train-distributed and nmt-prepare; default:
+#   Scripts/distributed/two-hosts.sh [BIN]     (BIN: a folder with nmt-train, nmt-train-distributed and nmt-prepare; default:
 #                                   a release build of them)
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 root=$(pwd)
 if [ -n "${1:-}" ]; then bin=$(cd "$1" && pwd); else
     for product in nmt-train nmt-train-distributed nmt-prepare; do swift build -c release --product $product >/dev/null 2>&1 || { echo "building $product failed" >&2; exit 1; }; done
@@ -40,8 +40,8 @@ ip -n nmt-host-a route get 10.213.0.2 | grep -q "dev nmt-veth-a" || { echo "two-
 printf '10.213.0.1 nmt-host-a\n10.213.0.2 nmt-host-b\n' > "$work/hosts"
 printf '10.213.0.1 slots=1\n10.213.0.2 slots=1\n' > "$work/hostfile"
 
-# The test fixture's Ding pairs and a small model (Scripts/small-run.sh).
-Scripts/small-run.sh "$bin" "$work"
+# The test fixture's Ding pairs and a small model (Scripts/experiments/small-run.sh).
+Scripts/experiments/small-run.sh "$bin" "$work"
 args() {
     echo --config "$work/model.json" --data-dir "$work/data" --model-dir "$1" --vocab "$work/data/small.vocab" \
         --train-steps 6 --steps-between-evals 6 --batch-size 600 --max-length 40 --warmup-steps 10
@@ -53,7 +53,7 @@ echo "== 2 hosts × 1 process (mpirun --hostfile, TCP over the veth pair)"
 status=0
 NMT_NETNS_HOSTS=$work/hosts ip netns exec nmt-host-a unshare --uts sh -c "hostname nmt-host-a; exec mpirun \
     --allow-run-as-root --hostfile $work/hostfile -np 2 \
-    --mca plm_rsh_agent $root/Scripts/netns-rsh.sh -x NMT_NETNS_HOSTS \
+    --mca plm_rsh_agent $root/Scripts/distributed/netns-rsh.sh -x NMT_NETNS_HOSTS \
     --mca btl tcp,self --mca btl_tcp_if_include 10.213.0.0/24 --mca oob_tcp_if_include 10.213.0.0/24 \
     $bin/nmt-train-distributed $(args "$work/two")" > "$work/two.log" 2>&1 || status=$?
 if [ $status -ne 0 ]; then echo "two-hosts: the 2-host job failed ($status):"; tail -20 "$work/two.log"; exit 1; fi

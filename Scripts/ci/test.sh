@@ -5,8 +5,8 @@
 # widest kernels this CPU has. With arguments (e.g. --filter X), runs only `swift test` with them.
 # XCTest only (--disable-swift-testing), so the closing summary is XCTest's "Executed N tests".
 set -euo pipefail
-cd "$(dirname "$0")/.."
-Scripts/install-deps.sh
+cd "$(dirname "$0")/../.."
+Scripts/ci/install-deps.sh
 if [ $# -eq 0 ]; then
     swift build --build-tests
     echo "test.sh: decoding, training and data-parallel tests with NMT_VECTOR_BITS=256"

@@ -5,12 +5,12 @@
 # table with the CPU model and date; the gradient exchange's share comes from nmt-train's
 # own timing of it.
 #
-#   Scripts/bench-distributed.sh DATA_DIR [STEPS] [ROUNDS]
+#   Scripts/benchmarks/bench-distributed.sh DATA_DIR [STEPS] [ROUNDS]
 #       DATA_DIR: a prepared main-job data folder (ding-* shards and ding.vocab),
-#                 for example work/ding/data after Scripts/main-job.sh
+#                 for example work/ding/data after Scripts/experiments/main-job.sh
 set -euo pipefail
-cd "$(dirname "$0")/.."
-DATA=${1:?usage: Scripts/bench-distributed.sh DATA_DIR [STEPS] [ROUNDS]}
+cd "$(dirname "$0")/../.."
+DATA=${1:?usage: Scripts/benchmarks/bench-distributed.sh DATA_DIR [STEPS] [ROUNDS]}
 STEPS=${2:-1500}
 ROUNDS=${3:-2}
 for p in nmt-train nmt-train-distributed; do swift build -c release --product $p >/dev/null 2>&1 || { echo "building nmt-train failed" >&2; exit 1; }; done

@@ -1,7 +1,7 @@
 """The learning curve of a training run, from nmt-train's log: dev loss and dev BLEU
 against minutes of training, as a Markdown table.
 
-    python3 Scripts/learning-curve.py LOG [LOG...]
+    python3 Scripts/experiments/learning-curve.py LOG [LOG...]
 
 Give the logs of a run and of its resumptions in order: the minutes continue across them
 (each log counts from its first line to its last). The main job saves its training log as

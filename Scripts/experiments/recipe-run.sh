@@ -2,7 +2,7 @@
 # One run of the recipe search (issue 14): trains from scratch on the Ding corpus with one
 # setting changed, translates the development split and appends a line to a table.
 #
-#   Scripts/recipe-run.sh NAME [nmt-train options...]
+#   Scripts/experiments/recipe-run.sh NAME [nmt-train options...]
 #
 # NAME names the run (work/recipe/NAME). The options are added after the main job's
 # settings (Examples/configs/ding-h64.json, 512-token batches, learning rate 1.0, warm-up
@@ -15,8 +15,8 @@
 # (work/ding/text, or TEXT=...). Only the development split is scored: the test split is
 # for the final run alone.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-name=${1:?usage: Scripts/recipe-run.sh NAME [nmt-train options...]}
+cd "$(dirname "$0")/../.."
+name=${1:?usage: Scripts/experiments/recipe-run.sh NAME [nmt-train options...]}
 shift
 TRAIN_SECONDS=${TRAIN_SECONDS:-300}
 VOCAB_SIZE=${VOCAB_SIZE:-8192}
@@ -27,7 +27,7 @@ bin=.build/release
 data=${DATA:-work/recipe/data-$VOCAB_SIZE}
 run=work/recipe/$name
 
-[[ -f $TEXT/train.en && -f $TEXT/dev.en ]] || { echo "no Ding text in $TEXT: run Scripts/main-job.sh first" >&2; exit 1; }
+[[ -f $TEXT/train.en && -f $TEXT/dev.en ]] || { echo "no Ding text in $TEXT: run Scripts/experiments/main-job.sh first" >&2; exit 1; }
 [[ -e $run ]] && { echo "$run exists: choose another name or remove it" >&2; exit 1; }
 if [[ ! -f $data/ding.vocab ]]; then
     "$bin/nmt-prepare" corpus --train-source "$TEXT/train.en" --train-target "$TEXT/train.de" \
