@@ -17,51 +17,20 @@ public struct TrainingFlags: ParsableArguments {
     @OptionGroup public var model: ModelOptions
     /// `--device` and `--shards`.
     @OptionGroup public var devices: DeviceOptions
-    /// Optimizer: adam, lazyadam (the reference's; equal to adam for this model), adamw or adafactor.
-    @Option(help: "Optimizer: adam, lazyadam (the reference's; equal to adam for this model), adamw or adafactor.")
-    public var optimizer: OptimizerKind = .adam
-    /// AdamW's decoupled weight decay (fraction of a weight removed per unit of learning rate).
-    @Option(help: "AdamW's decoupled weight decay (fraction of a weight removed per unit of learning rate).")
-    public var weightDecay: Float = AdamW.defaultWeightDecay
-    /// Total training steps (step basis; exclusive with --train-epochs).
-    @Option(help: "Total training steps (step basis; exclusive with --train-epochs).") public var trainSteps: Int?
-    /// Steps per train/evaluate iteration.
-    @Option(help: "Steps per train/evaluate iteration.") public var stepsBetweenEvals: Int = 1000
-    /// Training epochs (epoch basis; default 10 when no steps are given).
-    @Option(help: "Training epochs (epoch basis; default 10 when no steps are given).") public var trainEpochs: Int?
-    /// Epochs per train/evaluate iteration.
-    @Option(help: "Epochs per train/evaluate iteration.") public var epochsBetweenEvals: Int = 1
     /// `--batch-size` and `--max-length`.
     @OptionGroup public var batches: BatchFlags
     /// Static [batch/max-length, max-length] batches.
     @Flag(help: "Static [batch/max-length, max-length] batches.") public var staticBatch = false
-    /// Base learning rate of the warmup/rsqrt schedule.
-    @Option(help: "Base learning rate of the warmup/rsqrt schedule.") public var learningRate: Float = 2.0
-    /// Warmup steps of the schedule.
-    @Option(help: "Warmup steps of the schedule.") public var warmupSteps: Int = 16000
-    /// Source file to translate for BLEU after each evaluation.
-    @Option(help: "Source file to translate for BLEU after each evaluation.") public var bleuSource: String?
-    /// Reference translations of --bleu-source.
-    @Option(help: "Reference translations of --bleu-source.") public var bleuRef: String?
-    /// Stop once uncased BLEU reaches this.
-    @Option(help: "Stop once uncased BLEU reaches this.") public var stopThreshold: Float?
-    /// Stop after this many BLEU evaluations without a new best (needs --bleu-source); the best is kept in MODEL_DIR/checkpoint-best.
-    @Option(help: "Stop after this many BLEU evaluations without a new best (needs --bleu-source); the best is kept in MODEL_DIR/checkpoint-best.")
-    public var patience: Int?
-    /// Steps per device call; the static device keeps weights in its memory for the loop.
-    @Option(help: "Steps per device call; the static device keeps weights in its memory for the loop.") public var iterationsPerLoop: Int = 1
-    /// Batches per update (gradient accumulation: K batches train as one K-times larger batch; CPU device).
-    @Option(help: "Batches per update (gradient accumulation: K batches train as one K-times larger batch; CPU device).")
-    public var accumulate: Int = 1
-    /// Keep an exponential moving average of the weights with this decay (e.g. 0.999); evaluation and translation use it.
-    @Option(help: "Keep an exponential moving average of the weights with this decay (e.g. 0.999); evaluation and translation use it.")
-    public var emaDecay: Float?
+    /// The schedule: steps or epochs, iterations, time budget.
+    @OptionGroup public var schedule: ScheduleFlags
+    /// The optimizer and its learning rate.
+    @OptionGroup public var optimizer: OptimizerFlags
+    /// BLEU during training.
+    @OptionGroup public var evaluation: EvaluationFlags
+    /// Steps per call, per update and between checkpoints.
+    @OptionGroup public var steps: StepFlags
     /// Seed of initialization, data order and dropout.
     @Option(help: "Seed of initialization, data order and dropout.") public var seed: UInt64 = 1
-    /// Stop training after this many seconds (then evaluate and save).
-    @Option(help: "Stop training after this many seconds (then evaluate and save).") public var maxSeconds: Double?
-    /// Save a checkpoint every this many steps.
-    @Option(help: "Save a checkpoint every this many steps.") public var checkpointEvery: Int = 1000
     /// Continue from the newest checkpoint in --model-dir (--no-resume refuses a directory with checkpoints).
     @Flag(inversion: .prefixedNo, help: "Continue from the newest checkpoint in --model-dir (--no-resume refuses a directory with checkpoints).")
     public var resume = true
@@ -72,16 +41,10 @@ public struct TrainingFlags: ParsableArguments {
     /// Creates the flags with their defaults (ArgumentParser fills them in).
     public init() {}
 
-    /// Refuses flags that contradict each other or are out of range, naming the flag.
+    /// Refuses flags that contradict each other or are out of range, naming the flag
+    /// (each group checks its own first).
     public func validate() throws {
-        if trainSteps != nil && trainEpochs != nil { throw ValidationError("--train-steps and --train-epochs are mutually exclusive") }
-        if (bleuSource == nil) != (bleuRef == nil) { throw ValidationError("--bleu-source and --bleu-ref go together") }
-        if iterationsPerLoop < 1 { throw ValidationError("--iterations-per-loop must be at least 1") }
-        if accumulate < 1 { throw ValidationError("--accumulate must be at least 1, not \(accumulate)") }
         try requireRange(threads, FlagBounds.threads, flag: "--threads")
-        if stepsBetweenEvals < 1 || epochsBetweenEvals < 1 {
-            throw ValidationError("--steps-between-evals and --epochs-between-evals must be at least 1")
-        }
         if config == nil && TransformerConfiguration.preset(named: paramSet) == nil {
             throw ValidationError("--param-set must be tiny, base or big, not '\(paramSet)'")
         }
@@ -95,28 +58,13 @@ public struct TrainingFlags: ParsableArguments {
         var options = TrainingOptions(
             dataDirectory: URL(fileURLWithPath: dataDir), modelDirectory: model.modelDirectory,
             vocabularyFile: model.vocabularyFile)
-        options.optimizer = optimizer
-        options.weightDecay = weightDecay
-        options.trainSteps = trainSteps
-        options.stepsBetweenEvals = stepsBetweenEvals
-        options.trainEpochs = trainEpochs
-        options.epochsBetweenEvals = epochsBetweenEvals
-        options.batchTokens = batches.batchSize
-        options.maxLength = batches.maxLength
+        (options.batchTokens, options.maxLength) = (batches.batchSize, batches.maxLength)
         options.staticBatches = staticBatch || devices.isStatic
-        options.learningRate = learningRate
-        options.warmupSteps = warmupSteps
-        options.bleuSource = bleuSource.map { URL(fileURLWithPath: $0) }
-        options.bleuReference = bleuRef.map { URL(fileURLWithPath: $0) }
-        options.bleuThreshold = stopThreshold
-        options.patience = patience
-        options.seed = seed
-        options.maximumSeconds = maxSeconds
-        options.checkpointEvery = checkpointEvery
-        options.iterationsPerLoop = iterationsPerLoop
-        options.accumulationSteps = accumulate
-        options.emaDecay = emaDecay
-        options.resume = resume
+        (options.seed, options.resume) = (seed, resume)
+        schedule.apply(to: &options)
+        optimizer.apply(to: &options)
+        evaluation.apply(to: &options)
+        steps.apply(to: &options)
         return options
     }
 

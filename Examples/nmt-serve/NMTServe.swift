@@ -40,19 +40,14 @@ struct NMTServe: AsyncParsableCommand {
         if let problem = limits.problem { throw ValidationError(problem) }
     }
 
+    /// The limits the flags set: request sizes, batching, connections.
     var limits: ServerLimits {
         var limits = ServerLimits()
-        limits.maximumBodyBytes = maxBodyBytes
-        limits.maximumTexts = maxTexts
-        limits.maximumTextCharacters = maxTextCharacters
-        limits.maximumQueuedSentences = maxQueuedSentences
-        limits.batchingWindowMilliseconds = batchWindowMs
-        limits.maximumBatchSentences = maxBatchSentences
-        limits.maximumBeamSize = maxBeam
-        limits.headerTimeoutSeconds = headerTimeout
-        limits.bodyTimeoutSeconds = bodyTimeout
-        limits.maximumConnections = maxConnections
-        limits.shutdownDeadlineSeconds = shutdownDeadline
+        (limits.maximumBodyBytes, limits.maximumTexts, limits.maximumTextCharacters) = (maxBodyBytes, maxTexts, maxTextCharacters)
+        (limits.maximumQueuedSentences, limits.batchingWindowMilliseconds) = (maxQueuedSentences, batchWindowMs)
+        (limits.maximumBatchSentences, limits.maximumBeamSize) = (maxBatchSentences, maxBeam)
+        (limits.headerTimeoutSeconds, limits.bodyTimeoutSeconds) = (headerTimeout, bodyTimeout)
+        (limits.maximumConnections, limits.shutdownDeadlineSeconds) = (maxConnections, shutdownDeadline)
         return limits
     }
 

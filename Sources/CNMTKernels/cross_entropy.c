@@ -1,7 +1,11 @@
 // Label-smoothed softmax cross entropy over rows of logits, forward and backward, at every
-// width. Every width takes the row maximum of the scalar scan and e^x of nmt_exp1 (bit for
-// bit at each), then sums in its own order (16 lanes, 8 lanes plus a tail, 8 partial sums
-// in the portable path): the widths agree to rounding, not bit for bit.
+// width. Every width takes the row maximum of the scalar scan and the one e^x of
+// dispatch.h, then sums in its own order (16 lanes, 8 lanes plus a tail, 8 partial sums in
+// the portable path): the widths agree to rounding, not bit for bit. Since they do, the
+// vector widths take the e^x body with fused multiply-adds (NMT_FUSED), the one place a
+// kernel fuses: it runs only in training and evaluation, never in decoding. The
+// element-wise steps (the gradient's d·scale - offset) are scalar loops the compiler
+// vectorizes.
 #include "dispatch.h"
 
 /// Σ t_j, the soft targets' total: `on` once and `off` for the other width - 1 ids.
@@ -20,164 +24,103 @@ static inline float sum_lanes(const float lanes[8]) {
     return ((lanes[0] + lanes[4]) + (lanes[2] + lanes[6])) + ((lanes[1] + lanes[5]) + (lanes[3] + lanes[7]));
 }
 
-static void forward_portable(
-    const float *logits, const int32_t *labels, float *loss, size_t rows, size_t width, float on, float off)
-{
-    for (size_t row = 0; row < rows; row++) {
-        const float *x = logits + row * width;
-        const float maximum = nmt_max_scan(x, width, -INFINITY);
-        float exp_sums[8] = {0}, shifted_sums[8] = {0};
-        for (size_t i = 0; i < width; i++) {
-            float s = x[i] - maximum;
-            exp_sums[i % 8] += nmt_exp1(s);
-            shifted_sums[i % 8] += s;
-        }
-        loss[row] = row_loss(x, labels[row], width, on, off, maximum, sum_lanes(exp_sums), sum_lanes(shifted_sums));
-    }
-}
+// Each width has one pass over a row: Σ e^(x - max), each e^(x - max) stored in `d`
+// (backward) or Σ (x - max) added up (forward), whichever pointer is not NULL.
 
-static void backward_portable(
-    const float *g, const float *logits, const int32_t *labels, float *dlogits, size_t rows, size_t width, float on,
-    float off)
-{
-    for (size_t row = 0; row < rows; row++) {
-        const float *x = logits + row * width;
-        float *d = dlogits + row * width;
-        const float maximum = nmt_max_scan(x, width, -INFINITY);
-        float sums[8] = {0};
-        for (size_t i = 0; i < width; i++) {
-            d[i] = nmt_exp1(x[i] - maximum);
-            sums[i % 8] += d[i];
-        }
-        const float scale = g[row] * target_total(width, on, off) / sum_lanes(sums), offset = g[row] * off;
-        for (size_t i = 0; i < width; i++) d[i] = d[i] * scale - offset;
-        d[labels[row]] -= g[row] * (on - off);
+static float shifted_exp_row(const float *x, size_t width, float maximum, float *d, float *shifted_sum) {
+    float exp_sums[8] = {0}, shifted_sums[8] = {0};
+    for (size_t i = 0; i < width; i++) {
+        float s = x[i] - maximum, e = nmt_exp1(s);
+        if (d) d[i] = e;
+        exp_sums[i % 8] += e;
+        shifted_sums[i % 8] += s;
     }
+    if (shifted_sum) *shifted_sum = sum_lanes(shifted_sums);
+    return sum_lanes(exp_sums);
 }
 
 #if NMT_X86
-NMT_AVX512 static void forward512(
-    const float *logits, const int32_t *labels, float *loss, size_t rows, size_t width, float on, float off)
-{
-    for (size_t row = 0; row < rows; row++) {
-        const float *x = logits + row * width;
-        const float maximum = nmt_max16(x, width);
-        const __m512 max16 = _mm512_set1_ps(maximum);
-        __m512 exp_sum = _mm512_setzero_ps(), shifted_sum = _mm512_setzero_ps();
-        for (size_t i = 0; i < width; i += 16) {
-            __mmask16 valid = nmt_tail16(width - i);
-            __m512 s = _mm512_maskz_sub_ps(valid, _mm512_maskz_loadu_ps(valid, x + i), max16);
-            exp_sum = _mm512_mask_add_ps(exp_sum, valid, exp_sum, nmt_exp16(s));
-            shifted_sum = _mm512_add_ps(shifted_sum, s);
-        }
-        loss[row] = row_loss(
-            x, labels[row], width, on, off, maximum, _mm512_reduce_add_ps(exp_sum), _mm512_reduce_add_ps(shifted_sum));
+NMT_DEFINE_EXP(fused_exp16, NMT_AVX512, nmt_f16, nmt_i16, NMT_FUSED)
+NMT_DEFINE_EXP(fused_exp8, NMT_AVX2, nmt_f8, nmt_i8, NMT_FUSED)
+
+NMT_AVX512 static float shifted_exp_row16(const float *x, size_t width, float maximum, float *d, float *shifted_sum) {
+    const __m512 max16 = _mm512_set1_ps(maximum);
+    __m512 exp_sum = _mm512_setzero_ps(), shifted = _mm512_setzero_ps();
+    for (size_t i = 0; i < width; i += 16) {
+        __mmask16 valid = nmt_tail16(width - i);
+        __m512 s = _mm512_maskz_sub_ps(valid, _mm512_maskz_loadu_ps(valid, x + i), max16);
+        __m512 e = _mm512_maskz_mov_ps(valid, (__m512)fused_exp16((nmt_f16)s));
+        if (d) _mm512_mask_storeu_ps(d + i, valid, e);
+        exp_sum = _mm512_add_ps(exp_sum, e);
+        shifted = _mm512_add_ps(shifted, s);
     }
+    if (shifted_sum) *shifted_sum = _mm512_reduce_add_ps(shifted);
+    return _mm512_reduce_add_ps(exp_sum);
 }
 
-NMT_AVX512 static void backward512(
-    const float *g, const float *logits, const int32_t *labels, float *dlogits, size_t rows, size_t width, float on,
-    float off)
-{
-    for (size_t row = 0; row < rows; row++) {
-        const float *x = logits + row * width;
-        float *d = dlogits + row * width;
-        const __m512 max16 = _mm512_set1_ps(nmt_max16(x, width));
-        __m512 sum = _mm512_setzero_ps();
-        for (size_t i = 0; i < width; i += 16) {
-            __mmask16 valid = nmt_tail16(width - i);
-            __m512 e = nmt_exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(valid, x + i), max16));
-            _mm512_mask_storeu_ps(d + i, valid, e);
-            sum = _mm512_mask_add_ps(sum, valid, sum, e);
-        }
-        const __m512 scale = _mm512_set1_ps(g[row] * target_total(width, on, off) / _mm512_reduce_add_ps(sum));
-        const __m512 offset = _mm512_set1_ps(g[row] * off);
-        for (size_t i = 0; i < width; i += 16) {
-            __mmask16 valid = nmt_tail16(width - i);
-            __m512 scaled = _mm512_mul_ps(_mm512_maskz_loadu_ps(valid, d + i), scale);
-            _mm512_mask_storeu_ps(d + i, valid, _mm512_sub_ps(scaled, offset));
-        }
-        d[labels[row]] -= g[row] * (on - off);
+NMT_AVX2 static float shifted_exp_row8(const float *x, size_t width, float maximum, float *d, float *shifted_sum) {
+    const __m256 max8 = _mm256_set1_ps(maximum);
+    __m256 exp_sum = _mm256_setzero_ps(), shifted = _mm256_setzero_ps();
+    size_t i = 0;
+    for (; i + 8 <= width; i += 8) {
+        __m256 s = _mm256_sub_ps(_mm256_loadu_ps(x + i), max8);
+        __m256 e = (__m256)fused_exp8((nmt_f8)s);
+        if (d) _mm256_storeu_ps(d + i, e);
+        exp_sum = _mm256_add_ps(exp_sum, e);
+        shifted = _mm256_add_ps(shifted, s);
     }
-}
-
-// AVX2 runs whole vectors and finishes each row with the portable path's scalar steps.
-NMT_AVX2 static void forward256(
-    const float *logits, const int32_t *labels, float *loss, size_t rows, size_t width, float on, float off)
-{
-    for (size_t row = 0; row < rows; row++) {
-        const float *x = logits + row * width;
-        const float maximum = nmt_max8(x, width);
-        const __m256 max8 = _mm256_set1_ps(maximum);
-        __m256 exp_sum = _mm256_setzero_ps(), shifted_sum = _mm256_setzero_ps();
-        size_t i = 0;
-        for (; i + 8 <= width; i += 8) {
-            __m256 s = _mm256_sub_ps(_mm256_loadu_ps(x + i), max8);
-            exp_sum = _mm256_add_ps(exp_sum, nmt_exp8(s));
-            shifted_sum = _mm256_add_ps(shifted_sum, s);
-        }
-        float tail_exp = 0, tail_shifted = 0;
-        for (; i < width; i++) {
-            float s = x[i] - maximum;
-            tail_exp += nmt_exp1(s);
-            tail_shifted += s;
-        }
-        loss[row] = row_loss(
-            x, labels[row], width, on, off, maximum, nmt_sum8(exp_sum) + tail_exp, nmt_sum8(shifted_sum) + tail_shifted);
-    }
-}
-
-NMT_AVX2 static void backward256(
-    const float *g, const float *logits, const int32_t *labels, float *dlogits, size_t rows, size_t width, float on,
-    float off)
-{
-    for (size_t row = 0; row < rows; row++) {
-        const float *x = logits + row * width;
-        float *d = dlogits + row * width;
-        const float maximum = nmt_max8(x, width);
-        const __m256 max8 = _mm256_set1_ps(maximum);
-        __m256 sum = _mm256_setzero_ps();
-        size_t i = 0;
-        for (; i + 8 <= width; i += 8) {
-            __m256 e = nmt_exp8(_mm256_sub_ps(_mm256_loadu_ps(x + i), max8));
-            _mm256_storeu_ps(d + i, e);
-            sum = _mm256_add_ps(sum, e);
-        }
-        float tail = 0;
-        for (size_t j = i; j < width; j++) {
-            d[j] = nmt_exp1(x[j] - maximum);
-            tail += d[j];
-        }
-        const float scale = g[row] * target_total(width, on, off) / (nmt_sum8(sum) + tail), offset = g[row] * off;
-        const __m256 scale8 = _mm256_set1_ps(scale), offset8 = _mm256_set1_ps(offset);
-        for (i = 0; i + 8 <= width; i += 8) {
-            _mm256_storeu_ps(d + i, _mm256_sub_ps(_mm256_mul_ps(_mm256_loadu_ps(d + i), scale8), offset8));
-        }
-        for (; i < width; i++) d[i] = d[i] * scale - offset;
-        d[labels[row]] -= g[row] * (on - off);
-    }
+    // The tail: the portable pass over the rest, added after the vector sums.
+    float tail_shifted = 0;
+    float tail_exp = shifted_exp_row(x + i, width - i, maximum, d ? d + i : NULL, &tail_shifted);
+    if (shifted_sum) *shifted_sum = nmt_sum8(shifted) + tail_shifted;
+    return nmt_sum8(exp_sum) + tail_exp;
 }
 #endif
+
+/// The widest row pass and row maximum this CPU runs.
+typedef float (*row_pass)(const float *x, size_t width, float maximum, float *d, float *shifted_sum);
+typedef float (*row_maximum)(const float *x, size_t width);
+
+static float max_portable(const float *x, size_t width) { return nmt_max_scan(x, width, -INFINITY); }
+
+static void choose_width(row_pass *pass, row_maximum *maximum) {
+#if NMT_X86
+    const int bits = nmt_kernels_vector_bits();
+    if (bits >= 512) { *pass = shifted_exp_row16, *maximum = nmt_max16; return; }
+    if (bits >= 256) { *pass = shifted_exp_row8, *maximum = nmt_max8; return; }
+#endif
+    *pass = shifted_exp_row, *maximum = max_portable;
+}
 
 void nmt_cross_entropy_forward(
     const float *logits, const int32_t *labels, float *loss, size_t rows, size_t width, float on, float off)
 {
-#if NMT_X86
-    const int bits = nmt_kernels_vector_bits();
-    if (bits >= 512) { forward512(logits, labels, loss, rows, width, on, off); return; }
-    if (bits >= 256) { forward256(logits, labels, loss, rows, width, on, off); return; }
-#endif
-    forward_portable(logits, labels, loss, rows, width, on, off);
+    row_pass pass;
+    row_maximum row_max;
+    choose_width(&pass, &row_max);
+    for (size_t row = 0; row < rows; row++) {
+        const float *x = logits + row * width;
+        const float maximum = row_max(x, width);
+        float shifted_sum;
+        const float exp_sum = pass(x, width, maximum, NULL, &shifted_sum);
+        loss[row] = row_loss(x, labels[row], width, on, off, maximum, exp_sum, shifted_sum);
+    }
 }
 
 void nmt_cross_entropy_backward(
     const float *g, const float *logits, const int32_t *labels, float *dlogits, size_t rows, size_t width, float on,
     float off)
 {
-#if NMT_X86
-    const int bits = nmt_kernels_vector_bits();
-    if (bits >= 512) { backward512(g, logits, labels, dlogits, rows, width, on, off); return; }
-    if (bits >= 256) { backward256(g, logits, labels, dlogits, rows, width, on, off); return; }
-#endif
-    backward_portable(g, logits, labels, dlogits, rows, width, on, off);
+    row_pass pass;
+    row_maximum row_max;
+    choose_width(&pass, &row_max);
+    for (size_t row = 0; row < rows; row++) {
+        const float *x = logits + row * width;
+        float *d = dlogits + row * width;
+        const float scale = g[row] * target_total(width, on, off) / pass(x, width, row_max(x, width), d, NULL);
+        const float offset = g[row] * off;
+        // d·scale - offset: element-wise, so every width gives the same bits for it.
+        for (size_t i = 0; i < width; i++) d[i] = d[i] * scale - offset;
+        d[labels[row]] -= g[row] * (on - off);
+    }
 }

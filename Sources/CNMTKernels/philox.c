@@ -1,8 +1,9 @@
 // Philox-4x32-10 uniforms and dropout (Salmon et al. 2011, "Parallel random numbers: as
 // easy as 1, 2, 3"), bit for bit the stream of NMTTensor's `Philox` and `RandomKernels`.
 // The vector versions run 16 (AVX-512) or 8 (AVX2) blocks side by side, one per 32-bit
-// lane; a 32x32->64 multiply exists only for even lanes (vpmuludq), so odd lanes are
-// shifted down, multiplied, and the halves blended back.
+// lane, with one body for both widths (the macros below); a 32x32->64 multiply exists only
+// for even lanes (vpmuludq), so odd lanes are shifted down, multiplied, and the halves
+// merged back.
 #include "dispatch.h"
 
 #define PHILOX_M0 0xD2511F53u
@@ -29,89 +30,117 @@ static inline void philox_block(uint64_t block, uint64_t seed, uint64_t stream, 
 }
 
 #if NMT_X86
-/// 64 uniforms: the words of blocks `block` ... `block + 15`, in stream order.
-NMT_AVX512 static void philox_uniform16(uint64_t block, uint64_t seed, uint64_t stream, float *out) {
+/// Defines `name`, the ten Philox-4x32 rounds on four counter vectors `c` of 32-bit lanes
+/// (one block per lane), viewed as `U` (uint32 lanes) or `W` (uint64 lanes, the same
+/// bytes). The products of even lanes are the 64-bit lanes' low words times the
+/// multiplier, of odd lanes their high words (both vpmuludq); `merge` puts each lane's low
+/// and high product words back in its place.
+#define NMT_DEFINE_PHILOX_ROUNDS(name, attributes, U, W, merge)                       \
+    attributes static inline void name(U c[4], uint64_t seed) {                      \
+        const W low32 = (W){0} + 0xFFFFFFFFull;                                        \
+        uint32_t k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32);                   \
+        for (int round = 0; round < 10; round++) {                                   \
+            U lo0, hi0, lo1, hi1;                                                     \
+            merge(((W)c[0] & low32) * PHILOX_M0, ((W)c[0] >> 32) * PHILOX_M0, &lo0, &hi0); \
+            merge(((W)c[2] & low32) * PHILOX_M1, ((W)c[2] >> 32) * PHILOX_M1, &lo1, &hi1); \
+            c[0] = hi1 ^ c[1] ^ k0;                                                   \
+            c[2] = hi0 ^ c[3] ^ k1;                                                   \
+            c[1] = lo1;                                                               \
+            c[3] = lo0;                                                               \
+            k0 += PHILOX_W0;                                                          \
+            k1 += PHILOX_W1;                                                          \
+        }                                                                             \
+    }
+
+/// Defines `name`: 4 × L uniforms (L the lanes of `U`) of blocks `block` ... `block + L -
+/// 1`, in stream order. `setup` gives the four counters, `rounds` runs Philox on them, and
+/// `arrange` puts the words into stream order, one vector of `F` per quarter of the output.
+#define NMT_DEFINE_PHILOX_UNIFORMS(name, attributes, setup, rounds, arrange, U, F)            \
+    attributes static void name(uint64_t block, uint64_t seed, uint64_t stream, float *out) { \
+        U c[4], words[4];                                                                     \
+        setup(block, stream, c);                                                              \
+        rounds(c, seed);                                                                      \
+        arrange(c, words);                                                                    \
+        for (int i = 0; i < 4; i++) {                                                         \
+            F uniforms = __builtin_convertvector(words[i] >> 8, F) * 0x1p-24f;                \
+            __builtin_memcpy(out + i * (sizeof(F) / sizeof(float)), &uniforms, sizeof uniforms); \
+        }                                                                                     \
+    }
+
+typedef uint32_t philox_u16 __attribute__((vector_size(64)));
+typedef uint64_t philox_w16 __attribute__((vector_size(64)));
+typedef uint32_t philox_u8 __attribute__((vector_size(32)));
+typedef uint64_t philox_w8 __attribute__((vector_size(32)));
+
+/// Counters of blocks `block` ... `block + 15`: a lane whose low word wrapped around
+/// carries into the high word.
+NMT_AVX512 static inline void philox_setup16(uint64_t block, uint64_t stream, philox_u16 c[4]) {
     const __m512i lane = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
-    const __m512i low = _mm512_set1_epi32((int)(uint32_t)block);
-    __m512i c0 = _mm512_add_epi32(low, lane);
-    // A lane whose low word wrapped around carries into the high word.
-    __mmask16 carry = _mm512_cmplt_epu32_mask(c0, low);
-    const __m512i high = _mm512_set1_epi32((int)(uint32_t)(block >> 32));
-    __m512i c1 = _mm512_mask_add_epi32(high, carry, high, _mm512_set1_epi32(1));
-    __m512i c2 = _mm512_set1_epi32((int)(uint32_t)stream), c3 = _mm512_set1_epi32((int)(uint32_t)(stream >> 32));
-    const __m512i m0 = _mm512_set1_epi32((int)PHILOX_M0), m1 = _mm512_set1_epi32((int)PHILOX_M1);
-    uint32_t k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32);
-    for (int round = 0; round < 10; round++) {
-        __m512i even0 = _mm512_mul_epu32(c0, m0), odd0 = _mm512_mul_epu32(_mm512_srli_epi64(c0, 32), m0);
-        __m512i even1 = _mm512_mul_epu32(c2, m1), odd1 = _mm512_mul_epu32(_mm512_srli_epi64(c2, 32), m1);
-        __m512i lo0 = _mm512_mask_blend_epi32(0xAAAA, even0, _mm512_slli_epi64(odd0, 32));
-        __m512i hi0 = _mm512_mask_blend_epi32(0xAAAA, _mm512_srli_epi64(even0, 32), odd0);
-        __m512i lo1 = _mm512_mask_blend_epi32(0xAAAA, even1, _mm512_slli_epi64(odd1, 32));
-        __m512i hi1 = _mm512_mask_blend_epi32(0xAAAA, _mm512_srli_epi64(even1, 32), odd1);
-        c0 = _mm512_xor_si512(_mm512_xor_si512(hi1, c1), _mm512_set1_epi32((int)k0));
-        c2 = _mm512_xor_si512(_mm512_xor_si512(hi0, c3), _mm512_set1_epi32((int)k1));
-        c1 = lo1;
-        c3 = lo0;
-        k0 += PHILOX_W0;
-        k1 += PHILOX_W1;
-    }
-    // Transpose lanes (one block each) into stream order: words 0-3 of block 0, then of
-    // block 1, ... First per 128-bit lane, then the 128-bit lanes themselves.
-    __m512i t0 = _mm512_unpacklo_epi32(c0, c1), t1 = _mm512_unpackhi_epi32(c0, c1);
-    __m512i t2 = _mm512_unpacklo_epi32(c2, c3), t3 = _mm512_unpackhi_epi32(c2, c3);
-    __m512i u0 = _mm512_unpacklo_epi64(t0, t2), u1 = _mm512_unpackhi_epi64(t0, t2);  // blocks 0,4,8,12 / 1,5,9,13
-    __m512i u2 = _mm512_unpacklo_epi64(t1, t3), u3 = _mm512_unpackhi_epi64(t1, t3);  // blocks 2,6,10,14 / 3,7,11,15
-    __m512i v0 = _mm512_shuffle_i32x4(u0, u1, 0x44), v1 = _mm512_shuffle_i32x4(u2, u3, 0x44);  // 0,4,1,5 / 2,6,3,7
-    __m512i v2 = _mm512_shuffle_i32x4(u0, u1, 0xEE), v3 = _mm512_shuffle_i32x4(u2, u3, 0xEE);  // 8,12,9,13 / 10,14,11,15
-    __m512i words[4] = {
-        _mm512_shuffle_i32x4(v0, v1, 0x88), _mm512_shuffle_i32x4(v0, v1, 0xDD),
-        _mm512_shuffle_i32x4(v2, v3, 0x88), _mm512_shuffle_i32x4(v2, v3, 0xDD),
-    };
-    const __m512 scale = _mm512_set1_ps(0x1p-24f);
-    for (int i = 0; i < 4; i++) {
-        _mm512_storeu_ps(out + 16 * i, _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_srli_epi32(words[i], 8)), scale));
-    }
+    const __m512i low = _mm512_set1_epi32((int)(uint32_t)block), high = _mm512_set1_epi32((int)(uint32_t)(block >> 32));
+    __m512i first = _mm512_add_epi32(low, lane);
+    __mmask16 carry = _mm512_cmplt_epu32_mask(first, low);
+    c[0] = (philox_u16)first;
+    c[1] = (philox_u16)_mm512_mask_add_epi32(high, carry, high, _mm512_set1_epi32(1));
+    c[2] = (philox_u16){0} + (uint32_t)stream;
+    c[3] = (philox_u16){0} + (uint32_t)(stream >> 32);
 }
 
-/// 32 uniforms: the words of blocks `block` ... `block + 7`, in stream order.
-NMT_AVX2 static void philox_uniform8(uint64_t block, uint64_t seed, uint64_t stream, float *out) {
-    const __m256i lane = _mm256_set_epi32(7, 6, 5, 4, 3, 2, 1, 0);
-    const __m256i low = _mm256_set1_epi32((int)(uint32_t)block);
-    __m256i c0 = _mm256_add_epi32(low, lane);
-    // Unsigned c0 < low (a wrapped lane), by comparing with the sign bits flipped.
-    const __m256i sign = _mm256_set1_epi32((int)0x80000000u);
-    __m256i carry = _mm256_cmpgt_epi32(_mm256_xor_si256(low, sign), _mm256_xor_si256(c0, sign));
-    __m256i c1 = _mm256_sub_epi32(_mm256_set1_epi32((int)(uint32_t)(block >> 32)), carry);
-    __m256i c2 = _mm256_set1_epi32((int)(uint32_t)stream), c3 = _mm256_set1_epi32((int)(uint32_t)(stream >> 32));
-    const __m256i m0 = _mm256_set1_epi32((int)PHILOX_M0), m1 = _mm256_set1_epi32((int)PHILOX_M1);
-    uint32_t k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32);
-    for (int round = 0; round < 10; round++) {
-        __m256i even0 = _mm256_mul_epu32(c0, m0), odd0 = _mm256_mul_epu32(_mm256_srli_epi64(c0, 32), m0);
-        __m256i even1 = _mm256_mul_epu32(c2, m1), odd1 = _mm256_mul_epu32(_mm256_srli_epi64(c2, 32), m1);
-        __m256i lo0 = _mm256_blend_epi32(even0, _mm256_slli_epi64(odd0, 32), 0xAA);
-        __m256i hi0 = _mm256_blend_epi32(_mm256_srli_epi64(even0, 32), odd0, 0xAA);
-        __m256i lo1 = _mm256_blend_epi32(even1, _mm256_slli_epi64(odd1, 32), 0xAA);
-        __m256i hi1 = _mm256_blend_epi32(_mm256_srli_epi64(even1, 32), odd1, 0xAA);
-        c0 = _mm256_xor_si256(_mm256_xor_si256(hi1, c1), _mm256_set1_epi32((int)k0));
-        c2 = _mm256_xor_si256(_mm256_xor_si256(hi0, c3), _mm256_set1_epi32((int)k1));
-        c1 = lo1;
-        c3 = lo0;
-        k0 += PHILOX_W0;
-        k1 += PHILOX_W1;
-    }
-    __m256i t0 = _mm256_unpacklo_epi32(c0, c1), t1 = _mm256_unpackhi_epi32(c0, c1);
-    __m256i t2 = _mm256_unpacklo_epi32(c2, c3), t3 = _mm256_unpackhi_epi32(c2, c3);
-    __m256i u0 = _mm256_unpacklo_epi64(t0, t2), u1 = _mm256_unpackhi_epi64(t0, t2);  // blocks 0,4 / 1,5
-    __m256i u2 = _mm256_unpacklo_epi64(t1, t3), u3 = _mm256_unpackhi_epi64(t1, t3);  // blocks 2,6 / 3,7
-    __m256i words[4] = {
-        _mm256_permute2x128_si256(u0, u1, 0x20), _mm256_permute2x128_si256(u2, u3, 0x20),
-        _mm256_permute2x128_si256(u0, u1, 0x31), _mm256_permute2x128_si256(u2, u3, 0x31),
-    };
-    const __m256 scale = _mm256_set1_ps(0x1p-24f);
-    for (int i = 0; i < 4; i++) {
-        _mm256_storeu_ps(out + 8 * i, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_srli_epi32(words[i], 8)), scale));
-    }
+/// Counters of blocks `block` ... `block + 7` (an unsigned compare by flipped sign bits).
+NMT_AVX2 static inline void philox_setup8(uint64_t block, uint64_t stream, philox_u8 c[4]) {
+    const __m256i low = _mm256_set1_epi32((int)(uint32_t)block), sign = _mm256_set1_epi32((int)0x80000000u);
+    __m256i first = _mm256_add_epi32(low, _mm256_set_epi32(7, 6, 5, 4, 3, 2, 1, 0));
+    __m256i carry = _mm256_cmpgt_epi32(_mm256_xor_si256(low, sign), _mm256_xor_si256(first, sign));
+    c[0] = (philox_u8)first;
+    c[1] = (philox_u8)_mm256_sub_epi32(_mm256_set1_epi32((int)(uint32_t)(block >> 32)), carry);
+    c[2] = (philox_u8){0} + (uint32_t)stream;
+    c[3] = (philox_u8){0} + (uint32_t)(stream >> 32);
 }
+
+/// Words 0-3 of block 0, then of block 1, ...: within each 128-bit lane first, then
+/// the 128-bit lanes themselves (blocks 0,4,8,12 / 1,5,9,13 / ... after the first stage).
+NMT_AVX512 static inline void philox_arrange16(const philox_u16 c[4], philox_u16 words[4]) {
+    __m512i t0 = _mm512_unpacklo_epi32((__m512i)c[0], (__m512i)c[1]), t1 = _mm512_unpackhi_epi32((__m512i)c[0], (__m512i)c[1]);
+    __m512i t2 = _mm512_unpacklo_epi32((__m512i)c[2], (__m512i)c[3]), t3 = _mm512_unpackhi_epi32((__m512i)c[2], (__m512i)c[3]);
+    __m512i u0 = _mm512_unpacklo_epi64(t0, t2), u1 = _mm512_unpackhi_epi64(t0, t2);
+    __m512i u2 = _mm512_unpacklo_epi64(t1, t3), u3 = _mm512_unpackhi_epi64(t1, t3);
+    __m512i v0 = _mm512_shuffle_i32x4(u0, u1, 0x44), v1 = _mm512_shuffle_i32x4(u2, u3, 0x44);  // 0,4,1,5 / 2,6,3,7
+    __m512i v2 = _mm512_shuffle_i32x4(u0, u1, 0xEE), v3 = _mm512_shuffle_i32x4(u2, u3, 0xEE);  // 8,12,9,13 / 10,14,11,15
+    words[0] = (philox_u16)_mm512_shuffle_i32x4(v0, v1, 0x88);
+    words[1] = (philox_u16)_mm512_shuffle_i32x4(v0, v1, 0xDD);
+    words[2] = (philox_u16)_mm512_shuffle_i32x4(v2, v3, 0x88);
+    words[3] = (philox_u16)_mm512_shuffle_i32x4(v2, v3, 0xDD);
+}
+
+/// The same order for 8 blocks: blocks 0,4 / 1,5 / 2,6 / 3,7 after the first stage.
+NMT_AVX2 static inline void philox_arrange8(const philox_u8 c[4], philox_u8 words[4]) {
+    __m256i pairs01[2] = {_mm256_unpacklo_epi32((__m256i)c[0], (__m256i)c[1]), _mm256_unpackhi_epi32((__m256i)c[0], (__m256i)c[1])};
+    __m256i pairs23[2] = {_mm256_unpacklo_epi32((__m256i)c[2], (__m256i)c[3]), _mm256_unpackhi_epi32((__m256i)c[2], (__m256i)c[3])};
+    __m256i blocks[4];
+    for (int h = 0; h < 2; h++) {
+        blocks[2 * h] = _mm256_unpacklo_epi64(pairs01[h], pairs23[h]);
+        blocks[2 * h + 1] = _mm256_unpackhi_epi64(pairs01[h], pairs23[h]);
+    }
+    words[0] = (philox_u8)_mm256_permute2x128_si256(blocks[0], blocks[1], 0x20);
+    words[1] = (philox_u8)_mm256_permute2x128_si256(blocks[2], blocks[3], 0x20);
+    words[2] = (philox_u8)_mm256_permute2x128_si256(blocks[0], blocks[1], 0x31);
+    words[3] = (philox_u8)_mm256_permute2x128_si256(blocks[2], blocks[3], 0x31);
+}
+
+/// Lane i's low word of its product (even lanes: of `even`, odd lanes: of `odd`) and high
+/// word, by blends (a permute would lengthen every round).
+NMT_AVX512 static inline void philox_merge16(philox_w16 even, philox_w16 odd, philox_u16 *lo, philox_u16 *hi) {
+    *lo = (philox_u16)_mm512_mask_blend_epi32(0xAAAA, (__m512i)even, _mm512_slli_epi64((__m512i)odd, 32));
+    *hi = (philox_u16)_mm512_mask_blend_epi32(0xAAAA, _mm512_srli_epi64((__m512i)even, 32), (__m512i)odd);
+}
+NMT_AVX2 static inline void philox_merge8(philox_w8 even, philox_w8 odd, philox_u8 *lo, philox_u8 *hi) {
+    *lo = (philox_u8)_mm256_blend_epi32((__m256i)even, _mm256_slli_epi64((__m256i)odd, 32), 0xAA);
+    *hi = (philox_u8)_mm256_blend_epi32(_mm256_srli_epi64((__m256i)even, 32), (__m256i)odd, 0xAA);
+}
+
+NMT_DEFINE_PHILOX_ROUNDS(philox_rounds16, NMT_AVX512, philox_u16, philox_w16, philox_merge16)
+NMT_DEFINE_PHILOX_ROUNDS(philox_rounds8, NMT_AVX2, philox_u8, philox_w8, philox_merge8)
+NMT_DEFINE_PHILOX_UNIFORMS(philox_uniform16, NMT_AVX512, philox_setup16, philox_rounds16, philox_arrange16, philox_u16, nmt_f16)
+NMT_DEFINE_PHILOX_UNIFORMS(philox_uniform8, NMT_AVX2, philox_setup8, philox_rounds8, philox_arrange8, philox_u8, nmt_f8)
 #endif
 
 void nmt_philox_uniform(uint64_t seed, uint64_t stream, uint64_t first, size_t count, float *out) {
@@ -170,6 +199,17 @@ static void run_dropout_tiles(
         tile(uniforms, n, rate, keep, a + start, b ? b + start : NULL, y + start, mask + start);
     }
 }
+
+/// Defines the public kernel `name` of a dropout fused with an operation on two inputs
+/// (`a`, `b`, named as in CNMTKernels.h): its tiles are `kind##512` (AVX-512) and
+/// `kind##_portable`, for every other width.
+#define NMT_DEFINE_TWO_INPUT_DROPOUT(name, a, b, kind)                                                     \
+    void name(                                                                                               \
+        uint64_t seed, uint64_t stream, uint64_t first, size_t count, float rate, float keep, const float *a, \
+        const float *b, float *y, float *mask) {                                                             \
+        run_dropout_tiles(                                                                                   \
+            seed, stream, first, count, rate, keep, a, b, y, mask, NMT_X86_ONLY(kind##512), NULL, kind##_portable); \
+    }
 
 // Plain dropout: y = x / keep where kept, else 0.
 
@@ -284,14 +324,7 @@ static void bias_relu_dropout_portable(
     }
 }
 
-void nmt_bias_relu_dropout(
-    uint64_t seed, uint64_t stream, uint64_t first, size_t count, float rate, float keep,
-    const float *x, const float *bias, float *y, float *mask)
-{
-    run_dropout_tiles(
-        seed, stream, first, count, rate, keep, x, bias, y, mask, NMT_X86_ONLY(bias_relu_dropout512), NULL,
-        bias_relu_dropout_portable);
-}
+NMT_DEFINE_TWO_INPUT_DROPOUT(nmt_bias_relu_dropout, x, bias, bias_relu_dropout)
 
 // residual + dropout(x).
 
@@ -321,11 +354,4 @@ static void residual_dropout_portable(
     }
 }
 
-void nmt_residual_dropout(
-    uint64_t seed, uint64_t stream, uint64_t first, size_t count, float rate, float keep,
-    const float *residual, const float *x, float *y, float *mask)
-{
-    run_dropout_tiles(
-        seed, stream, first, count, rate, keep, residual, x, y, mask, NMT_X86_ONLY(residual_dropout512), NULL,
-        residual_dropout_portable);
-}
+NMT_DEFINE_TWO_INPUT_DROPOUT(nmt_residual_dropout, residual, x, residual_dropout)

@@ -6,15 +6,17 @@
 // - Whole job, every width. A kernel computes all of its output at every width it may
 //   run at: 512 (AVX-512), 256 (AVX2 + FMA) or 0 (portable C, also every non-x86 CPU).
 //   Callers never finish a range themselves and never check which width ran.
-// - Tails. AVX-512 loops cover their whole range with one mask helper (masked loads and
-//   stores, no scalar tail); AVX2 loops run whole 8-lane vectors and finish with the
-//   portable path's own scalar step. No kernel reads or writes past `count` elements.
+// - Tails. AVX-512 loops written with intrinsics cover their whole range with one mask
+//   helper (masked loads and stores); every other vector loop runs whole vectors and
+//   finishes with the portable path's own scalar step. No kernel reads or writes past
+//   `count` elements.
 // - Alignment. None required: every load and store is unaligned. Inputs and outputs may
 //   not overlap unless a kernel says so (nmt_exp allows y == x).
-// - Floats. Written operation by operation with no fused multiply-add anywhere (the
-//   compiler may not contract either), so every lane computes the portable path's value:
-//   every kernel gives the same bits at every width, except cross entropy, whose sums run
-//   in a different order per width and agree to rounding (documented there).
+// - Floats. Written operation by operation with no fused multiply-add (the compiler may
+//   not contract either), so every lane computes the portable path's value: every kernel
+//   gives the same bits at every width, except cross entropy, whose sums run in a
+//   different order per width and agree to rounding, and whose vector e^x therefore fuses
+//   (documented there).
 // - The Swift kernels they match. nmt_exp and nmt_row_max give exactly NMTTensor's
 //   VectorMath.exp and row maximum; dropout and Philox give exactly NMTTensor's Swift
 //   Philox stream; the tests compare every width with those and with independent values.
