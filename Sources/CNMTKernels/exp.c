@@ -1,8 +1,8 @@
-// e^x and the row maximum with the floats of NMTTensor's Swift kernels (VectorMath.exp,
-// ReductionKernels' max): the same operations in the same order, no fused multiply-add,
-// so every lane equals the Swift result bit for bit and the kernels that use them (softmax,
-// log-softmax, beam candidates) do not change a digit. The functions live in dispatch.h,
-// shared with cross entropy.
+// e^x and the row maximum at every width, with the floats of the Swift e^x NMTTensor used
+// before it moved here (VectorKernelTests keeps it as the reference) and of the scalar
+// maximum scan: the same operations in the same order, no fused multiply-add, so softmax,
+// log-softmax and beam candidates do not change a digit with the CPU. The bodies live in
+// dispatch.h, shared with cross entropy.
 #include "dispatch.h"
 
 #if NMT_X86

@@ -73,7 +73,7 @@ extension Trainer {
 
     /// Uncased and cased BLEU (×100) of translating `source` against `reference`, decoded
     /// on the training device with the configuration's decoding settings
-    /// (``TransformerConfiguration/decodingOptions``), as the reference.
+    /// (`TransformerConfiguration.decodingOptions`), as the reference.
     ///
     /// With several processes (a device with a `ProcessGroup`) every process must call
     /// it: each translates a contiguous share of the lines, and all receive every

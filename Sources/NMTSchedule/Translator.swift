@@ -17,7 +17,7 @@ public struct Translator: Sendable {
     public let model: Transformer
     /// The vocabulary the model was trained with.
     public let tokenizer: Subtokenizer
-    /// The search and its limits: translate.py's beam search (``DecodingOptions``'
+    /// The search and its limits: translate.py's beam search (`DecodingOptions`'
     /// defaults) by default; greedy decoding, sampling, a per-sentence length limit
     /// and n-gram repeat blocking on request (they change the translations).
     public var options = DecodingOptions()
@@ -58,7 +58,7 @@ public struct Translator: Sendable {
     ///   - lines: sentences, one per element.
     ///   - progress: called with (batches done, batches) after each batch.
     public func translate(_ lines: [String], progress: ((Int, Int) -> Void)? = nil) throws -> [String] {
-        try translate(lines, device: nil, progress: progress)
+        try translate(encoded: encode(lines), device: nil, progress: progress)
     }
 
     /// Translations of `lines`, in the same order, decoded on `device`.
@@ -76,23 +76,49 @@ public struct Translator: Sendable {
     /// - Throws: ``TranslatorError/sentenceTooLong(line:tokens:limit:)`` when a line does
     ///   not fit the static shape, and `DeviceError`.
     public func translate(_ lines: [String], on device: Device, progress: ((Int, Int) -> Void)? = nil) throws -> [String] {
-        try translate(lines, device: device, progress: progress)
+        try translate(encoded: encode(lines), device: device, progress: progress)
     }
 
-    private func translate(_ lines: [String], device: Device?, progress: ((Int, Int) -> Void)?) throws -> [String] {
+    /// `lines` as the translator reads them: each trimmed and encoded to subtoken ids with
+    /// EOS, with its whitespace word count; a blank line (empty or whitespace only) has no
+    /// ids and translates to an empty line without decoding (the model would make words of
+    /// EOS alone). Encode once and hand the result to ``translate(encoded:on:progress:)``
+    /// when the lengths must be checked first (the server does).
+    ///
+    /// - Throws: the tokenizer's errors.
+    public func encode(_ lines: [String]) throws -> [EncodedSentence] {
+        try lines.map { line in
+            if line.allSatisfy(\.isWhitespace) { return EncodedSentence(ids: [], wordCount: 0) }
+            return EncodedSentence(
+                ids: try tokenizer.encode(line.trimmingCharacters(in: .whitespaces), addEOS: true),
+                wordCount: line.split(whereSeparator: \.isWhitespace).count)
+        }
+    }
+
+    /// Translations of sentences from ``encode(_:)``, in the same order, decoded on
+    /// `device` (nil: on the calling threads, as ``translate(_:progress:)``); otherwise as
+    /// ``translate(_:on:progress:)``.
+    ///
+    /// - Throws: ``TranslatorError/sentenceTooLong(line:tokens:limit:)`` when a sentence is
+    ///   longer than ``maximumInputTokens`` or the static shape, and `DeviceError`.
+    public func translate(
+        encoded sentences: [EncodedSentence], on device: Device? = nil, progress: ((Int, Int) -> Void)? = nil
+    ) throws -> [String] {
+        try translate(encoded: sentences, device: device, progress: progress)
+    }
+
+    private func translate(encoded sentences: [EncodedSentence], device: Device?, progress: ((Int, Int) -> Void)?) throws -> [String] {
         let capabilities = device?.capabilities
         let staticShape = capabilities?.requiresStaticShapes == true ? capabilities?.staticBatchShape : nil
         try validateSettings(staticShapes: staticShape != nil)
         // Longest first by whitespace word count; ties keep input order (a stable sort).
-        // A blank line translates to a blank line, without decoding (the model would make
-        // words of EOS alone).
-        let order = lines.indices.filter { !lines[$0].allSatisfy(\.isWhitespace) }.sorted { a, b in
-            let (wa, wb) = (lines[a].split(whereSeparator: \.isWhitespace).count, lines[b].split(whereSeparator: \.isWhitespace).count)
+        let order = sentences.indices.filter { !sentences[$0].isBlank }.sorted { a, b in
+            let (wa, wb) = (sentences[a].wordCount, sentences[b].wordCount)
             return wa != wb ? wa > wb : a < b
         }
-        var output = [String](repeating: "", count: lines.count)
-        // Every line is encoded and checked before the first batch is decoded.
-        let encodedLines = try lines.map { try tokenizer.encode($0.trimmingCharacters(in: .whitespaces), addEOS: true) }
+        var output = [String](repeating: "", count: sentences.count)
+        // Every sentence is checked before the first batch is decoded.
+        let encodedLines = sentences.map(\.ids)
         let limit = min(maximumInputTokens, staticShape?[1] ?? Int.max)
         if let long = encodedLines.indices.first(where: { encodedLines[$0].count > limit }) {
             throw TranslatorError.sentenceTooLong(line: long + 1, tokens: encodedLines[long].count, limit: limit)
@@ -208,10 +234,28 @@ public struct Translator: Sendable {
             throw TranslatorError.outputFolderMissing(folder.path)
         }
         let lines = try CorpusPreparer.lines(of: input)
-        let translations = try translate(lines, device: device, progress: progress)
+        let translations = try translate(encoded: encode(lines), device: device, progress: progress)
         try Data(translations.map { $0 + "\n" }.joined().utf8).write(to: output, options: .atomic)
         return lines.count
     }
+}
+
+/// A sentence ready to translate (``Translator/encode(_:)``): its subtoken ids with EOS,
+/// and its whitespace word count, which orders the batches as translate.py does.
+public struct EncodedSentence: Sendable, Equatable {
+    /// Subtoken ids ending in EOS; empty for a blank line.
+    public var ids: [Int32]
+    /// Words separated by whitespace.
+    public var wordCount: Int
+
+    /// Creates a sentence.
+    public init(ids: [Int32], wordCount: Int) {
+        self.ids = ids
+        self.wordCount = wordCount
+    }
+
+    /// Whether it is a blank line (it translates to an empty line without decoding).
+    public var isBlank: Bool { ids.isEmpty }
 }
 
 /// A translation request that cannot be served.

@@ -9,7 +9,7 @@ import NMTTransformer
 /// busy). Requests arriving while a call runs form the next batch.
 actor TranslationBatcher {
     private struct Job {
-        let texts: [String]
+        let texts: [EncodedSentence]
         let options: DecodingOptions
         let continuation: CheckedContinuation<[String], any Error>
     }
@@ -29,12 +29,12 @@ actor TranslationBatcher {
         self.metrics = metrics
     }
 
-    /// The translations of `texts`, in order, decoded with `options` alongside other
-    /// requests'.
+    /// The translations of `texts` (encoded once, by the server), in order, decoded with
+    /// `options` alongside other requests'.
     ///
     /// - Throws: ``RequestError/overloaded(_:)`` when the queue cannot take them (nothing is
     ///   queued then), or the translator's error.
-    func translate(_ texts: [String], options: DecodingOptions) async throws -> [String] {
+    func translate(_ texts: [EncodedSentence], options: DecodingOptions) async throws -> [String] {
         guard queuedSentences + texts.count <= limits.maximumQueuedSentences else {
             throw RequestError.overloaded(
                 "the server is busy (\(queuedSentences) sentences queued, at most \(limits.maximumQueuedSentences)); retry later")
@@ -81,7 +81,7 @@ actor TranslationBatcher {
         let result: Result<[String], any Error> = await withCheckedContinuation { continuation in
             // Decoding blocks its thread for the whole call: keep it off the concurrency pool.
             DispatchQueue.global().async {
-                continuation.resume(returning: Result { try translator.translate(texts) })
+                continuation.resume(returning: Result { try translator.translate(encoded: texts) })
             }
         }
         isDecoding = false

@@ -12,17 +12,53 @@ public struct TranslationRequest: Sendable, Equatable {
     /// The search the request asks for (beam search with the server's defaults otherwise).
     public var options: DecodingOptions
 
-    /// The fields a body may have, typed; JSONDecoder refuses a field of another type.
+    /// A body's fields, decoded in one pass of `JSONDecoder`: a field it does not know, or
+    /// one of the wrong type, is refused with its name.
     private struct Body: Decodable {
         var text: String?
         var texts: [String]?
         var mode: String?
-        var beam_size: Int?
+        var beamSize: Int?
         var alpha: Float?
         var temperature: Float?
-        var top_k: Int?
-        var top_p: Float?
+        var topK: Int?
+        var topP: Float?
         var seed: UInt64?
+
+        /// Any field name.
+        private struct Field: CodingKey {
+            var stringValue: String
+            var intValue: Int? { nil }
+            init(stringValue: String) { self.stringValue = stringValue }
+            init?(intValue: Int) { nil }
+        }
+
+        init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: Field.self)
+            let fields = container.allKeys.sorted { $0.stringValue < $1.stringValue }
+            if let unknown = fields.first(where: { TranslationRequest.fieldTypes[$0.stringValue] == nil }) {
+                throw RequestError.badRequest("unknown field \"\(unknown.stringValue)\"")
+            }
+            for field in fields where try !container.decodeNil(forKey: field) {
+                do {
+                    switch field.stringValue {
+                    case "text": text = try container.decode(String.self, forKey: field)
+                    case "texts": texts = try container.decode([String].self, forKey: field)
+                    case "mode": mode = try container.decode(String.self, forKey: field)
+                    case "beam_size": beamSize = try container.decode(Int.self, forKey: field)
+                    case "alpha": alpha = try container.decode(Float.self, forKey: field)
+                    case "temperature": temperature = try container.decode(Float.self, forKey: field)
+                    case "top_k": topK = try container.decode(Int.self, forKey: field)
+                    case "top_p": topP = try container.decode(Float.self, forKey: field)
+                    default: seed = try container.decode(UInt64.self, forKey: field)
+                    }
+                } catch {
+                    // Any failure to read the value (JSONDecoder reports a number that does
+                    // not fit the type, such as 2.5 for an integer, with an error of its own).
+                    throw RequestError.badRequest("\"\(field.stringValue)\" must be \(TranslationRequest.fieldTypes[field.stringValue]!)")
+                }
+            }
+        }
     }
 
     /// What each field must be, for error messages.
@@ -32,38 +68,19 @@ public struct TranslationRequest: Sendable, Equatable {
         "top_p": "a number", "seed": "a non-negative integer",
     ]
 
-    /// Parses and checks a body.
+    /// Parses and checks a body, in one pass.
     ///
     /// - Throws: ``RequestError`` saying what is wrong: invalid UTF-8, not JSON, a field of
     ///   the wrong type, no text, an empty text, an unknown field, or past a limit.
     public init(body: [UInt8], defaults: DecodingOptions, limits: ServerLimits) throws(RequestError) {
         guard String(validating: body, as: UTF8.self) != nil else { throw .badRequest("the body is not valid UTF-8") }
-        guard let object = (try? JSONSerialization.jsonObject(with: Data(body))) else {
-            throw .badRequest("the body is not valid JSON")
-        }
-        guard let fields = object as? [String: Any] else { throw .badRequest("the body must be a JSON object") }
-        if let unknown = fields.keys.sorted().first(where: { Self.fieldTypes[$0] == nil }) {
-            throw .badRequest("unknown field \"\(unknown)\"")
-        }
         let parsed: Body
         do {
             parsed = try JSONDecoder().decode(Body.self, from: Data(body))
-        } catch let error as DecodingError {
-            let field: String? = {
-                switch error {
-                case .typeMismatch(_, let context), .valueNotFound(_, let context), .dataCorrupted(let context):
-                    return context.codingPath.first?.stringValue
-                case .keyNotFound(let key, _): return key.stringValue
-                @unknown default: return nil
-                }
-            }()
-            // JSONDecoder reports a number that does not fit an integer field (2.5, -1 for the
-            // seed) as invalid JSON without naming the field; the body parsed, so find it.
-            let integers = ["beam_size", "top_k", "seed"].filter { fields[$0] != nil }
-            guard let field = field ?? integers.first(where: { Self.notAnInteger(fields[$0]!, unsigned: $0 == "seed") }),
-                let type = Self.fieldTypes[field]
-            else { throw .badRequest("the body is not valid JSON") }
-            throw .badRequest("\"\(field)\" must be \(type)")
+        } catch let error as RequestError {
+            throw error
+        } catch DecodingError.typeMismatch(_, let context) where context.codingPath.isEmpty {
+            throw .badRequest("the body must be a JSON object")
         } catch {
             throw .badRequest("the body is not valid JSON")
         }
@@ -98,7 +115,7 @@ public struct TranslationRequest: Sendable, Equatable {
     /// Refuses any search field outside its range, naming the field, before any option is
     /// built from it (a beam of 2⁴⁰ once made the server try to allocate 8 TB).
     private static func checkRanges(_ body: Body, limits: ServerLimits) throws(RequestError) {
-        if let beam = body.beam_size, !(1...limits.maximumBeamSize).contains(beam) {
+        if let beam = body.beamSize, !(1...limits.maximumBeamSize).contains(beam) {
             throw .badRequest("\"beam_size\" is \(beam); must be in 1...\(limits.maximumBeamSize) (this server's limit)")
         }
         if let alpha = body.alpha, !(0...maximumAlpha).contains(alpha) {
@@ -107,36 +124,28 @@ public struct TranslationRequest: Sendable, Equatable {
         if let temperature = body.temperature, !(temperature > 0 && temperature <= maximumTemperature) {
             throw .badRequest("\"temperature\" is \(temperature); must be more than 0 and at most \(Int(maximumTemperature))")
         }
-        if let k = body.top_k, !(1...maximumTopK).contains(k) {
+        if let k = body.topK, !(1...maximumTopK).contains(k) {
             throw .badRequest("\"top_k\" is \(k); must be in 1...\(maximumTopK)")
         }
-        if let p = body.top_p, !(p > 0 && p <= 1) { throw .badRequest("\"top_p\" is \(p); must be more than 0 and at most 1") }
-    }
-
-    /// Whether a parsed JSON value is not an integer of the field's type (Int, or UInt64 when
-    /// `unsigned`): a fraction, a negative seed, or a number past the type's range.
-    private static func notAnInteger(_ value: Any, unsigned: Bool) -> Bool {
-        guard let number = value as? NSNumber else { return true }
-        let double = number.doubleValue
-        return unsigned ? UInt64(exactly: double) == nil : Int(exactly: double) == nil
+        if let p = body.topP, !(p > 0 && p <= 1) { throw .badRequest("\"top_p\" is \(p); must be more than 0 and at most 1") }
     }
 
     private static func options(_ body: Body, defaults: DecodingOptions) throws(RequestError) -> DecodingOptions {
         var options = defaults
-        let beamFields = body.beam_size != nil || body.alpha != nil
-        let samplingFields = body.temperature != nil || body.top_k != nil || body.top_p != nil || body.seed != nil
+        let beamFields = body.beamSize != nil || body.alpha != nil
+        let samplingFields = body.temperature != nil || body.topK != nil || body.topP != nil || body.seed != nil
         switch body.mode ?? "beam" {
         case "beam":
             // The server's own beam settings where it has some, the reference's otherwise.
             let beam = defaults.strategy as? BeamSearchStrategy ?? BeamSearchStrategy()
-            options.strategy = BeamSearchStrategy(beamSize: body.beam_size ?? beam.beamSize, alpha: body.alpha ?? beam.alpha)
+            options.strategy = BeamSearchStrategy(beamSize: body.beamSize ?? beam.beamSize, alpha: body.alpha ?? beam.alpha)
             if samplingFields { throw .badRequest("\"temperature\", \"top_k\", \"top_p\" and \"seed\" apply to \"mode\": \"sample\" only") }
         case "greedy":
             options.strategy = GreedyStrategy()
             if beamFields || samplingFields { throw .badRequest("\"mode\": \"greedy\" takes no search settings") }
         case "sample":
             options.strategy = SamplingStrategy(
-                temperature: body.temperature ?? 1, topK: body.top_k, topP: body.top_p, seed: body.seed ?? 0)
+                temperature: body.temperature ?? 1, topK: body.topK, topP: body.topP, seed: body.seed ?? 0)
             if beamFields { throw .badRequest("\"beam_size\" and \"alpha\" apply to \"mode\": \"beam\" only") }
         default:
             throw .badRequest("\"mode\" must be \(fieldTypes["mode"]!)")

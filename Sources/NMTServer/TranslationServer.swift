@@ -78,8 +78,8 @@ public struct TranslationServer: Sendable {
         router.post("translate") { request, _ in await self.respond(route: "translate") { try await self.translate(request) } }
         router.get("health") { _, _ in
             await self.respond(route: "health") {
-                let queued = await self.batcher.queuedSentences
-                return ["status": "ok", "vocabulary_size": self.translator.tokenizer.vocabularySize, "queued_sentences": queued]
+                HealthResponse(
+                    vocabularySize: self.translator.tokenizer.vocabularySize, queuedSentences: await self.batcher.queuedSentences)
             }
         }
         router.get("metrics") { _, _ in
@@ -102,7 +102,10 @@ public struct TranslationServer: Sendable {
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? port) }, logger: logger)
     }
 
-    private func translate(_ request: Request) async throws -> [String: Any] {
+    /// Reads, parses and checks a request, encodes its texts once (refusing one that is
+    /// too long, by its index in this request: inside a shared batch one long text would
+    /// fail them all) and translates them alongside other requests.
+    private func translate(_ request: Request) async throws -> TranslationResponse {
         let body: ByteBuffer
         do {
             body = try await request.body.collect(upTo: limits.maximumBodyBytes)
@@ -114,37 +117,47 @@ public struct TranslationServer: Sendable {
             throw RequestError.badRequest("the request body could not be read: \(error)")
         }
         let parsed = try TranslationRequest(body: Array(buffer: body), defaults: translator.options, limits: limits)
-        // Checked here, per request: inside a shared batch one long text would fail them all.
-        for (i, text) in parsed.texts.enumerated() {
-            let tokens = try translator.tokenizer.encode(text.trimmingCharacters(in: .whitespaces), addEOS: true).count
-            if tokens > translator.maximumInputTokens {
-                throw RequestError.tooLarge("text \(i) encodes to \(tokens) subtokens; at most \(translator.maximumInputTokens)")
-            }
+        let encoded = try translator.encode(parsed.texts)
+        for (i, sentence) in encoded.enumerated() where sentence.ids.count > translator.maximumInputTokens {
+            throw RequestError.tooLarge("text \(i) encodes to \(sentence.ids.count) subtokens; at most \(translator.maximumInputTokens)")
         }
-        let translations = try await batcher.translate(parsed.texts, options: parsed.options)
+        let translations = try await batcher.translate(encoded, options: parsed.options)
         metrics.translatedSentences.increment(by: translations.count)
-        return parsed.isSingle ? ["translation": translations[0]] : ["translations": translations]
+        return TranslationResponse(translations: translations, isSingle: parsed.isSingle)
     }
 
     /// Runs a handler, turns its result or error into a JSON response, and records metrics.
-    private func respond(route: String, _ body: () async throws -> [String: Any]) async -> Response {
+    private func respond<Body: Encodable>(route: String, _ body: () async throws -> Body) async -> Response {
         let start = DispatchTime.now().uptimeNanoseconds
         var status = 200
-        var object: [String: Any]
+        var data: Data
         do {
-            object = try await body()
+            data = try Self.encoder.encode(try await body())
         } catch let error as RequestError {
-            (status, object) = (error.statusCode, ["error": error.description])
+            status = error.statusCode
+            data = Self.encode(ErrorResponse(error: error.description))
             if status < 500 { logger.debug("request refused (\(status)): \(error)") }
         } catch {
-            (status, object) = (500, ["error": "\(error)"])
+            status = 500
+            data = Self.encode(ErrorResponse(error: "\(error)"))
             logger.error("request failed: \(error)")
         }
         metrics.recordRequest(
             route: route, status: status, nanoseconds: Int64(DispatchTime.now().uptimeNanoseconds - start))
-        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
         return Response(
             status: .init(code: status), headers: [.contentType: "application/json"],
             body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+
+    /// Compact JSON with sorted keys and unescaped slashes.
+    private static var encoder: JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return encoder
+    }
+
+    /// An error body (it cannot fail to encode: one string).
+    private static func encode(_ response: ErrorResponse) -> Data {
+        (try? encoder.encode(response)) ?? Data(#"{"error":"internal error"}"#.utf8)
     }
 }

@@ -12,6 +12,8 @@ import Foundation
 /// which already recycles them cheaply.
 ///
 /// The pool is process-wide, like the allocator it sits on, and thread-safe.
+///
+/// Sendable: its free lists and counters are touched only inside `lock`.
 public final class BufferPool: @unchecked Sendable {
     /// The pool every ``KernelBuffer`` uses.
     public static let shared = BufferPool()

@@ -3,6 +3,9 @@
 /// Ids are kept apart from ``Tensor`` so that they are never rounded through `Float`
 /// and never differentiated. Like tensors they live in a ``KernelBuffer``, so a static
 /// device can feed new ids into a recorded program.
+///
+/// Sendable: a value whose buffer is filled when it is made and never written afterwards;
+/// `tape` is reached only by the thread that differentiates with it.
 public struct IndexTensor: @unchecked Sendable {
     /// The size of each dimension, outermost first.
     public let shape: [Int]

@@ -5,6 +5,10 @@
 /// static-shape device can map each one onto a slot of a preplanned arena. Element type
 /// is a property of the tensor that views the buffer (`Float` for ``Tensor``, `Int32` for
 /// ``IndexTensor``, `UInt32` for random keys); the buffer itself only knows its size.
+///
+/// Sendable: its fields are constants; the memory they point to is written only by the
+/// one tensor that holds the buffer uniquely (copy-on-write) or by one kernel whose chunks
+/// write disjoint ranges.
 public final class KernelBuffer: @unchecked Sendable {
     /// Size of the buffer in bytes.
     public let byteCount: Int

@@ -7,6 +7,9 @@
 /// is a buffer. That contract is what lets a static-shape device record the sequence of
 /// launches of a training step once (``KernelRecorder``), plan the buffers' lifetimes
 /// into one arena, and replay the bodies with arena pointers on new inputs.
+///
+/// Sendable: immutable; its body touches only its own buffers, and a recorded program is
+/// replayed by one thread at a time (each replica owns its program).
 public struct KernelLaunch: @unchecked Sendable {
     /// A short, stable name for the kernel (for traces, profiles and error messages).
     public let name: StaticString

@@ -149,4 +149,7 @@ extension Tensor: CustomStringConvertible {
     }
 }
 
+/// Sendable: a copy-on-write value: a tensor writes its buffer only after
+/// `isKnownUniquelyReferenced` (`uniqueStorage()`), so a copy on another thread never sees
+/// a write; its tape is reached only by the thread that differentiates with it.
 extension Tensor: @unchecked Sendable {}

@@ -140,6 +140,20 @@ final class TranslationServerTests: XCTestCase {
 
     /// Malformed, mistyped, empty, oversized and invalid UTF-8 requests get 4xx and a JSON
     /// error that says what is wrong.
+    /// The typed responses write the wire format clients read: "translation" for one text,
+    /// "translations" for several, snake-case health fields, an "error" string.
+    func testResponsesEncodeToTheWireFormat() throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        func json(_ value: some Encodable) throws -> String { String(decoding: try encoder.encode(value), as: UTF8.self) }
+        XCTAssertEqual(try json(TranslationResponse(translations: ["Hallo/Welt"], isSingle: true)), #"{"translation":"Hallo/Welt"}"#)
+        XCTAssertEqual(try json(TranslationResponse(translations: ["a", "ü"], isSingle: false)), #"{"translations":["a","ü"]}"#)
+        XCTAssertEqual(
+            try json(HealthResponse(vocabularySize: 8191, queuedSentences: 3)),
+            #"{"queued_sentences":3,"status":"ok","vocabulary_size":8191}"#)
+        XCTAssertEqual(try json(ErrorResponse(error: #"say "hi""#)), #"{"error":"say \"hi\""}"#)
+    }
+
     func testBadRequestsGetJSONErrors() async throws {
         var limits = ServerLimits()
         limits.maximumTexts = 3

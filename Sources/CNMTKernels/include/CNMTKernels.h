@@ -17,8 +17,8 @@
 //   gives the same bits at every width, except cross entropy, whose sums run in a
 //   different order per width and agree to rounding, and whose vector e^x therefore fuses
 //   (documented there).
-// - The Swift kernels they match. nmt_exp and nmt_row_max give exactly NMTTensor's
-//   VectorMath.exp and row maximum; dropout and Philox give exactly NMTTensor's Swift
+// - The Swift kernels they match. nmt_exp and nmt_row_max give exactly the Swift
+//   e^x the tests keep as a reference and the scalar maximum scan; dropout and Philox give exactly NMTTensor's Swift
 //   Philox stream; the tests compare every width with those and with independent values.
 // - NaN and infinities. Every width decides a comparison with NaN as the portable path
 //   does: NaN is never above a threshold and never a maximum (a row maximum is the largest
@@ -81,9 +81,9 @@ void nmt_residual_dropout(
 /// The gradient of ``nmt_dropout``: dx = g / keep where mask != 0, else 0.
 void nmt_dropout_backward(size_t count, float keep, const float *g, const float *mask, float *dx);
 
-/// y = e^x with exactly the floats of NMTTensor's VectorMath.exp (the same Cephes
+/// y = e^x with exactly the floats of the Swift e^x the tests keep (the same Cephes
 /// polynomial and operation order, no fused multiply-add): +inf above 88.3762626, 0 below
-/// -86.9. `y` may be `x`.
+/// -86.9, NaN for NaN. `y` may be `x`.
 void nmt_exp(const float *x, float *y, size_t count);
 
 /// The largest of `count` floats that are not NaN, or -inf (a scan keeping x where

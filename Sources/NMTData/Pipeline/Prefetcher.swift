@@ -5,6 +5,9 @@ import Foundation
 ///
 /// ``position`` is the position after the last batch *returned* (not produced), so a
 /// checkpoint taken between batches resumes exactly.
+///
+/// Sendable: every mutable field is read and written under `condition`, and the wrapped
+/// iterator belongs to the producer thread alone (handed over in `init`).
 public final class PrefetchingIterator: @unchecked Sendable {
     private let condition = NSCondition()
     // Guarded by `condition`.

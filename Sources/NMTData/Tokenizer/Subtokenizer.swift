@@ -144,6 +144,8 @@ public struct Subtokenizer: Sendable {
 
 /// A thread-safe memo of token → ids, bounded so that it cannot grow without limit on an
 /// endless stream of new words (it is emptied when full).
+///
+/// Sendable: `entries`, its only mutable state, is read and written only under `lock`.
 final class TokenCache: @unchecked Sendable {
     private var entries: [[UInt32]: [Int32]] = [:]
     private let lock = NSLock()

@@ -23,7 +23,7 @@ public struct OptimizerSlot: Sendable, Equatable {
 ///
 /// A device that keeps parameters and optimizer state in its own memory hands its buffers
 /// to ``Optimizer/apply(_:to:)`` directly; the host-side
-/// ``Optimizer/update(_:along:learningRate:sparseRows:)`` hands tensors' storage. Both run
+/// ``Optimizer/update(_:along:learningRate:)`` hands tensors' storage. Both run
 /// the same arithmetic, so both compute the same floats.
 public struct ParameterMemory {
     /// The parameter's name.
@@ -60,7 +60,7 @@ public struct ParameterMemory {
 /// (``apply(_:to:)``, on raw memory). That split lets a device keep parameters and slots
 /// in its own memory for a whole loop of steps and update them there, as the static
 /// sharded device does, while the host-side
-/// ``update(_:along:learningRate:sparseRows:)`` runs the same code on tensors.
+/// ``update(_:along:learningRate:)`` runs the same code on tensors.
 ///
 /// Conforming: ``Adam``, ``LazyAdam``, ``AdamW``, ``Adafactor``.
 public protocol Optimizer: Sendable {

@@ -63,6 +63,8 @@ extension Parallel {
 /// Carries a value across a concurrency boundary that the caller knows is safe (each
 /// concurrent task writes a disjoint part of the output, or only reads). The package's one
 /// unchecked box: every fan-out goes through ``Parallel``.
+///
+/// Sendable: see above; only `Parallel`'s fan-outs wrap values in it.
 package struct UnsafeSendable<T>: @unchecked Sendable {
     /// The value carried.
     package let value: T

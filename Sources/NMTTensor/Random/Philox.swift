@@ -86,6 +86,9 @@ public struct RandomKey: Hashable, Codable, Sendable {
 /// A ``RandomKey`` held in a kernel buffer, so that kernels read it at run time: a
 /// recorded program replays with a new key written here (one per training step) instead
 /// of the key it was traced with.
+///
+/// Sendable: its one field is a constant; the key in it is written between steps by the
+/// device that owns the traced program, never while a replica reads it.
 public final class RandomKeyBuffer: @unchecked Sendable {
     /// Four words: key low, key high, stream low, stream high.
     package let buffer: KernelBuffer

@@ -126,17 +126,17 @@ extension Transformer {
     ///   - search: the beams and α.
     ///   - plan: how the device computes (see `ExecutionPlan`; a device hands its own).
     public func translateStatic(
-        _ inputs: IndexTensor, maximumDecodeLength: Int, search strategy: BeamSearchStrategy, plan: ExecutionPlan
+        _ inputs: IndexTensor, maximumDecodeLength: Int, search: BeamSearchStrategy, plan: ExecutionPlan
     ) -> DecodedBatch {
-        let beam = strategy.beamSize
+        let beam = search.beamSize
         let timing = ModelUtilities.positionalEncoding(length: maximumDecodeLength + 1, hiddenSize: configuration.hiddenSize)
         let causalBias = ModelUtilities.decoderSelfAttentionBias(length: maximumDecodeLength)
-        var search = BeamSearch(
-            beamSize: beam, alpha: strategy.alpha, maximumLength: maximumDecodeLength,
+        var beamSearch = BeamSearch(
+            beamSize: beam, alpha: search.alpha, maximumLength: maximumDecodeLength,
             vocabularySize: configuration.vocabularySize)
-        search.paddedDecode = true
+        beamSearch.paddedDecode = true
         let cache = staticDecoderCache(for: inputs, copies: beam, maximumDecodeLength: maximumDecodeLength, plan: plan)
-        let result = search.search(initialIDs: [Int32](repeating: 0, count: inputs.shape[0]), cache: cache) { ids, step, cache in
+        let result = beamSearch.search(initialIDs: [Int32](repeating: 0, count: inputs.shape[0]), cache: cache) { ids, step, cache in
             staticDecodeStep(ids, step: step, cache: &cache, timingSignal: timing, causalBias: causalBias, plan: plan)
         }
         return DecodedBatch(
