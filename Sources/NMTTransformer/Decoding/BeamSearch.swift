@@ -93,114 +93,31 @@ public struct BeamSearch {
         initialIDs: [Int32], cache: Cache,
         symbolsToLogits: (_ lastIDs: IndexTensor, _ step: Int, _ cache: inout Cache) -> Tensor
     ) -> Result {
-        let batch = initialIDs.count, beam = beamSize, width = vocabularySize
-        let drops = dropsFinishedSentences && !paddedDecode
-        // With padded decoding a sequence is its full static row from the start.
-        let initialLength = paddedDecode ? maximumLength + 1 : 1
-        func start(_ id: Int32) -> [Int32] { [id] + [Int32](repeating: 0, count: initialLength - 1) }
-        var aliveSequences = initialIDs.map { id in [[Int32]](repeating: start(id), count: beam) }
-        var aliveLogProbs = (0..<batch).map { _ in [Float](repeating: -.infinity, count: beam) }
-        for b in 0..<batch { aliveLogProbs[b][0] = 0 }
-        var aliveCache = cache
-        var finishedSequences = (0..<batch).map { _ in [[Int32]](repeating: start(0), count: beam) }
-        var finishedScores = (0..<batch).map { _ in [Float](repeating: -Self.inf, count: beam) }
-        var finishedFlags = (0..<batch).map { _ in [Bool](repeating: false, count: beam) }
         precondition(
-            sentenceMaximumLengths == nil || (!paddedDecode && sentenceMaximumLengths!.count == batch),
+            sentenceMaximumLengths == nil || (!paddedDecode && sentenceMaximumLengths!.count == initialIDs.count),
             "BeamSearch: per-sentence limits need one per sentence and no padded decode")
-        let limits = sentenceMaximumLengths?.map { min($0, maximumLength) } ?? Array(repeating: maximumLength, count: batch)
-        let maximumNorms = limits.map { Self.lengthNormalization(alpha: alpha, length: $0) }
-        // The sentences still decoding, in the order of the cache's row groups.
-        var active = Array(0..<batch)
-
+        var state = SearchState(search: self, initialIDs: initialIDs)
+        var aliveCache = cache
         var step = 0
         while step < maximumLength {
-            // _continue_search: stop once every sentence's worst finished beats its best alive.
-            let boundIsMet = active.map { b in
-                var lowestFinished = zip(finishedScores[b], finishedFlags[b]).map { $1 ? $0 : 0 }.min()!
-                if !finishedFlags[b].contains(true) { lowestFinished += -Self.inf }
-                return lowestFinished > aliveLogProbs[b][0] / maximumNorms[b] || step >= limits[b]
-            }
+            let boundIsMet = state.active.map { state.isDone($0, step: step) }
             if !boundIsMet.contains(false) { break }
-            if drops || sentenceMaximumLengths != nil {
-                // A sentence at its own length limit stops as the batch would at the global one.
-                let staying = active.indices.filter {
-                    step < limits[active[$0]] && (!drops || !boundIsMet[$0] || finishedFlags[active[$0]].contains(false))
-                }
-                if staying.count < active.count {
-                    active = staying.map { active[$0] }
-                    aliveCache = aliveCache.selectingRows(
-                        IndexTensor(staying.flatMap { a in (0..<beam).map { Int32(a * beam + $0) } }))
-                }
+            if let staying = state.sentencesStaying(step: step, boundIsMet: boundIsMet) {
+                aliveCache = aliveCache.selectingRows(staying)
             }
-
-            // _grow_alive_seq: score every extension of every alive beam.
-            let rows = active.count * beam
-            let lastIDs = IndexTensor(active.flatMap { aliveSequences[$0].map { $0[paddedDecode ? step : $0.count - 1] } })
-            var logits = symbolsToLogits(lastIDs, step, &aliveCache)
-            precondition(logits.shape == [rows, width], "BeamSearch: logits \(logits.shape), expected [\(rows), \(width)]")
-            if let n = noRepeatNgramSize {
-                logits = Self.banningRepeats(
-                    logits, sequences: active.flatMap { aliveSequences[$0] }, length: paddedDecode ? step + 1 : nil, size: n)
-            }
-            // log P of every extension (log-softmax plus the beam's log P so far), top 2·beam
-            // per sentence over all its beams, without the [rows, V] intermediate.
-            let k = 2 * beam
-            let (topLogProbs, topIndices) = logits.beamCandidates(
-                groupSize: beam, base: active.flatMap { aliveLogProbs[$0] }, count: k)
-            var topSequences = [[[Int32]]](), sourceRows = [Int32]()
-            for (a, b) in active.enumerated() {
-                var candidateRows = [[Int32]]()
-                for c in 0..<k {
-                    let index = Int(topIndices[a * k + c])
-                    var extended = aliveSequences[b][index / width]
-                    if paddedDecode { extended[step + 1] = Int32(index % width) } else { extended.append(Int32(index % width)) }
-                    candidateRows.append(extended)
-                    sourceRows.append(Int32(a * beam + index / width))
-                }
-                topSequences.append(candidateRows)
-            }
-            let endsWithEOS = topSequences.map { $0.map { $0[step + 1] == eosID } }
-
-            // _get_new_alive_state: the best `beam` candidates that did not end.
-            var keptRows = [Int32]()
-            for (a, b) in active.enumerated() {
-                let scores = (0..<k).map { topLogProbs[a * k + $0] + (endsWithEOS[a][$0] ? -Self.inf : 0) }
-                let order = Tensor(shape: [1, k], scalars: scores).topK(beam).indices.scalars.map(Int.init)
-                aliveSequences[b] = order.map { topSequences[a][$0] }
-                aliveLogProbs[b] = order.map { scores[$0] }
-                keptRows += order.map { sourceRows[a * k + $0] }
-            }
+            var logits = symbolsToLogits(state.lastIDs(step: step), step, &aliveCache)
+            precondition(
+                logits.shape == [state.active.count * beamSize, vocabularySize],
+                "BeamSearch: logits \(logits.shape), expected [\(state.active.count * beamSize), \(vocabularySize)]")
+            if let n = noRepeatNgramSize { logits = state.banningRepeats(logits, step: step, size: n) }
+            let candidates = state.candidates(logits, step: step)
             // The reference gathers the cache twice (top candidates, then the kept ones);
             // composing the two row selections gathers once and copies the same rows.
-            aliveCache = aliveCache.selectingRows(IndexTensor(keptRows))
-
-            // _get_new_finished_state: merge the candidates that ended into the finished set.
-            let norm = Self.lengthNormalization(alpha: alpha, length: step + 1)
-            for (a, b) in active.enumerated() {
-                let oldSequences = paddedDecode ? finishedSequences[b] : finishedSequences[b].map { $0 + [0] }
-                let newScores = (0..<k).map { topLogProbs[a * k + $0] / norm + (endsWithEOS[a][$0] ? 0 : -Self.inf) }
-                let allScores = finishedScores[b] + newScores
-                let allFlags = finishedFlags[b] + endsWithEOS[a]
-                let allSequences = oldSequences + topSequences[a]
-                let order = Tensor(shape: [1, beam + k], scalars: allScores).topK(beam).indices.scalars.map(Int.init)
-                finishedSequences[b] = order.map { allSequences[$0] }
-                finishedScores[b] = order.map { allScores[$0] }
-                finishedFlags[b] = order.map { allFlags[$0] }
-            }
+            aliveCache = aliveCache.selectingRows(state.keepAlive(candidates))
+            state.mergeFinished(candidates, step: step)
             step += 1
         }
-        // Sentences where nothing finished return their alive beams and raw log probabilities.
-        var sequences = [[[Int32]]](), scores = [[Float]]()
-        for b in 0..<batch {
-            let anyFinished = finishedFlags[b].contains(true)
-            // A sentence that left the batch early gets the zero padding the reference's
-            // later steps would have appended to its finished sequences.
-            let padded = finishedSequences[b].map { $0 + [Int32](repeating: 0, count: max(0, step + 1 - $0.count)) }
-            sequences.append(anyFinished ? padded : aliveSequences[b])
-            scores.append(anyFinished ? finishedScores[b] : aliveLogProbs[b])
-        }
-        return Result(sequences: sequences, scores: scores)
+        return state.result(steps: step)
     }
 
     /// `logits` with -inf at every (row, id) that would repeat an n-gram of `size` in the
