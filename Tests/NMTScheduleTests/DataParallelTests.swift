@@ -65,6 +65,31 @@ final class DataParallelTests: XCTestCase {
         }
     }
 
+    /// A process alone is a group too: its exchanges leave values as they are, and a
+    /// data-parallel device refuses a request that names another group of several (it
+    /// trains with its own).
+    func testASingleProcessIsAGroupAndADeviceKeepsItsOwnGroup() throws {
+        let alone = SingleProcessGroup()
+        var values: [Float] = [1.5, -2]
+        try values.withUnsafeMutableBufferPointer { try alone.sum($0) }
+        XCTAssertEqual(values, [1.5, -2])
+        XCTAssertEqual(try alone.broadcast(7, from: 0), 7)
+        XCTAssertEqual(try alone.allGather([1, 2]), [[1, 2]])
+        XCTAssertEqual(CPUDevice().processGroup.size, 1)
+
+        let device = try DataParallelDevice(local: CPUDevice(), group: FakeProcessGroup(rank: 0, size: 2))
+        var model = try Transformer(
+            configuration: TransformerConfiguration(vocabularySize: 13, hiddenSize: 8, layerCount: 1, headCount: 2, filterSize: 8),
+            key: RandomKey(seed: 1))
+        var optimizer = Adam()
+        let request = TrainingRequest<Transformer, TransformerBatch>(
+            batches: [try batch(sentences: 4)], firstStep: 0, learningRate: { _ in 0.01 }, randomKey: RandomKey(seed: 2),
+            group: FakeProcessGroup(rank: 1, size: 3), loss: { model, batch, context in model.loss(batch, context: context) })
+        XCTAssertThrowsError(try device.trainSteps(model: &model, optimizer: &optimizer, request)) { error in
+            XCTAssertTrue("\(error)".contains("its own group of 2 processes, not the request's 3"), "\(error)")
+        }
+    }
+
     func testStaticPartsTakeTheGlobalShapeApart() throws {
         let group = FakeProcessGroup(rank: 1, size: 2)
         let local = try StaticShardedDevice(shards: 2, batchTokens: 24, maxLength: 6)
