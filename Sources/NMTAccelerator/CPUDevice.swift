@@ -92,8 +92,8 @@ public final class CPUDevice: Device {
     }
 
     /// Runs `body` on the whole batch, on this thread.
-    public func runSharded<Model: ParameterContainer, Batch: DeviceBatch, Part>(
-        model: Model, batch: Batch, _ body: (Model, Batch, ForwardContext) -> Part
+    public func runSharded<Model: ParameterContainer, Batch: DeviceBatch, Part: Sendable>(
+        model: Model, batch: Batch, _ body: @escaping @Sendable (Model, Batch, ForwardContext) -> Part
     ) throws -> [Part] {
         [body(model, batch, .inference(plan: capabilities.executionPlan))]
     }

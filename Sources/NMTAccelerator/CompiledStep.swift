@@ -16,7 +16,11 @@ import NMTTensor
 ///
 /// A program exists only once traced (``trace(model:batch:context:loss:)`` returns it) and
 /// never changes after: replaying cannot meet a half-built program.
-final class CompiledStep {
+///
+/// Sendable: its fields are constants, and its arena is written only by the one replica
+/// task that replays it (a device keeps one program per replica and runs each once per
+/// step).
+final class CompiledStep: @unchecked Sendable {
     /// The planned program: each kernel body with its fixed argument pointers.
     private let planned: [(body: (KernelArguments) -> Void, arguments: KernelArguments)]
     /// Buffers outside the arena that the planned program points into (kept alive here).

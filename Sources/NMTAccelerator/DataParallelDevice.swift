@@ -100,8 +100,8 @@ public final class DataParallelDevice: Device {
     }
 
     /// Runs `body` on the inference device's replicas.
-    public func runSharded<Model: ParameterContainer, Batch: DeviceBatch, Part>(
-        model: Model, batch: Batch, _ body: (Model, Batch, ForwardContext) -> Part
+    public func runSharded<Model: ParameterContainer, Batch: DeviceBatch, Part: Sendable>(
+        model: Model, batch: Batch, _ body: @escaping @Sendable (Model, Batch, ForwardContext) -> Part
     ) throws -> [Part] {
         try inference.runSharded(model: model, batch: batch, body)
     }

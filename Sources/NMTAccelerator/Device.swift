@@ -94,11 +94,11 @@ public protocol Device: AnyObject {
     /// Runs an inference computation on each replica's part of a batch (concurrently where
     /// the device has several) and returns the parts' results in sentence order; a device
     /// with one replica returns one result for the whole batch. `body` gets an inference
-    /// context with the device's plan.
+    /// context with the device's plan; it may run on several threads at once.
     ///
     /// - Throws: ``DeviceError`` when the batch does not fit the device.
-    func runSharded<Model: ParameterContainer, Batch: DeviceBatch, Part>(
-        model: Model, batch: Batch, _ body: (Model, Batch, ForwardContext) -> Part
+    func runSharded<Model: ParameterContainer, Batch: DeviceBatch, Part: Sendable>(
+        model: Model, batch: Batch, _ body: @escaping @Sendable (Model, Batch, ForwardContext) -> Part
     ) throws -> [Part]
 
     /// Whether several threads may call ``run(model:batch:_:)`` and

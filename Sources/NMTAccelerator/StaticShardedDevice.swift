@@ -163,10 +163,10 @@ public final class StaticShardedDevice: Device {
     /// global batch). Programs trace it, so they are kept per shape and offset.
     func runReplicas<Model: ParameterContainer, Batch: DeviceBatch>(
         model: Model, batch: Batch, ranges: [Range<Int>], key: RandomKey, exampleOffset: Int = 0,
-        loss: (Model, Batch, ForwardContext) -> Tensor
+        loss: @escaping @Sendable (Model, Batch, ForwardContext) -> Tensor
     ) -> [(loss: Float, gradients: ParameterGradients)] {
         let plan = capabilities.executionPlan
-        func context(_ shard: Int) -> ForwardContext {
+        @Sendable func context(_ shard: Int) -> ForwardContext {
             .training(key: key, plan: plan, firstExampleIndex: exampleOffset + ranges[shard].lowerBound)
         }
         let programKey = batch.shapes.map { [$0[0] / shards] + $0.dropFirst() } + [[exampleOffset]]
@@ -203,8 +203,8 @@ public final class StaticShardedDevice: Device {
     }
 
     /// Runs `body` on each replica's sentences concurrently; results in shard order.
-    public func runSharded<Model: ParameterContainer, Batch: DeviceBatch, Part>(
-        model: Model, batch: Batch, _ body: (Model, Batch, ForwardContext) -> Part
+    public func runSharded<Model: ParameterContainer, Batch: DeviceBatch, Part: Sendable>(
+        model: Model, batch: Batch, _ body: @escaping @Sendable (Model, Batch, ForwardContext) -> Part
     ) throws -> [Part] {
         try check(batch)
         let parts = shardRanges(of: batch).map { batch.sentences($0) }

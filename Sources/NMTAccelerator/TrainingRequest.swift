@@ -20,8 +20,9 @@ public struct TrainingRequest<Model: ParameterContainer, Batch: DeviceBatch> {
     /// The run's key: step `s` draws its dropout from `randomKey.split(s)`, so that a
     /// resumed run draws the same masks.
     public var randomKey: RandomKey
-    /// The scalar loss of a batch under a forward context (training, with the device's plan).
-    public var loss: (Model, Batch, ForwardContext) -> Tensor
+    /// The scalar loss of a batch under a forward context (training, with the device's
+    /// plan); replicas may call it on several threads at once.
+    public var loss: @Sendable (Model, Batch, ForwardContext) -> Tensor
     /// The processes that share every batch (each trains its part and the group sums the
     /// gradients before every update); a ``SingleProcessGroup`` by default.
     public var group: any ProcessGroup
@@ -37,7 +38,7 @@ public struct TrainingRequest<Model: ParameterContainer, Batch: DeviceBatch> {
     ///   - loss: the scalar loss of a batch under a forward context.
     public init(
         steps: [[Batch]], firstStep: Int, learningRate: @escaping (Int) -> Float, randomKey: RandomKey,
-        group: any ProcessGroup = SingleProcessGroup(), loss: @escaping (Model, Batch, ForwardContext) -> Tensor
+        group: any ProcessGroup = SingleProcessGroup(), loss: @escaping @Sendable (Model, Batch, ForwardContext) -> Tensor
     ) {
         precondition(steps.allSatisfy { !$0.isEmpty }, "TrainingRequest: every step needs at least one batch")
         self.steps = steps
@@ -51,7 +52,7 @@ public struct TrainingRequest<Model: ParameterContainer, Batch: DeviceBatch> {
     /// A request of one batch per step; parameters as ``init(steps:firstStep:learningRate:randomKey:group:loss:)``.
     public init(
         batches: [Batch], firstStep: Int, learningRate: @escaping (Int) -> Float, randomKey: RandomKey,
-        group: any ProcessGroup = SingleProcessGroup(), loss: @escaping (Model, Batch, ForwardContext) -> Tensor
+        group: any ProcessGroup = SingleProcessGroup(), loss: @escaping @Sendable (Model, Batch, ForwardContext) -> Tensor
     ) {
         self.init(
             steps: batches.map { [$0] }, firstStep: firstStep, learningRate: learningRate, randomKey: randomKey, group: group,

@@ -57,7 +57,7 @@ public struct Translator: Sendable {
     /// - Parameters:
     ///   - lines: sentences, one per element.
     ///   - progress: called with (batches done, batches) after each batch.
-    public func translate(_ lines: [String], progress: ((Int, Int) -> Void)? = nil) throws -> [String] {
+    public func translate(_ lines: [String], progress: (@Sendable (Int, Int) -> Void)? = nil) throws -> [String] {
         try translate(encoded: encode(lines), device: nil, progress: progress)
     }
 
@@ -75,7 +75,7 @@ public struct Translator: Sendable {
     ///   - progress: called with (batches done, batches) after each batch.
     /// - Throws: ``TranslatorError/sentenceTooLong(line:tokens:limit:)`` when a line does
     ///   not fit the static shape, and `DeviceError`.
-    public func translate(_ lines: [String], on device: Device, progress: ((Int, Int) -> Void)? = nil) throws -> [String] {
+    public func translate(_ lines: [String], on device: Device, progress: (@Sendable (Int, Int) -> Void)? = nil) throws -> [String] {
         try translate(encoded: encode(lines), device: device, progress: progress)
     }
 
@@ -102,12 +102,12 @@ public struct Translator: Sendable {
     /// - Throws: ``TranslatorError/sentenceTooLong(line:tokens:limit:)`` when a sentence is
     ///   longer than ``maximumInputTokens`` or the static shape, and `DeviceError`.
     public func translate(
-        encoded sentences: [EncodedSentence], on device: Device? = nil, progress: ((Int, Int) -> Void)? = nil
+        encoded sentences: [EncodedSentence], on device: Device? = nil, progress: (@Sendable (Int, Int) -> Void)? = nil
     ) throws -> [String] {
         try translate(encoded: sentences, device: device, progress: progress)
     }
 
-    private func translate(encoded sentences: [EncodedSentence], device: Device?, progress: ((Int, Int) -> Void)?) throws -> [String] {
+    private func translate(encoded sentences: [EncodedSentence], device: Device?, progress: (@Sendable (Int, Int) -> Void)?) throws -> [String] {
         let capabilities = device?.capabilities
         let staticShape = capabilities?.requiresStaticShapes == true ? capabilities?.staticBatchShape : nil
         try validateSettings(staticShapes: staticShape != nil)
@@ -129,7 +129,9 @@ public struct Translator: Sendable {
             }
             : Self.batches(of: order, lengths: encodedLines.map(\.count), tokens: batchTokens!)
         let batches = batchIndices.count
-        func decodeBatch(_ b: Int) throws -> [[Int32]] {
+        // Workers share the device only where it accepts concurrent inference (below).
+        let sharedDevice = UnsafeSendable(device)
+        @Sendable func decodeBatch(_ b: Int) throws -> [[Int32]] {
             let indices = batchIndices[b]
             let encoded = indices.map { encodedLines[$0] }
             // A static batch is filled up with empty sentences (EOS alone).
@@ -139,7 +141,7 @@ public struct Translator: Sendable {
             for row in encoded.count..<rows { ids[row * width] = 1 }
             for (row, sentence) in encoded.enumerated() { for (i, id) in sentence.enumerated() { ids[row * width + i] = id } }
             let sources = IndexTensor(shape: [rows, width], scalars: ids)
-            guard let device else {
+            guard let device = sharedDevice.value else {
                 return model.translate(sources, options: options, sentenceIndices: indices, plan: .dynamicShapes).trimmedAtEOS
             }
             // Sampling seeds follow the input positions only when one replica gets the whole batch.
@@ -221,7 +223,7 @@ public struct Translator: Sendable {
     /// - Returns: the number of lines translated.
     @discardableResult
     public func translateFile(
-        input: URL, output: URL, on device: Device? = nil, progress: ((Int, Int) -> Void)? = nil
+        input: URL, output: URL, on device: Device? = nil, progress: (@Sendable (Int, Int) -> Void)? = nil
     ) throws -> Int {
         var isDirectory: ObjCBool = false
         if FileManager.default.fileExists(atPath: output.path, isDirectory: &isDirectory), isDirectory.boolValue {
@@ -287,55 +289,5 @@ public enum TranslatorError: Error, Equatable, CustomStringConvertible {
             return "line \(line) encodes to \(tokens) tokens (EOS included), more than the limit of \(limit) "
                 + "(the static device's length, or the translator's maximum input; raise it or split the line)"
         }
-    }
-}
-
-/// Runs numbered work items on a few threads, each taking the next item when it is free,
-/// and returns the results in item order (whatever order they finish in).
-struct BatchQueue {
-    /// Items.
-    let count: Int
-    /// Threads; 1 runs the items in order on the calling thread.
-    let workers: Int
-
-    /// `body(0) ... body(count - 1)`, on ``workers`` threads, each inside
-    /// `Parallel.serially` when there are several; `progress` gets (items done, items) after
-    /// each, one call at a time. The first error thrown stops the items not yet started.
-    func run<Result>(_ body: (Int) throws -> Result, progress: ((Int, Int) -> Void)?) throws -> [Result] {
-        guard workers > 1 && count > 1 else {
-            return try (0..<count).map { item in
-                let result = try body(item)
-                progress?(item + 1, count)
-                return result
-            }
-        }
-        // Guarded by `lock`: the next item to hand out, items done, results, the first error.
-        let lock = NSLock()
-        var next = 0, done = 0, firstError: (any Error)?
-        var results = [Result?](repeating: nil, count: count)
-        _ = Parallel.concurrentMap(min(workers, count)) { _ in
-            Parallel.serially {
-                while true {
-                    let item: Int? = lock.withLock {
-                        guard firstError == nil, next < count else { return nil }
-                        defer { next += 1 }
-                        return next
-                    }
-                    guard let item else { return }
-                    do {
-                        let result = try body(item)
-                        lock.withLock {
-                            results[item] = result
-                            done += 1
-                            progress?(done, count)
-                        }
-                    } catch {
-                        lock.withLock { if firstError == nil { firstError = error } }
-                    }
-                }
-            }
-        }
-        if let firstError { throw firstError }
-        return results.map { $0! }
     }
 }

@@ -1,8 +1,9 @@
 /// A value holding named parameter tensors, such as a model or a dictionary of weights.
 ///
 /// Names must be stable (for example `encoder.layers.0.selfAttention.query.kernel`): they
-/// key gradients, optimizer state and checkpoints.
-public protocol ParameterContainer {
+/// key gradients, optimizer state and checkpoints. Containers are `Sendable` values: a
+/// device hands the same model to replicas on several threads, which only read it.
+public protocol ParameterContainer: Sendable {
     /// Calls `body` once for every parameter with its stable name and a mutable reference,
     /// always in the same order.
     mutating func visitParameters(_ body: (String, inout Tensor) throws -> Void) rethrows

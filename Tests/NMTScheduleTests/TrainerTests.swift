@@ -7,6 +7,7 @@ import NMTSchedule
 import NMTTensor
 import NMTTestSupport
 import NMTTransformer
+import Synchronization
 import XCTest
 
 /// A small corpus prepared once: 300 Ding pairs to train on, 60 to evaluate, a vocabulary
@@ -326,7 +327,8 @@ final class TrainerTests: XCTestCase {
         XCTAssertThrowsError(try Translator(model: model, tokenizer: Subtokenizer(vocabularyFile: SampleCorpus.fixture("sample.en"))))
 
         // Several threads may translate with one translator at once.
-        let results = Parallel.concurrentMap(3) { _ in (try? translator.translate(lines)) ?? [] }
+        let shared = translator
+        let results = Parallel.concurrentMap(3) { _ in (try? shared.translate(lines)) ?? [] }
         for i in 0..<3 { XCTAssertEqual(results[i], together, "thread \(i)") }
     }
 
@@ -385,16 +387,17 @@ final class TrainerTests: XCTestCase {
         let staticDevice = try StaticShardedDevice(shards: 1, batchTokens: 8, maxLength: 4, compiles: false)
         for (device, expected) in [(CPUDevice() as Device, ExecutionPlan.dynamicShapes), (staticDevice, .staticShapes)] {
             var model = initial, optimizer = Adam()
-            var trainingPlans: [ExecutionPlan] = []
+            // The loss may run on replica threads: the plans it sees are collected under a lock.
+            let trainingPlans = Mutex<[ExecutionPlan]>([])
             let request = TrainingRequest<Transformer, TransformerBatch>(
                 batches: [batch], firstStep: 0, learningRate: { _ in 0.1 }, randomKey: RandomKey(seed: 1)
             ) { model, batch, context in
-                trainingPlans.append(context.plan)
+                trainingPlans.withLock { $0.append(context.plan) }
                 XCTAssertTrue(context.isTraining)
                 return model.loss(batch, context: context)
             }
             _ = try device.trainSteps(model: &model, optimizer: &optimizer, request)
-            XCTAssertEqual(trainingPlans, [expected])
+            XCTAssertEqual(trainingPlans.withLock { $0 }, [expected])
             let inferencePlan = try device.run(model: model, batch: SourceBatch(inputs: ids)) { _, _, context in context.plan }
             XCTAssertEqual(inferencePlan, expected)
             let shardPlans = try device.runSharded(model: model, batch: SourceBatch(inputs: ids)) { _, _, context in context.plan }

@@ -61,10 +61,10 @@ extension Parallel {
 }
 
 /// Carries a value across a concurrency boundary that the caller knows is safe (each
-/// concurrent task writes a disjoint part of the output, or only reads). The package's one
-/// unchecked box: every fan-out goes through ``Parallel``.
+/// concurrent task writes a disjoint part of the output, or only reads): the package's one
+/// unchecked box, for ``Parallel``'s fan-outs and the translator's device.
 ///
-/// Sendable: see above; only `Parallel`'s fan-outs wrap values in it.
+/// Sendable: see above; every use says why its tasks cannot race.
 package struct UnsafeSendable<T>: @unchecked Sendable {
     /// The value carried.
     package let value: T
@@ -73,24 +73,19 @@ package struct UnsafeSendable<T>: @unchecked Sendable {
 }
 
 extension Parallel {
-    /// `body(0) ... body(count - 1)` run concurrently, one task each (replicas, shards),
-    /// with the results in index order whatever the order the tasks finish in.
-    ///
-    /// `body` may capture values that are not `Sendable`: each task must only read shared
-    /// state and write what it returns.
-    package static func concurrentMap<Result>(_ count: Int, _ body: (Int) -> Result) -> [Result] {
+    /// `body(0) ... body(count - 1)` run concurrently, one task each (replicas, shards,
+    /// translation workers), with the results in index order whatever the order the
+    /// tasks finish in.
+    package static func concurrentMap<Result: Sendable>(_ count: Int, _ body: @Sendable (Int) -> Result) -> [Result] {
         let results = UnsafeMutableBufferPointer<Result?>.allocate(capacity: count)
         results.initialize(repeating: nil)
         defer {
             results.deinitialize()
             results.deallocate()
         }
-        withoutActuallyEscaping(body) { body in
-            let shared = UnsafeSendable((body, results))
-            DispatchQueue.concurrentPerform(iterations: count) { index in
-                shared.value.1[index] = shared.value.0(index)
-            }
-        }
+        // Each task writes its own slot of `results`.
+        let slots = UnsafeSendable(results)
+        DispatchQueue.concurrentPerform(iterations: count) { index in slots.value[index] = body(index) }
         return results.map { $0! }
     }
 }
