@@ -21,17 +21,8 @@ bin=.build/release
 work=$(mktemp -d /tmp/nmt-faults.XXXXXX)
 trap 'umount "$work/full" 2>/dev/null || true; rm -rf "$work"' EXIT
 
-# A small corpus: the test fixture's 360 Ding pairs (300 train, 60 dev).
-fixtures=Tests/NMTScheduleTests/Fixtures
-head -300 $fixtures/sample.en > "$work/train.en"; head -300 $fixtures/sample.de > "$work/train.de"
-tail -60 $fixtures/sample.en > "$work/dev.en"; tail -60 $fixtures/sample.de > "$work/dev.de"
-"$bin/nmt-prepare" corpus --train-source "$work/train.en" --train-target "$work/train.de" --dev-source "$work/dev.en" \
-    --dev-target "$work/dev.de" --output "$work/data" --name faults --shards 2 --target-size 500 --threshold 20 2>/dev/null
-cat > "$work/model.json" <<'JSON'
-{"vocabularySize": 0, "hiddenSize": 64, "layerCount": 2, "headCount": 4, "filterSize": 128,
- "postprocessDropout": 0.1, "attentionDropout": 0.1, "reluDropout": 0.1, "labelSmoothing": 0.1,
- "extraDecodeLength": 10, "beamSize": 4, "alpha": 0.6}
-JSON
+# A small corpus (the test fixture's 360 Ding pairs) and a 64-hidden model.
+Scripts/experiments/small-run.sh "$bin" "$work" faults 64
 train() {  # train MODEL_DIR: the same command every time (exec: in the background, $! is nmt-train)
     exec "$bin/nmt-train" --config "$work/model.json" --data-dir "$work/data" --model-dir "$1" \
         --vocab "$work/data/faults.vocab" --train-steps $STEPS --steps-between-evals $STEPS --batch-size 400 \
