@@ -69,7 +69,12 @@ let package = Package(
         .target(name: "NMTTensor", dependencies: ["CNMTBLAS", "CNMTKernels"], linkerSettings: blasLinkerSettings),
         .target(name: "NMTLayers", dependencies: ["NMTTensor", "CNMTKernels"]),
         .target(name: "NMTTransformer", dependencies: ["NMTLayers", "NMTTensor"]),
-        .target(name: "NMTData", dependencies: [protobuf]),
+        // SentencePiece through Debian's libsentencepiece (the C++ library itself, behind a
+        // small C shim; Scripts/ci/install-deps.sh installs libsentencepiece-dev).
+        .target(
+            name: "CNMTSentencePiece", path: "Sources/CNMTSentencePiece",
+            linkerSettings: [.linkedLibrary("sentencepiece"), .linkedLibrary("sentencepiece_train")]),
+        .target(name: "NMTData", dependencies: ["CNMTSentencePiece", protobuf]),
         .target(name: "NMTAccelerator", dependencies: ["NMTLayers", "NMTTensor"]),
         // Open MPI (Debian's libopenmpi-dev, found with pkg-config; Scripts/ci/install-deps.sh).
         .systemLibrary(
@@ -161,5 +166,6 @@ let package = Package(
             dependencies: ["NMTServer", "NMTSchedule", "NMTData", "NMTTransformer", "NMTTensor", "NMTTestSupport", logging,
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")]),
     ],
-    swiftLanguageModes: [.v6]
+    swiftLanguageModes: [.v6],
+    cxxLanguageStandard: .cxx17
 )

@@ -4,11 +4,13 @@
 #   liblapacke-dev   LAPACKE (QR for the orthogonal initializer)
 #   libopenmpi-dev   Open MPI's C library and headers (NMTDistributed; pkg-config ompi-c)
 #   openmpi-bin      mpirun, which starts data-parallel training (and the parity test)
+#   libsentencepiece-dev  SentencePiece, the C++ library (NMTData's SentencePiece tokenizer)
+#   sentencepiece    spm_encode, the yardstick of the tokenizer's throughput
 #   trans-de-en      with --corpus: the Ding dictionary, the main job's corpus (GPL-2+)
 # Swift itself (6.x) must already be on PATH.
 set -euo pipefail
 
-packages=(libopenblas-dev liblapacke-dev libopenmpi-dev openmpi-bin)
+packages=(libopenblas-dev liblapacke-dev libopenmpi-dev openmpi-bin libsentencepiece-dev sentencepiece)
 if [ "${1:-}" = "--corpus" ]; then packages+=(trans-de-en); fi
 
 missing=()
