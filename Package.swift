@@ -39,6 +39,7 @@ let package = Package(
         .executable(name: "nmt-bench-model", targets: ["nmt-bench-model"]),
         .executable(name: "nmt-bench-data", targets: ["nmt-bench-data"]),
         .executable(name: "nmt-bench-distributed", targets: ["nmt-bench-distributed"]),
+        .executable(name: "nmt-bench-sentencepiece", targets: ["nmt-bench-sentencepiece"]),
         // The HTTP server: its own library and program, so that importing NMT never builds
         // Hummingbird and its dependencies.
         .library(name: "NMTServer", targets: ["NMTServer"]),
@@ -130,6 +131,8 @@ let package = Package(
         .executableTarget(
             name: "nmt-bench-model", dependencies: ["NMT", "NMTCommandLine", argumentParser], path: "Benchmarks/nmt-bench-model"),
         .executableTarget(name: "nmt-bench-data", dependencies: ["NMTData", argumentParser], path: "Benchmarks/nmt-bench-data"),
+        .executableTarget(
+            name: "nmt-bench-sentencepiece", dependencies: ["NMTData", argumentParser], path: "Benchmarks/nmt-bench-sentencepiece"),
         .executableTarget(
             name: "nmt-bench-distributed",
             dependencies: [

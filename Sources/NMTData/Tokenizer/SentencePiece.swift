@@ -75,30 +75,34 @@ public final class SentencePiece: @unchecked Sendable {
     }
 
     private func encode(_ text: String, sample: Bool, nbest: Int, alpha: Float) throws(SentencePieceError) -> [Int32] {
-        var utf8 = Array(text.utf8)
         var ids: UnsafeMutablePointer<Int32>?
         var count = 0
         var error: UnsafeMutablePointer<CChar>?
-        let status = utf8.withUnsafeMutableBufferPointer { bytes in
-            bytes.withMemoryRebound(to: CChar.self) {
-                nmt_spm_encode(model, $0.baseAddress, $0.count, sample ? 1 : 0, Int32(clamping: nbest), alpha, &ids, &count, &error)
-            }
+        let status = Self.withUTF8(text) { bytes, length in
+            nmt_spm_encode(model, bytes, length, sample ? 1 : 0, Int32(clamping: nbest), alpha, &ids, &count, &error)
         }
         guard status == 0, let ids else { throw .failed(Self.take(error)) }
         defer { nmt_spm_free_buffer(ids) }
         return Array(UnsafeBufferPointer(start: ids, count: count))
     }
 
+    /// `body` with `text`'s UTF-8 bytes, without a copy where the string is contiguous.
+    private static func withUTF8<Result>(_ text: String, _ body: (UnsafePointer<CChar>?, Int) -> Result) -> Result {
+        var text = text
+        return text.withUTF8 { bytes in
+            bytes.withMemoryRebound(to: CChar.self) { body($0.baseAddress, $0.count) }
+        }
+    }
+
     /// The pieces of `text`, as the model writes them (`▁` marks a word's start).
     ///
     /// - Throws: ``SentencePieceError/failed(_:)`` when the library refuses the text.
     public func pieces(_ text: String) throws(SentencePieceError) -> [String] {
-        var utf8 = Array(text.utf8)
         var buffer: UnsafeMutablePointer<CChar>?
         var bytes = 0, count = 0
         var error: UnsafeMutablePointer<CChar>?
-        let status = utf8.withUnsafeMutableBufferPointer { input in
-            input.withMemoryRebound(to: CChar.self) { nmt_spm_encode_pieces(model, $0.baseAddress, $0.count, &buffer, &bytes, &count, &error) }
+        let status = Self.withUTF8(text) { input, length in
+            nmt_spm_encode_pieces(model, input, length, &buffer, &bytes, &count, &error)
         }
         guard status == 0, let buffer else { throw .failed(Self.take(error)) }
         defer { nmt_spm_free_buffer(buffer) }
@@ -132,10 +136,7 @@ public final class SentencePiece: @unchecked Sendable {
 
     /// The id of `piece` (``unknownID`` when the vocabulary lacks it).
     public func id(of piece: String) -> Int32 {
-        var utf8 = Array(piece.utf8)
-        return utf8.withUnsafeMutableBufferPointer { bytes in
-            bytes.withMemoryRebound(to: CChar.self) { Int32(nmt_spm_piece_to_id(model, $0.baseAddress, $0.count)) }
-        }
+        Self.withUTF8(piece) { bytes, length in Int32(nmt_spm_piece_to_id(model, bytes, length)) }
     }
 
     /// Seeds the library's random generators, so that ``sample(_:nbest:alpha:)`` draws
