@@ -64,7 +64,7 @@ struct Encode: ParsableCommand {
     @Argument(help: "A text file.") var file: String
 
     func run() throws {
-        let tokenizer = try Subtokenizer(vocabularyFile: URL(fileURLWithPath: vocab))
+        let tokenizer = try TokenizerFile.load(URL(fileURLWithPath: vocab))
         var out = ""
         for line in try rawLines(file) {
             out += try tokenizer.encode(String(line), addEOS: eos).map(String.init).joined(separator: " ") + "\n"
@@ -79,7 +79,7 @@ struct Decode: ParsableCommand {
     @Argument(help: "A file of space-separated ids, one sentence per line.") var file: String
 
     func run() throws {
-        let tokenizer = try Subtokenizer(vocabularyFile: URL(fileURLWithPath: vocab))
+        let tokenizer = try TokenizerFile.load(URL(fileURLWithPath: vocab))
         var out = ""
         for (number, line) in try rawLines(file).enumerated() {
             let ids = try line.split(separator: " ").map { field -> Int32 in
@@ -88,7 +88,7 @@ struct Decode: ParsableCommand {
                 }
                 return id
             }
-            out += tokenizer.decode(ids) + "\n"
+            out += try tokenizer.decode(ids) + "\n"
         }
         FileHandle.standardOutput.write(Data(out.utf8))
     }
@@ -103,7 +103,7 @@ struct Records: ParsableCommand {
     @Option(help: "The TFRecord file to write.") var output: String
 
     func run() throws {
-        let tokenizer = try Subtokenizer(vocabularyFile: URL(fileURLWithPath: vocab))
+        let tokenizer = try TokenizerFile.load(URL(fileURLWithPath: vocab))
         let sources = try CorpusPreparer.lines(of: URL(fileURLWithPath: source))
         let targets = try CorpusPreparer.lines(of: URL(fileURLWithPath: target))
         guard sources.count == targets.count else {
@@ -126,7 +126,7 @@ struct Dump: ParsableCommand {
     @Option(help: "The vocabulary the records should be encoded with (to report ids outside it).") var vocab: String?
 
     func run() throws {
-        let vocabularySize = try vocab.map { try Subtokenizer(vocabularyFile: URL(fileURLWithPath: $0)).vocabularySize }
+        let vocabularySize = try vocab.map { try TokenizerFile.load(URL(fileURLWithPath: $0)).vocabularySize }
         var out = "", outOfRange = 0
         for (index, record) in try TFRecordReader(url: URL(fileURLWithPath: file)).readAll().enumerated() {
             let example: TranslationExample
@@ -199,6 +199,8 @@ struct Corpus: ParsableCommand {
     @Option(help: "File name prefix.") var name: String = "corpus"
     @Option(help: "Training shards.") var shards: Int = 4
     @Option(help: "Wanted vocabulary size.") var targetSize: Int = 8192
+    @Option(help: "subword (the reference's, NAME.vocab) or sentencepiece (a unigram model trained by the SentencePiece library, NAME.model).")
+    var tokenizer: TokenizerKind = .subword
     @Option(help: "Vocabulary search threshold.") var threshold: Int = 82
     @Option(help: "Seed of the shard shuffle.") var seed: UInt64 = 1
 
@@ -211,18 +213,27 @@ struct Corpus: ParsableCommand {
     func run() throws {
         let directory = URL(fileURLWithPath: output)
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        let vocabURL = directory.appendingPathComponent("\(name).vocab")
-        let tokenizer: Subtokenizer
+        let vocabURL = directory.appendingPathComponent(tokenizer == .sentencepiece ? "\(name).model" : "\(name).vocab")
+        let tokenizer: any Tokenizer
         if FileManager.default.fileExists(atPath: vocabURL.path) {
-            tokenizer = try Subtokenizer(vocabularyFile: vocabURL)
-            note("using the existing vocabulary \(vocabURL.path) (\(tokenizer.vocabularySize) subtokens)")
+            tokenizer = try TokenizerFile.load(vocabURL)
+            note("using the existing vocabulary \(vocabURL.path) (\(tokenizer.vocabularySize) ids)")
         } else {
             let start = Date()
-            tokenizer = try VocabularyBuilder.build(
-                files: [URL(fileURLWithPath: trainSource), URL(fileURLWithPath: trainTarget)], targetSize: targetSize,
-                threshold: threshold) { note("  vocabulary: \($0)") }
-            try tokenizer.write(to: vocabURL)
-            note(String(format: "built %d subtokens in %.1f s", tokenizer.vocabularySize, Date().timeIntervalSince(start)))
+            let inputs = [URL(fileURLWithPath: trainSource), URL(fileURLWithPath: trainTarget)]
+            if self.tokenizer == .sentencepiece {
+                // The model's ids: padding 0, end of sentence 1 (what swift-nmt's models expect).
+                tokenizer = try SentencePiece.train(
+                    inputs: inputs, modelPrefix: vocabURL.deletingPathExtension(), vocabularySize: targetSize,
+                    options: TokenizerFile.sentencePieceReferenceIDs.merging(["minloglevel": "1"]) { a, _ in a })
+            } else {
+                let built = try VocabularyBuilder.build(files: inputs, targetSize: targetSize, threshold: threshold) {
+                    note("  vocabulary: \($0)")
+                }
+                try built.write(to: vocabURL)
+                tokenizer = built
+            }
+            note(String(format: "built %d ids in %.1f s", tokenizer.vocabularySize, Date().timeIntervalSince(start)))
         }
         // Kept shards must be those of this vocabulary; new ones are recorded with it.
         let record = try ShardVocabularyRecord(vocabularyFile: vocabURL)
@@ -239,4 +250,12 @@ struct Corpus: ParsableCommand {
         try record.write(in: directory)
         note("shards: \((train + dev).map(\.lastPathComponent).joined(separator: ", "))")
     }
+}
+
+/// The vocabularies `nmt-prepare corpus` can build.
+enum TokenizerKind: String, ExpressibleByArgument {
+    /// The reference's subword tokenizer.
+    case subword
+    /// A SentencePiece unigram model.
+    case sentencepiece
 }

@@ -55,7 +55,7 @@ struct NMTServe: AsyncParsableCommand {
         let loaded = try Checkpoint.loadModel(
             at: model.modelDirectory, vocabularyHash: try Checkpoint.vocabularyHash(of: model.vocabularyFile),
             warning: { FileHandle.standardError.write(Data("warning: \($0)\n".utf8)) })
-        var translator = try Translator(model: loaded, tokenizer: try Subtokenizer(vocabularyFile: model.vocabularyFile))
+        var translator = try Translator(model: loaded, tokenizer: try TokenizerFile.load(model.vocabularyFile))
         translator.options = decoding.options
         var server = try TranslationServer(translator: translator, limits: limits)
         server.host = host

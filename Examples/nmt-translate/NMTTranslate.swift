@@ -47,7 +47,7 @@ struct NMTTranslate: ParsableCommand {
         let loaded = try Checkpoint.loadModel(
             at: model.modelDirectory, vocabularyHash: try Checkpoint.vocabularyHash(of: model.vocabularyFile),
             warning: { FileHandle.standardError.write(Data("warning: \($0)\n".utf8)) })
-        var translator = try Translator(model: loaded, tokenizer: try Subtokenizer(vocabularyFile: model.vocabularyFile))
+        var translator = try Translator(model: loaded, tokenizer: try TokenizerFile.load(model.vocabularyFile))
         translator.options = decoding.options
         translator.batchSize = batch
         translator.batchTokens = batchTokens

@@ -46,7 +46,7 @@ public final class Trainer {
     var lastSavedStep: Int?
     /// The moving average of the weights, when ``TrainingOptions/emaDecay`` asks for one.
     public private(set) var movingAverage: ExponentialMovingAverage?
-    let tokenizer: Subtokenizer
+    let tokenizer: any Tokenizer
     let vocabularyHash: String
     /// Who writes, evaluates and decides: the one place that knows the device's group.
     let coordinator: RunCoordinator
@@ -64,7 +64,10 @@ public final class Trainer {
         self.device = device
         coordinator = RunCoordinator(group: device.processGroup)
         self.logger = coordinator.logger(logger)
-        tokenizer = try Subtokenizer(vocabularyFile: options.vocabularyFile)
+        tokenizer = try TokenizerFile.load(options.vocabularyFile)
+        guard tokenizer.usesReferenceIDs else {
+            throw TranslatorError.tokenizerIDs(padding: tokenizer.paddingID.map(Int.init), endOfSentence: Int(tokenizer.endOfSentenceID))
+        }
         vocabularyHash = try Checkpoint.vocabularyHash(of: options.vocabularyFile)
         try Self.checkShardVocabulary(options: options, vocabularyHash: vocabularyHash, tokenizer: tokenizer, logger: logger)
         let configuration = configuration.withVocabularySize(tokenizer.vocabularySize)
@@ -99,7 +102,7 @@ public final class Trainer {
     /// Refuses shards made with another vocabulary, and warns when the data directory
     /// cannot say which it was made with.
     private static func checkShardVocabulary(
-        options: TrainingOptions, vocabularyHash: String, tokenizer: Subtokenizer, logger: Logger
+        options: TrainingOptions, vocabularyHash: String, tokenizer: any Tokenizer, logger: Logger
     ) throws {
         guard let record = try ShardVocabularyRecord.read(in: options.dataDirectory) else {
             logger.warning(

@@ -37,7 +37,7 @@ public enum CorpusPreparer {
     /// - Throws: ``CorpusError`` for unreadable or misaligned files, ``EncodingError``, or
     ///   ``TFRecordError`` when writing fails.
     public static func writeShards(
-        source: URL, target: URL, tokenizer: Subtokenizer, directory: URL, name: String, tag: String, shards: Int,
+        source: URL, target: URL, tokenizer: any Tokenizer, directory: URL, name: String, tag: String, shards: Int,
         shuffleSeed: UInt64?, progress: ((Int, Int) -> Void)? = nil
     ) throws -> [URL] {
         precondition(shards > 0, "writeShards: shard count must be positive")

@@ -21,7 +21,7 @@ public struct ShardVocabularyRecord: Codable, Equatable, Sendable {
     /// - Throws: a file error when it cannot be read, ``EncodingError`` when it is no vocabulary.
     public init(vocabularyFile url: URL) throws {
         vocabularyCRC32C = try CRC32C.hexChecksum(ofFile: url)
-        vocabularySize = try Subtokenizer(vocabularyFile: url).vocabularySize
+        vocabularySize = try TokenizerFile.load(url).vocabularySize
     }
 
     /// The record in `directory`, or nil when there is none (shards made before records were

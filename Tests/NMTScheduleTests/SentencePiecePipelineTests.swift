@@ -1,0 +1,57 @@
+import Foundation
+import NMTData
+import NMTSchedule
+import NMTTensor
+import NMTTestSupport
+import NMTTransformer
+import XCTest
+
+/// A SentencePiece vocabulary through the whole pipeline: `nmt-prepare corpus
+/// --tokenizer sentencepiece` trains the model with swift-nmt's ids and writes shards,
+/// `nmt-train --vocab NAME.model` trains on them, `nmt-translate` translates with it, and a
+/// model with other ids is refused with the flags to use.
+final class SentencePiecePipelineTests: XCTestCase {
+    func testPrepareTrainAndTranslateWithASentencePieceModel() throws {
+        let directory = try temporaryDirectory(for: self, prefix: "nmt-spm-pipeline")
+        let (source, target) = (try SampleCorpus.fixture("sample.en").path, try SampleCorpus.fixture("sample.de").path)
+        let data = directory.appendingPathComponent("data")
+        let prepared = try runProduct(
+            "nmt-prepare",
+            ["corpus", "--train-source", source, "--train-target", target, "--dev-source", source, "--dev-target", target,
+             "--output", data.path, "--name", "spm", "--shards", "1", "--target-size", "300", "--tokenizer", "sentencepiece"],
+            testCase: Self.self)
+        XCTAssertEqual(prepared.status, 0, prepared.error)
+        let vocabulary = data.appendingPathComponent("spm.model")
+        let model = try SentencePiece(modelFile: vocabulary)
+        XCTAssertEqual(model.vocabularySize, 300)
+        XCTAssertEqual([model.paddingID, model.endID, model.unknownID], [Int32(0), 1, 2])
+        XCTAssertNil(model.beginID)
+        let configuration = directory.appendingPathComponent("configuration.json")
+        try JSONEncoder().encode(SampleCorpus.configuration).write(to: configuration)
+        let modelDirectory = directory.appendingPathComponent("model")
+        let trained = try runProduct(
+            "nmt-train",
+            ["--data-dir", data.path, "--model-dir", modelDirectory.path, "--vocab", vocabulary.path, "--config", configuration.path,
+             "--batch-size", "400", "--max-length", "40", "--train-steps", "3", "--steps-between-evals", "3", "--warmup-steps", "2"],
+            testCase: Self.self)
+        XCTAssertEqual(trained.status, 0, trained.error)
+        XCTAssertTrue(trained.error.contains("training 32-hidden"), trained.error)
+        let translated = try runProduct(
+            "nmt-translate", ["--model-dir", modelDirectory.path, "--vocab", vocabulary.path, "--text", "Good morning.", "--extra-length", "5"],
+            testCase: Self.self)
+        XCTAssertEqual(translated.status, 0, translated.error)
+        // An untrained model's output (possibly empty), decoded by SentencePiece: one line.
+        XCTAssertEqual(translated.output.filter { $0 == "\n" }.count, 1, translated.output)
+
+        // A SentencePiece model with its own default ids (unknown 0, begin 1, end 2) cannot
+        // feed the model: refused, naming the flags that make a usable one.
+        let other = try SentencePiece.train(
+            inputs: [URL(fileURLWithPath: source)], modelPrefix: directory.appendingPathComponent("defaults"), vocabularySize: 300,
+            options: ["minloglevel": "1"])
+        XCTAssertThrowsError(
+            try Translator(
+                model: Transformer(configuration: SampleCorpus.configuration.withVocabularySize(300), key: RandomKey(seed: 1)),
+                tokenizer: other)
+        ) { XCTAssertTrue("\($0)".contains("--pad_id=0 --eos_id=1"), "\($0)") }
+    }
+}
