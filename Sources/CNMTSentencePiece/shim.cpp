@@ -79,6 +79,10 @@ int nmt_spm_encode(
     if (report(status, error) != 0) return 1;
     *count = result.size();
     *ids = static_cast<int32_t *>(std::malloc(sizeof(int32_t) * (result.empty() ? 1 : result.size())));
+    if (*ids == nullptr) {
+        *error = copy("out of memory for " + std::to_string(result.size()) + " ids");
+        return 1;
+    }
     for (size_t i = 0; i < result.size(); i++) (*ids)[i] = static_cast<int32_t>(result[i]);
     return 0;
 }

@@ -114,13 +114,15 @@ public struct BatchPart<Batch: DeviceBatch> {
             if evenSplit, sentences % size != 0 { throw .indivisibleBatch(sentences: sentences, shards: size) }
             ranges.append((rank * sentences / size)..<((rank + 1) * sentences / size))
         }
-        let totalWeight = microBatches.reduce(Float(0)) { $0 + $1.lossWeight }
+        // Each batch's weight counts its targets: computed once, summed in batch order.
+        let weights = microBatches.map(\.lossWeight)
+        let totalWeight = weights.reduce(Float(0), +)
         let totalSentences = microBatches.reduce(0) { $0 + $1.sentenceCount }
         var parts: [BatchPart] = []
         var offset = 0
         for (index, batch) in microBatches.enumerated() {
             let part = size == 1 ? batch : batch.sentences(ranges[index])
-            let weight = size == 1 ? batch.lossWeight : batch.lossWeight(ofSentences: ranges[index])
+            let weight = size == 1 ? weights[index] : batch.lossWeight(ofSentences: ranges[index])
             let share = lossShare(
                 weight: weight, sentences: ranges[index].count, totalWeight: totalWeight, totalSentences: totalSentences)
             parts.append(BatchPart(batch: part, firstExampleIndex: offset + ranges[index].lowerBound, share: share))

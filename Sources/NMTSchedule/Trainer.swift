@@ -58,16 +58,15 @@ public final class Trainer {
     /// model directory if there is one.
     ///
     /// - Throws: vocabulary, configuration and checkpoint errors (a checkpoint of another
-    ///   configuration, vocabulary or optimizer is refused).
+    ///   configuration, vocabulary or optimizer is refused), and `TokenizerError` for a
+    ///   tokenizer whose padding and end-of-sentence ids are not 0 and 1.
     public init(options: TrainingOptions, configuration: TransformerConfiguration, device: Device, logger: Logger) throws {
         self.options = options
         self.device = device
         coordinator = RunCoordinator(group: device.processGroup)
         self.logger = coordinator.logger(logger)
         tokenizer = try TokenizerFile.load(options.vocabularyFile)
-        guard tokenizer.usesReferenceIDs else {
-            throw TranslatorError.tokenizerIDs(padding: tokenizer.paddingID.map(Int.init), endOfSentence: Int(tokenizer.endOfSentenceID))
-        }
+        try tokenizer.requireReferenceIDs()
         vocabularyHash = try Checkpoint.vocabularyHash(of: options.vocabularyFile)
         try Self.checkShardVocabulary(options: options, vocabularyHash: vocabularyHash, tokenizer: tokenizer, logger: logger)
         let configuration = configuration.withVocabularySize(tokenizer.vocabularySize)

@@ -47,15 +47,13 @@ public struct Translator: Sendable {
     ///     `TokenizerFile.load`) with the model's ids.
     /// - Throws: ``TranslatorError/vocabularyMismatch(model:vocabulary:)`` when the model
     ///   and the vocabulary disagree on the number of ids, and
-    ///   ``TranslatorError/tokenizerIDs(padding:endOfSentence:)`` when the tokenizer pads
-    ///   or ends sentences with other ids than 0 and 1.
+    ///   ``TranslatorError/tokenizer(_:)`` when the tokenizer pads or ends sentences with
+    ///   other ids than 0 and 1.
     public init(model: Transformer, tokenizer: any Tokenizer) throws(TranslatorError) {
         guard model.configuration.vocabularySize == tokenizer.vocabularySize else {
             throw .vocabularyMismatch(model: model.configuration.vocabularySize, vocabulary: tokenizer.vocabularySize)
         }
-        guard tokenizer.usesReferenceIDs else {
-            throw .tokenizerIDs(padding: tokenizer.paddingID.map(Int.init), endOfSentence: Int(tokenizer.endOfSentenceID))
-        }
+        do { try tokenizer.requireReferenceIDs() } catch { throw .tokenizer(error) }
         self.model = model
         self.tokenizer = tokenizer
     }
@@ -285,7 +283,7 @@ public enum TranslatorError: Error, Equatable, CustomStringConvertible {
     /// A line (1-based) encodes to more tokens than a static-shape device's batches hold.
     case sentenceTooLong(line: Int, tokens: Int, limit: Int)
     /// The tokenizer pads or ends sentences with other ids than the model's 0 and 1.
-    case tokenizerIDs(padding: Int?, endOfSentence: Int)
+    case tokenizer(TokenizerError)
 
     /// A sentence saying what is wrong.
     public var description: String {
@@ -296,9 +294,7 @@ public enum TranslatorError: Error, Equatable, CustomStringConvertible {
         case .outputIsInput(let path): return "output \(path) is the input file; writing it would destroy the input, give another path"
         case .outputFolderMissing(let path): return "output folder \(path) does not exist; create it first"
         case .invalidSetting(let reason): return "invalid translator setting: \(reason)"
-        case .tokenizerIDs(let padding, let endOfSentence):
-            return "the tokenizer pads with \(padding.map(String.init) ?? "no id") and ends sentences with \(endOfSentence); "
-                + "the model needs 0 and 1 (train SentencePiece with --pad_id=0 --eos_id=1 --unk_id=2 --bos_id=-1)"
+        case .tokenizer(let error): return "\(error)"
         case .sentenceTooLong(let line, let tokens, let limit):
             return "line \(line) encodes to \(tokens) tokens (EOS included), more than the limit of \(limit) "
                 + "(the static device's length, or the translator's maximum input; raise it or split the line)"

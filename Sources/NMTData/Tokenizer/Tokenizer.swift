@@ -33,6 +33,28 @@ extension Tokenizer {
     /// Whether padding is id 0 and the end of a sentence id 1, as swift-nmt's models and
     /// batches expect.
     public var usesReferenceIDs: Bool { paddingID == 0 && endOfSentenceID == 1 }
+
+    /// Checks that the tokenizer can feed swift-nmt's models (``usesReferenceIDs``).
+    ///
+    /// - Throws: ``TokenizerError/incompatibleIDs(padding:endOfSentence:)`` otherwise.
+    public func requireReferenceIDs() throws(TokenizerError) {
+        guard usesReferenceIDs else { throw .incompatibleIDs(padding: paddingID, endOfSentence: endOfSentenceID) }
+    }
+}
+
+/// A tokenizer that cannot feed swift-nmt's models.
+public enum TokenizerError: Error, Equatable, CustomStringConvertible {
+    /// It pads or ends sentences with other ids than the models' 0 and 1.
+    case incompatibleIDs(padding: Int32?, endOfSentence: Int32)
+
+    /// A sentence naming the ids and how to train a usable SentencePiece model.
+    public var description: String {
+        switch self {
+        case .incompatibleIDs(let padding, let endOfSentence):
+            "the tokenizer pads with \(padding.map(String.init) ?? "no id") and ends sentences with \(endOfSentence); "
+                + "the model needs 0 and 1 (train SentencePiece with --pad_id=0 --eos_id=1 --unk_id=2 --bos_id=-1)"
+        }
+    }
 }
 
 extension Subtokenizer: Tokenizer {
