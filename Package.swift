@@ -25,6 +25,7 @@ let package = Package(
         .library(name: "NMTData", targets: ["NMTData"]),
         .library(name: "NMTAccelerator", targets: ["NMTAccelerator"]),
         .library(name: "NMTSchedule", targets: ["NMTSchedule"]),
+        .library(name: "NMTInterop", targets: ["NMTInterop"]),
         // Open MPI data parallelism: its own product, so that importing NMT needs no MPI.
         .library(name: "NMTDistributed", targets: ["NMTDistributed"]),
         .executable(name: "nmt-demo", targets: ["nmt-demo"]),
@@ -61,6 +62,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         // HTTP request parts for NMTServer's client deadlines (already a Hummingbird dependency).
         .package(url: "https://github.com/apple/swift-nio-extras", from: "1.35.2"),
+        // Reading pytorch_model.bin (a zip) in NMTInterop.
+        .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.20"),
     ],
     targets: [
         // Every target lists each module it imports, none reached only through another.
@@ -84,10 +87,17 @@ let package = Package(
         .target(
             name: "NMTSchedule",
             dependencies: ["NMTAccelerator", "NMTTransformer", "NMTData", "NMTLayers", "NMTTensor", logging]),
+        // Other toolkits' model formats: Hugging Face Marian directories, PyTorch checkpoints.
+        .target(
+            name: "NMTInterop",
+            dependencies: [
+                "NMTSchedule", "NMTTransformer", "NMTData", "NMTLayers", "NMTTensor",
+                .product(name: "ZIPFoundation", package: "ZIPFoundation"),
+            ]),
         .target(
             name: "NMT",
             dependencies: [
-                "NMTTensor", "NMTLayers", "NMTTransformer", "NMTData", "NMTAccelerator", "NMTSchedule",
+                "NMTTensor", "NMTLayers", "NMTTransformer", "NMTData", "NMTAccelerator", "NMTSchedule", "NMTInterop",
             ]),
 
         .target(
@@ -160,6 +170,13 @@ let package = Package(
             dependencies: [
                 "NMTSchedule", "NMTAccelerator", "NMTData", "NMTLayers", "NMTTensor", "NMTTransformer", "NMTTestSupport",
                 logging,
+            ],
+            resources: [.copy("Fixtures")]),
+        .testTarget(
+            name: "NMTInteropTests",
+            dependencies: [
+                "NMTInterop", "NMTSchedule", "NMTData", "NMTTransformer", "NMTTensor", "NMTTestSupport",
+                .product(name: "ZIPFoundation", package: "ZIPFoundation"),
             ],
             resources: [.copy("Fixtures")]),
         .testTarget(

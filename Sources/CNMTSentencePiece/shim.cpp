@@ -120,6 +120,27 @@ int nmt_spm_decode(const nmt_spm *model, const int32_t *ids, size_t count, char 
     return 0;
 }
 
+int nmt_spm_decode_pieces(
+    const nmt_spm *model, const char *pieces, size_t bytes, size_t count, char **text, size_t *length, char **error) {
+    std::vector<std::string> input;
+    input.reserve(count);
+    const char *cursor = pieces, *end = pieces + bytes;
+    for (size_t i = 0; i < count; i++) {
+        const char *stop = static_cast<const char *>(memchr(cursor, 0, static_cast<size_t>(end - cursor)));
+        if (stop == nullptr) {
+            *error = copy("piece " + std::to_string(i) + " is not NUL-terminated within the buffer");
+            return 1;
+        }
+        input.emplace_back(cursor, static_cast<size_t>(stop - cursor));
+        cursor = stop + 1;
+    }
+    std::string result;
+    if (report(model->processor.Decode(input, &result), error) != 0) return 1;
+    *text = copy(result);
+    *length = result.size();
+    return 0;
+}
+
 int nmt_spm_train(const char *arguments, char **error) {
     return report(sentencepiece::SentencePieceTrainer::Train(arguments), error);
 }

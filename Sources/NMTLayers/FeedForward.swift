@@ -1,18 +1,34 @@
 import NMTTensor
 
+/// The activation between a feed-forward network's two layers.
+public enum FeedForwardActivation: String, Codable, Sendable {
+    /// max(0, x) (the reference).
+    case relu
+    /// x · σ(x), also called SiLU (Marian's `swish`).
+    case swish
+    /// x · Φ(x), with the exact normal CDF (PyTorch's `gelu`).
+    case gelu
+}
+
 /// The position-wise feed-forward network (the reference's `FeedFowardNetwork`):
-/// `output(dropout(relu(filter(x))))`, optionally computed on non-padding rows only.
+/// `output(dropout(activation(filter(x))))`, optionally computed on non-padding rows only.
 public struct FeedForward: Layer, Sendable {
-    /// H → F with bias and ReLU.
+    /// H → F with bias (and ReLU when that is the activation).
     public var filter: Linear
+    /// The activation after ``filter``.
+    public let activation: FeedForwardActivation
     /// F → H with bias.
     public var output: Linear
     /// Dropout between the two layers.
     public var reluDropout: Dropout
 
     /// Creates the network.
-    public init(hiddenSize: Int, filterSize: Int, dropoutRate: Float, dropoutSite: UInt64, key: RandomKey) {
-        filter = Linear(inputSize: hiddenSize, outputSize: filterSize, usesReLU: true, key: key.split(0))
+    public init(
+        hiddenSize: Int, filterSize: Int, dropoutRate: Float, dropoutSite: UInt64, activation: FeedForwardActivation = .relu,
+        key: RandomKey
+    ) {
+        filter = Linear(inputSize: hiddenSize, outputSize: filterSize, usesReLU: activation == .relu, key: key.split(0))
+        self.activation = activation
         output = Linear(inputSize: filterSize, outputSize: hiddenSize, key: key.split(1))
         reluDropout = Dropout(rate: dropoutRate, site: dropoutSite)
     }
@@ -41,11 +57,16 @@ public struct FeedForward: Layer, Sendable {
         return computed.scatteringRows(to: nonPaddingRows, rowCount: batch * length).reshaped(to: x.shape)
     }
 
-    /// `reluDropout(filter(x))`; the filter's bias and ReLU and the dropout run fused when
-    /// the filter is the usual bias + ReLU layer (the same floats either way).
+    /// `reluDropout(activation(filter(x)))`; the filter's bias and ReLU and the dropout run
+    /// fused when the filter is the usual bias + ReLU layer (the same floats either way).
     private func filteredAndDropped(_ x: Tensor, rows: IndexTensor?, rowsPerExample: Int, context: ForwardContext) -> Tensor {
         guard filter.usesReLU, let bias = filter.bias else {
-            let filtered = filter(x)
+            let filtered: Tensor
+            switch activation {
+            case .relu: filtered = filter(x)
+            case .swish: filtered = filter(x).swish()
+            case .gelu: filtered = filter(x).gelu()
+            }
             guard let rows else { return reluDropout(filtered, context: context) }
             return reluDropout(filtered, rows: rows, rowsPerExample: rowsPerExample, context: context)
         }

@@ -39,8 +39,8 @@ public struct AttentionInput {
     }
 }
 
-/// Multi-head attention (the reference's `Attention`): projections without bias, heads
-/// of depth d = H / N, logits scaled by d^-0.5 plus a bias, softmax, attention dropout
+/// Multi-head attention (the reference's `Attention`): projections without bias (with
+/// biases for Marian's models), heads of depth d = H / N, logits scaled by d^-0.5 plus a bias, softmax, attention dropout
 /// in training, weighted values, output projection.
 ///
 /// Heads are never split in memory: per-head products read the [B, L, H] projections
@@ -59,23 +59,25 @@ public struct MultiHeadAttention: Layer, Sendable {
     /// Dropout on the attention weights.
     public var attentionDropout: Dropout
 
-    /// Creates the layer.
+    /// Creates the layer; with `biases`, each of the four projections has a bias (zeros).
     ///
     /// - Precondition: `hiddenSize` divides by `headCount` (configurations validate this
     ///   with a thrown error first).
-    public init(hiddenSize: Int, headCount: Int, dropoutRate: Float, dropoutSite: UInt64, key: RandomKey) {
+    public init(
+        hiddenSize: Int, headCount: Int, dropoutRate: Float, dropoutSite: UInt64, biases: Bool = false, key: RandomKey
+    ) {
         precondition(
             headCount > 0 && hiddenSize % headCount == 0,
             "MultiHeadAttention: hidden size \(hiddenSize) is not divisible by \(headCount) heads")
-        query = Linear(inputSize: hiddenSize, outputSize: hiddenSize, useBias: false, key: key.split(0))
-        self.key = Linear(inputSize: hiddenSize, outputSize: hiddenSize, useBias: false, key: key.split(1))
-        value = Linear(inputSize: hiddenSize, outputSize: hiddenSize, useBias: false, key: key.split(2))
-        output = Linear(inputSize: hiddenSize, outputSize: hiddenSize, useBias: false, key: key.split(3))
+        query = Linear(inputSize: hiddenSize, outputSize: hiddenSize, useBias: biases, key: key.split(0))
+        self.key = Linear(inputSize: hiddenSize, outputSize: hiddenSize, useBias: biases, key: key.split(1))
+        value = Linear(inputSize: hiddenSize, outputSize: hiddenSize, useBias: biases, key: key.split(2))
+        output = Linear(inputSize: hiddenSize, outputSize: hiddenSize, useBias: biases, key: key.split(3))
         self.headCount = headCount
         attentionDropout = Dropout(rate: dropoutRate, site: dropoutSite)
     }
 
-    /// Visits `query`, `key`, `value` and `output` kernels.
+    /// Visits `query`, `key`, `value` and `output` kernels (and biases, where present).
     public mutating func visitParameters(_ body: (String, inout Tensor) throws -> Void) rethrows {
         try Self.visit(&query, prefix: "query", body)
         try Self.visit(&key, prefix: "key", body)

@@ -210,7 +210,7 @@ public final class Trainer {
 
     /// Says what the run will do, and warns when the schedule trains fewer steps than asked.
     private func logPlan(of run: TrainingRun) {
-        let model = "\(configuration.hiddenSize)-hidden, \(configuration.layerCount)+\(configuration.layerCount)-layer model (V \(configuration.vocabularySize))"
+        let model = "\(configuration.hiddenSize)-hidden, \(configuration.layerCount)+\(configuration.decoderLayers)-layer model (V \(configuration.vocabularySize))"
         let length = options.bleuThreshold.map { "until uncased BLEU reaches \($0)" } ?? "for \(run.schedule.iterations) iterations"
         logger.info("training \(model) with \(optimizer.kind.rawValue) \(length), evaluating every \(run.schedule.trainIncrementDescription)")
         if let total = options.trainSteps, options.bleuThreshold == nil, total % options.stepsBetweenEvals != 0 {

@@ -2,7 +2,8 @@ import NMTLayers
 import NMTTensor
 
 /// One decoder layer: causal self-attention, encoder-decoder attention, then the
-/// feed-forward network, each in a pre-norm residual step.
+/// feed-forward network, each in a residual step (pre-norm in the reference, post-norm in
+/// Marian).
 public struct DecoderLayer: ParameterContainer, Sendable {
     /// Causal self-attention over the target prefix.
     public var selfAttention: MultiHeadAttention
@@ -18,21 +19,17 @@ public struct DecoderLayer: ParameterContainer, Sendable {
     public var feedForwardNorm: LayerNorm
     /// Dropout on each sublayer's output before the residual sum.
     public var selfAttentionDropout: Dropout, encoderDecoderDropout: Dropout, feedForwardDropout: Dropout
+    /// Pre- or post-norm.
+    let placement: TransformerArchitecture.Normalization
 
     init(_ c: TransformerConfiguration, site: UInt64, key: RandomKey) {
-        func attention(_ site: UInt64, _ key: RandomKey) -> MultiHeadAttention {
-            MultiHeadAttention(
-                hiddenSize: c.hiddenSize, headCount: c.headCount, dropoutRate: c.attentionDropout, dropoutSite: site,
-                key: key)
-        }
-        selfAttention = attention(site, key.split(0))
-        selfAttentionNorm = LayerNorm(size: c.hiddenSize)
-        encoderDecoderAttention = attention(site + 1, key.split(1))
-        encoderDecoderAttentionNorm = LayerNorm(size: c.hiddenSize)
-        feedForward = FeedForward(
-            hiddenSize: c.hiddenSize, filterSize: c.filterSize, dropoutRate: c.reluDropout, dropoutSite: site + 2,
-            key: key.split(2))
-        feedForwardNorm = LayerNorm(size: c.hiddenSize)
+        selfAttention = c.attention(site: site, key: key.split(0))
+        selfAttentionNorm = c.layerNorm()
+        encoderDecoderAttention = c.attention(site: site + 1, key: key.split(1))
+        encoderDecoderAttentionNorm = c.layerNorm()
+        feedForward = c.feedForward(site: site + 2, key: key.split(2))
+        feedForwardNorm = c.layerNorm()
+        placement = c.architecture.normalization
         selfAttentionDropout = Dropout(rate: c.postprocessDropout, site: site + 3)
         encoderDecoderDropout = Dropout(rate: c.postprocessDropout, site: site + 4)
         feedForwardDropout = Dropout(rate: c.postprocessDropout, site: site + 5)
@@ -60,17 +57,21 @@ public struct DecoderLayer: ParameterContainer, Sendable {
         context: ForwardContext, cache: inout AttentionCache?, cachePosition: Int? = nil
     ) -> Tensor {
         var attended = x
-        attended = residual(attended, norm: selfAttentionNorm, dropout: selfAttentionDropout, context: context) { y in
+        attended = residual(attended, norm: selfAttentionNorm, dropout: selfAttentionDropout, placement: placement, context: context) { y in
             let input = AttentionInput(x: y, y: y, bias: selfAttentionBias)
             guard cache != nil else { return selfAttention(input, context: context) }
             precondition(cachePosition != nil, "DecoderLayer: a preallocated cache needs the position to write")
             return selfAttention(input, context: context, fixedCache: &cache!, position: cachePosition!)
         }
-        attended = residual(attended, norm: encoderDecoderAttentionNorm, dropout: encoderDecoderDropout, context: context) {
+        attended = residual(
+            attended, norm: encoderDecoderAttentionNorm, dropout: encoderDecoderDropout, placement: placement, context: context
+        ) {
             y in
             encoderDecoderAttention(AttentionInput(x: y, y: encoderOutputs, bias: encoderDecoderBias), context: context)
         }
-        return residual(attended, norm: feedForwardNorm, dropout: feedForwardDropout, context: context) { y in
+        return residual(
+            attended, norm: feedForwardNorm, dropout: feedForwardDropout, placement: placement, context: context
+        ) { y in
             feedForward(y, context: context)
         }
     }
@@ -85,39 +86,47 @@ extension DecoderLayer {
         _ x: Tensor, selfAttentionBias: Tensor, cache: inout AttentionCache, selectingRows rows: IndexTensor?,
         encoderKeys: Tensor, encoderValues: Tensor, encoderDecoderBias: Tensor, context: ForwardContext
     ) -> Tensor {
-        var attended = residual(x, norm: selfAttentionNorm, dropout: selfAttentionDropout, context: context) { y in
+        var attended = residual(x, norm: selfAttentionNorm, dropout: selfAttentionDropout, placement: placement, context: context) { y in
             selfAttention(AttentionInput(x: y, y: y, bias: selfAttentionBias), context: context, cache: &cache, selectingRows: rows)
         }
-        attended = residual(attended, norm: encoderDecoderAttentionNorm, dropout: encoderDecoderDropout, context: context) {
+        attended = residual(
+            attended, norm: encoderDecoderAttentionNorm, dropout: encoderDecoderDropout, placement: placement, context: context
+        ) {
             y in
             encoderDecoderAttention(
                 y, projectedKeys: encoderKeys, projectedValues: encoderValues, bias: encoderDecoderBias, context: context)
         }
-        return residual(attended, norm: feedForwardNorm, dropout: feedForwardDropout, context: context) { y in
+        return residual(
+            attended, norm: feedForwardNorm, dropout: feedForwardDropout, placement: placement, context: context
+        ) { y in
             feedForward(y, context: context)
         }
     }
 }
 
-/// The decoder: a stack of ``DecoderLayer``s and a final layer normalization.
+/// The decoder: a stack of ``DecoderLayer``s and, for pre-norm layers, a final layer
+/// normalization.
 public struct DecoderStack: ParameterContainer, Sendable {
     /// The layers, bottom first.
     public var layers: [DecoderLayer]
-    /// Normalization of the stack's output.
-    public var outputNorm: LayerNorm
+    /// Normalization of the stack's output (nil for post-norm layers, which end normalized).
+    public var outputNorm: LayerNorm?
 
     init(_ c: TransformerConfiguration, key: RandomKey) {
-        layers = (0..<c.layerCount).map { DecoderLayer(c, site: 2000 + UInt64($0) * 10, key: key.split(UInt64($0))) }
-        outputNorm = LayerNorm(size: c.hiddenSize)
+        layers = (0..<c.decoderLayers).map { DecoderLayer(c, site: 2000 + UInt64($0) * 10, key: key.split(UInt64($0))) }
+        outputNorm = c.architecture.normalization == .preNorm ? c.layerNorm() : nil
     }
+
+    /// The stack's output: x normalized by ``outputNorm``, or x itself without one.
+    func normalizedOutput(_ x: Tensor) -> Tensor { outputNorm.map { $0(x) } ?? x }
 
     /// Stands in a cache array while its layer's cache is out being updated.
     private static let placeholderCache = AttentionCache(batchSize: 0, hiddenSize: 0)
 
-    /// Visits `layers.i.*` then `outputNorm.*`.
+    /// Visits `layers.i.*` then `outputNorm.*` (when present).
     public mutating func visitParameters(_ body: (String, inout Tensor) throws -> Void) rethrows {
         for i in layers.indices { try Self.visit(&layers[i], prefix: "layers.\(i)", body) }
-        try Self.visit(&outputNorm, prefix: "outputNorm", body)
+        if outputNorm != nil { try Self.visit(&outputNorm!, prefix: "outputNorm", body) }
     }
 
     /// Decodes x [B, T, H]; with preallocated `caches` (one per layer), x holds only new
@@ -136,6 +145,6 @@ public struct DecoderStack: ParameterContainer, Sendable {
                 encoderDecoderBias: encoderDecoderBias, context: context, cache: &cache, cachePosition: cachePosition)
             if let cache { caches![i] = cache }
         }
-        return outputNorm(y)
+        return normalizedOutput(y)
     }
 }

@@ -1,17 +1,41 @@
 import NMTLayers
 import NMTTensor
 
-/// One pre-norm residual step, the reference's `PrePostProcessingWrapper`:
-/// `x + dropout(sublayer(layerNorm(x)))`.
+/// One residual step: pre-norm, the reference's `PrePostProcessingWrapper`,
+/// `x + dropout(sublayer(layerNorm(x)))`, or post-norm (Marian),
+/// `layerNorm(x + dropout(sublayer(x)))`.
 @inline(__always)
 func residual(
-    _ x: Tensor, norm: LayerNorm, dropout: Dropout, context: ForwardContext, _ sublayer: (Tensor) -> Tensor
+    _ x: Tensor, norm: LayerNorm, dropout: Dropout, placement: TransformerArchitecture.Normalization,
+    context: ForwardContext, _ sublayer: (Tensor) -> Tensor
 ) -> Tensor {
-    dropout.residualSum(x, sublayer(norm(x)), context: context)
+    switch placement {
+    case .preNorm: return dropout.residualSum(x, sublayer(norm(x)), context: context)
+    case .postNorm: return norm(dropout.residualSum(x, sublayer(x), context: context))
+    }
+}
+
+extension TransformerConfiguration {
+    /// A normalization layer of the architecture's epsilon.
+    func layerNorm() -> LayerNorm { LayerNorm(size: hiddenSize, epsilon: architecture.layerNormEpsilon) }
+
+    /// An attention layer of this configuration.
+    func attention(site: UInt64, key: RandomKey) -> MultiHeadAttention {
+        MultiHeadAttention(
+            hiddenSize: hiddenSize, headCount: headCount, dropoutRate: attentionDropout, dropoutSite: site,
+            biases: architecture.attentionBiases, key: key)
+    }
+
+    /// A feed-forward network of this configuration.
+    func feedForward(site: UInt64, key: RandomKey) -> FeedForward {
+        FeedForward(
+            hiddenSize: hiddenSize, filterSize: filterSize, dropoutRate: reluDropout, dropoutSite: site,
+            activation: architecture.activation, key: key)
+    }
 }
 
 /// One encoder layer: self-attention, then the feed-forward network, each wrapped in a
-/// pre-norm residual step.
+/// residual step (pre-norm in the reference, post-norm in Marian).
 public struct EncoderLayer: ParameterContainer, Sendable {
     /// Self-attention over the source.
     public var selfAttention: MultiHeadAttention
@@ -23,17 +47,16 @@ public struct EncoderLayer: ParameterContainer, Sendable {
     public var feedForwardNorm: LayerNorm
     /// Dropout on each sublayer's output before the residual sum.
     public var selfAttentionDropout: Dropout, feedForwardDropout: Dropout
+    /// Pre- or post-norm.
+    let placement: TransformerArchitecture.Normalization
 
     /// Creates layer `index` of the encoder; dropout sites are numbered from `site`.
     init(_ c: TransformerConfiguration, site: UInt64, key: RandomKey) {
-        selfAttention = MultiHeadAttention(
-            hiddenSize: c.hiddenSize, headCount: c.headCount, dropoutRate: c.attentionDropout, dropoutSite: site,
-            key: key.split(0))
-        selfAttentionNorm = LayerNorm(size: c.hiddenSize)
-        feedForward = FeedForward(
-            hiddenSize: c.hiddenSize, filterSize: c.filterSize, dropoutRate: c.reluDropout, dropoutSite: site + 1,
-            key: key.split(1))
-        feedForwardNorm = LayerNorm(size: c.hiddenSize)
+        selfAttention = c.attention(site: site, key: key.split(0))
+        selfAttentionNorm = c.layerNorm()
+        feedForward = c.feedForward(site: site + 1, key: key.split(1))
+        feedForwardNorm = c.layerNorm()
+        placement = c.architecture.normalization
         selfAttentionDropout = Dropout(rate: c.postprocessDropout, site: site + 2)
         feedForwardDropout = Dropout(rate: c.postprocessDropout, site: site + 3)
     }
@@ -54,32 +77,37 @@ public struct EncoderLayer: ParameterContainer, Sendable {
     func callAsFunction(
         _ x: Tensor, attentionBias: Tensor, nonPaddingRows: IndexTensor?, context: ForwardContext
     ) -> Tensor {
-        let attended = residual(x, norm: selfAttentionNorm, dropout: selfAttentionDropout, context: context) { y in
+        let attended = residual(
+            x, norm: selfAttentionNorm, dropout: selfAttentionDropout, placement: placement, context: context
+        ) { y in
             selfAttention(AttentionInput(x: y, y: y, bias: attentionBias), context: context)
         }
-        return residual(attended, norm: feedForwardNorm, dropout: feedForwardDropout, context: context) { y in
+        return residual(
+            attended, norm: feedForwardNorm, dropout: feedForwardDropout, placement: placement, context: context
+        ) { y in
             if let nonPaddingRows { return feedForward(y, nonPaddingRows: nonPaddingRows, context: context) }
             return feedForward(y, context: context)
         }
     }
 }
 
-/// The encoder: a stack of ``EncoderLayer``s and a final layer normalization.
+/// The encoder: a stack of ``EncoderLayer``s and, for pre-norm layers, a final layer
+/// normalization.
 public struct EncoderStack: ParameterContainer, Sendable {
     /// The layers, bottom first.
     public var layers: [EncoderLayer]
-    /// Normalization of the stack's output.
-    public var outputNorm: LayerNorm
+    /// Normalization of the stack's output (nil for post-norm layers, which end normalized).
+    public var outputNorm: LayerNorm?
 
     init(_ c: TransformerConfiguration, key: RandomKey) {
         layers = (0..<c.layerCount).map { EncoderLayer(c, site: 1000 + UInt64($0) * 10, key: key.split(UInt64($0))) }
-        outputNorm = LayerNorm(size: c.hiddenSize)
+        outputNorm = c.architecture.normalization == .preNorm ? c.layerNorm() : nil
     }
 
-    /// Visits `layers.i.*` then `outputNorm.*`.
+    /// Visits `layers.i.*` then `outputNorm.*` (when present).
     public mutating func visitParameters(_ body: (String, inout Tensor) throws -> Void) rethrows {
         for i in layers.indices { try Self.visit(&layers[i], prefix: "layers.\(i)", body) }
-        try Self.visit(&outputNorm, prefix: "outputNorm", body)
+        if outputNorm != nil { try Self.visit(&outputNorm!, prefix: "outputNorm", body) }
     }
 
     /// Encodes x [B, S, H] (embedded, position-encoded inputs).
@@ -90,6 +118,6 @@ public struct EncoderStack: ParameterContainer, Sendable {
         for layer in layers {
             y = layer(y, attentionBias: attentionBias, nonPaddingRows: nonPaddingRows, context: context)
         }
-        return outputNorm(y)
+        return outputNorm.map { $0(y) } ?? y
     }
 }

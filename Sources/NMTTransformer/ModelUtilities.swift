@@ -36,6 +36,28 @@ public enum ModelUtilities {
         return Tensor(shape: [length, hiddenSize], scalars: values)
     }
 
+    /// Marian's sinusoidal position table (`MarianSinusoidalPositionalEmbedding`): for
+    /// position p and k < H/2, `sin(p / 10000^(2k/H))` at column k and
+    /// `cos(p / 10000^(2k/H))` at column H/2 + k, computed in double precision as numpy
+    /// does there and rounded to float once.
+    ///
+    /// - Precondition: `hiddenSize` is even.
+    /// - Returns: [length, H].
+    public static func marianPositionTable(length: Int, hiddenSize: Int) -> Tensor {
+        precondition(hiddenSize >= 2 && hiddenSize % 2 == 0, "marianPositionTable: hidden size \(hiddenSize) must be even")
+        let half = hiddenSize / 2
+        let frequencies = (0..<half).map { Foundation.pow(10000.0, Double(2 * $0) / Double(hiddenSize)) }
+        var values = [Float](repeating: 0, count: length * hiddenSize)
+        for p in 0..<length {
+            for k in 0..<half {
+                let angle = Double(p) / frequencies[k]
+                values[p * hiddenSize + k] = Float(Foundation.sin(angle))
+                values[p * hiddenSize + half + k] = Float(Foundation.cos(angle))
+            }
+        }
+        return Tensor(shape: [length, hiddenSize], scalars: values)
+    }
+
     /// 1 where an id is padding (0) and 0 elsewhere: the reference's `get_padding`.
     ///
     /// - Parameter ids: [B, L].

@@ -2,7 +2,10 @@ import NMTLayers
 import NMTTensor
 
 /// The Transformer of the reference (`model/transformer.py`): a shared embedding, an
-/// encoder stack and a decoder stack, pre-norm residual layers, sinusoidal positions.
+/// encoder stack and a decoder stack, pre-norm residual layers, sinusoidal positions;
+/// or, with ``TransformerConfiguration/architecture`` set so, Marian's (post-norm,
+/// biased projections, its own position table, optionally separate source and output
+/// matrices and a logit bias).
 ///
 /// Parameter names (for checkpoints and optimizers) are dotted paths from this type:
 /// `embedding.weights`, `encoder.layers.0.selfAttention.query.kernel`,
@@ -11,8 +14,15 @@ import NMTTensor
 public struct Transformer: ParameterContainer, Sendable {
     /// The validated configuration.
     public private(set) var configuration: TransformerConfiguration
-    /// Token embedding, shared with the output projection.
+    /// Token embedding of the target (and of the source unless ``sourceEmbedding`` is
+    /// set), shared with the output projection unless ``outputProjection`` is set.
     public var embedding: EmbeddingSharedWeights
+    /// The source's own embedding (`architecture.sourceVocabularySize` rows), or nil.
+    public var sourceEmbedding: EmbeddingSharedWeights?
+    /// An output projection of its own, [V, H], or nil when it is ``embedding``'s weights.
+    public var outputProjection: Tensor?
+    /// Added to the logits, [V] (Marian's `final_logits_bias`), or nil.
+    public var outputBias: Tensor?
     /// The encoder.
     public var encoder: EncoderStack
     /// The decoder.
@@ -26,19 +36,47 @@ public struct Transformer: ParameterContainer, Sendable {
     public init(configuration: TransformerConfiguration, key: RandomKey) throws(ConfigurationError) {
         try configuration.validate()
         self.configuration = configuration
-        embedding = EmbeddingSharedWeights(
-            vocabularySize: configuration.vocabularySize, hiddenSize: configuration.hiddenSize, key: key.split(0))
+        let architecture = configuration.architecture
+        func table(_ rows: Int, _ key: RandomKey) -> EmbeddingSharedWeights {
+            EmbeddingSharedWeights(
+                vocabularySize: rows, hiddenSize: configuration.hiddenSize,
+                scalesBySquareRootOfHidden: architecture.scalesEmbedding,
+                zeroesPadding: architecture.zeroesPaddingEmbedding, key: key)
+        }
+        embedding = table(configuration.vocabularySize, key.split(0))
+        sourceEmbedding = architecture.sourceVocabularySize.map { table($0, key.split(3)) }
+        outputProjection = architecture.tiesOutputProjection ? nil : table(configuration.vocabularySize, key.split(4)).weights
+        outputBias = architecture.outputBias ? Tensor.zeros([configuration.vocabularySize]) : nil
         encoder = EncoderStack(configuration, key: key.split(1))
         decoder = DecoderStack(configuration, key: key.split(2))
         encoderInputDropout = Dropout(rate: configuration.postprocessDropout, site: 1)
         decoderInputDropout = Dropout(rate: configuration.postprocessDropout, site: 2)
     }
 
-    /// Visits `embedding.*`, `encoder.*` and `decoder.*`.
+    /// Visits `embedding.*`, `encoder.*` and `decoder.*`, then, where the architecture
+    /// has them, `sourceEmbedding.weights`, `outputProjection` and `outputBias`.
     public mutating func visitParameters(_ body: (String, inout Tensor) throws -> Void) rethrows {
         try Self.visit(&embedding, prefix: "embedding", body)
         try Self.visit(&encoder, prefix: "encoder", body)
         try Self.visit(&decoder, prefix: "decoder", body)
+        if sourceEmbedding != nil { try Self.visit(&sourceEmbedding!, prefix: "sourceEmbedding", body) }
+        if outputProjection != nil { try body("outputProjection", &outputProjection!) }
+        if outputBias != nil { try body("outputBias", &outputBias!) }
+    }
+
+    /// The position table added to the embeddings, [length, H], of the architecture's kind.
+    public func positionTable(length: Int) -> Tensor {
+        switch configuration.architecture.positionTable {
+        case .reference: return ModelUtilities.positionalEncoding(length: length, hiddenSize: configuration.hiddenSize)
+        case .marian: return ModelUtilities.marianPositionTable(length: length, hiddenSize: configuration.hiddenSize)
+        }
+    }
+
+    /// Logits [..., V] of decoder outputs [..., H] (after the stack's final norm): the
+    /// output projection (the embedding's weights when tied), plus the output bias.
+    public func logits(_ outputs: Tensor) -> Tensor {
+        let projected = outputProjection.map { Tensor.matmul(outputs, $0, transposeB: true) } ?? embedding.linear(outputs)
+        return outputBias.map { projected + $0 } ?? projected
     }
 
     /// Encodes source ids [B, S].
@@ -48,7 +86,7 @@ public struct Transformer: ParameterContainer, Sendable {
     public func encode(_ inputs: IndexTensor, context: ForwardContext) -> (outputs: Tensor, attentionBias: Tensor) {
         let length = inputs.shape[1]
         let attentionBias = ModelUtilities.paddingBias(inputs)
-        var x = embedding(inputs, context: context) + ModelUtilities.positionalEncoding(length: length, hiddenSize: configuration.hiddenSize)
+        var x = (sourceEmbedding ?? embedding)(inputs, context: context) + positionTable(length: length)
         x = encoderInputDropout(x, context: context)
         let rows = context.plan.removesPadding ? FeedForward.nonPaddingRows(of: inputs) : nil
         return (encoder(x, attentionBias: attentionBias, nonPaddingRows: rows, context: context), attentionBias)
@@ -56,22 +94,26 @@ public struct Transformer: ParameterContainer, Sendable {
 
     /// Teacher-forced decoding: logits [B, T, V] for target ids [B, T], each position
     /// seeing the targets before it (shifted right on the embeddings, so position 0 sees
-    /// a zero vector, the embedding of the start id 0).
+    /// the embedding of the start id 0: a zero vector in the reference, padding's row in
+    /// Marian).
     public func decode(
         _ targets: IndexTensor, encoderOutputs: Tensor, attentionBias: Tensor, context: ForwardContext
     ) -> Tensor {
         let (batch, length, hidden) = (targets.shape[0], targets.shape[1], configuration.hiddenSize)
         let embedded = embedding(targets, context: context)
-        let shifted = Tensor.concatenate(
-            [Tensor.zeros([batch, 1, hidden]), embedded.slice(alongAxis: 1, 0..<(length - 1))], alongAxis: 1)
-        var x = shifted + ModelUtilities.positionalEncoding(length: length, hiddenSize: hidden)
+        let start =
+            configuration.architecture.zeroesPaddingEmbedding
+            ? Tensor.zeros([batch, 1, hidden])
+            : embedding(IndexTensor(shape: [batch, 1], scalars: [Int32](repeating: 0, count: batch)), context: context)
+        let shifted = Tensor.concatenate([start, embedded.slice(alongAxis: 1, 0..<(length - 1))], alongAxis: 1)
+        var x = shifted + positionTable(length: length)
         x = decoderInputDropout(x, context: context)
         var noCaches: [AttentionCache]? = nil
         let outputs = decoder(
             x, encoderOutputs: encoderOutputs,
             selfAttentionBias: ModelUtilities.decoderSelfAttentionBias(length: length),
             encoderDecoderBias: attentionBias, context: context, caches: &noCaches)
-        return embedding.linear(outputs)
+        return logits(outputs)
     }
 
     /// Logits [B, T, V] for source ids [B, S] and target ids [B, T].

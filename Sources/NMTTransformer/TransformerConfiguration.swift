@@ -16,8 +16,12 @@ public struct TransformerConfiguration: Codable, Equatable, Sendable {
     public var vocabularySize: Int
     /// H (512 base, 1024 big, 32 tiny).
     public var hiddenSize: Int
-    /// Layers in each of the encoder and decoder stacks (6 in every preset).
+    /// Layers in the encoder stack, and in the decoder unless ``decoderLayerCount`` says
+    /// otherwise (6 in every preset).
     public var layerCount: Int
+    /// Layers in the decoder stack when it differs from the encoder's (some Marian
+    /// models); nil: ``layerCount``.
+    public var decoderLayerCount: Int?
     /// N: attention heads (8 base, 16 big, 4 tiny).
     public var headCount: Int
     /// F: inner size of the feed-forward networks (2048 base, 4096 big, 256 tiny).
@@ -36,6 +40,13 @@ public struct TransformerConfiguration: Codable, Equatable, Sendable {
     public var beamSize: Int
     /// Length-normalization exponent of the beam search (``BeamSearchStrategy/defaultAlpha``).
     public var alpha: Float
+    /// Norm placement, activation, embeddings and positions: ``TransformerArchitecture/reference``
+    /// unless the model was loaded from another family. Configuration files written
+    /// before this field existed read as the reference.
+    public var architecture: TransformerArchitecture = .reference
+
+    /// Layers in the decoder stack.
+    public var decoderLayers: Int { decoderLayerCount ?? layerCount }
 
     /// The decoding the reference's model does when it predicts: beam search with
     /// ``beamSize`` and ``alpha``, up to the source width + ``extraDecodeLength`` tokens.
@@ -95,6 +106,7 @@ public struct TransformerConfiguration: Codable, Equatable, Sendable {
         try require(vocabularySize > 1, "vocabularySize", "is \(vocabularySize); set it from the vocabulary (at least <pad> and <EOS>)")
         try require(hiddenSize >= 4 && hiddenSize % 2 == 0, "hiddenSize", "is \(hiddenSize); must be even and at least 4 (positional encoding)")
         try require(layerCount > 0, "layerCount", "is \(layerCount); must be positive")
+        try require(decoderLayers > 0, "decoderLayerCount", "is \(decoderLayers); must be positive")
         try require(headCount > 0, "headCount", "is \(headCount); must be positive")
         try require(
             hiddenSize % headCount == 0, "headCount", "\(headCount) heads do not divide hiddenSize \(hiddenSize)")
@@ -108,6 +120,32 @@ public struct TransformerConfiguration: Codable, Equatable, Sendable {
         try require(extraDecodeLength >= 0, "extraDecodeLength", "is \(extraDecodeLength); must not be negative")
         try require(beamSize > 0, "beamSize", "is \(beamSize); must be positive")
         try require(alpha >= 0, "alpha", "is \(alpha); must not be negative")
+        if let (field, reason) = architecture.problems().first { throw .invalid(field: field, reason: reason) }
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case vocabularySize, hiddenSize, layerCount, decoderLayerCount, headCount, filterSize, postprocessDropout
+        case attentionDropout, reluDropout, labelSmoothing, extraDecodeLength, beamSize, alpha, architecture
+    }
+
+    /// Reads a configuration; `decoderLayerCount` and `architecture` may be absent (files
+    /// written before they existed describe the reference's model).
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        vocabularySize = try c.decode(Int.self, forKey: .vocabularySize)
+        hiddenSize = try c.decode(Int.self, forKey: .hiddenSize)
+        layerCount = try c.decode(Int.self, forKey: .layerCount)
+        decoderLayerCount = try c.decodeIfPresent(Int.self, forKey: .decoderLayerCount)
+        headCount = try c.decode(Int.self, forKey: .headCount)
+        filterSize = try c.decode(Int.self, forKey: .filterSize)
+        postprocessDropout = try c.decode(Float.self, forKey: .postprocessDropout)
+        attentionDropout = try c.decode(Float.self, forKey: .attentionDropout)
+        reluDropout = try c.decode(Float.self, forKey: .reluDropout)
+        labelSmoothing = try c.decode(Float.self, forKey: .labelSmoothing)
+        extraDecodeLength = try c.decode(Int.self, forKey: .extraDecodeLength)
+        beamSize = try c.decode(Int.self, forKey: .beamSize)
+        alpha = try c.decode(Float.self, forKey: .alpha)
+        architecture = try c.decodeIfPresent(TransformerArchitecture.self, forKey: .architecture) ?? .reference
     }
 }
 

@@ -57,6 +57,12 @@ int nmt_spm_encode_pieces(
 /// Decodes `count` ids into UTF-8 text (allocated, NUL-terminated, `*length` bytes).
 int nmt_spm_decode(const nmt_spm *model, const int32_t *ids, size_t count, char **text, size_t *length, char **error);
 
+/// Decodes `count` pieces, given as consecutive NUL-terminated UTF-8 strings in `bytes`
+/// bytes, into text (allocated, NUL-terminated, `*length` bytes), as the library's
+/// DecodePieces (a piece outside the vocabulary is written as it is).
+int nmt_spm_decode_pieces(
+    const nmt_spm *model, const char *pieces, size_t bytes, size_t count, char **text, size_t *length, char **error);
+
 /// Trains a model with the trainer's flags (`--input=... --model_prefix=... --vocab_size=...`),
 /// writing PREFIX.model and PREFIX.vocab.
 int nmt_spm_train(const char *arguments, char **error);

@@ -123,6 +123,27 @@ public final class SentencePiece: @unchecked Sendable {
         return String(decoding: UnsafeRawBufferPointer(start: text, count: length), as: UTF8.self)
     }
 
+    /// The text of `pieces` (the library's DecodePieces: pieces joined, `▁` made a space,
+    /// the leading one dropped; a piece outside the vocabulary is kept as it is).
+    ///
+    /// - Throws: ``SentencePieceError/failed(_:)`` when the library refuses them.
+    public func decode(pieces: [String]) throws(SentencePieceError) -> String {
+        var packed = [CChar]()
+        for piece in pieces {
+            packed.append(contentsOf: piece.utf8CString.dropLast().map { $0 })
+            packed.append(0)
+        }
+        var text: UnsafeMutablePointer<CChar>?
+        var length = 0
+        var error: UnsafeMutablePointer<CChar>?
+        let status = packed.withUnsafeBufferPointer {
+            nmt_spm_decode_pieces(model, $0.baseAddress, $0.count, pieces.count, &text, &length, &error)
+        }
+        guard status == 0, let text else { throw .failed(Self.take(error)) }
+        defer { nmt_spm_free_buffer(text) }
+        return String(decoding: UnsafeRawBufferPointer(start: text, count: length), as: UTF8.self)
+    }
+
     /// The piece of `id`.
     ///
     /// - Throws: ``SentencePieceError/idOutOfRange(_:)`` for an id outside the vocabulary.

@@ -4,6 +4,10 @@ import Foundation
 /// Element-wise functions of one tensor.
 enum UnaryFunction {
     case negate, exp, log, sqrt, rsqrt, square, relu
+    /// x · σ(x) (SiLU), Marian's `swish`.
+    case swish
+    /// x · Φ(x) with the exact normal CDF (erf), PyTorch's default `gelu`.
+    case gelu
     case scale(Float)
     case addScalar(Float)
     case powerScalar(Float)
@@ -16,6 +20,10 @@ enum BinaryFunction {
     case equal
     /// Gradient of ReLU: the first operand where the second (the ReLU input) is positive.
     case reluGradient
+    /// Gradient of swish: the first operand times swish'(second).
+    case swishGradient
+    /// Gradient of the exact GELU: the first operand times GELU'(second).
+    case geluGradient
     /// The first operand (used to broadcast one tensor).
     case first
 }
@@ -29,6 +37,8 @@ enum ElementwiseKernels {
             case .negate: for i in 0..<n { y[i] = -x[i] }
             case .square: for i in 0..<n { y[i] = x[i] * x[i] }
             case .relu: for i in 0..<n { y[i] = x[i] > 0 ? x[i] : 0 }
+            case .swish: for i in 0..<n { y[i] = x[i] / (1 + Foundation.exp(-x[i])) }
+            case .gelu: for i in 0..<n { y[i] = 0.5 * x[i] * (1 + Foundation.erf(x[i] * Float(0.5).squareRoot())) }
             case .sqrt: for i in 0..<n { y[i] = x[i].squareRoot() }
             case .rsqrt: for i in 0..<n { y[i] = 1 / x[i].squareRoot() }
             case .log: for i in 0..<n { y[i] = Foundation.log(x[i]) }
@@ -56,6 +66,14 @@ enum ElementwiseKernels {
         case .divide: return a / b
         case .equal: return a == b ? 1 : 0
         case .reluGradient: return b > 0 ? a : 0
+        case .swishGradient:
+            let sigmoid = 1 / (1 + Foundation.exp(-b))
+            return a * sigmoid * (1 + b * (1 - sigmoid))
+        case .geluGradient:
+            // Φ(x) + x · φ(x), φ the standard normal density.
+            let cdf = 0.5 * (1 + Foundation.erf(b * Float(0.5).squareRoot()))
+            let density = Foundation.exp(-0.5 * b * b) / Float(2 * Double.pi).squareRoot()
+            return a * (cdf + b * density)
         case .first: return a
         }
     }

@@ -155,6 +155,19 @@ extension Tensor {
         return unary(.relu, "relu").withGradient(of: [self]) { g in [Tensor.binary(.reluGradient, g, x, "relu_grad")] }
     }
 
+    /// Swish (SiLU), x · σ(x) element-wise, with its gradient.
+    public func swish() -> Tensor {
+        let x = self
+        return unary(.swish, "swish").withGradient(of: [self]) { g in [Tensor.binary(.swishGradient, g, x, "swish_grad")] }
+    }
+
+    /// GELU with the exact normal CDF, x · Φ(x) = x/2 · (1 + erf(x/√2)) element-wise, with
+    /// its gradient (PyTorch's `gelu` without the tanh approximation).
+    public func gelu() -> Tensor {
+        let x = self
+        return unary(.gelu, "gelu").withGradient(of: [self]) { g in [Tensor.binary(.geluGradient, g, x, "gelu_grad")] }
+    }
+
     /// 1 where the elements are equal and 0 elsewhere, with broadcasting (no gradient).
     public func elementsEqual(_ other: Tensor) -> Tensor {
         Tensor.binary(.equal, self, other, "equal")

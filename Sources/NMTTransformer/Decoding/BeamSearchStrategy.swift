@@ -39,8 +39,7 @@ public struct BeamSearchStrategy: DecodingStrategy, Equatable {
             vocabularySize: model.configuration.vocabularySize)
         search.sentenceMaximumLengths = request.sentenceMaximumLengths
         search.noRepeatNgramSize = request.noRepeatNgramSize
-        let timing = ModelUtilities.positionalEncoding(
-            length: request.maximumLength + 1, hiddenSize: model.configuration.hiddenSize)
+        let timing = model.positionTable(length: request.maximumLength + 1)
         let result = search.search(
             initialIDs: [Int32](repeating: 0, count: request.batchSize),
             cache: model.decoderCache(for: request.inputs, copies: beamSize, plan: request.plan)

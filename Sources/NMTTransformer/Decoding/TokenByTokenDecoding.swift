@@ -12,7 +12,7 @@ extension Transformer {
     ) -> DecodedBatch {
         let (inputs, plan, maximumLengths) = (request.inputs, request.plan, request.limits)
         let batch = inputs.shape[0], width = configuration.vocabularySize
-        let timing = ModelUtilities.positionalEncoding(length: (maximumLengths.max() ?? 0) + 1, hiddenSize: configuration.hiddenSize)
+        let timing = positionTable(length: (maximumLengths.max() ?? 0) + 1)
         var cache = decoderCache(for: inputs, copies: 1, plan: plan)
         var sequences = [[Int32]](repeating: [], count: batch)
         var scores = [Float](repeating: 0, count: batch)

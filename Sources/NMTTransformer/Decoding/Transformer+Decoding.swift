@@ -147,6 +147,6 @@ extension Transformer {
                 y, selfAttentionBias: selfAttentionBias, cache: &layerCache, selectingRows: selection,
                 encoderKeys: keys[i], encoderValues: values[i], encoderDecoderBias: bias, context: context)
         }
-        return embedding.linear(decoder.outputNorm(y)).reshaped(to: [rows, configuration.vocabularySize])
+        return logits(decoder.normalizedOutput(y)).reshaped(to: [rows, configuration.vocabularySize])
     }
 }

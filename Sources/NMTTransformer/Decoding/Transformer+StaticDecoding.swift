@@ -81,7 +81,7 @@ extension Transformer {
         let tiled = IndexTensor((0..<(inputs.shape[0] * copies)).map { Int32($0 / copies) })
         return StaticDecoderCache(
             encoderOutputs: outputs.selectingRows(tiled), encoderDecoderBias: bias.selectingRows(tiled), rowsPerSentence: copies,
-            layerCount: configuration.layerCount, maximumDecodeLength: maximumDecodeLength)
+            layerCount: configuration.decoderLayers, maximumDecodeLength: maximumDecodeLength)
     }
 
     /// One static-shape decoding step: logits [rows, V] for the token after `lastIDs`
@@ -110,7 +110,7 @@ extension Transformer {
             encoderDecoderBias: cache.encoderDecoderBias, context: context, caches: &caches, cachePosition: step)
         cache.layers = caches!
         cache.writtenPositions = step + 1
-        return embedding.linear(outputs).reshaped(to: [rows, configuration.vocabularySize])
+        return logits(outputs).reshaped(to: [rows, configuration.vocabularySize])
     }
 
     /// Translates source ids [B, S] with a static-shape beam search: the reference's search
@@ -129,7 +129,7 @@ extension Transformer {
         _ inputs: IndexTensor, maximumDecodeLength: Int, search: BeamSearchStrategy, plan: ExecutionPlan
     ) -> DecodedBatch {
         let beam = search.beamSize
-        let timing = ModelUtilities.positionalEncoding(length: maximumDecodeLength + 1, hiddenSize: configuration.hiddenSize)
+        let timing = positionTable(length: maximumDecodeLength + 1)
         let causalBias = ModelUtilities.decoderSelfAttentionBias(length: maximumDecodeLength)
         var beamSearch = BeamSearch(
             beamSize: beam, alpha: search.alpha, maximumLength: maximumDecodeLength,

@@ -1,0 +1,118 @@
+import Foundation
+import NMTData
+
+/// The tokenizer of a Marian / OPUS-MT model, as `transformers`' `MarianTokenizer` runs
+/// it when `sacremoses` is not installed (no Moses punctuation normalization):
+///
+/// - encoding (the source side): a leading target-language token such as `>>deu<<` is
+///   kept as one token, the rest is split into pieces by `source.spm` (through the
+///   SentencePiece library), each piece becomes its id in `vocab.json` (`<unk>`'s when it
+///   has none), and EOS is appended;
+/// - decoding (the target side): ids become pieces through `target_vocab.json` (or
+///   `vocab.json` when the vocabulary is shared), special tokens (`</s>`, `<pad>`,
+///   `<unk>`) are dropped, as `decode(..., skip_special_tokens=True)` does, and the
+///   pieces are joined by SentencePiece (`source.spm` for a shared vocabulary,
+///   `target.spm` otherwise, as transformers 5 chooses).
+///
+/// Ids are swift-nmt's (see ``VocabularyPermutation``): ``encode(_:addEOS:)`` returns
+/// the source vocabulary's ids permuted, ``decode(_:)`` takes target ids permuted.
+/// ``vocabularySize`` is the target side's, the model's output size.
+public struct MarianTokenizer: Tokenizer {
+    /// The source side's SentencePiece model (`source.spm`).
+    public let sourceModel: SentencePiece
+    /// The SentencePiece model that joins output pieces.
+    public let decodingModel: SentencePiece
+    /// Source pieces to the vocabulary's own ids (`vocab.json`).
+    let sourceIDs: [String: Int32]
+    /// Target ids (the vocabulary's own) to pieces.
+    let targetPieces: [String]
+    /// Source and target permutations to swift-nmt's ids.
+    public let sourcePermutation: VocabularyPermutation, targetPermutation: VocabularyPermutation
+    /// The vocabulary's own ids of `<unk>` on the source side.
+    let unknownID: Int32
+    /// Target pieces dropped when decoding (`</s>`, `<pad>`, `<unk>`).
+    let specialPieces: Set<String>
+
+    /// Ids of the output side.
+    public var vocabularySize: Int { targetPermutation.size }
+    /// 1, as every swift-nmt model.
+    public var endOfSentenceID: Int32 { 1 }
+    /// 0, as every swift-nmt model.
+    public var paddingID: Int32? { 0 }
+    /// Ids of the input side.
+    public var sourceVocabularySize: Int { sourcePermutation.size }
+
+    /// Creates the tokenizer from the parts of a model directory.
+    ///
+    /// - Parameters:
+    ///   - sourceModel: `source.spm`.
+    ///   - decodingModel: the SentencePiece model that joins output pieces.
+    ///   - sourceVocabulary: `vocab.json`, piece → id.
+    ///   - targetVocabulary: `target_vocab.json`, or `vocab.json` again when shared.
+    ///   - padding, endOfSentence: the configuration's ids (shared by both sides).
+    ///   - path: the directory, named in errors.
+    /// - Throws: ``MarianModelError/invalidVocabulary(path:reason:)`` when a vocabulary
+    ///   lacks `<unk>`, has ids outside `0..<size` or twice, or does not hold the padding
+    ///   and EOS ids.
+    public init(
+        sourceModel: SentencePiece, decodingModel: SentencePiece, sourceVocabulary: [String: Int],
+        targetVocabulary: [String: Int], padding: Int, endOfSentence: Int, path: String
+    ) throws(MarianModelError) {
+        func pieces(of vocabulary: [String: Int], _ name: String) throws(MarianModelError) -> [String] {
+            var table = [String?](repeating: nil, count: vocabulary.count)
+            for (piece, id) in vocabulary {
+                guard (0..<vocabulary.count).contains(id), table[id] == nil else {
+                    throw .invalidVocabulary(path: path, reason: "\(name) gives id \(id) to '\(piece)'; ids must be 0..<\(vocabulary.count), each once")
+                }
+                table[id] = piece
+            }
+            guard (0..<vocabulary.count).contains(padding), (0..<vocabulary.count).contains(endOfSentence), padding != endOfSentence else {
+                throw .invalidVocabulary(path: path, reason: "\(name) has \(vocabulary.count) ids; the padding id \(padding) and EOS id \(endOfSentence) must be two of them")
+            }
+            return table.map { $0! }
+        }
+        _ = try pieces(of: sourceVocabulary, "vocab.json")
+        targetPieces = try pieces(of: targetVocabulary, "the target vocabulary")
+        guard let unknown = sourceVocabulary["<unk>"] else {
+            throw .invalidVocabulary(path: path, reason: "vocab.json has no <unk> token")
+        }
+        self.sourceModel = sourceModel
+        self.decodingModel = decodingModel
+        sourceIDs = sourceVocabulary.mapValues(Int32.init)
+        unknownID = Int32(unknown)
+        sourcePermutation = VocabularyPermutation(size: sourceVocabulary.count, padding: padding, endOfSentence: endOfSentence)
+        targetPermutation = VocabularyPermutation(size: targetVocabulary.count, padding: padding, endOfSentence: endOfSentence)
+        specialPieces = Set(["<unk>", targetPieces[padding], targetPieces[endOfSentence]])
+    }
+
+    /// The source ids of `text` (swift-nmt's), with EOS when asked.
+    ///
+    /// - Throws: `SentencePieceError` when the library refuses the text.
+    public func encode(_ text: String, addEOS: Bool) throws -> [Int32] {
+        var rest = Substring(text), tokens: [String] = []
+        // transformers' remove_language_code: a leading ">>xx<<" up to the first "<<".
+        if rest.hasPrefix(">>"), let end = rest.range(of: "<<") {
+            tokens.append(String(rest[..<end.upperBound]))
+            rest = rest[end.upperBound...]
+        }
+        tokens += try sourceModel.pieces(String(rest))
+        var ids = tokens.map { sourcePermutation.internalIDs[Int(sourceIDs[$0] ?? unknownID)] }
+        if addEOS { ids.append(1) }
+        return ids
+    }
+
+    /// The text of target ids (swift-nmt's), special tokens dropped.
+    ///
+    /// - Throws: ``MarianModelError/idOutOfRange(_:size:)`` for an id outside the target
+    ///   vocabulary, `SentencePieceError` when the library refuses the pieces.
+    public func decode(_ ids: [Int32]) throws -> String {
+        var pieces: [String] = []
+        for id in ids {
+            guard id >= 0, Int(id) < targetPermutation.size else { throw MarianModelError.idOutOfRange(id, size: targetPermutation.size) }
+            let piece = targetPieces[Int(targetPermutation.originalIDs[Int(id)])]
+            if !specialPieces.contains(piece) { pieces.append(piece) }
+        }
+        let text = try decodingModel.decode(pieces: pieces).replacingOccurrences(of: "\u{2581}", with: " ")
+        return text.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+}
