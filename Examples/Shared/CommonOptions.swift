@@ -80,6 +80,33 @@ public struct ModelOptions: ParsableArguments {
     }
 }
 
+/// `--model-dir` and an optional `--vocab`, for the programs that translate: a swift-nmt
+/// model needs its vocabulary, a Hugging Face Marian directory has its own.
+public struct TranslationModelOptions: ParsableArguments {
+    /// `--model-dir`.
+    @OptionGroup public var directory: ModelDirectoryOption
+    /// The vocabulary file, for a swift-nmt model.
+    @Option(help: "The vocabulary a swift-nmt model was trained with (not for a Hugging Face Marian directory, which has its own).")
+    public var vocab: String?
+
+    /// Creates the options (ArgumentParser fills them in).
+    public init() {}
+
+    /// Refuses a missing model directory or vocabulary file.
+    public func validate() throws {
+        try requireExisting(directory.modelDir, flag: "--model-dir")
+        if let vocab { try requireExisting(vocab, flag: "--vocab") }
+    }
+
+    /// Loads the model, telling the format apart (see `TranslationModel.load`); skipped
+    /// checkpoints are warned about on standard error.
+    public func load(greedy: Bool) throws -> TranslationModel {
+        try TranslationModel.load(
+            directory.modelDirectory, vocabulary: vocab.map { URL(fileURLWithPath: $0) }, greedy: greedy,
+            warning: { FileHandle.standardError.write(Data("warning: \($0)\n".utf8)) })
+    }
+}
+
 /// `--batch-size` and `--max-length`: batches of examples read from TFRecord shards
 /// (training and evaluation batch alike, so that nmt-evaluate's loss is the trainer's).
 public struct BatchFlags: ParsableArguments {

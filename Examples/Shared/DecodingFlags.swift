@@ -9,12 +9,14 @@ import NMT
 /// A new decoding strategy appears on the command line by adding its flag here and one
 /// line to ``strategy``.
 public struct DecodingFlags: ParsableArguments {
-    /// Beams of the beam search.
-    @Option(help: "Beams of the beam search.") public var beam = BeamSearchStrategy.defaultBeamSize
-    /// Length-normalization exponent of the beam search.
-    @Option(help: "Length normalization exponent of the beam search.") public var alpha = BeamSearchStrategy.defaultAlpha
+    /// Beams of the beam search (nil: the model's default).
+    @Option(help: "Beams of the beam search (default: 4; a Marian model's generation_config num_beams).")
+    public var beam: Int?
+    /// Length-normalization exponent of the beam search (nil: the model's default).
+    @Option(help: "Length normalization exponent of the beam search (default 0.6; for a Marian model, transformers' length_penalty, default from its generation_config).")
+    public var alpha: Float?
     /// Greedy decoding instead of beam search.
-    @Flag(help: "Greedy decoding instead of beam search.") public var greedy = false
+    @Flag(help: "Greedy decoding instead of beam search (generate()'s greedy search for a Marian model).") public var greedy = false
     /// Sampling instead of beam search.
     @Flag(help: "Sample every token instead of beam search (see --temperature, --top-k, --top-p, --seed).") public var sample = false
     /// Sampling temperature.
@@ -39,16 +41,30 @@ public struct DecodingFlags: ParsableArguments {
     /// Creates the flags with their defaults (ArgumentParser fills them in).
     public init() {}
 
-    /// The strategy the flags select.
+    /// The strategy the flags select for a model of the reference's family.
     public var strategy: any DecodingStrategy {
         if greedy { return GreedyStrategy() }
         if sample { return SamplingStrategy(temperature: temperature, topK: topK, topP: topP, seed: seed) }
-        return BeamSearchStrategy(beamSize: beam, alpha: alpha)
+        return BeamSearchStrategy(
+            beamSize: beam ?? BeamSearchStrategy.defaultBeamSize, alpha: alpha ?? BeamSearchStrategy.defaultAlpha)
     }
 
-    /// The search and limits the flags ask for.
-    public var options: DecodingOptions {
-        var options = DecodingOptions(strategy: strategy)
+    /// The search and limits the flags ask for, for a model of the reference's family.
+    public var options: DecodingOptions { options(for: DecodingOptions()) }
+
+    /// The search and limits the flags ask for, starting from a model's own decoding:
+    /// for a model published with transformers' `generate()` settings (a Marian model),
+    /// `--greedy`, `--beam` and `--alpha` change those settings (`num_beams`,
+    /// `length_penalty`) rather than replace the search.
+    public func options(for defaults: DecodingOptions) -> DecodingOptions {
+        var options = defaults
+        if var generate = defaults.strategy as? GenerateStrategy, !sample {
+            if greedy { generate.beamSize = 1 } else if let beam { generate.beamSize = beam }
+            if let alpha { generate.lengthPenalty = alpha }
+            options.strategy = generate
+        } else {
+            options.strategy = strategy
+        }
         options.extraDecodeLength = extraLength
         options.lengthLimit = maxLengthRatio.map { DecodingOptions.LengthLimit(ratio: $0, offset: maxLengthOffset) }
         options.noRepeatNgramSize = noRepeatNgram
@@ -59,7 +75,7 @@ public struct DecodingFlags: ParsableArguments {
     public func validate() throws {
         if greedy && sample { throw ValidationError("give --greedy or --sample, not both") }
         try requireRange(beam, FlagBounds.beams, flag: "--beam")
-        if !alpha.isFinite || alpha < 0 { throw ValidationError("--alpha must be a finite value ≥ 0, not \(alpha)") }
+        if let alpha, !alpha.isFinite || alpha < 0 { throw ValidationError("--alpha must be a finite value ≥ 0, not \(alpha)") }
         try requireRange(extraLength, FlagBounds.extraLength, flag: "--extra-length")
         try requireRange(maxLengthRatio, 0...DecodingOptions.maximumLengthRatio, flag: "--max-length-ratio")
         try requireRange(

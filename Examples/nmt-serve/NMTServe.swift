@@ -13,7 +13,7 @@ struct NMTServe: AsyncParsableCommand {
         commandName: "nmt-serve",
         abstract: "Serve translations over HTTP: POST /translate, GET /health, GET /metrics (Prometheus).")
 
-    @OptionGroup var model: ModelOptions
+    @OptionGroup var model: TranslationModelOptions
     @Option(help: "Address to listen on (127.0.0.1: this machine only; 0.0.0.0: every interface).") var host = "127.0.0.1"
     @Option(help: "Port to listen on (0: any free port, printed at start).") var port = 8080
     /// The server's default decoding; a request may ask for another strategy or beam.
@@ -33,7 +33,6 @@ struct NMTServe: AsyncParsableCommand {
     var shutdownDeadline = ServerLimits().shutdownDeadlineSeconds
 
     func validate() throws {
-        try requireExisting(model.modelDir, flag: "--model-dir")
         try requireRange(port, 0...65535, flag: "--port")
         try requireRange(maxBeam, FlagBounds.beams, flag: "--max-beam")
         try requireRange(decoding.beam, 1...maxBeam, flag: "--beam")
@@ -52,11 +51,9 @@ struct NMTServe: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let loaded = try Checkpoint.loadModel(
-            at: model.modelDirectory, vocabularyHash: try Checkpoint.vocabularyHash(of: model.vocabularyFile),
-            warning: { FileHandle.standardError.write(Data("warning: \($0)\n".utf8)) })
-        var translator = try Translator(model: loaded, tokenizer: try TokenizerFile.load(model.vocabularyFile))
-        translator.options = decoding.options
+        let loaded = try model.load(greedy: decoding.greedy)
+        var translator = try loaded.translator()
+        translator.options = decoding.options(for: loaded.decodingOptions)
         var server = try TranslationServer(translator: translator, limits: limits)
         server.host = host
         server.port = port

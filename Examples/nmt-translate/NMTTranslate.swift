@@ -13,7 +13,7 @@ struct NMTTranslate: ParsableCommand {
     /// Batches between progress lines in a log (a terminal gets a live line), as translate.py.
     static let progressInterval = 10
 
-    @OptionGroup var model: ModelOptions
+    @OptionGroup var model: TranslationModelOptions
     @OptionGroup var devices: DeviceOptions
     @Option(help: "Text to translate.") var text: String?
     @Option(help: "A file of sentences, one per line.") var file: String?
@@ -37,21 +37,16 @@ struct NMTTranslate: ParsableCommand {
         if let shards = devices.shards, batch % shards != 0 {
             throw ValidationError("--batch \(batch) does not divide across \(shards) shards")
         }
-        try requireExisting(model.modelDir, flag: "--model-dir")
         if let file { try requireExisting(file, flag: "--file") }
     }
 
     func run() throws {
-        // The checkpoint records its vocabulary's hash: another vocabulary of the same size
-        // would translate into nonsense.
-        let loaded = try Checkpoint.loadModel(
-            at: model.modelDirectory, vocabularyHash: try Checkpoint.vocabularyHash(of: model.vocabularyFile),
-            warning: { FileHandle.standardError.write(Data("warning: \($0)\n".utf8)) })
-        var translator = try Translator(model: loaded, tokenizer: try TokenizerFile.load(model.vocabularyFile))
-        translator.options = decoding.options
+        let loaded = try model.load(greedy: decoding.greedy)
+        var translator = try loaded.translator()
+        translator.options = decoding.options(for: loaded.decodingOptions)
         translator.batchSize = batch
         translator.batchTokens = batchTokens
-        translator.maximumInputTokens = maxInputTokens
+        translator.maximumInputTokens = min(maxInputTokens, translator.maximumInputTokens)
         let device = try devices.makeDevice(batchTokens: batch * maxLength, maxLength: maxLength)
         if let text { print(try translator.translate([text], on: device)[0]) }
         guard let file else { return }
@@ -71,7 +66,7 @@ struct NMTTranslate: ParsableCommand {
             let record: [String: Any] = [
                 "benchmark": "translate", "sentences": sentences, "seconds": (seconds * 1000).rounded() / 1000,
                 "sentences_per_second": (Double(sentences) / seconds * 100).rounded() / 100,
-                "strategy": "\(decoding.strategy)", "beam": decoding.beam, "batch": batch,
+                "strategy": "\(translator.options.strategy)", "batch": batch,
                 "cores": ProcessInfo.processInfo.activeProcessorCount,
             ]
             let json = try JSONSerialization.data(withJSONObject: record, options: .sortedKeys)

@@ -4,14 +4,16 @@ import NMTLayers
 import NMTTensor
 import NMTTransformer
 
-/// A checkpoint read back: the model, its manifest and the optimizer state.
+/// A checkpoint read back: the model, its manifest and the optimizer state (when the
+/// checkpoint still has it: a model shipped for translation may leave it out).
 public struct RestoredCheckpoint {
     /// The model's weights and configuration.
     public var model: Transformer
     /// What the checkpoint records besides the tensors.
     public var manifest: CheckpointManifest
-    /// The optimizer's saved state (see `Optimizer.state`).
-    public var optimizerState: [String: Tensor]
+    /// The optimizer's saved state (see `Optimizer.state`), or nil when its file was
+    /// removed (the weights are enough to translate, not to resume training).
+    public var optimizerState: [String: Tensor]?
     /// Where it was read from.
     public var directory: URL
     /// The moving average of the weights, when the run kept one (``CheckpointManifest/emaDecay``).
@@ -20,13 +22,15 @@ public struct RestoredCheckpoint {
     /// Restores `optimizer` from the saved state.
     ///
     /// - Throws: ``CheckpointError/optimizerMismatch(path:saved:requested:)`` when the
-    ///   checkpoint was trained with another optimizer, or
-    ///   `ParameterError` when the state lacks a scalar.
+    ///   checkpoint was trained with another optimizer,
+    ///   ``CheckpointError/optimizerStateMissing(path:file:)`` when its state file was
+    ///   removed, or `ParameterError` when the state lacks a scalar.
     public func restore<Update: Optimizer>(_ optimizer: inout Update) throws {
         guard optimizer.kind == manifest.optimizer else {
             throw CheckpointError.optimizerMismatch(
                 path: directory.path, saved: manifest.optimizer.rawValue, requested: optimizer.kind.rawValue)
         }
+        guard let optimizerState else { throw CheckpointError.optimizerStateMissing(path: directory.path, file: manifest.optimizerFile) }
         try optimizer.restore(optimizerState)
     }
 }
@@ -72,7 +76,7 @@ public enum Checkpoint {
     /// Writes a checkpoint (see ``save(model:optimizer:manifest:in:keep:)``) from an
     /// optimizer's saved state.
     static func write(
-        model: Transformer, optimizerState: [String: Tensor], manifest: CheckpointManifest, in modelDirectory: URL, keep: Int,
+        model: Transformer, optimizerState: [String: Tensor]?, manifest: CheckpointManifest, in modelDirectory: URL, keep: Int,
         movingAverage: [String: Tensor]? = nil
     ) throws -> URL {
         precondition((manifest.emaDecay == nil) == (movingAverage == nil), "Checkpoint.write: the manifest and the average disagree")
@@ -89,7 +93,7 @@ public enum Checkpoint {
         try? manager.removeItem(at: temporary)
         do {
             try model.save(to: temporary)
-            try SafeTensors.write(optimizerState, to: temporary.appendingPathComponent(optimizerFileName))
+            if let optimizerState { try SafeTensors.write(optimizerState, to: temporary.appendingPathComponent(optimizerFileName)) }
             if let movingAverage {
                 try SafeTensors.write(movingAverage, to: temporary.appendingPathComponent(ExponentialMovingAverage.fileName))
             }
@@ -146,15 +150,18 @@ public enum Checkpoint {
     }
 
     /// The newest checkpoint that can be used: its manifest reads, names the step of its
-    /// folder, and its weight and optimizer files exist. Newer checkpoints that fail these
-    /// checks (an interrupted copy, an empty folder) come back in `skipped` with the
-    /// reason, for a warning.
+    /// folder, and its weight files exist. Newer checkpoints that fail these checks (an
+    /// interrupted copy, an empty folder) come back in `skipped` with the reason, for a
+    /// warning. The optimizer state is not required: a checkpoint shipped without it
+    /// translates, and resuming from it fails with
+    /// ``CheckpointError/optimizerStateMissing(path:file:)`` rather than silently
+    /// resuming from an older checkpoint.
     public static func newestUsable(in modelDirectory: URL) throws -> (checkpoint: URL?, skipped: [(URL, String)]) {
         var skipped: [(URL, String)] = []
         for candidate in try checkpoints(in: modelDirectory).reversed() {
             do {
                 let manifest = try readManifest(in: candidate)
-                let files = [Transformer.weightsFileName, Transformer.configurationFileName, manifest.optimizerFile]
+                let files = [Transformer.weightsFileName, Transformer.configurationFileName]
                     + (manifest.emaDecay == nil ? [] : [ExponentialMovingAverage.fileName])
                 for file in files
                 where !FileManager.default.fileExists(atPath: candidate.appendingPathComponent(file).path) {
@@ -272,6 +279,8 @@ public enum Checkpoint {
         guard let expected = manifest.fileChecksums else { return }
         for (name, checksum) in expected.sorted(by: { $0.key < $1.key }) {
             let url = directory.appendingPathComponent(name)
+            // The optimizer state may be removed to ship a model (see RestoredCheckpoint).
+            if name == manifest.optimizerFile && !FileManager.default.fileExists(atPath: url.path) { continue }
             guard FileManager.default.fileExists(atPath: url.path) else {
                 throw CheckpointError.inconsistent(path: directory.path, reason: "\(name) is missing")
             }
@@ -323,7 +332,8 @@ public enum Checkpoint {
             throw CheckpointError.inconsistent(path: directory.path, reason: "configuration.json and the manifest describe different models")
         }
         let model = try Transformer.load(from: directory)
-        let (state, _) = try SafeTensors.read(from: directory.appendingPathComponent(manifest.optimizerFile))
+        let stateURL = directory.appendingPathComponent(manifest.optimizerFile)
+        let state = FileManager.default.fileExists(atPath: stateURL.path) ? try SafeTensors.read(from: stateURL).tensors : nil
         var restored = RestoredCheckpoint(model: model, manifest: manifest, optimizerState: state, directory: directory)
         if let decay = manifest.emaDecay {
             guard decay > 0 && decay < 1 else {
@@ -353,6 +363,9 @@ public enum CheckpointError: Error, Equatable, CustomStringConvertible {
     case noUsableCheckpoint(path: String, reasons: [String])
     /// The checkpoint was trained with another optimizer than the one asked for.
     case optimizerMismatch(path: String, saved: String, requested: String)
+    /// Training cannot resume: the checkpoint's optimizer state file was removed (it still
+    /// translates).
+    case optimizerStateMissing(path: String, file: String)
     /// Writing the checkpoint failed (for example, the disk is full); nothing of it is left.
     case writeFailed(path: String, reason: String)
     /// The checkpoint's files contradict each other or its name.
@@ -375,6 +388,9 @@ public enum CheckpointError: Error, Equatable, CustomStringConvertible {
         case .noModel(let path): return "\(path) holds no model or checkpoint"
         case .noUsableCheckpoint(let path, let reasons):
             return "\(path) holds no usable checkpoint: " + reasons.joined(separator: "; ")
+        case .optimizerStateMissing(let path, let file):
+            return "checkpoint \(path) has no optimizer state (\(file) was removed): it translates, but training cannot resume "
+                + "from it; train in a new model directory"
         case .optimizerMismatch(let path, let saved, let requested):
             return "checkpoint \(path) was trained with optimizer \(saved), not \(requested); resume with --optimizer \(saved) or use another model directory"
         case .writeFailed(let path, let reason):

@@ -82,7 +82,9 @@ extension CheckpointManifest {
         seed = try container.decode(UInt64.self, forKey: .seed)
         datasetPosition = try container.decode(DatasetPosition.self, forKey: .datasetPosition)
         optimizer = try container.decodeIfPresent(OptimizerKind.self, forKey: .optimizer) ?? .adam
-        optimizerFile = try container.decode(String.self, forKey: .optimizerFile)
+        // Absent in a manifest edited to ship the weights alone: the usual name (the file's
+        // absence is what says there is no state).
+        optimizerFile = try container.decodeIfPresent(String.self, forKey: .optimizerFile) ?? Checkpoint.optimizerFileName
         averagedSteps = try container.decodeIfPresent([Int].self, forKey: .averagedSteps)
         emaDecay = try container.decodeIfPresent(Float.self, forKey: .emaDecay)
         fileChecksums = try container.decodeIfPresent([String: String].self, forKey: .fileChecksums)

@@ -134,14 +134,28 @@ public struct TranslationRequest: Sendable, Equatable {
         var options = defaults
         let beamFields = body.beamSize != nil || body.alpha != nil
         let samplingFields = body.temperature != nil || body.topK != nil || body.topP != nil || body.seed != nil
+        // A model published with generate() settings (Marian) keeps that search; "alpha"
+        // is then its length_penalty.
+        let generate = defaults.strategy as? GenerateStrategy
         switch body.mode ?? "beam" {
         case "beam":
-            // The server's own beam settings where it has some, the reference's otherwise.
-            let beam = defaults.strategy as? BeamSearchStrategy ?? BeamSearchStrategy()
-            options.strategy = BeamSearchStrategy(beamSize: body.beamSize ?? beam.beamSize, alpha: body.alpha ?? beam.alpha)
+            if var search = generate {
+                search.beamSize = body.beamSize ?? (search.beamSize > 1 ? search.beamSize : BeamSearchStrategy.defaultBeamSize)
+                search.lengthPenalty = body.alpha ?? search.lengthPenalty
+                options.strategy = search
+            } else {
+                // The server's own beam settings where it has some, the reference's otherwise.
+                let beam = defaults.strategy as? BeamSearchStrategy ?? BeamSearchStrategy()
+                options.strategy = BeamSearchStrategy(beamSize: body.beamSize ?? beam.beamSize, alpha: body.alpha ?? beam.alpha)
+            }
             if samplingFields { throw .badRequest("\"temperature\", \"top_k\", \"top_p\" and \"seed\" apply to \"mode\": \"sample\" only") }
         case "greedy":
-            options.strategy = GreedyStrategy()
+            if var search = generate {
+                search.beamSize = 1
+                options.strategy = search
+            } else {
+                options.strategy = GreedyStrategy()
+            }
             if beamFields || samplingFields { throw .badRequest("\"mode\": \"greedy\" takes no search settings") }
         case "sample":
             options.strategy = SamplingStrategy(
