@@ -199,8 +199,11 @@ struct Corpus: ParsableCommand {
     @Option(help: "File name prefix.") var name: String = "corpus"
     @Option(help: "Training shards.") var shards: Int = 4
     @Option(help: "Wanted vocabulary size.") var targetSize: Int = 8192
-    @Option(help: "subword (the reference's, NAME.vocab) or sentencepiece (a unigram model trained by the SentencePiece library, NAME.model).")
+    @Option(help: "subword (the reference's, NAME.vocab) or sentencepiece (a model trained by the SentencePiece library, NAME.model).")
     var tokenizer: TokenizerKind = .subword
+    @Option(help: "With --tokenizer sentencepiece: the model type to train, unigram or bpe.") var modelType: SentencePieceModelType = .unigram
+    @Option(help: "With --tokenizer sentencepiece: use this existing model (padding id 0, end of sentence id 1) instead of training one; it is copied to NAME.model.")
+    var sentencepieceModel: String?
     @Option(help: "Vocabulary search threshold.") var threshold: Int = 82
     @Option(help: "Seed of the shard shuffle.") var seed: UInt64 = 1
 
@@ -208,12 +211,17 @@ struct Corpus: ParsableCommand {
         try requireRange(shards, FlagBounds.shards, flag: "--shards")
         try requireRange(targetSize, 1...10_000_000, flag: "--target-size")
         try requireRange(threshold, 0...10_000_000, flag: "--threshold")
+        if let sentencepieceModel {
+            guard tokenizer == .sentencepiece else { throw ValidationError("--sentencepiece-model needs --tokenizer sentencepiece") }
+            try requireExisting(sentencepieceModel, flag: "--sentencepiece-model")
+        }
     }
 
     func run() throws {
         let directory = URL(fileURLWithPath: output)
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let vocabURL = directory.appendingPathComponent(tokenizer == .sentencepiece ? "\(name).model" : "\(name).vocab")
+        if let sentencepieceModel { try adopt(URL(fileURLWithPath: sentencepieceModel), as: vocabURL) }
         let tokenizer: any Tokenizer
         if FileManager.default.fileExists(atPath: vocabURL.path) {
             tokenizer = try TokenizerFile.load(vocabURL)
@@ -225,7 +233,9 @@ struct Corpus: ParsableCommand {
                 // The model's ids: padding 0, end of sentence 1 (what swift-nmt's models expect).
                 tokenizer = try SentencePiece.train(
                     inputs: inputs, modelPrefix: vocabURL.deletingPathExtension(), vocabularySize: targetSize,
-                    options: TokenizerFile.sentencePieceReferenceIDs.merging(["minloglevel": "1"]) { a, _ in a })
+                    options: TokenizerFile.sentencePieceReferenceIDs.merging(["minloglevel": "1", "model_type": modelType.rawValue]) {
+                        a, _ in a
+                    })
             } else {
                 let built = try VocabularyBuilder.build(files: inputs, targetSize: targetSize, threshold: threshold) {
                     note("  vocabulary: \($0)")
@@ -250,6 +260,33 @@ struct Corpus: ParsableCommand {
         try record.write(in: directory)
         note("shards: \((train + dev).map(\.lastPathComponent).joined(separator: ", "))")
     }
+}
+
+extension Corpus {
+    /// Copies a given SentencePiece model to `destination` after checking that it can
+    /// feed swift-nmt's models; an existing, different `destination` is refused (its
+    /// shards were made with it).
+    func adopt(_ model: URL, as destination: URL) throws {
+        do { try SentencePiece(modelFile: model).requireReferenceIDs() } catch let error as TokenizerError {
+            throw ValidationError("--sentencepiece-model \(model.path): \(error)")
+        }
+        let given = try Data(contentsOf: model)
+        if FileManager.default.fileExists(atPath: destination.path) {
+            guard try Data(contentsOf: destination) == given else {
+                throw ValidationError("\(destination.path) already exists and differs from --sentencepiece-model \(model.path); use a new --output or --name")
+            }
+            return
+        }
+        try given.write(to: destination)
+    }
+}
+
+/// SentencePiece's model types `nmt-prepare corpus` can train.
+enum SentencePieceModelType: String, ExpressibleByArgument {
+    /// The unigram language model (SentencePiece's default).
+    case unigram
+    /// Byte-pair encoding.
+    case bpe
 }
 
 /// The vocabularies `nmt-prepare corpus` can build.

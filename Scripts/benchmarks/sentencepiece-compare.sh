@@ -20,9 +20,10 @@ echo "CPU: $(lscpu | sed -n 's/^Model name: *//p'), $(date -u +%Y-%m-%d); $lines
 printf '%-28s %10s %10s\n' "round" "seconds" "MB/s"
 for round in 1 2 3; do
     start=$(date +%s.%N)
-    .build/release/nmt-bench-sentencepiece --model $model --file "$work/text" --ids-out "$work/swift.ids" >/dev/null
+    .build/release/nmt-bench-sentencepiece --model $model --file "$work/text" --ids-out "$work/swift.ids" >"$work/swift.json"
     seconds=$(python3 -c "print($(date +%s.%N) - $start)")
-    printf '%-28s %10.3f %10.1f\n' "swift-nmt $round" "$seconds" "$(python3 -c "print($bytes / $seconds / 1e6)")"
+    encode=$(python3 -c "import json; print(json.load(open('$work/swift.json'))['seconds'])")
+    printf '%-28s %10.3f %10.1f   (encoding alone %.3f s)\n' "swift-nmt $round" "$seconds" "$(python3 -c "print($bytes / $seconds / 1e6)")" "$encode"
     start=$(date +%s.%N)
     spm_encode --model=$model --output_format=id < "$work/text" > "$work/spm.ids"
     seconds=$(python3 -c "print($(date +%s.%N) - $start)")

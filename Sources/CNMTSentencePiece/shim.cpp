@@ -87,6 +87,36 @@ int nmt_spm_encode(
     return 0;
 }
 
+int nmt_spm_encode_lines(
+    const nmt_spm *model, const char *text, size_t length, int32_t **ids, size_t *idCount, size_t **lineEnds,
+    size_t *lineCount, char **error) {
+    std::vector<int32_t> all;
+    std::vector<size_t> ends;
+    std::vector<int> line;
+    size_t start = 0;
+    while (start < length) {
+        const void *newline = memchr(text + start, '\n', length - start);
+        const size_t end = newline == nullptr ? length : static_cast<size_t>(static_cast<const char *>(newline) - text);
+        if (report(model->processor.Encode(std::string_view(text + start, end - start), &line), error) != 0) return 1;
+        all.insert(all.end(), line.begin(), line.end());
+        ends.push_back(all.size());
+        start = end + 1;
+    }
+    *ids = static_cast<int32_t *>(std::malloc(sizeof(int32_t) * (all.empty() ? 1 : all.size())));
+    *lineEnds = static_cast<size_t *>(std::malloc(sizeof(size_t) * (ends.empty() ? 1 : ends.size())));
+    if (*ids == nullptr || *lineEnds == nullptr) {
+        std::free(*ids);
+        std::free(*lineEnds);
+        *error = copy("out of memory for " + std::to_string(all.size()) + " ids");
+        return 1;
+    }
+    std::copy(all.begin(), all.end(), *ids);
+    std::copy(ends.begin(), ends.end(), *lineEnds);
+    *idCount = all.size();
+    *lineCount = ends.size();
+    return 0;
+}
+
 int nmt_spm_encode_pieces(
     const nmt_spm *model, const char *text, size_t length, char **pieces, size_t *bytes, size_t *count, char **error) {
     std::vector<std::string> result;

@@ -54,6 +54,25 @@ final class SentencePieceTests: XCTestCase {
         }
     }
 
+    /// A whole file in one call gives the Python package's ids line by line, with an empty
+    /// line as no ids; pieces join as the library joins them.
+    func testEncodesAFileInOneCallAndJoinsPieces() throws {
+        let expected = try expected()["unigram"]!
+        let model = try SentencePiece(modelFile: fixture("unigram.model"))
+        // The stress file's tab and space lines hold no newline, so each row is one line.
+        let text = expected.rows.map(\.text).joined(separator: "\n") + "\n"
+        let encoded = try model.encodeLines(Data(text.utf8))
+        XCTAssertEqual(encoded.count, expected.rows.count)
+        for (i, row) in expected.rows.enumerated() { XCTAssertEqual(Array(encoded[i]), row.ids, row.text) }
+        XCTAssertEqual(try model.encodeLines(Data("a\n\nb".utf8)).count, 3, "no final newline: the last line still counts")
+        XCTAssertEqual(try model.encodeLines(Data()).count, 0)
+        // Without unknown pieces, joining pieces gives the ids' text (an unknown piece is kept
+        // as its own text there, where its id decodes to " ⁇ ").
+        let known = expected.rows.filter { !$0.ids.contains(expected.unknown_id) }
+        XCTAssertGreaterThan(known.count, 100)
+        for row in known { XCTAssertEqual(try model.decode(pieces: row.pieces), row.decoded, row.text) }
+    }
+
     /// A model trained here with the settings of the fixture script encodes every line as
     /// the Python-trained fixture does: the trainer is the library's too.
     func testTrainsTheLibrarysModel() throws {

@@ -54,4 +54,38 @@ final class SentencePiecePipelineTests: XCTestCase {
                 tokenizer: other)
         ) { XCTAssertTrue("\($0)".contains("--pad_id=0 --eos_id=1"), "\($0)") }
     }
+
+    /// `--model-type bpe` trains a BPE model; `--sentencepiece-model` adopts a given model
+    /// (the one just trained, into a new folder: the same ids, so the same shards) and
+    /// refuses one with other ids, naming the flags.
+    func testPrepareWithABPEModelAndAGivenModel() throws {
+        let directory = try temporaryDirectory(for: self, prefix: "nmt-spm-given")
+        let (source, target) = (try SampleCorpus.fixture("sample.en").path, try SampleCorpus.fixture("sample.de").path)
+        func prepare(_ output: URL, _ flags: [String]) throws -> (output: String, error: String, status: Int32) {
+            try runProduct(
+                "nmt-prepare",
+                ["corpus", "--train-source", source, "--train-target", target, "--dev-source", source, "--dev-target", target,
+                 "--output", output.path, "--name", "spm", "--shards", "1", "--target-size", "300", "--tokenizer", "sentencepiece"]
+                    + flags, testCase: Self.self)
+        }
+        let first = directory.appendingPathComponent("bpe")
+        let trained = try prepare(first, ["--model-type", "bpe"])
+        XCTAssertEqual(trained.status, 0, trained.error)
+        let model = first.appendingPathComponent("spm.model")
+        XCTAssertEqual(try SentencePiece(modelFile: model).vocabularySize, 300)
+        let second = directory.appendingPathComponent("given")
+        let adopted = try prepare(second, ["--sentencepiece-model", model.path])
+        XCTAssertEqual(adopted.status, 0, adopted.error)
+        XCTAssertEqual(try Data(contentsOf: second.appendingPathComponent("spm.model")), try Data(contentsOf: model))
+        XCTAssertEqual(
+            try Data(contentsOf: second.appendingPathComponent("spm-dev-00001-of-00001")),
+            try Data(contentsOf: first.appendingPathComponent("spm-dev-00001-of-00001")))
+        let defaults = try SentencePiece.train(
+            inputs: [URL(fileURLWithPath: source)], modelPrefix: directory.appendingPathComponent("defaults"), vocabularySize: 300,
+            options: ["minloglevel": "1"])
+        _ = defaults
+        let refused = try prepare(directory.appendingPathComponent("refused"), ["--sentencepiece-model", directory.appendingPathComponent("defaults.model").path])
+        XCTAssertNotEqual(refused.status, 0)
+        XCTAssertTrue(refused.error.contains("--pad_id=0 --eos_id=1"), refused.error)
+    }
 }

@@ -54,6 +54,14 @@ int nmt_spm_encode(
 int nmt_spm_encode_pieces(
     const nmt_spm *model, const char *text, size_t length, char **pieces, size_t *bytes, size_t *count, char **error);
 
+/// Encodes every line of `length` bytes of UTF-8 `text` (lines end at '\n'; a final '\n'
+/// starts no further line), as spm_encode does, into one array of ids (`*ids`, `*idCount`)
+/// and each line's end offset in it (`*lineEnds`, `*lineCount`), both allocated. One id
+/// vector is reused across lines, so a file costs two allocations rather than two a line.
+int nmt_spm_encode_lines(
+    const nmt_spm *model, const char *text, size_t length, int32_t **ids, size_t *idCount, size_t **lineEnds,
+    size_t *lineCount, char **error);
+
 /// Decodes `count` ids into UTF-8 text (allocated, NUL-terminated, `*length` bytes).
 int nmt_spm_decode(const nmt_spm *model, const int32_t *ids, size_t count, char **text, size_t *length, char **error);
 

@@ -63,6 +63,30 @@ public final class SentencePiece: @unchecked Sendable {
         try encode(text, sample: false, nbest: 0, alpha: 0)
     }
 
+    /// The ids of every line of UTF-8 `text` (lines end at a newline; a final newline starts
+    /// no further line), in one call into the library: the fast path for a whole file,
+    /// which reuses one buffer across lines where ``encode(_:)`` allocates per line.
+    ///
+    /// - Throws: ``SentencePieceError/failed(_:)`` when the library refuses a line.
+    public func encodeLines(_ text: Data) throws(SentencePieceError) -> EncodedLines {
+        var ids: UnsafeMutablePointer<Int32>?
+        var ends: UnsafeMutablePointer<Int>?
+        var idCount = 0, lineCount = 0
+        var error: UnsafeMutablePointer<CChar>?
+        let status = text.withUnsafeBytes { raw in
+            nmt_spm_encode_lines(
+                model, raw.baseAddress?.assumingMemoryBound(to: CChar.self), raw.count, &ids, &idCount, &ends, &lineCount, &error)
+        }
+        guard status == 0, let ids, let ends else { throw .failed(Self.take(error)) }
+        defer {
+            nmt_spm_free_buffer(ids)
+            nmt_spm_free_buffer(ends)
+        }
+        return EncodedLines(
+            ids: Array(UnsafeBufferPointer(start: ids, count: idCount)),
+            lineEnds: Array(UnsafeBufferPointer(start: ends, count: lineCount)))
+    }
+
     /// One segmentation of `text` drawn at random (subword regularization, for training):
     /// from the `nbest` best (`-1`: from all, for unigram models) with smoothing `alpha`;
     /// for BPE models `alpha` is the BPE-dropout rate. ``seedRandomGenerator(_:)`` makes
@@ -208,6 +232,32 @@ public final class SentencePiece: @unchecked Sendable {
         guard let error else { return "unknown error" }
         defer { nmt_spm_free_buffer(error) }
         return String(cString: error)
+    }
+}
+
+/// The ids of a file's lines (``SentencePiece/encodeLines(_:)``): one flat array and
+/// where each line ends in it.
+public struct EncodedLines: Sendable, Equatable {
+    /// Every line's ids, one after another.
+    public var ids: [Int32]
+    /// For each line, the offset in ``ids`` just past its last id.
+    public var lineEnds: [Int]
+
+    /// Creates the result from ids and line ends (each end at least the one before it).
+    public init(ids: [Int32], lineEnds: [Int]) {
+        precondition(
+            zip([0] + lineEnds, lineEnds).allSatisfy { $0 <= $1 } && (lineEnds.last ?? 0) <= ids.count,
+            "EncodedLines: line ends \(lineEnds.prefix(4))… do not fit \(ids.count) ids")
+        self.ids = ids
+        self.lineEnds = lineEnds
+    }
+
+    /// Lines.
+    public var count: Int { lineEnds.count }
+
+    /// The ids of line `index`.
+    public subscript(index: Int) -> ArraySlice<Int32> {
+        ids[(index == 0 ? 0 : lineEnds[index - 1])..<lineEnds[index]]
     }
 }
 

@@ -37,20 +37,33 @@ struct GenerateBeamSearch {
         }
         let timing = model.positionTable(length: (limits.max() ?? 0) + 1)
         var cache = model.decoderCache(for: request.inputs, copies: beams, plan: request.plan)
-        var banned = [Bool](repeating: false, count: width)
-        for id in strategy.bannedIDs where id >= 0 && Int(id) < width { banned[Int(id)] = true }
         var active = Array(0..<request.batchSize)
         var step = 0
+        // Banned ids are ruled out after the softmax (transformers applies bad_words_ids to
+        // log probabilities): asking for beams more candidates per banned id leaves enough.
+        let banned = Set(strategy.bannedIDs)
+        let count = min(2 * beams + beams * banned.count, beams * width)
         while !active.isEmpty {
             let last = IndexTensor(active.flatMap { s in sentences[s].running.map { $0.last ?? 0 } })
             let logits = model.decodeStep(last, step: step, cache: &cache, timingSignal: timing, plan: request.plan)
+            let forced = strategy.forcesEOS(atStep: step)
+            let (values, indices) =
+                forced
+                ? ([], [])
+                : logits.beamCandidates(groupSize: beams, base: active.flatMap { sentences[$0].runningScores }, count: count)
             var sources: [Int32] = []
-            logits.logSoftmax().withUnsafeBufferPointer { logProbs in
-                for (a, s) in active.enumerated() {
-                    let rows = UnsafeBufferPointer(rebasing: logProbs[(a * beams * width)..<((a + 1) * beams * width)])
-                    let chosen = advance(&sentences[s], logProbs: rows, banned: banned, step: step)
-                    sources += chosen.map { Int32(a * beams) + $0 }
+            for (a, s) in active.enumerated() {
+                var top: [(score: Float, index: Int)]
+                if forced {
+                    // forced_eos_token_id: EOS has log probability 0, every other id −∞.
+                    top = sentences[s].runningScores.enumerated().map { ($0.element, $0.offset * width + 1) }
+                        .sorted { $0.score != $1.score ? $0.score > $1.score : $0.index < $1.index }
+                } else {
+                    top = (a * count..<(a + 1) * count).map { (values[$0], Int(indices[$0])) }
+                        .filter { !banned.contains(Int32($0.index % width)) }
                 }
+                let chosen = advance(&sentences[s], top: Array(top.prefix(2 * beams)), width: width, step: step)
+                sources += chosen.map { Int32(a * beams) + $0 }
             }
             step += 1
             let staying = active.indices.filter { !sentences[active[$0]].done }
@@ -63,28 +76,10 @@ struct GenerateBeamSearch {
             scores: sentences.map { $0.finished.first?.score ?? $0.runningScores[0] })
     }
 
-    /// One step of one sentence, from its beams' log probabilities [beams · V]: returns the
-    /// beam each new running beam continues.
-    private func advance(_ sentence: inout Sentence, logProbs: UnsafeBufferPointer<Float>, banned: [Bool], step: Int) -> [Int32] {
-        let beams = strategy.beamSize, keep = 2 * beams, width = banned.count
-        let forced = strategy.forcesEOS(atStep: step)
-        // The 2·beams best (cumulative score, flat index), best first; ties keep the lower index.
-        var top: [(score: Float, index: Int)] = []
-        top.reserveCapacity(keep + 1)
-        for beam in 0..<beams {
-            let base = sentence.runningScores[beam]
-            for id in 0..<width {
-                var logProb = logProbs[beam * width + id]
-                if forced { logProb = id == 1 ? 0 : -.infinity }
-                else if banned[id] { logProb = -.infinity }
-                let score = logProb + base
-                if top.count == keep, !(score > top[keep - 1].score) { continue }
-                var at = top.count
-                while at > 0, score > top[at - 1].score { at -= 1 }
-                top.insert((score, beam * width + id), at: at)
-                if top.count > keep { top.removeLast() }
-            }
-        }
+    /// One step of one sentence, from its best continuations (cumulative score, flat index
+    /// `beam · V + id`), best first: returns the beam each new running beam continues.
+    private func advance(_ sentence: inout Sentence, top: [(score: Float, index: Int)], width: Int, step: Int) -> [Int32] {
+        let beams = strategy.beamSize, keep = 2 * beams
         let generatedLength = step + 1
         let reachesLimit = generatedLength >= sentence.limit
         var candidates: [(tokens: [Int32], score: Float, beam: Int, hits: Bool)] = top.map { entry in
@@ -92,13 +87,14 @@ struct GenerateBeamSearch {
             return (sentence.running[beam] + [id], entry.score, beam, id == 1 || reachesLimit)
         }
         if candidates.count < keep {
-            // Every continuation scored −∞ (cannot happen with finite logits); keep the beams.
+            // Fewer continuations than transformers' 2·beams (a forced step, or a tiny
+            // vocabulary): the rest are −∞ and end, as there.
             candidates += (candidates.count..<keep).map { _ in (sentence.running[0] + [1], -.infinity, 0, true) }
         }
         // Finished hypotheses: the first `beams` candidates that end, unless the search is over.
         let penalty = Float(Foundation.pow(Double(generatedLength), Double(strategy.lengthPenalty)))
         let full = strategy.earlyStopping == .always && sentence.finished.count == beams
-        if !sentence.done && !full {
+        if !full {
             for candidate in candidates.prefix(beams) where candidate.hits {
                 let score = candidate.score / penalty
                 var at = sentence.finished.count

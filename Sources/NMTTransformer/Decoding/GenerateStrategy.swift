@@ -70,7 +70,9 @@ public struct GenerateStrategy: DecodingStrategy, Equatable {
         if beamSize < 1 { return "num_beams is \(beamSize); must be at least 1" }
         if maximumLength < 2 { return "max_length is \(maximumLength); must be at least 2 (the start token and one more)" }
         if !lengthPenalty.isFinite { return "length_penalty is \(lengthPenalty); must be finite" }
-        if bannedIDs.contains(1) { return "EOS (id 1 here) is among the banned ids; no sentence could end" }
+        if bannedIDs.contains(1) && !forcesEOSAtMaximumLength {
+            return "EOS (id 1 here) is banned and not forced at the maximum length; no sentence could end"
+        }
         return nil
     }
 
@@ -91,12 +93,20 @@ public struct GenerateStrategy: DecodingStrategy, Equatable {
     /// Whether `step` (0-based, the token after the start token) is the one forced to EOS.
     func forcesEOS(atStep step: Int) -> Bool { forcesEOSAtMaximumLength && step + 1 == maximumLength - 1 }
 
-    /// The greedy token: EOS at the forced step, otherwise the most probable allowed id.
+    /// The greedy token: EOS at the forced step, otherwise the most probable allowed id
+    /// (the lowest on ties, as `torch.argmax`).
     private func greedyChoice(_ logProbs: UnsafeBufferPointer<Float>, step: Int) -> (id: Int32, logProb: Float) {
         if forcesEOS(atStep: step) { return (1, 0) }
-        var best = -1
-        for j in 0..<logProbs.count where !bannedIDs.contains(Int32(j)) && (best < 0 || logProbs[j] > logProbs[best]) { best = j }
-        return (Int32(best), logProbs[best])
+        var best = GreedyStrategy.mostProbable(logProbs)
+        // A banned id wins rarely (Marian bans padding): only then scan again without it.
+        if bannedIDs.contains(best.id) {
+            var index = -1
+            for j in 0..<logProbs.count where !bannedIDs.contains(Int32(j)) && (index < 0 || logProbs[j] > logProbs[index]) {
+                index = j
+            }
+            best = (Int32(index), logProbs[index])
+        }
+        return best
     }
 }
 
