@@ -73,10 +73,17 @@ public struct Transformer: ParameterContainer, Sendable {
     }
 
     /// Logits [..., V] of decoder outputs [..., H] (after the stack's final norm): the
-    /// output projection (the embedding's weights when tied), plus the output bias.
+    /// output projection (the embedding's weights when tied), plus the output bias, added
+    /// inside the product (`Tensor.matmul(_:_:transposeB:addingRow:)`).
     public func logits(_ outputs: Tensor) -> Tensor {
-        let projected = outputProjection.map { Tensor.matmul(outputs, $0, transposeB: true) } ?? embedding.linear(outputs)
-        return outputBias.map { projected + $0 } ?? projected
+        let weights = outputProjection ?? embedding.weights
+        guard let outputBias else {
+            return outputProjection == nil ? embedding.linear(outputs) : Tensor.matmul(outputs, weights, transposeB: true)
+        }
+        let rows = outputs.shape.dropLast().reduce(1, *)
+        return Tensor.matmul(
+            outputs.reshaped(to: [rows, configuration.hiddenSize]), weights, transposeB: true, addingRow: outputBias
+        ).reshaped(to: outputs.shape.dropLast() + [configuration.vocabularySize])
     }
 
     /// Encodes source ids [B, S].

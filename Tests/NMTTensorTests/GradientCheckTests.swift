@@ -1,3 +1,4 @@
+import Foundation
 import NMTTensor
 import NMTTestSupport
 import XCTest
@@ -23,6 +24,30 @@ final class GradientCheckTests: XCTestCase {
         let bias = patternTensor([2, 1, 1, 3], frequency: 0.4, amplitude: 1)
         let logits = patternTensor([2, 2, 3, 3], frequency: 0.21, amplitude: 1)
         checkGradients([logits, bias]) { $0[0] + $0[1] }
+    }
+
+    /// Swish and the exact GELU (Marian's activations), away from nothing: both are smooth.
+    func testMarianActivations() {
+        checkGradients([a]) { $0[0].swish() }
+        checkGradients([a]) { $0[0].gelu() }
+        // Values against the definitions, in double precision.
+        for (x, y) in zip(a.scalars.map(Double.init), a.swish().scalars) { XCTAssertEqual(Double(y), x / (1 + Foundation.exp(-x)), accuracy: 1e-6) }
+        for (x, y) in zip(a.scalars.map(Double.init), a.gelu().scalars) {
+            XCTAssertEqual(Double(y), 0.5 * x * (1 + Foundation.erf(x / 2.0.squareRoot())), accuracy: 1e-6)
+        }
+    }
+
+    /// The product with a row bias inside BLAS's accumulator: its gradients, and its values
+    /// against the product plus the bias (equal to rounding).
+    func testMatmulAddingARow() {
+        let x = patternTensor([3, 4], frequency: 0.37, amplitude: 1.1)
+        let w = patternTensor([5, 4], frequency: 0.23, amplitude: 0.9, phase: 0.5)
+        let bias = patternTensor([5], frequency: 0.6, amplitude: 0.7)
+        checkGradients([x, w, bias]) { Tensor.matmul($0[0], $0[1], transposeB: true, addingRow: $0[2]) }
+        checkGradients([x, w.transposed(), bias]) { Tensor.matmul($0[0], $0[1], addingRow: $0[2]) }
+        let fused = Tensor.matmul(x, w, transposeB: true, addingRow: bias).scalars
+        let separate = (Tensor.matmul(x, w, transposeB: true) + bias).scalars
+        for (f, s) in zip(fused, separate) { XCTAssertEqual(f, s, accuracy: 1e-6) }
     }
 
     func testScalarArithmetic() {

@@ -54,6 +54,38 @@ extension Tensor {
         }
     }
 
+    /// `a · op(b) + bias` for `a` [M, K], `b` [K, N] (or [N, K] with `transposeB`) and a row
+    /// `bias` [N] added to every row, with the bias in BLAS's accumulator: the output
+    /// starts as copies of the bias and the product adds to it (beta 1), one pass over the
+    /// [M, N] result fewer than adding afterwards. For wide outputs (a decoder's logits
+    /// over a large vocabulary) that pass is a noticeable part of each decoding step.
+    ///
+    /// The floats may differ in the last bit from `matmul(a, b) + bias`: the bias joins
+    /// the sum before BLAS's last block of K rather than after it.
+    public static func matmul(_ a: Tensor, _ b: Tensor, transposeB: Bool = false, addingRow bias: Tensor) -> Tensor {
+        precondition(a.rank == 2 && b.rank == 2 && bias.rank == 1, "matmul(addingRow:): needs [M, K], a matrix and [N]; got \(a.shape), \(b.shape), \(bias.shape)")
+        let (m, k) = (a.shape[0], a.shape[1])
+        let (k2, n) = transposeB ? (b.shape[1], b.shape[0]) : (b.shape[0], b.shape[1])
+        precondition(k == k2 && bias.shape[0] == n, "matmul(addingRow:): \(a.shape) · \(b.shape)\(transposeB ? "ᵀ" : "") + \(bias.shape)")
+        var d = GemmDescriptor(m: m, n: n, k: k, transposeA: false, transposeB: transposeB)
+        d.beta = 1
+        let tape = GradientTape.common([a, b, bias], op: "matmul_bias")
+        let out = Tensor(uninitializedShape: [m, n], tape: tape)
+        KernelDispatch.run(
+            KernelLaunch("matmul_bias", inputs: [a.buffer, b.buffer, bias.buffer], outputs: [out.buffer]) { args in
+                let (row, c) = (args.input(2), args.output(0))
+                for r in 0..<m { (c + r * n).update(from: row, count: n) }
+                MatmulKernels.gemm(d, args.input(0), args.input(1), c)
+            }, on: tape)
+        return out.withGradient(of: [a, b, bias]) { g in
+            [
+                matmul(g, b, transposeB: !transposeB),
+                transposeB ? matmul(g, a, transposeA: true) : matmul(a, g, transposeA: true),
+                g.unbroadcast(to: bias.shape),
+            ]
+        }
+    }
+
     /// The matrix product self · other (see ``matmul(_:_:transposeA:transposeB:)``).
     public func matmul(_ other: Tensor, transposeOther: Bool = false) -> Tensor {
         Tensor.matmul(self, other, transposeB: transposeOther)
