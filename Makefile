@@ -37,7 +37,7 @@ bench: deps
 bench-compare: deps
 	Scripts/benchmarks/bench-compare.sh
 
-DOC_TARGETS = NMT NMTTensor NMTLayers NMTTransformer NMTData NMTAccelerator NMTSchedule NMTDistributed NMTServer
+DOC_TARGETS = NMT NMTTensor NMTLayers NMTTransformer NMTData NMTAccelerator NMTSchedule NMTInterop NMTDistributed NMTServer
 
 docs: deps
 	swift package --allow-writing-to-directory .build/docs generate-documentation \

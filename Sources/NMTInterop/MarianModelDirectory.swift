@@ -8,7 +8,7 @@ import NMTTransformer
 /// `source.spm`, `target.spm`, `vocab.json` (and `target_vocab.json` for separate
 /// vocabularies), `tokenizer_config.json`.
 ///
-/// ``load(_:greedy:)`` builds a ``Transformer`` of the Marian architecture with the
+/// ``load(_:greedy:)`` builds a `Transformer` of the Marian architecture with the
 /// weights, the ``MarianTokenizer``, and the decoding `generate()` would do. Ids are
 /// permuted to swift-nmt's (padding 0, EOS 1; see ``VocabularyPermutation``), which
 /// changes no logit.

@@ -49,7 +49,8 @@ public struct MarianTokenizer: Tokenizer {
     ///   - decodingModel: the SentencePiece model that joins output pieces.
     ///   - sourceVocabulary: `vocab.json`, piece → id.
     ///   - targetVocabulary: `target_vocab.json`, or `vocab.json` again when shared.
-    ///   - padding, endOfSentence: the configuration's ids (shared by both sides).
+    ///   - padding: the configuration's padding id (shared by both sides).
+    ///   - endOfSentence: the configuration's EOS id (shared by both sides).
     ///   - path: the directory, named in errors.
     /// - Throws: ``MarianModelError/invalidVocabulary(path:reason:)`` when a vocabulary
     ///   lacks `<unk>`, has ids outside `0..<size` or twice, or does not hold the padding

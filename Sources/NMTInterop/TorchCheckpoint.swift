@@ -6,7 +6,7 @@ import ZIPFoundation
 /// written since PyTorch 1.6: `<name>/data.pkl`, the pickled state dict, and
 /// `<name>/data/<key>`, one raw little-endian file per storage) without Python and
 /// without running anything the file names: the pickle goes through
-/// ``RestrictedUnpickler``, which accepts only a state dict's globals.
+/// a restricted unpickler written here, which accepts only a state dict's globals.
 ///
 /// Float32 tensors are read as they are; float16, bfloat16 and float64 ones are converted
 /// to float32; integer tensors (buffers such as position ids) are skipped.

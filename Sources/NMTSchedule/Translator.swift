@@ -190,7 +190,8 @@ public struct Translator: Sendable {
         var plain = DecodingOptions(strategy: options.strategy)
         plain.extraDecodeLength = options.extraDecodeLength
         guard options.strategy is BeamSearchStrategy, options == plain else {
-            throw .invalidSetting("a static-shape device decodes with plain beam search only (no sampling, length limit or n-gram blocking)")
+            throw .invalidSetting(
+                "a static-shape device decodes with the reference's plain beam search only (no sampling, greedy or generate() decoding, length limit or n-gram blocking)")
         }
     }
 

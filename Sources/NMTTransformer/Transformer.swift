@@ -76,10 +76,10 @@ public struct Transformer: ParameterContainer, Sendable {
     /// output projection (the embedding's weights when tied), plus the output bias, added
     /// inside the product (`Tensor.matmul(_:_:transposeB:addingRow:)`).
     public func logits(_ outputs: Tensor) -> Tensor {
-        let weights = outputProjection ?? embedding.weights
         guard let outputBias else {
-            return outputProjection == nil ? embedding.linear(outputs) : Tensor.matmul(outputs, weights, transposeB: true)
+            return outputProjection.map { Tensor.matmul(outputs, $0, transposeB: true) } ?? embedding.linear(outputs)
         }
+        let weights = outputProjection ?? embedding.weights
         let rows = outputs.shape.dropLast().reduce(1, *)
         return Tensor.matmul(
             outputs.reshaped(to: [rows, configuration.hiddenSize]), weights, transposeB: true, addingRow: outputBias

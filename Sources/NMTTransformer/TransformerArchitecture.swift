@@ -7,7 +7,7 @@ import NMTLayers
 ///
 /// Inside swift-nmt every model's ids put padding at 0 and EOS at 1, as the reference
 /// does; a vocabulary with other ids (Marian's: EOS 0, padding last) is permuted when the
-/// model is loaded (see `MarianModelLoader` in NMTInterop), so the search, the loss and
+/// model is loaded (see `VocabularyPermutation` in NMTInterop), so the search, the loss and
 /// the batching stay the same code for both families.
 public struct TransformerArchitecture: Codable, Equatable, Sendable {
     /// Where the model comes from; only informative (the fields below decide).

@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
 import NMTTestSupport
 import XCTest
 
@@ -27,5 +30,55 @@ final class MarianCommandTests: XCTestCase {
         let needed = try runProduct("nmt-translate", ["--model-dir", empty.path, "--text", "x"], testCase: Self.self)
         XCTAssertNotEqual(needed.status, 0)
         XCTAssertTrue(needed.error.contains("--vocab"), needed.error)
+    }
+
+    /// nmt-serve --model-dir on a Marian directory answers POST /translate with what
+    /// transformers' generate() gives, beam and greedy.
+    func testNmtServeServesAMarianDirectory() throws {
+        let model = try MarianParityTests.directory("gelu-separate")
+        let sentences = Array(try MarianParityTests.expected("gelu-separate").sentences.prefix(3))
+        let process = Process()
+        process.executableURL = productURL("nmt-serve", testCase: Self.self)
+        process.arguments = ["--model-dir", model.path, "--port", "0"]
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        defer {
+            process.terminate()
+            process.waitUntilExit()
+        }
+        // "nmt-serve listening on http://127.0.0.1:PORT"
+        var banner = Data()
+        while !banner.contains(0x0A) {
+            let chunk = output.fileHandleForReading.availableData
+            if chunk.isEmpty { break }
+            banner += chunk
+        }
+        let line = String(decoding: banner, as: UTF8.self)
+        let address = try XCTUnwrap(line.split(separator: " ").last.map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }, line)
+        for (mode, expected) in [("beam", sentences.map(\.beam_text)), ("greedy", sentences.map(\.greedy_text))] {
+            var request = URLRequest(url: try XCTUnwrap(URL(string: address + "/translate")))
+            request.httpMethod = "POST"
+            request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+            request.httpBody = try JSONSerialization.data(withJSONObject: ["texts": sentences.map(\.source), "mode": mode])
+            let (data, status) = try Self.send(request)
+            XCTAssertEqual(status, 200, String(decoding: data, as: UTF8.self))
+            let body = try XCTUnwrap(JSONSerialization.jsonObject(with: data) as? [String: Any])
+            XCTAssertEqual(body["translations"] as? [String], expected, mode)
+        }
+    }
+
+    /// One HTTP exchange, waited for.
+    static func send(_ request: URLRequest) throws -> (Data, Int) {
+        let done = DispatchSemaphore(value: 0)
+        nonisolated(unsafe) var result: (Data?, URLResponse?, Error?)
+        URLSession.shared.dataTask(with: request) { data, response, error in
+            result = (data, response, error)
+            done.signal()
+        }.resume()
+        guard done.wait(timeout: .now() + 60) == .success else { throw URLError(.timedOut) }
+        if let error = result.2 { throw error }
+        return (result.0 ?? Data(), (result.1 as? HTTPURLResponse)?.statusCode ?? 0)
     }
 }
