@@ -36,6 +36,7 @@ let package = Package(
         .executable(name: "nmt-bleu", targets: ["nmt-bleu"]),
         .executable(name: "nmt-evaluate", targets: ["nmt-evaluate"]),
         .executable(name: "nmt-average", targets: ["nmt-average"]),
+        .executable(name: "nmt-export", targets: ["nmt-export"]),
         .executable(name: "nmt-bench-tensor", targets: ["nmt-bench-tensor"]),
         .executable(name: "nmt-bench-model", targets: ["nmt-bench-model"]),
         .executable(name: "nmt-bench-data", targets: ["nmt-bench-data"]),
@@ -130,6 +131,8 @@ let package = Package(
             name: "nmt-translate", dependencies: ["NMT", "NMTCommandLine", argumentParser], path: "Examples/nmt-translate"),
         .executableTarget(name: "nmt-bleu", dependencies: ["NMT", argumentParser], path: "Examples/nmt-bleu"),
         .executableTarget(name: "nmt-average", dependencies: ["NMT", argumentParser], path: "Examples/nmt-average"),
+        .executableTarget(
+            name: "nmt-export", dependencies: ["NMT", "NMTCommandLine", argumentParser], path: "Examples/nmt-export"),
         .executableTarget(
             name: "nmt-serve", dependencies: ["NMT", "NMTCommandLine", "NMTServer", argumentParser, logging],
             path: "Examples/nmt-serve"),

@@ -35,8 +35,9 @@ public struct TranslationModel: Sendable {
     ///
     /// - Parameters:
     ///   - directory: a swift-nmt model directory or checkpoint, or a Marian directory.
-    ///   - vocabulary: the vocabulary file for a swift-nmt model (required there; a Marian
-    ///     directory has its own and refuses one).
+    ///   - vocabulary: the vocabulary file for a swift-nmt model (required there, unless
+    ///     the folder is an export, which carries its own; a Marian directory has its own
+    ///     and refuses one).
     ///   - greedy: for a Marian model, `generate()`'s greedy search instead of its beams.
     ///   - warning: told about each newer checkpoint skipped as unusable.
     /// - Throws: ``TranslationModelError`` when the vocabulary is missing or not wanted,
@@ -52,7 +53,12 @@ public struct TranslationModel: Sendable {
                 format: .marian, model: marian.model, tokenizer: marian.tokenizer, decodingOptions: marian.decodingOptions,
                 maximumInputTokens: marian.model.configuration.architecture.maximumPositions)
         }
-        guard let vocabulary else { throw TranslationModelError.vocabularyNeeded(directory: directory.path) }
+        // An export folder (nmt-export --format swift-nmt) carries its vocabulary.
+        let exported = try ModelExport.exportedVocabulary(in: directory)
+        if let exported, let vocabulary, !Translator.sameFile(exported, vocabulary) {
+            throw TranslationModelError.vocabularyNotUsed(directory: directory.path, vocabulary: vocabulary.path)
+        }
+        guard let vocabulary = vocabulary ?? exported else { throw TranslationModelError.vocabularyNeeded(directory: directory.path) }
         // The checkpoint records its vocabulary's hash: another vocabulary of the same size
         // would translate into nonsense.
         let model = try Checkpoint.loadModel(
@@ -80,7 +86,7 @@ public struct TranslationModel: Sendable {
 public enum TranslationModelError: Error, Equatable, CustomStringConvertible {
     /// A swift-nmt model directory was given without its vocabulary.
     case vocabularyNeeded(directory: String)
-    /// A vocabulary was given for a directory that has its own.
+    /// Another vocabulary was given for a directory that has its own.
     case vocabularyNotUsed(directory: String, vocabulary: String)
 
     /// A sentence saying what to do.
@@ -89,7 +95,7 @@ public enum TranslationModelError: Error, Equatable, CustomStringConvertible {
         case .vocabularyNeeded(let directory):
             return "\(directory) is not a Hugging Face Marian directory (no config.json with model_type \"marian\"); a swift-nmt model needs the vocabulary it was trained with (--vocab)"
         case .vocabularyNotUsed(let directory, let vocabulary):
-            return "\(directory) is a Hugging Face Marian model with its own vocabulary (vocab.json, source.spm); "
+            return "\(directory) carries its own vocabulary (a Hugging Face Marian model, or an export of ours); "
                 + "leave out the vocabulary \(vocabulary)"
         }
     }

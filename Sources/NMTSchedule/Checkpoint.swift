@@ -42,7 +42,8 @@ public struct RestoredCheckpoint {
 public enum Checkpoint {
     /// The optimizer state file name.
     public static let optimizerFileName = "optimizer.safetensors"
-    static let manifestFileName = "manifest.json"
+    /// The manifest file inside a checkpoint directory.
+    public static let manifestFileName = "manifest.json"
     static let prefix = "checkpoint-"
 
     /// The hex CRC-32C of a vocabulary file (what a checkpoint records to refuse another

@@ -216,7 +216,7 @@ public struct Translator: Sendable {
 
     /// Whether two paths name one file (the same path, a hard link or a symbolic link to it):
     /// device and inode after following links.
-    static func sameFile(_ a: URL, _ b: URL) -> Bool {
+    public static func sameFile(_ a: URL, _ b: URL) -> Bool {
         var first = stat(), second = stat()
         guard stat(a.path, &first) == 0, stat(b.path, &second) == 0 else { return false }
         return first.st_dev == second.st_dev && first.st_ino == second.st_ino

@@ -123,15 +123,66 @@ public struct TransformerConfiguration: Codable, Equatable, Sendable {
         if let (field, reason) = architecture.problems().first { throw .invalid(field: field, reason: reason) }
     }
 
+    /// The version of the configuration file this library writes: 2 records the
+    /// architecture, the position table's first position and the special ids, so that a
+    /// reader outside swift-nmt needs no guess (1: the reference's model, implied).
+    public static let formatVersion = 2
+
     private enum CodingKeys: String, CodingKey {
-        case vocabularySize, hiddenSize, layerCount, decoderLayerCount, headCount, filterSize, postprocessDropout
-        case attentionDropout, reluDropout, labelSmoothing, extraDecodeLength, beamSize, alpha, architecture
+        case formatVersion, vocabularySize, hiddenSize, layerCount, decoderLayerCount, headCount, filterSize
+        case postprocessDropout, attentionDropout, reluDropout, labelSmoothing, extraDecodeLength, beamSize, alpha
+        case architecture, firstPosition, specialIDs
+    }
+
+    /// The ids every swift-nmt model uses, written into configuration files for readers
+    /// outside swift-nmt (a vocabulary with other ids is permuted when loaded).
+    private struct SpecialIDs: Codable, Equatable {
+        var padding = 0, endOfSentence = 1, decoderStart = 0
+    }
+
+    /// Writes every field, the format version, the position table's first position (0:
+    /// the first token is at position 0, in both families) and the special ids.
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(Self.formatVersion, forKey: .formatVersion)
+        try c.encode(vocabularySize, forKey: .vocabularySize)
+        try c.encode(hiddenSize, forKey: .hiddenSize)
+        try c.encode(layerCount, forKey: .layerCount)
+        try c.encodeIfPresent(decoderLayerCount, forKey: .decoderLayerCount)
+        try c.encode(headCount, forKey: .headCount)
+        try c.encode(filterSize, forKey: .filterSize)
+        try c.encode(postprocessDropout, forKey: .postprocessDropout)
+        try c.encode(attentionDropout, forKey: .attentionDropout)
+        try c.encode(reluDropout, forKey: .reluDropout)
+        try c.encode(labelSmoothing, forKey: .labelSmoothing)
+        try c.encode(extraDecodeLength, forKey: .extraDecodeLength)
+        try c.encode(beamSize, forKey: .beamSize)
+        try c.encode(alpha, forKey: .alpha)
+        try c.encode(architecture, forKey: .architecture)
+        try c.encode(0, forKey: .firstPosition)
+        try c.encode(SpecialIDs(), forKey: .specialIDs)
     }
 
     /// Reads a configuration; `decoderLayerCount` and `architecture` may be absent (files
     /// written before they existed describe the reference's model).
+    ///
+    /// - Throws: `DecodingError` for a malformed file, or one written by a newer version
+    ///   of this library or describing positions or ids swift-nmt does not use.
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
+        let version = try c.decodeIfPresent(Int.self, forKey: .formatVersion) ?? 1
+        func refuse(_ key: CodingKeys, _ reason: String) -> DecodingError {
+            .dataCorruptedError(forKey: key, in: c, debugDescription: reason)
+        }
+        guard version <= Self.formatVersion else {
+            throw refuse(.formatVersion, "format version \(version) is newer than this swift-nmt's \(Self.formatVersion); update swift-nmt")
+        }
+        if let first = try c.decodeIfPresent(Int.self, forKey: .firstPosition), first != 0 {
+            throw refuse(.firstPosition, "firstPosition is \(first); swift-nmt's models start positions at 0")
+        }
+        if let ids = try c.decodeIfPresent(SpecialIDs.self, forKey: .specialIDs), ids != SpecialIDs() {
+            throw refuse(.specialIDs, "special ids \(ids) differ from swift-nmt's (padding 0, EOS 1, decoder start 0)")
+        }
         vocabularySize = try c.decode(Int.self, forKey: .vocabularySize)
         hiddenSize = try c.decode(Int.self, forKey: .hiddenSize)
         layerCount = try c.decode(Int.self, forKey: .layerCount)

@@ -1,0 +1,158 @@
+import Foundation
+import NMTData
+import NMTSchedule
+import NMTTensor
+import NMTTransformer
+
+/// Which weights of a model directory a model is exported with, and why: the one
+/// documented answer to "what does this directory translate with" (see
+/// Documentation/Deploy.md).
+///
+/// In order: a directory that holds `model.safetensors` itself (a saved model, one
+/// checkpoint, an export) is that model; a training run's model directory with a
+/// `checkpoint-best` folder gives its best checkpoint (best dev BLEU); otherwise its
+/// newest usable checkpoint. In every case the moving average of the weights replaces
+/// them when the checkpoint keeps one (`ema.safetensors`, flagged in its manifest).
+public struct ExportedWeights: Sendable, Equatable {
+    /// Why this checkpoint was chosen.
+    public enum Choice: String, Sendable, Equatable {
+        /// The directory is a model or a checkpoint itself.
+        case given
+        /// The best checkpoint by dev BLEU (`checkpoint-best`).
+        case best
+        /// The newest usable checkpoint.
+        case newest
+    }
+
+    /// The folder the weights were read from.
+    public var directory: URL
+    /// Why it was chosen.
+    public var choice: Choice
+    /// Its training step, when it is a checkpoint.
+    public var step: Int?
+    /// Whether the weights are the run's moving average.
+    public var movingAverage: Bool
+
+    /// One line for a log: which folder, why, and which weights.
+    public var description: String {
+        let why = switch choice {
+        case .given: "the given model"
+        case .best: "the best checkpoint by dev BLEU"
+        case .newest: "the newest checkpoint"
+        }
+        let step = self.step.map { " at step \($0)" } ?? ""
+        return "\(directory.path) (\(why)\(step)), \(movingAverage ? "moving-average weights" : "trained weights")"
+    }
+}
+
+/// Writes a model in a form that leaves swift-nmt's training behind: `nmt-export` and
+/// ``exportSwiftNMT(modelDirectory:vocabulary:to:)``.
+public enum ModelExport {
+    /// The file an export writes beside the weights, naming what it holds.
+    public static let recordFileName = "export.json"
+
+    /// What an export folder holds, as ``recordFileName`` records it.
+    public struct Record: Codable, Equatable, Sendable {
+        /// "swift-nmt".
+        public var format: String
+        /// The vocabulary file's name inside the folder.
+        public var vocabularyFile: String
+        /// The step the weights were trained to, when known.
+        public var step: Int?
+        /// Whether the weights are a moving average.
+        public var movingAverage: Bool
+    }
+
+    /// The model of `directory` and which weights it is (see ``ExportedWeights``).
+    ///
+    /// - Parameter vocabularyHash: the vocabulary's hash; a checkpoint trained with another
+    ///   vocabulary is refused.
+    /// - Throws: `CheckpointError` when there is no usable model or it does not fit the
+    ///   vocabulary.
+    public static func resolveWeights(in directory: URL, vocabularyHash: String?) throws -> (Transformer, ExportedWeights) {
+        let manager = FileManager.default
+        var folder = directory, choice = ExportedWeights.Choice.given
+        if !manager.fileExists(atPath: directory.appendingPathComponent(Transformer.weightsFileName).path) {
+            let best = BestCheckpoint.directory(in: directory)
+            if let newestBest = try Checkpoint.newestUsable(in: best).checkpoint {
+                (folder, choice) = (newestBest, .best)
+            } else {
+                guard let newest = try Checkpoint.newestUsable(in: directory).checkpoint else {
+                    throw CheckpointError.noModel(path: directory.path)
+                }
+                (folder, choice) = (newest, .newest)
+            }
+        }
+        guard manager.fileExists(atPath: folder.appendingPathComponent(Checkpoint.manifestFileName).path) else {
+            return (try Transformer.load(from: folder), ExportedWeights(directory: folder, choice: choice, step: nil, movingAverage: false))
+        }
+        let restored = try Checkpoint.load(from: folder, vocabularyHash: vocabularyHash)
+        let weights = ExportedWeights(
+            directory: folder, choice: choice, step: restored.manifest.step, movingAverage: restored.movingAverage != nil)
+        guard let average = restored.movingAverage else { return (restored.model, weights) }
+        return (try average.applied(to: restored.model), weights)
+    }
+
+    /// Writes an inference-only swift-nmt model folder: `model.safetensors`,
+    /// `configuration.json`, the vocabulary file and ``recordFileName``; no optimizer
+    /// state, no moving average to apply (the weights written are those translated with).
+    /// `nmt-translate --model-dir OUTPUT` and `nmt-serve` load it without `--vocab`.
+    ///
+    /// - Parameters:
+    ///   - modelDirectory: a model directory, checkpoint or saved model of ours.
+    ///   - vocabulary: the vocabulary it was trained with.
+    ///   - output: the folder to write (created; must not hold a model already).
+    /// - Returns: which weights were exported.
+    /// - Throws: `CheckpointError` (see ``resolveWeights(in:vocabularyHash:)``),
+    ///   ``ModelExportError/outputNotEmpty(_:)``, and file-system errors.
+    @discardableResult
+    public static func exportSwiftNMT(modelDirectory: URL, vocabulary: URL, to output: URL) throws -> ExportedWeights {
+        let (model, weights) = try resolveWeights(in: modelDirectory, vocabularyHash: try Checkpoint.vocabularyHash(of: vocabulary))
+        let manager = FileManager.default
+        if let contents = try? manager.contentsOfDirectory(atPath: output.path), !contents.isEmpty {
+            throw ModelExportError.outputNotEmpty(output.path)
+        }
+        try model.save(to: output)
+        let vocabularyName = "vocabulary" + (vocabulary.pathExtension.isEmpty ? "" : "." + vocabulary.pathExtension)
+        try manager.copyItem(at: vocabulary, to: output.appendingPathComponent(vocabularyName))
+        let record = Record(format: "swift-nmt", vocabularyFile: vocabularyName, step: weights.step, movingAverage: weights.movingAverage)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try encoder.encode(record).write(to: output.appendingPathComponent(recordFileName), options: .atomic)
+        return weights
+    }
+
+    /// The vocabulary file an export folder names, or nil when `directory` is not one.
+    ///
+    /// - Throws: ``ModelExportError/invalidRecord(_:reason:)`` for a record that cannot be
+    ///   read or names a file that is not there.
+    public static func exportedVocabulary(in directory: URL) throws -> URL? {
+        let url = directory.appendingPathComponent(recordFileName)
+        guard FileManager.default.fileExists(atPath: url.path) else { return nil }
+        let record: Record
+        do { record = try JSONDecoder().decode(Record.self, from: Data(contentsOf: url)) } catch {
+            throw ModelExportError.invalidRecord(url.path, reason: "\(error)")
+        }
+        let vocabulary = directory.appendingPathComponent(record.vocabularyFile)
+        guard record.vocabularyFile == vocabulary.lastPathComponent, FileManager.default.fileExists(atPath: vocabulary.path) else {
+            throw ModelExportError.invalidRecord(url.path, reason: "names the vocabulary \(record.vocabularyFile), which is not in the folder")
+        }
+        return vocabulary
+    }
+}
+
+/// An export that cannot be written or read.
+public enum ModelExportError: Error, Equatable, CustomStringConvertible {
+    /// The output folder already holds files.
+    case outputNotEmpty(String)
+    /// An export record that cannot be used.
+    case invalidRecord(String, reason: String)
+
+    /// A sentence naming the path.
+    public var description: String {
+        switch self {
+        case .outputNotEmpty(let path): return "output \(path) is not empty; export into a new folder"
+        case .invalidRecord(let path, let reason): return "export record \(path) \(reason)"
+        }
+    }
+}
