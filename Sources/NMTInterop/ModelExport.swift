@@ -65,8 +65,12 @@ public enum ModelExport {
 
     /// The model of `directory` and which weights it is (see ``ExportedWeights``).
     ///
-    /// - Parameter vocabularyHash: the vocabulary's hash; a checkpoint trained with another
-    ///   vocabulary is refused.
+    /// - Parameters:
+    ///   - directory: a model directory, checkpoint or saved model of ours.
+    ///   - vocabularyHash: the vocabulary's hash (nil skips the check); a checkpoint
+    ///     trained with another vocabulary is refused.
+    /// - Returns: the model, with the moving average applied where there is one, and
+    ///   which weights they are.
     /// - Throws: `CheckpointError` when there is no usable model or it does not fit the
     ///   vocabulary.
     public static func resolveWeights(in directory: URL, vocabularyHash: String?) throws -> (Transformer, ExportedWeights) {
