@@ -19,23 +19,40 @@ struct NMTExport: ParsableCommand {
     enum Format: String, ExpressibleByArgument {
         /// An inference-only swift-nmt folder.
         case swiftNMT = "swift-nmt"
+        /// A CTranslate2 model directory.
+        case ctranslate2
     }
 
-    @Option(help: "A model directory, checkpoint or saved model of swift-nmt.") var modelDir: String
-    @Option(help: "The vocabulary the model was trained with.") var vocab: String
-    @Option(help: "swift-nmt: an inference-only folder (weights, configuration, vocabulary) that nmt-translate and nmt-serve load without --vocab.")
+    @Option(help: "A model directory, checkpoint, saved model or export of swift-nmt, or (for ctranslate2) a Hugging Face Marian directory.")
+    var modelDir: String
+    @Option(help: "The vocabulary a swift-nmt model was trained with (not for an export or a Marian directory).") var vocab: String?
+    @Option(help: "swift-nmt: an inference-only folder (weights, configuration, vocabulary) that nmt-translate and nmt-serve load without --vocab; ctranslate2: a CTranslate2 model directory (model.bin, config.json, vocabularies).")
     var format: Format = .swiftNMT
+    @Option(help: "ctranslate2: rows of the position table (the longest input or output it can handle).") var positions = 1024
     @Option(help: "The folder to write (new or empty).") var output: String
 
     func validate() throws {
         try requireExisting(modelDir, flag: "--model-dir")
-        try requireExisting(vocab, flag: "--vocab")
+        if let vocab { try requireExisting(vocab, flag: "--vocab") }
+        try requireRange(positions, 2...1_000_000, flag: "--positions")
     }
 
     func run() throws {
-        let weights = try ModelExport.exportSwiftNMT(
-            modelDirectory: URL(fileURLWithPath: modelDir), vocabulary: URL(fileURLWithPath: vocab),
-            to: URL(fileURLWithPath: output))
-        FileHandle.standardError.write(Data("exported \(weights.description) to \(output)\n".utf8))
+        let (model, target) = (URL(fileURLWithPath: modelDir), URL(fileURLWithPath: output))
+        let vocabulary = vocab.map { URL(fileURLWithPath: $0) }
+        let weights: ExportedWeights
+        switch format {
+        case .swiftNMT:
+            if MarianModelDirectory.isMarian(model) {
+                throw ValidationError("\(modelDir) is a Hugging Face Marian directory, already inference-only; nmt-translate reads it as it is")
+            }
+            guard let vocabulary = try vocabulary ?? ModelExport.exportedVocabulary(in: model) else {
+                throw ValidationError("give the vocabulary the model was trained with (--vocab)")
+            }
+            weights = try ModelExport.exportSwiftNMT(modelDirectory: model, vocabulary: vocabulary, to: target)
+        case .ctranslate2:
+            weights = try ModelExport.exportCTranslate2(modelDirectory: model, vocabulary: vocabulary, positions: positions, to: target)
+        }
+        FileHandle.standardError.write(Data("exported \(weights.description) to \(output) (\(format.rawValue))\n".utf8))
     }
 }

@@ -24,8 +24,10 @@ public struct MarianTokenizer: Tokenizer {
     public let decodingModel: SentencePiece
     /// Source pieces to the vocabulary's own ids (`vocab.json`).
     let sourceIDs: [String: Int32]
-    /// Target ids (the vocabulary's own) to pieces.
-    let targetPieces: [String]
+    /// The source pieces by the vocabulary's own id.
+    public let sourcePiecesInOrder: [String]
+    /// The target pieces by the vocabulary's own id.
+    public let targetPieces: [String]
     /// Source and target permutations to swift-nmt's ids.
     public let sourcePermutation: VocabularyPermutation, targetPermutation: VocabularyPermutation
     /// The vocabulary's own ids of `<unk>` on the source side.
@@ -72,7 +74,7 @@ public struct MarianTokenizer: Tokenizer {
             }
             return table.map { $0! }
         }
-        _ = try pieces(of: sourceVocabulary, "vocab.json")
+        sourcePiecesInOrder = try pieces(of: sourceVocabulary, "vocab.json")
         targetPieces = try pieces(of: targetVocabulary, "the target vocabulary")
         guard let unknown = sourceVocabulary["<unk>"] else {
             throw .invalidVocabulary(path: path, reason: "vocab.json has no <unk> token")
@@ -83,7 +85,9 @@ public struct MarianTokenizer: Tokenizer {
         unknownID = Int32(unknown)
         sourcePermutation = VocabularyPermutation(size: sourceVocabulary.count, padding: padding, endOfSentence: endOfSentence)
         targetPermutation = VocabularyPermutation(size: targetVocabulary.count, padding: padding, endOfSentence: endOfSentence)
-        specialPieces = Set(["<unk>", targetPieces[padding], targetPieces[endOfSentence]])
+        // transformers' special tokens by their strings: with separate vocabularies the
+        // configured padding id names an ordinary target piece, which is not dropped.
+        specialPieces = Set(["<unk>", "<pad>", "</s>", targetPieces[endOfSentence]])
     }
 
     /// The source ids of `text` (swift-nmt's), with EOS when asked.

@@ -126,6 +126,61 @@ public enum ModelExport {
         return weights
     }
 
+    /// Writes a CTranslate2 model directory (see ``CTranslate2Export``) of a swift-nmt model
+    /// (resolved as ``resolveWeights(in:vocabularyHash:)`` says, with its vocabulary) or of
+    /// a Hugging Face Marian directory (`vocabulary` nil).
+    ///
+    /// - Parameters:
+    ///   - modelDirectory: our model directory, checkpoint or export, or a Marian directory.
+    ///   - vocabulary: our model's vocabulary (nil for a Marian directory or an export).
+    ///   - positions: rows of the position table (the longest sequence CTranslate2 handles;
+    ///     a Marian model's own `max_position_embeddings` at most).
+    ///   - output: the folder to write (new or empty).
+    /// - Returns: which weights were exported.
+    /// - Throws: the loaders' errors, and ``ModelExportError``.
+    @discardableResult
+    public static func exportCTranslate2(modelDirectory: URL, vocabulary: URL?, positions: Int = 1024, to output: URL) throws
+        -> ExportedWeights
+    {
+        if MarianModelDirectory.isMarian(modelDirectory) {
+            if let vocabulary { throw TranslationModelError.vocabularyNotUsed(directory: modelDirectory.path, vocabulary: vocabulary.path) }
+            let marian = try MarianModelDirectory.load(modelDirectory)
+            let tokenizer = marian.tokenizer
+            let rows = min(positions, marian.model.configuration.architecture.maximumPositions ?? positions)
+            try CTranslate2Export.write(
+                marian.model, sourceTokens: tokenizer.sourcePiecesInOrder, targetTokens: tokenizer.targetPieces,
+                rowOrder: (tokenizer.sourcePermutation.internalIDs, tokenizer.targetPermutation.internalIDs),
+                special: Self.marianSpecialTokens(tokenizer), positions: rows, to: output)
+            return ExportedWeights(directory: modelDirectory, choice: .given, step: nil, movingAverage: false)
+        }
+        guard let vocabulary = try vocabulary ?? exportedVocabulary(in: modelDirectory) else {
+            throw TranslationModelError.vocabularyNeeded(directory: modelDirectory.path)
+        }
+        let (model, weights) = try resolveWeights(in: modelDirectory, vocabularyHash: try Checkpoint.vocabularyHash(of: vocabulary))
+        let tokenizer = try TokenizerFile.load(vocabulary)
+        let tokens: [String]
+        if let subwords = tokenizer as? Subtokenizer {
+            tokens = (0..<subwords.vocabularySize).map { subwords.subtoken(Int32($0)) }
+        } else if let pieces = tokenizer as? SentencePiece {
+            tokens = try (0..<pieces.vocabularySize).map { try pieces.piece(of: Int32($0)) }
+        } else {
+            throw ModelExportError.invalidRecord(vocabulary.path, reason: "is a vocabulary CTranslate2 export does not know")
+        }
+        // Our subword vocabulary has no unknown token: naming padding keeps CTranslate2 from adding one.
+        let unknown = (tokenizer as? SentencePiece).map { (try? $0.piece(of: $0.unknownID)) ?? tokens[0] } ?? tokens[0]
+        try CTranslate2Export.write(
+            model, sourceTokens: tokens, targetTokens: tokens, rowOrder: nil, special: (tokens[0], tokens[1], unknown),
+            positions: positions, to: output)
+        return weights
+    }
+
+    /// A Marian model's decoder start (the configured start id's own target piece: with
+    /// separate vocabularies it need not be the target's `<pad>`), EOS and unknown tokens.
+    static func marianSpecialTokens(_ tokenizer: MarianTokenizer) -> (padding: String, endOfSentence: String, unknown: String) {
+        let target = tokenizer.targetPermutation.originalIDs
+        return (tokenizer.targetPieces[Int(target[0])], tokenizer.targetPieces[Int(target[1])], "<unk>")
+    }
+
     /// The vocabulary file an export folder names, or nil when `directory` is not one.
     ///
     /// - Throws: ``ModelExportError/invalidRecord(_:reason:)`` for a record that cannot be

@@ -295,11 +295,22 @@ public enum Checkpoint {
 
     /// The fields in which two configurations differ, as `name: saved X, now Y`.
     static func differences(saved: TransformerConfiguration, current: TransformerConfiguration) -> String {
+        // Nested objects (the architecture) flatten to dotted keys, so a difference names
+        // the field rather than printing two dictionaries in hash order.
+        func flatten(_ object: [String: Any], prefix: String, into result: inout [String: String]) {
+            for (key, value) in object {
+                if let nested = value as? [String: Any] {
+                    flatten(nested, prefix: prefix + key + ".", into: &result)
+                } else {
+                    result[prefix + key] = "\(value)"
+                }
+            }
+        }
         func fields(_ configuration: TransformerConfiguration) -> [String: String] {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = .sortedKeys
-            let object = (try? encoder.encode(configuration)).flatMap { try? JSONSerialization.jsonObject(with: $0) } as? [String: Any] ?? [:]
-            return object.mapValues { "\($0)" }
+            let object = (try? JSONEncoder().encode(configuration)).flatMap { try? JSONSerialization.jsonObject(with: $0) } as? [String: Any] ?? [:]
+            var result: [String: String] = [:]
+            flatten(object, prefix: "", into: &result)
+            return result
         }
         let (before, now) = (fields(saved), fields(current))
         return Set(before.keys).union(now.keys).sorted().filter { before[$0] != now[$0] }
