@@ -54,6 +54,28 @@ enum MarianWeights {
         }
     }
 
+    /// Compares the configuration's sizes with tensors the file holds before a model of
+    /// that configuration is built: a `config.json` claiming d_model 10⁶ must not make
+    /// swift-nmt allocate terabytes before the first weight is found not to fit.
+    private static func checkSizes(_ c: TransformerConfiguration, weights: [String: Tensor], path: String) throws {
+        let last = (encoder: c.layerCount - 1, decoder: c.decoderLayers - 1)
+        let expected: [(String, [Int])] = [
+            ("model.decoder.embed_tokens.weight", [c.vocabularySize, c.hiddenSize]),
+            ("model.encoder.layers.\(last.encoder).fc1.weight", [c.filterSize, c.hiddenSize]),
+            ("model.decoder.layers.\(last.decoder).fc1.weight", [c.filterSize, c.hiddenSize]),
+        ]
+        for (name, shape) in expected {
+            let stored = weights[name] ?? (name.hasSuffix("embed_tokens.weight") ? weights["model.shared.weight"] : nil)
+            guard let stored else {
+                throw MarianModelError.invalidWeights(path: path, reason: "\(name) is missing (the configuration's layer counts or layout do not fit the file)")
+            }
+            guard stored.shape == shape else {
+                throw MarianModelError.invalidWeights(
+                    path: path, reason: "\(name) has shape \(stored.shape), the configuration says \(shape)")
+            }
+        }
+    }
+
     private static func linear(_ name: String, _ leaf: String) -> Source {
         leaf == "kernel" ? Source(names: [name + ".weight"], transform: .transpose) : Source(names: [name + ".bias"], transform: .none)
     }
@@ -66,6 +88,7 @@ enum MarianWeights {
         configuration: TransformerConfiguration, weights: [String: Tensor], source: VocabularyPermutation,
         target: VocabularyPermutation, path: String
     ) throws -> Transformer {
+        try checkSizes(configuration, weights: weights, path: path)
         var model = try Transformer(configuration: configuration, key: RandomKey(seed: 0))
         let shares = configuration.architecture.sourceVocabularySize == nil
         var used: Set<String> = []
