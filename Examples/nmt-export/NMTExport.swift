@@ -21,12 +21,14 @@ struct NMTExport: ParsableCommand {
         case swiftNMT = "swift-nmt"
         /// A CTranslate2 model directory.
         case ctranslate2
+        /// A Hugging Face MarianMTModel directory (Marian models).
+        case huggingface
     }
 
     @Option(help: "A model directory, checkpoint, saved model or export of swift-nmt, or (for ctranslate2) a Hugging Face Marian directory.")
     var modelDir: String
     @Option(help: "The vocabulary a swift-nmt model was trained with (not for an export or a Marian directory).") var vocab: String?
-    @Option(help: "swift-nmt: an inference-only folder (weights, configuration, vocabulary) that nmt-translate and nmt-serve load without --vocab; ctranslate2: a CTranslate2 model directory (model.bin, config.json, vocabularies).")
+    @Option(help: "swift-nmt: an inference-only folder (weights, configuration, vocabulary) that nmt-translate and nmt-serve load without --vocab; ctranslate2: a CTranslate2 model directory (model.bin, config.json, vocabularies); huggingface: a MarianMTModel directory (Marian models).")
     var format: Format = .swiftNMT
     @Option(help: "ctranslate2: rows of the position table (the longest input or output it can handle).") var positions = 1024
     @Option(help: "The folder to write (new or empty).") var output: String
@@ -52,6 +54,9 @@ struct NMTExport: ParsableCommand {
             weights = try ModelExport.exportSwiftNMT(modelDirectory: model, vocabulary: vocabulary, to: target)
         case .ctranslate2:
             weights = try ModelExport.exportCTranslate2(modelDirectory: model, vocabulary: vocabulary, positions: positions, to: target)
+        case .huggingface:
+            if let vocab { throw ValidationError("--vocab \(vocab): a Marian directory has its own vocabulary") }
+            weights = try ModelExport.exportHuggingFace(modelDirectory: model, to: target)
         }
         FileHandle.standardError.write(Data("exported \(weights.description) to \(output) (\(format.rawValue))\n".utf8))
     }

@@ -174,6 +174,26 @@ public enum ModelExport {
         return weights
     }
 
+    /// Writes a Hugging Face `MarianMTModel` directory (see ``HuggingFaceExport``) of a
+    /// Marian directory's model, with its decoding and tokenizer.
+    ///
+    /// - Throws: ``ModelExportError`` when `modelDirectory` is not a Marian directory (our
+    ///   reference-family models have no Hugging Face layout), the loader's errors.
+    @discardableResult
+    public static func exportHuggingFace(modelDirectory: URL, to output: URL) throws -> ExportedWeights {
+        guard MarianModelDirectory.isMarian(modelDirectory) else {
+            throw ModelExportError.invalidRecord(
+                modelDirectory.path, reason: "is not a Marian model; the Hugging Face export writes MarianMTModel directories only")
+        }
+        let marian = try MarianModelDirectory.load(modelDirectory)
+        guard let generation = marian.decodingOptions.strategy as? GenerateStrategy else {
+            preconditionFailure("MarianModelDirectory.load decodes with a GenerateStrategy")
+        }
+        try HuggingFaceExport.write(
+            marian.model, tokenizer: marian.tokenizer, generation: generation, assets: modelDirectory, to: output)
+        return ExportedWeights(directory: modelDirectory, choice: .given, step: nil, movingAverage: false)
+    }
+
     /// A Marian model's decoder start (the configured start id's own target piece: with
     /// separate vocabularies it need not be the target's `<pad>`), EOS and unknown tokens.
     static func marianSpecialTokens(_ tokenizer: MarianTokenizer) -> (padding: String, endOfSentence: String, unknown: String) {
