@@ -151,7 +151,8 @@ struct MarianConfiguration {
         var configuration = TransformerConfiguration(
             vocabularySize: sharesEmbeddings ? vocabularySize : decoderVocabularySize, hiddenSize: hiddenSize,
             layerCount: encoderLayers, headCount: encoderHeads, filterSize: encoderFilterSize, postprocessDropout: dropout,
-            attentionDropout: attentionDropout, reluDropout: activationDropout, labelSmoothing: 0.1)
+            // MarianMTModel's own loss is plain cross entropy: no label smoothing.
+            attentionDropout: attentionDropout, reluDropout: activationDropout, labelSmoothing: 0)
         configuration.decoderLayerCount = decoderLayers == encoderLayers ? nil : decoderLayers
         configuration.architecture = TransformerArchitecture(
             family: .marian, normalization: .postNorm, activation: activation, layerNormEpsilon: 1e-5, attentionBiases: true,
