@@ -85,10 +85,10 @@ public struct MarianModelDirectory: Sendable {
         let source = try SentencePiece(modelFile: try file("source.spm"))
         let sourceVocabulary = try vocabulary("vocab.json")
         let targetVocabulary = separate ? try vocabulary("target_vocab.json") : sourceVocabulary
+        let target = try SentencePiece(modelFile: try file("target.spm"))
         // transformers 5 joins output pieces with the source model unless the vocabularies are separate.
-        let decoding = separate ? try SentencePiece(modelFile: try file("target.spm")) : source
         return try MarianTokenizer(
-            sourceModel: source, decodingModel: decoding, sourceVocabulary: sourceVocabulary,
+            sourceModel: source, decodingModel: separate ? target : source, targetModel: target, sourceVocabulary: sourceVocabulary,
             targetVocabulary: targetVocabulary, padding: settings.paddingID, endOfSentence: settings.endOfSentenceID,
             path: directory.path)
     }

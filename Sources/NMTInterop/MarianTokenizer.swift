@@ -22,16 +22,21 @@ public struct MarianTokenizer: Tokenizer {
     public let sourceModel: SentencePiece
     /// The SentencePiece model that joins output pieces.
     public let decodingModel: SentencePiece
+    /// The target side's SentencePiece model (`target.spm`), which splits reference
+    /// translations for training (``encodeTarget(_:addEOS:)``).
+    public let targetModel: SentencePiece
     /// Source pieces to the vocabulary's own ids (`vocab.json`).
     let sourceIDs: [String: Int32]
+    /// Target pieces to the vocabulary's own ids.
+    let targetIDs: [String: Int32]
     /// The source pieces by the vocabulary's own id.
     public let sourcePiecesInOrder: [String]
     /// The target pieces by the vocabulary's own id.
     public let targetPieces: [String]
     /// Source and target permutations to swift-nmt's ids.
     public let sourcePermutation: VocabularyPermutation, targetPermutation: VocabularyPermutation
-    /// The vocabulary's own ids of `<unk>` on the source side.
-    let unknownID: Int32
+    /// The vocabulary's own ids of `<unk>` on the source and target sides.
+    let unknownID: Int32, targetUnknownID: Int32
     /// Target pieces dropped when decoding (`</s>`, `<pad>`, `<unk>`).
     let specialPieces: Set<String>
 
@@ -49,6 +54,7 @@ public struct MarianTokenizer: Tokenizer {
     /// - Parameters:
     ///   - sourceModel: `source.spm`.
     ///   - decodingModel: the SentencePiece model that joins output pieces.
+    ///   - targetModel: `target.spm`.
     ///   - sourceVocabulary: `vocab.json`, piece → id.
     ///   - targetVocabulary: `target_vocab.json`, or `vocab.json` again when shared.
     ///   - padding: the configuration's padding id (shared by both sides).
@@ -58,7 +64,7 @@ public struct MarianTokenizer: Tokenizer {
     ///   lacks `<unk>`, has ids outside `0..<size` or twice, or does not hold the padding
     ///   and EOS ids.
     public init(
-        sourceModel: SentencePiece, decodingModel: SentencePiece, sourceVocabulary: [String: Int],
+        sourceModel: SentencePiece, decodingModel: SentencePiece, targetModel: SentencePiece, sourceVocabulary: [String: Int],
         targetVocabulary: [String: Int], padding: Int, endOfSentence: Int, path: String
     ) throws(MarianModelError) {
         func pieces(of vocabulary: [String: Int], _ name: String) throws(MarianModelError) -> [String] {
@@ -76,13 +82,16 @@ public struct MarianTokenizer: Tokenizer {
         }
         sourcePiecesInOrder = try pieces(of: sourceVocabulary, "vocab.json")
         targetPieces = try pieces(of: targetVocabulary, "the target vocabulary")
-        guard let unknown = sourceVocabulary["<unk>"] else {
-            throw .invalidVocabulary(path: path, reason: "vocab.json has no <unk> token")
+        guard let unknown = sourceVocabulary["<unk>"], let targetUnknown = targetVocabulary["<unk>"] else {
+            throw .invalidVocabulary(path: path, reason: "a vocabulary has no <unk> token")
         }
         self.sourceModel = sourceModel
         self.decodingModel = decodingModel
+        self.targetModel = targetModel
         sourceIDs = sourceVocabulary.mapValues(Int32.init)
+        targetIDs = targetVocabulary.mapValues(Int32.init)
         unknownID = Int32(unknown)
+        targetUnknownID = Int32(targetUnknown)
         sourcePermutation = VocabularyPermutation(size: sourceVocabulary.count, padding: padding, endOfSentence: endOfSentence)
         targetPermutation = VocabularyPermutation(size: targetVocabulary.count, padding: padding, endOfSentence: endOfSentence)
         // transformers' special tokens by their strings: with separate vocabularies the
@@ -94,14 +103,33 @@ public struct MarianTokenizer: Tokenizer {
     ///
     /// - Throws: `SentencePieceError` when the library refuses the text.
     public func encode(_ text: String, addEOS: Bool) throws -> [Int32] {
+        try Self.encode(text, addEOS: addEOS, model: sourceModel, ids: sourceIDs, unknown: unknownID, permutation: sourcePermutation)
+    }
+
+    /// The target ids of a reference translation (swift-nmt's), with EOS when asked: what
+    /// transformers' `tokenizer(text_target=...)` gives, split by `target.spm` and looked up
+    /// in the target vocabulary; the labels of training.
+    ///
+    /// - Throws: `SentencePieceError` when the library refuses the text.
+    public func encodeTarget(_ text: String, addEOS: Bool) throws -> [Int32] {
+        try Self.encode(
+            text, addEOS: addEOS, model: targetModel, ids: targetIDs, unknown: targetUnknownID, permutation: targetPermutation)
+    }
+
+    /// One side's encoding: a leading `>>xx<<` token kept whole (transformers'
+    /// `remove_language_code`, up to the first `<<`), the rest split into pieces, pieces
+    /// looked up (unknown ones as `<unk>`), EOS appended when asked, ids permuted.
+    private static func encode(
+        _ text: String, addEOS: Bool, model: SentencePiece, ids table: [String: Int32], unknown: Int32,
+        permutation: VocabularyPermutation
+    ) throws -> [Int32] {
         var rest = Substring(text), tokens: [String] = []
-        // transformers' remove_language_code: a leading ">>xx<<" up to the first "<<".
         if rest.hasPrefix(">>"), let end = rest.range(of: "<<") {
             tokens.append(String(rest[..<end.upperBound]))
             rest = rest[end.upperBound...]
         }
-        tokens += try sourceModel.pieces(String(rest))
-        var ids = tokens.map { sourcePermutation.internalIDs[Int(sourceIDs[$0] ?? unknownID)] }
+        tokens += try model.pieces(String(rest))
+        var ids = tokens.map { permutation.internalIDs[Int(table[$0] ?? unknown)] }
         if addEOS { ids.append(1) }
         return ids
     }

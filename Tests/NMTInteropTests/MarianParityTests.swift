@@ -95,4 +95,51 @@ final class MarianParityTests: XCTestCase {
             }
         }
     }
+
+    /// The reference translations of the logit fixtures' sentences (the Ding test set's
+    /// first lines, kept in NMTDataTests' fixtures).
+    static func targets(_ name: String) throws -> [String] {
+        let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("NMTDataTests/Fixtures")
+        let german = try String(contentsOf: folder.appendingPathComponent("test.de"), encoding: .utf8).split(separator: "\n").map(String.init)
+        return Array(german.prefix(6))
+    }
+
+    /// What fine-tuning starts from: reference translations tokenize to transformers'
+    /// labels (`tokenizer(text_target=...)`), and the training loss of the batch equals
+    /// the cross entropy of transformers' logits over the non-padding labels (label
+    /// smoothing off, as MarianMTModel's loss; padding masked as a seq2seq collator's -100
+    /// does), within 1e-5.
+    func testTargetTokenizationAndLossMatchTransformers() throws {
+        for name in Self.models {
+            let loaded = try MarianModelDirectory.load(Self.directory(name))
+            let stored = try SafeTensors.read(from: Self.directory(name).appendingPathComponent("logits.safetensors")).tensors
+            let (logits, labels, inputs) = (stored["logits"]!, stored["labels"]!, stored["input_ids"]!)
+            let (rows, width, vocabulary) = (labels.shape[0], labels.shape[1], logits.shape[2])
+            let target = loaded.tokenizer.targetPermutation, source = loaded.tokenizer.sourcePermutation
+            let padding = Float(target.originalIDs[0])
+            for (row, text) in try Self.targets(name).enumerated() {
+                let ids = try loaded.tokenizer.encodeTarget(text, addEOS: true).map { Float(target.originalIDs[Int($0)]) }
+                let stored = Array(labels.scalars[(row * width)..<((row + 1) * width)].prefix { $0 != padding })
+                XCTAssertEqual(ids, stored, "\(name): \(text)")
+            }
+            // Cross entropy of transformers' logits over the non-padding labels, in double precision.
+            var total = 0.0, count = 0
+            let values = logits.scalars
+            for position in 0..<(rows * width) where labels.scalars[position] != padding {
+                let row = values[(position * vocabulary)..<((position + 1) * vocabulary)].map(Double.init)
+                let maximum = row.max()!
+                let logSum = maximum + Foundation.log(row.reduce(0) { $0 + Foundation.exp($1 - maximum) })
+                total += logSum - row[Int(labels.scalars[position])]
+                count += 1
+            }
+            func ids(_ tensor: Tensor, _ permutation: VocabularyPermutation) -> IndexTensor {
+                IndexTensor(shape: tensor.shape, scalars: tensor.scalars.map { permutation.internalIDs[Int($0)] })
+            }
+            XCTAssertEqual(loaded.model.configuration.labelSmoothing, 0)
+            let loss = loaded.model.loss(
+                inputs: ids(inputs, source), targets: ids(labels, target), context: .inference(plan: .dynamicShapes))
+            XCTAssertEqual(Double(loss.scalars[0]), total / Double(count), accuracy: 1e-5, name)
+        }
+    }
 }
