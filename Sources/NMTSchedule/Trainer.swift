@@ -55,12 +55,18 @@ public final class Trainer {
     private var directoryLock: ModelDirectoryLock?
 
     /// Prepares a run: loads the vocabulary and resumes from the newest checkpoint in the
-    /// model directory if there is one.
+    /// model directory if there is one; otherwise starts from `initialModel` when given
+    /// (fine-tuning: its configuration must be the run's, vocabulary size included) or
+    /// from a random initialization.
     ///
-    /// - Throws: vocabulary, configuration and checkpoint errors (a checkpoint of another
-    ///   configuration, vocabulary or optimizer is refused), and `TokenizerError` for a
-    ///   tokenizer whose padding and end-of-sentence ids are not 0 and 1.
-    public init(options: TrainingOptions, configuration: TransformerConfiguration, device: Device, logger: Logger) throws {
+    /// - Throws: vocabulary, configuration and checkpoint errors (a checkpoint or initial
+    ///   model of another configuration, vocabulary or optimizer is refused), and
+    ///   `TokenizerError` for a tokenizer whose padding and end-of-sentence ids are not 0
+    ///   and 1.
+    public init(
+        options: TrainingOptions, configuration: TransformerConfiguration, device: Device, logger: Logger,
+        initialModel: Transformer? = nil
+    ) throws {
         self.options = options
         self.device = device
         coordinator = RunCoordinator(group: device.processGroup)
@@ -84,7 +90,7 @@ public final class Trainer {
         }
         let start = try Self.start(
             options: options, configuration: configuration, vocabularyHash: vocabularyHash, coordinator: coordinator,
-            optimizer: &optimizer, logger: self.logger)
+            optimizer: &optimizer, initialModel: initialModel, logger: self.logger)
         model = start.model
         step = start.step
         lastSavedStep = start.checkpointStep
@@ -139,16 +145,22 @@ public final class Trainer {
         var checkpointStep: Int?
     }
 
-    /// The start from the newest checkpoint in the model directory, or a new model when
-    /// there is none.
+    /// The start from the newest checkpoint in the model directory, or else a new model:
+    /// `initialModel` (fine-tuning) or a random initialization.
     private static func start(
         options: TrainingOptions, configuration: TransformerConfiguration, vocabularyHash: String,
-        coordinator: RunCoordinator, optimizer: inout any Optimizer, logger: Logger
+        coordinator: RunCoordinator, optimizer: inout any Optimizer, initialModel: Transformer?, logger: Logger
     ) throws -> Start {
         let (latest, receivedCopy) = try coordinator.newestCheckpoint(in: options.modelDirectory, logger: logger)
         defer { if let receivedCopy { try? FileManager.default.removeItem(at: receivedCopy) } }
         guard let latest else {
-            let model = try Transformer(configuration: configuration, key: RandomKey(seed: options.seed))
+            if let initialModel, initialModel.configuration != configuration {
+                throw CheckpointError.configurationMismatch(
+                    path: "the initial model",
+                    differences: Checkpoint.differences(saved: initialModel.configuration, current: configuration))
+            }
+            if initialModel != nil { logger.info("starting from the given weights (fine-tuning)") }
+            let model = try initialModel ?? Transformer(configuration: configuration, key: RandomKey(seed: options.seed))
             return Start(model: model, movingAverage: options.emaDecay.map { ExponentialMovingAverage(decay: $0, startingAt: model) })
         }
         guard options.resume else { throw CheckpointError.existingCheckpoints(path: options.modelDirectory.path) }
