@@ -149,3 +149,29 @@ public struct MarianTokenizer: Tokenizer {
         return text.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 }
+
+extension MarianTokenizer {
+    /// The target side as a tokenizer of its own: `encode` is ``encodeTarget(_:addEOS:)``,
+    /// `decode` the same as the pair's. Hand it to `CorpusPreparer.writeShards` as the
+    /// target tokenizer to prepare training data for a Marian model.
+    public var targetSide: MarianTargetTokenizer { MarianTargetTokenizer(pair: self) }
+}
+
+/// A Marian model's target side (``MarianTokenizer/targetSide``).
+public struct MarianTargetTokenizer: Tokenizer {
+    /// The pair it belongs to.
+    public let pair: MarianTokenizer
+
+    /// Ids of the target side.
+    public var vocabularySize: Int { pair.vocabularySize }
+    /// 1, as every swift-nmt model.
+    public var endOfSentenceID: Int32 { 1 }
+    /// 0, as every swift-nmt model.
+    public var paddingID: Int32? { 0 }
+
+    /// The target ids of `text` (see ``MarianTokenizer/encodeTarget(_:addEOS:)``).
+    public func encode(_ text: String, addEOS: Bool) throws -> [Int32] { try pair.encodeTarget(text, addEOS: addEOS) }
+
+    /// The text of target ids (see ``MarianTokenizer/decode(_:)``).
+    public func decode(_ ids: [Int32]) throws -> String { try pair.decode(ids) }
+}

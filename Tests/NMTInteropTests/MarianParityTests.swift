@@ -142,4 +142,34 @@ final class MarianParityTests: XCTestCase {
             XCTAssertEqual(Double(loss.scalars[0]), total / Double(count), accuracy: 1e-5, name)
         }
     }
+
+    /// Training data for fine-tuning: parallel text written as shards with the source
+    /// tokenizer and the target side's, whose examples hold transformers' input ids and
+    /// labels (permuted to swift-nmt's ids).
+    func testParallelTextBecomesShardsOfTransformersIDs() throws {
+        let name = "gelu-separate"
+        let loaded = try MarianModelDirectory.load(Self.directory(name))
+        let tokenizer = loaded.tokenizer
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("nmt-marian-shards-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let sentences = try Self.expected(name).sentences.prefix(6).map(\.source)
+        let targets = try Self.targets(name)
+        let (source, target) = (folder.appendingPathComponent("src.txt"), folder.appendingPathComponent("tgt.txt"))
+        try Data((sentences.joined(separator: "\n") + "\n").utf8).write(to: source)
+        try Data((targets.joined(separator: "\n") + "\n").utf8).write(to: target)
+        let shards = try CorpusPreparer.writeShards(
+            source: source, target: target, tokenizer: tokenizer, targetTokenizer: tokenizer.targetSide, directory: folder,
+            name: "marian", tag: "train", shards: 1, shuffleSeed: nil)
+        var reader = try TFRecordReader(url: shards[0]).makeIterator()
+        let stored = try SafeTensors.read(from: Self.directory(name).appendingPathComponent("logits.safetensors")).tensors
+        let (labels, width) = (stored["labels"]!.scalars, stored["labels"]!.shape[1])
+        let padding = Float(tokenizer.targetPermutation.originalIDs[0])
+        for (row, sentence) in try Self.expected(name).sentences.prefix(6).enumerated() {
+            let example = try TranslationExample(serialized: try XCTUnwrap(try reader.nextRecord()))
+            XCTAssertEqual(example.inputs.map { tokenizer.sourcePermutation.originalIDs[Int($0)] }, sentence.input_ids)
+            let expectedLabels = labels[(row * width)..<((row + 1) * width)].prefix { $0 != padding }.map { Int32($0) }
+            XCTAssertEqual(example.targets.map { tokenizer.targetPermutation.originalIDs[Int($0)] }, expectedLabels)
+        }
+    }
 }

@@ -25,7 +25,10 @@ public enum CorpusPreparer {
     /// - Parameters:
     ///   - source: the source text, one sentence per line.
     ///   - target: the target text, line-aligned with `source`.
-    ///   - tokenizer: encodes both sides (EOS appended).
+    ///   - tokenizer: encodes the source side, and the target side unless
+    ///     `targetTokenizer` is given (EOS appended).
+    ///   - targetTokenizer: encodes the target side when it has its own vocabulary or
+    ///     SentencePiece model (a Marian model's target side).
     ///   - directory: where the shards go (created if needed).
     ///   - name: the corpus name in the shard names (`NAME-TAG-00001-of-00004`).
     ///   - tag: `train` or `dev`, which the pipeline's file patterns select.
@@ -37,9 +40,10 @@ public enum CorpusPreparer {
     /// - Throws: ``CorpusError`` for unreadable or misaligned files, ``EncodingError``, or
     ///   ``TFRecordError`` when writing fails.
     public static func writeShards(
-        source: URL, target: URL, tokenizer: any Tokenizer, directory: URL, name: String, tag: String, shards: Int,
-        shuffleSeed: UInt64?, progress: ((Int, Int) -> Void)? = nil
+        source: URL, target: URL, tokenizer: any Tokenizer, targetTokenizer: (any Tokenizer)? = nil, directory: URL,
+        name: String, tag: String, shards: Int, shuffleSeed: UInt64?, progress: ((Int, Int) -> Void)? = nil
     ) throws -> [URL] {
+        let targetTokenizer = targetTokenizer ?? tokenizer
         precondition(shards > 0, "writeShards: shard count must be positive")
         let urls = shardNames(name: name, tag: tag, count: shards).map { directory.appendingPathComponent($0) }
         if urls.allSatisfy({ FileManager.default.fileExists(atPath: $0.path) }) { return urls }
@@ -51,7 +55,7 @@ public enum CorpusPreparer {
         var perShard = [[Data]](repeating: [], count: shards)
         for (i, (s, t)) in zip(sourceLines, targetLines).enumerated() {
             let example = TranslationExample(
-                inputs: try tokenizer.encode(s, addEOS: true), targets: try tokenizer.encode(t, addEOS: true))
+                inputs: try tokenizer.encode(s, addEOS: true), targets: try targetTokenizer.encode(t, addEOS: true))
             perShard[i % shards].append(example.serialized)
             if i % 2000 == 0 || i == sourceLines.count - 1 { progress?(i + 1, sourceLines.count) }
         }
