@@ -36,9 +36,9 @@ public enum CTranslate2Export {
     ///   - model: the model, with swift-nmt's ids.
     ///   - sourceTokens: the source vocabulary's token strings, by CTranslate2 id.
     ///   - targetTokens: the target's (the same array when the vocabulary is shared).
-    ///   - rowOrder: for a Marian model, the swift-nmt id of each CTranslate2 id (the
-    ///     vocabulary's own), source and target, so rows go back to the vocabulary's order;
-    ///     nil when the ids are the same (our models).
+    ///   - permutations: for a Marian model, its source and target id permutations, so
+    ///     that rows go back to the vocabulary's own order (CTranslate2's ids); nil when the
+    ///     ids are the same (our models).
     ///   - special: the token strings of padding (also the decoder's start), EOS and the
     ///     unknown token (padding's again when the vocabulary has none).
     ///   - positions: rows of the position table written (the longest input and output
@@ -47,7 +47,7 @@ public enum CTranslate2Export {
     /// - Throws: ``ModelExportError`` for duplicate token strings, and file-system errors.
     public static func write(
         _ model: Transformer, sourceTokens: [String], targetTokens: [String],
-        rowOrder: (source: [Int32], target: [Int32])?, special: (padding: String, endOfSentence: String, unknown: String),
+        permutations: (source: VocabularyPermutation, target: VocabularyPermutation)?, special: (padding: String, endOfSentence: String, unknown: String),
         positions: Int, to output: URL
     ) throws {
         let c = model.configuration, architecture = c.architecture
@@ -64,12 +64,11 @@ public enum CTranslate2Export {
         func int16(_ name: String, _ value: Int16) {
             variables.append(Variable(name: name, shape: [], type: 2, bytes: withUnsafeBytes(of: value.littleEndian) { Data($0) }))
         }
-        /// Rows in CTranslate2's id order: row r is swift-nmt id `order[r]`'s.
-        func original(_ table: Tensor, _ order: [Int32]?) -> Tensor {
-            guard let order else { return table }
-            return table.selectingRows(IndexTensor(order))
+        /// Rows in CTranslate2's id order (the vocabulary's own).
+        func original(_ table: Tensor, _ permutation: VocabularyPermutation?) -> Tensor {
+            permutation?.restoringOriginalOrder(of: table) ?? table
         }
-        let (source, target) = (rowOrder?.source, rowOrder?.target)
+        let (source, target) = (permutations?.source, permutations?.target)
 
         // Embeddings, positions, output projection.
         var input = model.embedding.weights
@@ -83,31 +82,31 @@ public enum CTranslate2Export {
         add("decoder/position_encodings/encodings", model.positionTable(length: positions))
         aliases.append(("encoder/position_encodings/encodings", "decoder/position_encodings/encodings"))
         add("decoder/projection/weight", original(model.outputProjection ?? model.embedding.weights, target))
-        if let bias = model.outputBias { add("decoder/projection/bias", original(bias.reshaped(to: [c.vocabularySize, 1]), target).reshaped(to: [c.vocabularySize])) }
+        if let bias = model.outputBias { add("decoder/projection/bias", original(bias, target)) }
 
         // Layers.
-        func norm(_ prefix: String, _ layer: LayerNormParameters) {
+        func norm(_ prefix: String, _ layer: LayerNorm) {
             add(prefix + "/gamma", layer.scale)
             add(prefix + "/beta", layer.bias)
         }
         for (i, layer) in model.encoder.layers.enumerated() {
             let p = "encoder/layer_\(i)"
             Self.selfAttention(p + "/self_attention", layer.selfAttention, add)
-            norm(p + "/self_attention/layer_norm", .init(layer.selfAttentionNorm))
+            norm(p + "/self_attention/layer_norm", layer.selfAttentionNorm)
             Self.feedForward(p + "/ffn", layer.feedForward, add)
-            norm(p + "/ffn/layer_norm", .init(layer.feedForwardNorm))
+            norm(p + "/ffn/layer_norm", layer.feedForwardNorm)
         }
         for (i, layer) in model.decoder.layers.enumerated() {
             let p = "decoder/layer_\(i)"
             Self.selfAttention(p + "/self_attention", layer.selfAttention, add)
-            norm(p + "/self_attention/layer_norm", .init(layer.selfAttentionNorm))
+            norm(p + "/self_attention/layer_norm", layer.selfAttentionNorm)
             Self.crossAttention(p + "/attention", layer.encoderDecoderAttention, add)
-            norm(p + "/attention/layer_norm", .init(layer.encoderDecoderAttentionNorm))
+            norm(p + "/attention/layer_norm", layer.encoderDecoderAttentionNorm)
             Self.feedForward(p + "/ffn", layer.feedForward, add)
-            norm(p + "/ffn/layer_norm", .init(layer.feedForwardNorm))
+            norm(p + "/ffn/layer_norm", layer.feedForwardNorm)
         }
-        if let final = model.encoder.outputNorm { norm("encoder/layer_norm", .init(final)) }
-        if let final = model.decoder.outputNorm { norm("decoder/layer_norm", .init(final)) }
+        if let final = model.encoder.outputNorm { norm("encoder/layer_norm", final) }
+        if let final = model.decoder.outputNorm { norm("decoder/layer_norm", final) }
 
         // The spec's settings, as TransformerSpec records them.
         let activation: Int8 = switch architecture.activation {
@@ -157,12 +156,6 @@ public enum CTranslate2Export {
             try encoder.encode(sourceTokens).write(to: output.appendingPathComponent("source_vocabulary.json"))
             try encoder.encode(targetTokens).write(to: output.appendingPathComponent("target_vocabulary.json"))
         }
-    }
-
-    /// A layer norm's two tensors.
-    struct LayerNormParameters {
-        var scale: Tensor, bias: Tensor
-        init(_ layer: LayerNorm) { (scale, bias) = (layer.scale, layer.bias) }
     }
 
     /// `kernel` [in, out] as CTranslate2's [out, in] weight.

@@ -47,10 +47,9 @@ public enum HuggingFaceExport {
             switch origin.transform {
             case .none: break
             case .transpose: tensor = tensor.transposed()
-            case .permuteTarget: tensor = tensor.selectingRows(IndexTensor(target.internalIDs))
-            case .permuteSource: tensor = tensor.selectingRows(IndexTensor(source.internalIDs))
-            case .permuteTargetBias:
-                tensor = tensor.reshaped(to: [target.size, 1]).selectingRows(IndexTensor(target.internalIDs)).reshaped(to: [1, target.size])
+            case .permuteTarget: tensor = target.restoringOriginalOrder(of: tensor)
+            case .permuteSource: tensor = source.restoringOriginalOrder(of: tensor)
+            case .permuteTargetBias: tensor = target.restoringOriginalOrder(of: tensor).reshaped(to: [1, target.size])
             }
             tensors[origin.names[0]] = tensor
         }

@@ -109,7 +109,7 @@ enum MarianWeights {
             case .permuteSource: tensor = tensor.shape.first == source.size ? source.permutingRows(of: tensor) : tensor
             case .permuteTargetBias:
                 if tensor.shape == [1, target.size] {
-                    tensor = target.permutingRows(of: tensor.reshaped(to: [target.size, 1])).reshaped(to: [target.size])
+                    tensor = target.permutingRows(of: tensor.reshaped(to: [target.size]))
                 }
             }
             guard tensor.shape == parameter.shape else {

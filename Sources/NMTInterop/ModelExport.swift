@@ -149,7 +149,7 @@ public enum ModelExport {
             let rows = min(positions, marian.model.configuration.architecture.maximumPositions ?? positions)
             try CTranslate2Export.write(
                 marian.model, sourceTokens: tokenizer.sourcePiecesInOrder, targetTokens: tokenizer.targetPieces,
-                rowOrder: (tokenizer.sourcePermutation.internalIDs, tokenizer.targetPermutation.internalIDs),
+                permutations: (tokenizer.sourcePermutation, tokenizer.targetPermutation),
                 special: Self.marianSpecialTokens(tokenizer), positions: rows, to: output)
             return ExportedWeights(directory: modelDirectory, choice: .given, step: nil, movingAverage: false)
         }
@@ -169,7 +169,7 @@ public enum ModelExport {
         // Our subword vocabulary has no unknown token: naming padding keeps CTranslate2 from adding one.
         let unknown = (tokenizer as? SentencePiece).map { (try? $0.piece(of: $0.unknownID)) ?? tokens[0] } ?? tokens[0]
         try CTranslate2Export.write(
-            model, sourceTokens: tokens, targetTokens: tokens, rowOrder: nil, special: (tokens[0], tokens[1], unknown),
+            model, sourceTokens: tokens, targetTokens: tokens, permutations: nil, special: (tokens[0], tokens[1], unknown),
             positions: positions, to: output)
         return weights
     }

@@ -29,10 +29,17 @@ public struct VocabularyPermutation: Sendable, Equatable {
     /// Ids of the vocabulary.
     public var size: Int { originalIDs.count }
 
-    /// `table` [V, …] with its rows reordered so that row i is the original row of
-    /// swift-nmt id i.
-    public func permutingRows(of table: Tensor) -> Tensor {
+    /// `table` [V, …] (or a vector [V]) with its rows reordered so that row i is the
+    /// original row of swift-nmt id i: what loading does.
+    public func permutingRows(of table: Tensor) -> Tensor { reordering(table, by: originalIDs) }
+
+    /// The inverse of ``permutingRows(of:)``: `table` [V, …] (or [V]) with row i that of
+    /// the vocabulary's own id i, what exporting does.
+    public func restoringOriginalOrder(of table: Tensor) -> Tensor { reordering(table, by: internalIDs) }
+
+    private func reordering(_ table: Tensor, by rows: [Int32]) -> Tensor {
         precondition(table.shape.first == size, "VocabularyPermutation: \(table.shape) does not have \(size) rows")
-        return table.selectingRows(IndexTensor(originalIDs))
+        guard table.rank == 1 else { return table.selectingRows(IndexTensor(rows)) }
+        return table.reshaped(to: [size, 1]).selectingRows(IndexTensor(rows)).reshaped(to: [size])
     }
 }

@@ -27,6 +27,11 @@ final class MarianParityTests: XCTestCase {
         try XCTUnwrap(Bundle.module.url(forResource: name, withExtension: nil, subdirectory: "Fixtures/marian"), name)
     }
 
+    /// Ids stored as floats in the logit fixtures, as swift-nmt's ids.
+    static func ids(_ tensor: Tensor, _ permutation: VocabularyPermutation) -> IndexTensor {
+        IndexTensor(shape: tensor.shape, scalars: tensor.scalars.map { permutation.internalIDs[Int($0)] })
+    }
+
     static func expected(_ name: String) throws -> Expected {
         try JSONDecoder().decode(Expected.self, from: Data(contentsOf: directory(name).appendingPathComponent("expected.json")))
     }
@@ -51,11 +56,8 @@ final class MarianParityTests: XCTestCase {
             let stored = try SafeTensors.read(from: Self.directory(name).appendingPathComponent("logits.safetensors")).tensors
             let (expected, labels, inputs) = (stored["logits"]!, stored["labels"]!, stored["input_ids"]!)
             let source = loaded.tokenizer.sourcePermutation, target = loaded.tokenizer.targetPermutation
-            func ids(_ tensor: Tensor, _ permutation: VocabularyPermutation) -> IndexTensor {
-                IndexTensor(shape: tensor.shape, scalars: tensor.scalars.map { permutation.internalIDs[Int($0)] })
-            }
             let logits = loaded.model(
-                inputs: ids(inputs, source), targets: ids(labels, target), context: .inference(plan: .dynamicShapes))
+                inputs: Self.ids(inputs, source), targets: Self.ids(labels, target), context: .inference(plan: .dynamicShapes))
             XCTAssertEqual(logits.shape, expected.shape, name)
             let width = target.size
             let (ours, theirs) = (logits.scalars, expected.scalars)
@@ -133,12 +135,9 @@ final class MarianParityTests: XCTestCase {
                 total += logSum - row[Int(labels.scalars[position])]
                 count += 1
             }
-            func ids(_ tensor: Tensor, _ permutation: VocabularyPermutation) -> IndexTensor {
-                IndexTensor(shape: tensor.shape, scalars: tensor.scalars.map { permutation.internalIDs[Int($0)] })
-            }
             XCTAssertEqual(loaded.model.configuration.labelSmoothing, 0)
             let loss = loaded.model.loss(
-                inputs: ids(inputs, source), targets: ids(labels, target), context: .inference(plan: .dynamicShapes))
+                inputs: Self.ids(inputs, source), targets: Self.ids(labels, target), context: .inference(plan: .dynamicShapes))
             XCTAssertEqual(Double(loss.scalars[0]), total / Double(count), accuracy: 1e-5, name)
         }
     }
