@@ -178,7 +178,7 @@ let package = Package(
         .testTarget(
             name: "NMTInteropTests",
             dependencies: [
-                "NMTInterop", "NMTSchedule", "NMTData", "NMTTransformer", "NMTTensor", "NMTTestSupport",
+                "NMTInterop", "NMTSchedule", "NMTAccelerator", "NMTData", "NMTTransformer", "NMTTensor", "NMTTestSupport", logging,
                 .product(name: "ZIPFoundation", package: "ZIPFoundation"),
             ],
             resources: [.copy("Fixtures")]),

@@ -56,30 +56,6 @@ public struct ModelDirectoryOption: ParsableArguments {
     public var modelDirectory: URL { URL(fileURLWithPath: modelDir) }
 }
 
-/// `--model-dir` and `--vocab`: a model directory and the vocabulary its model was trained with.
-public struct ModelOptions: ParsableArguments {
-    /// `--model-dir`.
-    @OptionGroup public var directory: ModelDirectoryOption
-    /// The vocabulary file.
-    @Option(help: "The vocabulary the data was encoded and the model trained with.") public var vocab: String
-
-    /// Creates the options (ArgumentParser fills them in).
-    public init() {}
-
-    /// The model directory, as given.
-    public var modelDir: String { directory.modelDir }
-    /// The model directory as a URL.
-    public var modelDirectory: URL { directory.modelDirectory }
-    /// The vocabulary file as a URL.
-    public var vocabularyFile: URL { URL(fileURLWithPath: vocab) }
-
-    /// Refuses a missing vocabulary file (a missing model directory is fine for training,
-    /// which creates it; readers check it themselves).
-    public func validate() throws {
-        guard FileManager.default.fileExists(atPath: vocab) else { throw ValidationError("--vocab \(vocab) does not exist") }
-    }
-}
-
 /// `--model-dir` and an optional `--vocab`, for the programs that translate: a swift-nmt
 /// model needs its vocabulary, a Hugging Face Marian directory has its own.
 public struct TranslationModelOptions: ParsableArguments {

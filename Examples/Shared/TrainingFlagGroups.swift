@@ -44,10 +44,10 @@ public struct OptimizerFlags: ParsableArguments {
     /// AdamW's decoupled weight decay.
     @Option(help: "AdamW's decoupled weight decay (fraction of a weight removed per unit of learning rate).")
     public var weightDecay: Float = AdamW.defaultWeightDecay
-    /// Base learning rate of the warmup/rsqrt schedule.
-    @Option(help: "Base learning rate of the warmup/rsqrt schedule.") public var learningRate: Float = 2.0
-    /// Warmup steps of the schedule.
-    @Option(help: "Warmup steps of the schedule.") public var warmupSteps: Int = 16000
+    /// Base learning rate of the warmup/rsqrt schedule (nil: 2.0, or 0.05 when fine-tuning).
+    @Option(help: "Base learning rate of the warmup/rsqrt schedule (default 2.0; 0.05 when fine-tuning).") public var learningRate: Float?
+    /// Warmup steps of the schedule (nil: 16000, or 200 when fine-tuning).
+    @Option(help: "Warmup steps of the schedule (default 16000; 200 when fine-tuning).") public var warmupSteps: Int?
     /// The decay of a moving average of the weights (off by default).
     @Option(help: "Keep an exponential moving average of the weights with this decay (e.g. 0.999); evaluation and translation use it.")
     public var emaDecay: Float?
@@ -55,10 +55,12 @@ public struct OptimizerFlags: ParsableArguments {
     /// Creates the flags with their defaults (ArgumentParser fills them in).
     public init() {}
 
-    /// Writes the optimizer settings into `options`.
-    public func apply(to options: inout TrainingOptions) {
+    /// Writes the optimizer settings into `options`; a schedule not given is training's
+    /// from scratch (`TrainingOptions`' defaults) or, when `fineTuning`, `FineTuneFlags`'.
+    public func apply(to options: inout TrainingOptions, fineTuning: Bool) {
         (options.optimizer, options.weightDecay) = (optimizer, weightDecay)
-        (options.learningRate, options.warmupSteps) = (learningRate, warmupSteps)
+        options.learningRate = learningRate ?? (fineTuning ? FineTuneFlags.defaultLearningRate : options.learningRate)
+        options.warmupSteps = warmupSteps ?? (fineTuning ? FineTuneFlags.defaultWarmupSteps : options.warmupSteps)
         options.emaDecay = emaDecay
     }
 }

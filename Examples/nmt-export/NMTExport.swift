@@ -25,9 +25,9 @@ struct NMTExport: ParsableCommand {
         case huggingface
     }
 
-    @Option(help: "A model directory, checkpoint, saved model or export of swift-nmt, or (for ctranslate2) a Hugging Face Marian directory.")
+    @Option(help: "A model directory, checkpoint, saved model or export of swift-nmt, or (for ctranslate2 and huggingface) a Hugging Face Marian directory.")
     var modelDir: String
-    @Option(help: "The vocabulary a swift-nmt model was trained with (not for an export or a Marian directory).") var vocab: String?
+    @Option(help: "The vocabulary a swift-nmt model was trained with (not for an export, a fine-tuned Marian model's directory or a Marian directory, which carry their own).") var vocab: String?
     @Option(help: "swift-nmt: an inference-only folder (weights, configuration, vocabulary) that nmt-translate and nmt-serve load without --vocab; ctranslate2: a CTranslate2 model directory (model.bin, config.json, vocabularies); huggingface: a MarianMTModel directory (Marian models).")
     var format: Format = .swiftNMT
     @Option(help: "ctranslate2: rows of the position table (the longest input or output it can handle).") var positions = 1024
@@ -48,15 +48,14 @@ struct NMTExport: ParsableCommand {
             if MarianModelDirectory.isMarian(model) {
                 throw ValidationError("\(modelDir) is a Hugging Face Marian directory, already inference-only; nmt-translate reads it as it is")
             }
-            guard let vocabulary = try vocabulary ?? ModelExport.exportedVocabulary(in: model) else {
+            guard let vocabulary = try vocabulary ?? ModelExport.bundledVocabulary(in: model) else {
                 throw ValidationError("give the vocabulary the model was trained with (--vocab)")
             }
             weights = try ModelExport.exportSwiftNMT(modelDirectory: model, vocabulary: vocabulary, to: target)
         case .ctranslate2:
             weights = try ModelExport.exportCTranslate2(modelDirectory: model, vocabulary: vocabulary, positions: positions, to: target)
         case .huggingface:
-            if let vocab { throw ValidationError("--vocab \(vocab): a Marian directory has its own vocabulary") }
-            weights = try ModelExport.exportHuggingFace(modelDirectory: model, to: target)
+            weights = try ModelExport.exportHuggingFace(modelDirectory: model, vocabulary: vocabulary, to: target)
         }
         FileHandle.standardError.write(Data("exported \(weights.description) to \(output) (\(format.rawValue))\n".utf8))
     }

@@ -1,4 +1,5 @@
 import Foundation
+import NMTData
 import NMTLayers
 import NMTTensor
 import NMTTransformer

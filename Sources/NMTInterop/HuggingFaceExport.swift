@@ -1,4 +1,5 @@
 import Foundation
+import NMTData
 import NMTTensor
 import NMTTransformer
 

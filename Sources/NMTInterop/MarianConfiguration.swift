@@ -1,4 +1,5 @@
 import Foundation
+import NMTData
 import NMTTransformer
 
 /// What a Marian directory's `config.json` and `generation_config.json` say, in

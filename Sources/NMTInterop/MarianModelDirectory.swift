@@ -41,7 +41,7 @@ public struct MarianModelDirectory: Sendable {
     public static func load(_ directory: URL, greedy: Bool = false) throws -> MarianModelDirectory {
         let settings = try MarianConfiguration(directory: directory)
         let configuration = try settings.transformerConfiguration()
-        let tokenizer = try loadTokenizer(directory, settings: settings)
+        let tokenizer = try MarianTokenizer(directory: directory, padding: settings.paddingID, endOfSentence: settings.endOfSentenceID)
         guard tokenizer.sourceVocabularySize == settings.vocabularySize,
             tokenizer.vocabularySize == (settings.sharesEmbeddings ? settings.vocabularySize : settings.decoderVocabularySize)
         else {
@@ -58,39 +58,14 @@ public struct MarianModelDirectory: Sendable {
         return MarianModelDirectory(model: model, tokenizer: tokenizer, decodingOptions: options)
     }
 
-    private static func loadTokenizer(_ directory: URL, settings: MarianConfiguration) throws -> MarianTokenizer {
-        func file(_ name: String) throws(MarianModelError) -> URL {
-            let url = directory.appendingPathComponent(name)
-            guard FileManager.default.fileExists(atPath: url.path) else { throw .missingFile(url.path) }
-            return url
-        }
-        func vocabulary(_ name: String) throws(MarianModelError) -> [String: Int] {
-            let url = try file(name)
-            guard let data = FileManager.default.contents(atPath: url.path),
-                let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
-            else { throw .invalidVocabulary(path: url.path, reason: "is not a JSON object") }
-            var result: [String: Int] = [:]
-            for (piece, id) in object {
-                guard let number = id as? NSNumber, Double(number.intValue) == number.doubleValue else {
-                    throw .invalidVocabulary(path: url.path, reason: "maps '\(piece)' to \(id), not an integer id")
-                }
-                result[piece] = number.intValue
-            }
-            return result
-        }
-        let tokenizerConfig = directory.appendingPathComponent("tokenizer_config.json")
-        let separate =
-            (FileManager.default.contents(atPath: tokenizerConfig.path)
-            .flatMap { try? JSONSerialization.jsonObject(with: $0) as? [String: Any] }?["separate_vocabs"] as? Bool) ?? false
-        let source = try SentencePiece(modelFile: try file("source.spm"))
-        let sourceVocabulary = try vocabulary("vocab.json")
-        let targetVocabulary = separate ? try vocabulary("target_vocab.json") : sourceVocabulary
-        let target = try SentencePiece(modelFile: try file("target.spm"))
-        // transformers 5 joins output pieces with the source model unless the vocabularies are separate.
-        return try MarianTokenizer(
-            sourceModel: source, decodingModel: separate ? target : source, targetModel: target, sourceVocabulary: sourceVocabulary,
-            targetVocabulary: targetVocabulary, padding: settings.paddingID, endOfSentence: settings.endOfSentenceID,
-            path: directory.path)
+    /// `generate()`'s decoding as the configuration files of `directory` (a Marian
+    /// directory, or a tokenizer directory copied from one, which keeps `config.json` and
+    /// `generation_config.json`) set it up, for a model with `tokenizer`'s ids.
+    ///
+    /// - Throws: ``MarianModelError`` as ``load(_:greedy:)`` for the configuration files.
+    public static func decodingOptions(in directory: URL, tokenizer: MarianTokenizer, greedy: Bool = false) throws -> DecodingOptions {
+        let settings = try MarianConfiguration(directory: directory)
+        return DecodingOptions(strategy: settings.generateStrategy(target: tokenizer.targetPermutation, greedy: greedy))
     }
 
     /// The weights: `model.safetensors` when present, else `pytorch_model.bin`.
@@ -100,30 +75,5 @@ public struct MarianModelDirectory: Sendable {
         let pickle = directory.appendingPathComponent("pytorch_model.bin")
         if FileManager.default.fileExists(atPath: pickle.path) { return try TorchCheckpoint.read(from: pickle) }
         throw MarianModelError.missingFile(directory.appendingPathComponent("model.safetensors or pytorch_model.bin").path)
-    }
-}
-
-/// A Marian directory swift-nmt cannot load.
-public enum MarianModelError: Error, Equatable, CustomStringConvertible {
-    /// A file the directory needs is not there.
-    case missingFile(String)
-    /// A configuration value swift-nmt does not run, or a file that is not what it should be.
-    case unsupported(path: String, reason: String)
-    /// A vocabulary file that does not fit the model.
-    case invalidVocabulary(path: String, reason: String)
-    /// A weight is missing, unexpected, or of the wrong shape.
-    case invalidWeights(path: String, reason: String)
-    /// An id outside the vocabulary was given to decode.
-    case idOutOfRange(Int32, size: Int)
-
-    /// A sentence naming the file and the problem.
-    public var description: String {
-        switch self {
-        case .missingFile(let path): return "Marian model: \(path) is missing"
-        case .unsupported(let path, let reason): return "Marian model: \(path) \(reason)"
-        case .invalidVocabulary(let path, let reason): return "Marian vocabulary: \(path) \(reason)"
-        case .invalidWeights(let path, let reason): return "Marian weights in \(path): \(reason)"
-        case .idOutOfRange(let id, let size): return "id \(id) is outside the target vocabulary of \(size) ids"
-        }
     }
 }

@@ -1,3 +1,4 @@
+import NMTData
 import NMTTensor
 import NMTTransformer
 

@@ -98,7 +98,8 @@ public enum ModelExport {
     }
 
     /// Writes an inference-only swift-nmt model folder: `model.safetensors`,
-    /// `configuration.json`, the vocabulary file and ``recordFileName``; no optimizer
+    /// `configuration.json`, the vocabulary (a file, or a fine-tuned Marian model's
+    /// tokenizer folder) and ``recordFileName``; no optimizer
     /// state, no moving average to apply (the weights written are those translated with).
     /// `nmt-translate --model-dir OUTPUT` and `nmt-serve` load it without `--vocab`.
     ///
@@ -132,7 +133,8 @@ public enum ModelExport {
     ///
     /// - Parameters:
     ///   - modelDirectory: our model directory, checkpoint or export, or a Marian directory.
-    ///   - vocabulary: our model's vocabulary (nil for a Marian directory or an export).
+    ///   - vocabulary: our model's vocabulary (nil for a Marian directory, or a folder that
+    ///     carries its own; see ``bundledVocabulary(in:)``).
     ///   - positions: rows of the position table (the longest sequence CTranslate2 handles;
     ///     a Marian model's own `max_position_embeddings` at most).
     ///   - output: the folder to write (new or empty).
@@ -142,56 +144,85 @@ public enum ModelExport {
     public static func exportCTranslate2(modelDirectory: URL, vocabulary: URL?, positions: Int = 1024, to output: URL) throws
         -> ExportedWeights
     {
-        if MarianModelDirectory.isMarian(modelDirectory) {
-            if let vocabulary { throw TranslationModelError.vocabularyNotUsed(directory: modelDirectory.path, vocabulary: vocabulary.path) }
-            let marian = try MarianModelDirectory.load(modelDirectory)
-            let tokenizer = marian.tokenizer
-            let rows = min(positions, marian.model.configuration.architecture.maximumPositions ?? positions)
+        let source = try ExportSource(modelDirectory: modelDirectory, vocabulary: vocabulary)
+        let model = source.model
+        if let tokenizer = source.tokenizer as? MarianTokenizer {
+            let rows = min(positions, model.configuration.architecture.maximumPositions ?? positions)
             try CTranslate2Export.write(
-                marian.model, sourceTokens: tokenizer.sourcePiecesInOrder, targetTokens: tokenizer.targetPieces,
+                model, sourceTokens: tokenizer.sourcePiecesInOrder, targetTokens: tokenizer.targetPieces,
                 permutations: (tokenizer.sourcePermutation, tokenizer.targetPermutation),
                 special: Self.marianSpecialTokens(tokenizer), positions: rows, to: output)
-            return ExportedWeights(directory: modelDirectory, choice: .given, step: nil, movingAverage: false)
+            return source.weights
         }
-        guard let vocabulary = try vocabulary ?? exportedVocabulary(in: modelDirectory) else {
-            throw TranslationModelError.vocabularyNeeded(directory: modelDirectory.path)
-        }
-        let (model, weights) = try resolveWeights(in: modelDirectory, vocabularyHash: try Checkpoint.vocabularyHash(of: vocabulary))
-        let tokenizer = try TokenizerFile.load(vocabulary)
         let tokens: [String]
-        if let subwords = tokenizer as? Subtokenizer {
+        if let subwords = source.tokenizer as? Subtokenizer {
             tokens = (0..<subwords.vocabularySize).map { subwords.subtoken(Int32($0)) }
-        } else if let pieces = tokenizer as? SentencePiece {
+        } else if let pieces = source.tokenizer as? SentencePiece {
             tokens = try (0..<pieces.vocabularySize).map { try pieces.piece(of: Int32($0)) }
         } else {
-            throw ModelExportError.invalidRecord(vocabulary.path, reason: "is a vocabulary CTranslate2 export does not know")
+            throw ModelExportError.invalidRecord(source.vocabulary.path, reason: "is a vocabulary CTranslate2 export does not know")
         }
         // Our subword vocabulary has no unknown token: naming padding keeps CTranslate2 from adding one.
-        let unknown = (tokenizer as? SentencePiece).map { (try? $0.piece(of: $0.unknownID)) ?? tokens[0] } ?? tokens[0]
+        let unknown = (source.tokenizer as? SentencePiece).map { (try? $0.piece(of: $0.unknownID)) ?? tokens[0] } ?? tokens[0]
         try CTranslate2Export.write(
             model, sourceTokens: tokens, targetTokens: tokens, permutations: nil, special: (tokens[0], tokens[1], unknown),
             positions: positions, to: output)
-        return weights
+        return source.weights
     }
 
     /// Writes a Hugging Face `MarianMTModel` directory (see ``HuggingFaceExport``) of a
-    /// Marian directory's model, with its decoding and tokenizer.
+    /// Marian directory's model, or of a Marian model fine-tuned here (its vocabulary a
+    /// Marian tokenizer directory), with its decoding and tokenizer.
     ///
-    /// - Throws: ``ModelExportError`` when `modelDirectory` is not a Marian directory (our
-    ///   reference-family models have no Hugging Face layout), the loader's errors.
+    /// - Parameters:
+    ///   - modelDirectory: a Marian directory, or our model directory, checkpoint or export
+    ///     of a fine-tuned Marian model.
+    ///   - vocabulary: the fine-tuned model's tokenizer directory when `modelDirectory`
+    ///     does not carry it (nil otherwise).
+    ///   - output: the folder to write (new or empty).
+    /// - Returns: which weights were exported.
+    /// - Throws: ``ModelExportError`` for a model of the reference family (it has no
+    ///   Hugging Face layout), the loaders' errors.
     @discardableResult
-    public static func exportHuggingFace(modelDirectory: URL, to output: URL) throws -> ExportedWeights {
-        guard MarianModelDirectory.isMarian(modelDirectory) else {
+    public static func exportHuggingFace(modelDirectory: URL, vocabulary: URL? = nil, to output: URL) throws -> ExportedWeights {
+        let source = try ExportSource(modelDirectory: modelDirectory, vocabulary: vocabulary)
+        guard let tokenizer = source.tokenizer as? MarianTokenizer else {
             throw ModelExportError.invalidRecord(
                 modelDirectory.path, reason: "is not a Marian model; the Hugging Face export writes MarianMTModel directories only")
         }
-        let marian = try MarianModelDirectory.load(modelDirectory)
-        guard let generation = marian.decodingOptions.strategy as? GenerateStrategy else {
-            preconditionFailure("MarianModelDirectory.load decodes with a GenerateStrategy")
+        let decoding = try MarianModelDirectory.decodingOptions(in: source.vocabulary, tokenizer: tokenizer)
+        guard let generation = decoding.strategy as? GenerateStrategy else {
+            preconditionFailure("MarianModelDirectory.decodingOptions decodes with a GenerateStrategy")
         }
-        try HuggingFaceExport.write(
-            marian.model, tokenizer: marian.tokenizer, generation: generation, assets: modelDirectory, to: output)
-        return ExportedWeights(directory: modelDirectory, choice: .given, step: nil, movingAverage: false)
+        try HuggingFaceExport.write(source.model, tokenizer: tokenizer, generation: generation, assets: source.vocabulary, to: output)
+        return source.weights
+    }
+
+    /// A model to export, its tokenizer, where the tokenizer's files are and which weights
+    /// were taken.
+    private struct ExportSource {
+        var model: Transformer
+        var tokenizer: any Tokenizer
+        /// The vocabulary file, or the folder holding a Marian model's tokenizer and
+        /// configuration files.
+        var vocabulary: URL
+        var weights: ExportedWeights
+
+        init(modelDirectory: URL, vocabulary: URL?) throws {
+            if MarianModelDirectory.isMarian(modelDirectory) {
+                if let vocabulary { throw TranslationModelError.vocabularyNotUsed(directory: modelDirectory.path, vocabulary: vocabulary.path) }
+                let marian = try MarianModelDirectory.load(modelDirectory)
+                (model, tokenizer, self.vocabulary) = (marian.model, marian.tokenizer, modelDirectory)
+                weights = ExportedWeights(directory: modelDirectory, choice: .given, step: nil, movingAverage: false)
+                return
+            }
+            guard let vocabulary = try vocabulary ?? bundledVocabulary(in: modelDirectory) else {
+                throw TranslationModelError.vocabularyNeeded(directory: modelDirectory.path)
+            }
+            (model, weights) = try resolveWeights(in: modelDirectory, vocabularyHash: try Checkpoint.vocabularyHash(of: vocabulary))
+            tokenizer = try TokenizerFile.load(vocabulary)
+            self.vocabulary = vocabulary
+        }
     }
 
     /// A Marian model's decoder start (the configured start id's own target piece: with
@@ -201,13 +232,22 @@ public enum ModelExport {
         return (tokenizer.targetPieces[Int(target[0])], tokenizer.targetPieces[Int(target[1])], "<unk>")
     }
 
-    /// The vocabulary file an export folder names, or nil when `directory` is not one.
+    /// The folder a fine-tuned Marian model keeps its tokenizer in, inside its model
+    /// directory (a copy of the Marian directory it started from, without the weights).
+    public static let tokenizerFolderName = "tokenizer"
+
+    /// The vocabulary a model folder carries, or nil when it carries none: the file an
+    /// export names in ``recordFileName``, else the Marian tokenizer directory
+    /// ``tokenizerFolderName`` of a fine-tuned Marian model.
     ///
     /// - Throws: ``ModelExportError/invalidRecord(_:reason:)`` for a record that cannot be
     ///   read or names a file that is not there.
-    public static func exportedVocabulary(in directory: URL) throws -> URL? {
+    public static func bundledVocabulary(in directory: URL) throws -> URL? {
         let url = directory.appendingPathComponent(recordFileName)
-        guard FileManager.default.fileExists(atPath: url.path) else { return nil }
+        guard FileManager.default.fileExists(atPath: url.path) else {
+            let tokenizer = directory.appendingPathComponent(tokenizerFolderName)
+            return MarianTokenizer.isTokenizerDirectory(tokenizer) ? tokenizer : nil
+        }
         let record: Record
         do { record = try JSONDecoder().decode(Record.self, from: Data(contentsOf: url)) } catch {
             throw ModelExportError.invalidRecord(url.path, reason: "\(error)")

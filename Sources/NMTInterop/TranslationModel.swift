@@ -36,8 +36,8 @@ public struct TranslationModel: Sendable {
     /// - Parameters:
     ///   - directory: a swift-nmt model directory or checkpoint, or a Marian directory.
     ///   - vocabulary: the vocabulary file for a swift-nmt model (required there, unless
-    ///     the folder is an export, which carries its own; a Marian directory has its own
-    ///     and refuses one).
+    ///     the folder carries its own: an export, or a fine-tuned Marian model's
+    ///     `tokenizer` folder; a Marian directory has its own and refuses one).
     ///   - greedy: for a Marian model, `generate()`'s greedy search instead of its beams.
     ///   - warning: told about each newer checkpoint skipped as unusable.
     /// - Throws: ``TranslationModelError`` when the vocabulary is missing or not wanted,
@@ -53,21 +53,34 @@ public struct TranslationModel: Sendable {
                 format: .marian, model: marian.model, tokenizer: marian.tokenizer, decodingOptions: marian.decodingOptions,
                 maximumInputTokens: marian.model.configuration.architecture.maximumPositions)
         }
-        // An export folder (nmt-export --format swift-nmt) carries its vocabulary.
-        let exported = try ModelExport.exportedVocabulary(in: directory)
-        if let exported, let vocabulary, !Translator.sameFile(exported, vocabulary) {
+        // An export (nmt-export --format swift-nmt) or a fine-tuned Marian model carries its vocabulary.
+        let bundled = try ModelExport.bundledVocabulary(in: directory)
+        if let bundled, let vocabulary, !Translator.sameFile(bundled, vocabulary) {
             throw TranslationModelError.vocabularyNotUsed(directory: directory.path, vocabulary: vocabulary.path)
         }
-        guard let vocabulary = vocabulary ?? exported else { throw TranslationModelError.vocabularyNeeded(directory: directory.path) }
+        guard let vocabulary = vocabulary ?? bundled else { throw TranslationModelError.vocabularyNeeded(directory: directory.path) }
         // The checkpoint records its vocabulary's hash: another vocabulary of the same size
         // would translate into nonsense.
         let model = try Checkpoint.loadModel(
             at: directory, vocabularyHash: try Checkpoint.vocabularyHash(of: vocabulary), warning: warning)
+        let tokenizer = try TokenizerFile.load(vocabulary)
+        return TranslationModel(
+            format: .swiftNMT, model: model, tokenizer: tokenizer,
+            decodingOptions: try decodingOptions(vocabulary: vocabulary, tokenizer: tokenizer, greedy: greedy),
+            maximumInputTokens: model.configuration.architecture.maximumPositions)
+    }
+
+    /// How a swift-nmt model with this vocabulary is published to decode: a Marian model
+    /// fine-tuned here (its vocabulary a Marian tokenizer directory) as its
+    /// `generation_config.json` says, any other with the reference's beam search (greedy
+    /// when asked).
+    static func decodingOptions(vocabulary: URL, tokenizer: any Tokenizer, greedy: Bool) throws -> DecodingOptions {
+        if let marian = tokenizer as? MarianTokenizer {
+            return try MarianModelDirectory.decodingOptions(in: vocabulary, tokenizer: marian, greedy: greedy)
+        }
         var options = DecodingOptions()
         if greedy { options.strategy = GreedyStrategy() }
-        return TranslationModel(
-            format: .swiftNMT, model: model, tokenizer: try TokenizerFile.load(vocabulary), decodingOptions: options,
-            maximumInputTokens: nil)
+        return options
     }
 
     /// A translator for the model, decoding with ``decodingOptions`` and refusing inputs

@@ -46,9 +46,9 @@ public enum Checkpoint {
     public static let manifestFileName = "manifest.json"
     static let prefix = "checkpoint-"
 
-    /// The hex CRC-32C of a vocabulary file (what a checkpoint records to refuse another
-    /// vocabulary).
-    public static func vocabularyHash(of url: URL) throws -> String { try CRC32C.hexChecksum(ofFile: url) }
+    /// The hex CRC-32C of a vocabulary (`TokenizerFile.checksum(of:)`: a file's bytes, or a
+    /// Marian tokenizer directory's files), which a checkpoint records to refuse another.
+    public static func vocabularyHash(of url: URL) throws -> String { try TokenizerFile.checksum(of: url) }
 
     /// Saves a checkpoint under `modelDirectory` and removes all but the newest `keep`.
     ///

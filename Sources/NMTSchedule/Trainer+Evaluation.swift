@@ -71,20 +71,23 @@ extension Trainer {
             staticBatches: options.staticBatches, device: device)
     }
 
-    /// Uncased and cased BLEU (×100) of translating `source` against `reference`, decoded
-    /// on the training device with the configuration's decoding settings
-    /// (`TransformerConfiguration.decodingOptions`), as the reference.
+    /// Uncased and cased BLEU (×100) of translating `source` against `reference` with
+    /// ``translationOptions``, decoded on the training device (on a CPU device when the
+    /// training device has static shapes and the options need dynamic ones, such as a
+    /// Marian model's `generate()` search).
     ///
     /// With several processes (a device with a `ProcessGroup`) every process must call
     /// it: each translates a contiguous share of the lines, and all receive every
     /// translation.
     public func bleu(source: URL, reference: URL) throws -> (uncased: Float, cased: Float) {
         var translator = try Translator(model: evaluationModel(), tokenizer: tokenizer)
-        translator.options = configuration.decodingOptions
+        translator.options = translationOptions
+        let decodingDevice: Device =
+            device.capabilities.requiresStaticShapes && !translationOptions.runsOnStaticShapes ? CPUDevice() : device
         let lines = try CorpusPreparer.lines(of: source)
         // Decoding's sizes change every step: the training capacity would only hold them back.
         let translations = try BufferPool.shared.withCapacity(BufferPool.defaultCapacityBytes) {
-            try coordinator.translate(lines) { try translator.translate($0, on: device) }
+            try coordinator.translate(lines) { try translator.translate($0, on: decodingDevice) }
         }
         // Every line terminated: an empty last translation must stay a line of its own.
         let hypotheses = translations.map { $0 + "\n" }.joined()

@@ -46,6 +46,10 @@ public final class Trainer {
     var lastSavedStep: Int?
     /// The moving average of the weights, when ``TrainingOptions/emaDecay`` asks for one.
     public private(set) var movingAverage: ExponentialMovingAverage?
+    /// How BLEU evaluation translates: the configuration's decoding settings
+    /// (`TransformerConfiguration.decodingOptions`, the reference's beam search) unless
+    /// set otherwise, as a fine-tuned Marian model's `generate()` search is.
+    public var translationOptions: DecodingOptions
     let tokenizer: any Tokenizer
     let vocabularyHash: String
     /// Who writes, evaluates and decides: the one place that knows the device's group.
@@ -80,6 +84,7 @@ public final class Trainer {
         try options.validate()
         try Self.check(device, runs: options)
         self.configuration = configuration
+        translationOptions = configuration.decodingOptions
         optimizer = options.optimizer.makeOptimizer(weightDecay: options.weightDecay)
         // Before anything in the directory is read or removed: a second writer stops here.
         directoryLock = try coordinator.lockModelDirectory(options.modelDirectory)

@@ -186,10 +186,7 @@ public struct Translator: Sendable {
         if maximumInputTokens < 1 { throw .invalidSetting("maximumInputTokens is \(maximumInputTokens); must be at least 1") }
         if batchSize < 1 { throw .invalidSetting("batchSize is \(batchSize); must be at least 1") }
         if let batchTokens, batchTokens < 1 { throw .invalidSetting("batchTokens is \(batchTokens); must be at least 1") }
-        guard staticShapes else { return }
-        var plain = DecodingOptions(strategy: options.strategy)
-        plain.extraDecodeLength = options.extraDecodeLength
-        guard options.strategy is BeamSearchStrategy, options == plain else {
+        guard !staticShapes || options.runsOnStaticShapes else {
             throw .invalidSetting(
                 "a static-shape device decodes with the reference's plain beam search only (no sampling, greedy or generate() decoding, length limit or n-gram blocking)")
         }

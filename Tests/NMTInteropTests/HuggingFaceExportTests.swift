@@ -39,7 +39,13 @@ final class HuggingFaceExportTests: XCTestCase {
 
     func testOurModelsHaveNoHuggingFaceLayout() throws {
         let directory = try temporaryDirectory(for: self, prefix: "nmt-hf-ours")
-        XCTAssertThrowsError(try ModelExport.exportHuggingFace(modelDirectory: directory, to: directory.appendingPathComponent("out"))) {
+        let vocabulary = directory.appendingPathComponent("vocab.txt"), saved = directory.appendingPathComponent("model")
+        try Data("'<pad>'\n'<EOS>'\n'a_'\n".utf8).write(to: vocabulary)
+        let configuration = TransformerConfiguration(vocabularySize: 3, hiddenSize: 8, layerCount: 1, headCount: 2, filterSize: 16)
+        try Transformer(configuration: configuration, key: RandomKey(seed: 1)).save(to: saved)
+        XCTAssertThrowsError(
+            try ModelExport.exportHuggingFace(modelDirectory: saved, vocabulary: vocabulary, to: directory.appendingPathComponent("out"))
+        ) {
             XCTAssertTrue("\($0)".contains("MarianMTModel directories only"), "\($0)")
         }
     }

@@ -43,8 +43,6 @@ public enum CorpusPreparer {
         source: URL, target: URL, tokenizer: any Tokenizer, targetTokenizer: (any Tokenizer)? = nil, directory: URL,
         name: String, tag: String, shards: Int, shuffleSeed: UInt64?, progress: ((Int, Int) -> Void)? = nil
     ) throws -> [URL] {
-        let targetTokenizer = targetTokenizer ?? tokenizer
-        precondition(shards > 0, "writeShards: shard count must be positive")
         let urls = shardNames(name: name, tag: tag, count: shards).map { directory.appendingPathComponent($0) }
         if urls.allSatisfy({ FileManager.default.fileExists(atPath: $0.path) }) { return urls }
         let sourceLines = try lines(of: source), targetLines = try lines(of: target)
@@ -52,6 +50,30 @@ public enum CorpusPreparer {
             throw CorpusError.lineCountMismatch(
                 source: source.path, sourceLines: sourceLines.count, target: target.path, targetLines: targetLines.count)
         }
+        return try writeShards(
+            sourceLines: sourceLines, targetLines: targetLines, tokenizer: tokenizer, targetTokenizer: targetTokenizer,
+            directory: directory, name: name, tag: tag, shards: shards, shuffleSeed: shuffleSeed, progress: progress)
+    }
+
+    /// Encodes line-aligned pairs already read (stripped as ``lines(of:)`` strips them) and
+    /// writes them into shards, as ``writeShards(source:target:tokenizer:targetTokenizer:directory:name:tag:shards:shuffleSeed:progress:)``
+    /// does (without its skip: every shard is written).
+    ///
+    /// Each shard is written under a temporary name of this process and renamed when
+    /// complete, so processes that write the same shards at once (every process of a
+    /// data-parallel fine-tuning run) leave whole files.
+    ///
+    /// - Precondition: the two arrays have the same length and `shards` is positive.
+    /// - Throws: ``EncodingError`` from the tokenizers, ``TFRecordError`` or
+    ///   ``CorpusError/writeFailed(path:reason:)`` when writing fails.
+    public static func writeShards(
+        sourceLines: [String], targetLines: [String], tokenizer: any Tokenizer, targetTokenizer: (any Tokenizer)? = nil,
+        directory: URL, name: String, tag: String, shards: Int, shuffleSeed: UInt64?, progress: ((Int, Int) -> Void)? = nil
+    ) throws -> [URL] {
+        let targetTokenizer = targetTokenizer ?? tokenizer
+        precondition(shards > 0, "writeShards: shard count must be positive")
+        precondition(sourceLines.count == targetLines.count, "writeShards: \(sourceLines.count) source and \(targetLines.count) target lines")
+        let urls = shardNames(name: name, tag: tag, count: shards).map { directory.appendingPathComponent($0) }
         var perShard = [[Data]](repeating: [], count: shards)
         for (i, (s, t)) in zip(sourceLines, targetLines).enumerated() {
             let example = TranslationExample(
@@ -65,15 +87,13 @@ public enum CorpusPreparer {
                 var random = SplitMix64(seed: shuffleSeed &+ UInt64(index))
                 random.shuffle(&records)
             }
-            let temporary = url.appendingPathExtension("incomplete")
+            let temporary = url.appendingPathExtension("incomplete-\(ProcessInfo.processInfo.processIdentifier)")
             let writer = try TFRecordWriter(url: temporary)
             for record in records { try writer.write(record) }
             try writer.close()
-            do {
-                try? FileManager.default.removeItem(at: url)
-                try FileManager.default.moveItem(at: temporary, to: url)
-            } catch {
-                throw CorpusError.writeFailed(path: url.path, reason: error.localizedDescription)
+            // rename(2) replaces an existing shard atomically (FileManager's move would refuse to).
+            guard rename(temporary.path, url.path) == 0 else {
+                throw CorpusError.writeFailed(path: url.path, reason: String(cString: strerror(errno)))
             }
         }
         return urls

@@ -11,16 +11,16 @@ import Foundation
 public struct ShardVocabularyRecord: Codable, Equatable, Sendable {
     /// The record's file name inside the data directory.
     public static let fileName = "shards-vocabulary.json"
-    /// The hex CRC-32C of the vocabulary file's bytes (what checkpoints record too).
+    /// The vocabulary's hex CRC-32C (`TokenizerFile.checksum(of:)`, what checkpoints record too).
     public var vocabularyCRC32C: String
     /// The vocabulary's subtoken count, for messages.
     public var vocabularySize: Int
 
-    /// The record of the vocabulary file at `url`.
+    /// The record of the vocabulary at `url` (a file, or a Marian tokenizer directory).
     ///
     /// - Throws: a file error when it cannot be read, ``EncodingError`` when it is no vocabulary.
     public init(vocabularyFile url: URL) throws {
-        vocabularyCRC32C = try CRC32C.hexChecksum(ofFile: url)
+        vocabularyCRC32C = try TokenizerFile.checksum(of: url)
         vocabularySize = try TokenizerFile.load(url).vocabularySize
     }
 

@@ -85,12 +85,25 @@ extension SentencePiece: Tokenizer {
 
 /// Loading the tokenizer a vocabulary file holds.
 public enum TokenizerFile {
-    /// The tokenizer in `url`: a SentencePiece model for a `.model` file, the reference's
-    /// subword vocabulary otherwise.
+    /// The tokenizer in `url`: a ``MarianTokenizer`` for a Marian tokenizer directory (a
+    /// Hugging Face Marian directory, or the copy of one a fine-tuning run keeps), a
+    /// SentencePiece model for a `.model` file, the reference's subword vocabulary
+    /// otherwise.
     ///
     /// - Throws: the tokenizer's error when the file cannot be read or parsed.
     public static func load(_ url: URL) throws -> any Tokenizer {
-        url.pathExtension == "model" ? try SentencePiece(modelFile: url) : try Subtokenizer(vocabularyFile: url)
+        if MarianTokenizer.isTokenizerDirectory(url) { return try MarianTokenizer(directory: url) }
+        return url.pathExtension == "model" ? try SentencePiece(modelFile: url) : try Subtokenizer(vocabularyFile: url)
+    }
+
+    /// The hex CRC-32C that identifies the vocabulary at `url`, which checkpoints and shard
+    /// records keep: of the file's bytes, or for a Marian tokenizer directory
+    /// ``MarianTokenizer/checksum(ofDirectory:)``.
+    ///
+    /// - Throws: the file error when it cannot be read, the tokenizer's for a directory.
+    public static func checksum(of url: URL) throws -> String {
+        if MarianTokenizer.isTokenizerDirectory(url) { return try MarianTokenizer.checksum(ofDirectory: url) }
+        return try CRC32C.hexChecksum(ofFile: url)
     }
 
     /// The flags that make `SentencePiece.train` give swift-nmt's ids: padding 0, end of

@@ -57,6 +57,15 @@ public struct DecodingOptions: Sendable, Equatable, CustomStringConvertible {
             && lhs.lengthLimit == rhs.lengthLimit && lhs.noRepeatNgramSize == rhs.noRepeatNgramSize
     }
 
+    /// Whether a static-shape device can decode with these options: only the reference's
+    /// plain beam search (no other strategy, length limit or n-gram blocking) has the
+    /// fixed shapes such a device compiles.
+    public var runsOnStaticShapes: Bool {
+        var plain = DecodingOptions(strategy: strategy)
+        plain.extraDecodeLength = extraDecodeLength
+        return strategy is BeamSearchStrategy && self == plain
+    }
+
     /// The strategy and every limit that is set, in words.
     public var description: String {
         var text = "\(strategy), up to the source width + \(extraDecodeLength) tokens"

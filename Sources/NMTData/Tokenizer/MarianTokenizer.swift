@@ -1,5 +1,4 @@
 import Foundation
-import NMTData
 
 /// The tokenizer of a Marian / OPUS-MT model, as `transformers`' `MarianTokenizer` runs
 /// it when `sacremoses` is not installed (no Moses punctuation normalization):
@@ -17,6 +16,10 @@ import NMTData
 /// Ids are swift-nmt's (see ``VocabularyPermutation``): ``encode(_:addEOS:)`` returns
 /// the source vocabulary's ids permuted, ``decode(_:)`` takes target ids permuted.
 /// ``vocabularySize`` is the target side's, the model's output size.
+///
+/// ``init(directory:)`` reads a Marian directory's tokenizer files (its weights are not
+/// needed: a copy without them is a *Marian tokenizer directory*, which a fine-tuning run
+/// keeps as its vocabulary and `TokenizerFile.load` accepts).
 public struct MarianTokenizer: Tokenizer {
     /// The source side's SentencePiece model (`source.spm`).
     public let sourceModel: SentencePiece
@@ -97,6 +100,105 @@ public struct MarianTokenizer: Tokenizer {
         // transformers' special tokens by their strings: with separate vocabularies the
         // configured padding id names an ordinary target piece, which is not dropped.
         specialPieces = Set(["<unk>", "<pad>", "</s>", targetPieces[endOfSentence]])
+    }
+
+    /// The files of a Marian directory the tokenizer is made of (besides `config.json`,
+    /// which gives the padding and EOS ids); `target_vocab.json` is there only when
+    /// `tokenizer_config.json` says `separate_vocabs`.
+    public static let fileNames = ["source.spm", "target.spm", "vocab.json", "target_vocab.json", "tokenizer_config.json"]
+
+    /// Whether `url` is a folder holding a Marian tokenizer (`source.spm` and `vocab.json`).
+    public static func isTokenizerDirectory(_ url: URL) -> Bool {
+        var isFolder: ObjCBool = false
+        let manager = FileManager.default
+        return manager.fileExists(atPath: url.path, isDirectory: &isFolder) && isFolder.boolValue
+            && manager.fileExists(atPath: url.appendingPathComponent("source.spm").path)
+            && manager.fileExists(atPath: url.appendingPathComponent("vocab.json").path)
+    }
+
+    /// Loads the tokenizer of a Marian directory (or a copy of it without weights), with
+    /// the padding and EOS ids its `config.json` gives (`pad_token_id`, `eos_token_id`).
+    ///
+    /// - Throws: ``MarianModelError`` when `config.json` or a tokenizer file is missing or
+    ///   invalid; `SentencePieceError` for an unreadable `.spm` file.
+    public init(directory: URL) throws {
+        let configURL = directory.appendingPathComponent("config.json")
+        guard let data = FileManager.default.contents(atPath: configURL.path) else { throw MarianModelError.missingFile(configURL.path) }
+        guard let config = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+            throw MarianModelError.unsupported(path: configURL.path, reason: "is not a JSON object")
+        }
+        func id(_ key: String) throws(MarianModelError) -> Int {
+            let value = (config[key] as? [Any]).flatMap { $0.count == 1 ? $0[0] : nil } ?? config[key]
+            guard let number = value as? NSNumber, Double(number.intValue) == number.doubleValue else {
+                throw .unsupported(path: configURL.path, reason: "\(key) is \(value.map { "\($0)" } ?? "missing"), not one integer id")
+            }
+            return number.intValue
+        }
+        try self.init(directory: directory, padding: try id("pad_token_id"), endOfSentence: try id("eos_token_id"))
+    }
+
+    /// Loads the tokenizer files of a Marian directory (``fileNames``) with the given
+    /// padding and EOS ids (the model configuration's).
+    ///
+    /// - Throws: ``MarianModelError`` for a missing file or an invalid vocabulary;
+    ///   `SentencePieceError` for an unreadable `.spm` file.
+    public init(directory: URL, padding: Int, endOfSentence: Int) throws {
+        func file(_ name: String) throws(MarianModelError) -> URL {
+            let url = directory.appendingPathComponent(name)
+            guard FileManager.default.fileExists(atPath: url.path) else { throw .missingFile(url.path) }
+            return url
+        }
+        func vocabulary(_ name: String) throws(MarianModelError) -> [String: Int] {
+            let url = try file(name)
+            guard let data = FileManager.default.contents(atPath: url.path),
+                let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
+            else { throw .invalidVocabulary(path: url.path, reason: "is not a JSON object") }
+            var result: [String: Int] = [:]
+            for (piece, id) in object {
+                guard let number = id as? NSNumber, Double(number.intValue) == number.doubleValue else {
+                    throw .invalidVocabulary(path: url.path, reason: "maps '\(piece)' to \(id), not an integer id")
+                }
+                result[piece] = number.intValue
+            }
+            return result
+        }
+        let separate = Self.separateVocabularies(in: directory)
+        let source = try SentencePiece(modelFile: try file("source.spm"))
+        let sourceVocabulary = try vocabulary("vocab.json")
+        let targetVocabulary = separate ? try vocabulary("target_vocab.json") : sourceVocabulary
+        let target = try SentencePiece(modelFile: try file("target.spm"))
+        // transformers 5 joins output pieces with the source model unless the vocabularies are separate.
+        try self.init(
+            sourceModel: source, decodingModel: separate ? target : source, targetModel: target, sourceVocabulary: sourceVocabulary,
+            targetVocabulary: targetVocabulary, padding: padding, endOfSentence: endOfSentence, path: directory.path)
+    }
+
+    /// `separate_vocabs` of the directory's `tokenizer_config.json` (false without one).
+    static func separateVocabularies(in directory: URL) -> Bool {
+        let url = directory.appendingPathComponent("tokenizer_config.json")
+        let object = FileManager.default.contents(atPath: url.path).flatMap { try? JSONSerialization.jsonObject(with: $0) as? [String: Any] }
+        return object?["separate_vocabs"] as? Bool ?? false
+    }
+
+    /// The hex CRC-32C that identifies the tokenizer of a Marian tokenizer directory, as
+    /// checkpoints and shard records keep it: over the bytes of its `.spm` and vocabulary
+    /// files in a fixed order, then its padding and EOS ids. Files transformers rewrites
+    /// on every save (`tokenizer_config.json`, `config.json`) are left out, so the model
+    /// directory a run started from and the run's copy give the same checksum.
+    ///
+    /// - Throws: as ``init(directory:)``.
+    public static func checksum(ofDirectory directory: URL) throws -> String {
+        let tokenizer = try MarianTokenizer(directory: directory)
+        var names = ["source.spm", "target.spm", "vocab.json"]
+        if separateVocabularies(in: directory) { names.append("target_vocab.json") }
+        var crc: UInt32 = 0
+        for name in names {
+            let bytes = try Data(contentsOf: directory.appendingPathComponent(name))
+            crc = bytes.withUnsafeBytes { CRC32C.checksum($0, continuing: crc) }
+        }
+        let ids = Data("separate=\(names.count == 4) padding=\(tokenizer.targetPermutation.originalIDs[0]) eos=\(tokenizer.targetPermutation.originalIDs[1])".utf8)
+        crc = ids.withUnsafeBytes { CRC32C.checksum($0, continuing: crc) }
+        return String(format: "%08x", crc)
     }
 
     /// The source ids of `text` (swift-nmt's), with EOS when asked.

@@ -1,10 +1,9 @@
-import NMTTensor
-
 /// The reordering between a vocabulary's own ids and swift-nmt's, which puts padding at
 /// 0 and EOS at 1: padding first, EOS second, every other id after them in its original
 /// order (so Marian's `</s>` 0, `<unk>` 1, …, `<pad>` last becomes `<pad>` 0, `</s>` 1,
 /// `<unk>` 2, …). The model's embedding and output rows are permuted the same way when
-/// it is loaded, so the logits of an id are those the original model gives.
+/// it is loaded (`permutingRows(of:)` in NMTInterop), so the logits of an id are those
+/// the original model gives.
 public struct VocabularyPermutation: Sendable, Equatable {
     /// For each swift-nmt id, the vocabulary's own id.
     public let originalIDs: [Int32]
@@ -28,18 +27,4 @@ public struct VocabularyPermutation: Sendable, Equatable {
 
     /// Ids of the vocabulary.
     public var size: Int { originalIDs.count }
-
-    /// `table` [V, …] (or a vector [V]) with its rows reordered so that row i is the
-    /// original row of swift-nmt id i: what loading does.
-    public func permutingRows(of table: Tensor) -> Tensor { reordering(table, by: originalIDs) }
-
-    /// The inverse of ``permutingRows(of:)``: `table` [V, …] (or [V]) with row i that of
-    /// the vocabulary's own id i, what exporting does.
-    public func restoringOriginalOrder(of table: Tensor) -> Tensor { reordering(table, by: internalIDs) }
-
-    private func reordering(_ table: Tensor, by rows: [Int32]) -> Tensor {
-        precondition(table.shape.first == size, "VocabularyPermutation: \(table.shape) does not have \(size) rows")
-        guard table.rank == 1 else { return table.selectingRows(IndexTensor(rows)) }
-        return table.reshaped(to: [size, 1]).selectingRows(IndexTensor(rows)).reshaped(to: [size])
-    }
 }
