@@ -12,7 +12,13 @@ swift-nmt's programs:
 2. `nmt-translate` + `nmt-bleu` of the held-out test lines, before (BASE) and after (the
    fine-tuned model directory);
 3. `nmt-export --format huggingface` of the fine-tuned model, and transformers'
-   `generate()` on the test lines from that export: BLEU equal to swift-nmt's.
+   `generate()` on the test lines from that export: BLEU equal to swift-nmt's;
+4. `nmt-export --format ctranslate2` of the fine-tuned model, and CTranslate2's greedy
+   search on the test lines (transformers' tokenizer from step 3 gives the source
+   tokens), against `nmt-translate --greedy`.
+
+Steps whose output exists are skipped (the base model, the fine-tuning run, the exports),
+so a second run only repeats the comparisons.
 
 Dev: the first 500 lines of Ding's test files; test: the remaining 506.
 
@@ -139,14 +145,16 @@ def main():
     run([os.path.join(RELEASE, "nmt-translate"), "--model-dir", base, "--file", files["test.en"], "--output", before])
     print("test BLEU before:", bleu(files["test.de"], before), flush=True)
 
-    started = time.time()
-    output = run([os.path.join(RELEASE, "nmt-train"), "--init-from", base, "--train-source", os.path.join(args.data, "train.en"),
-                  "--train-target", os.path.join(args.data, "train.de"), "--dev-source", files["dev.en"],
-                  "--dev-target", files["dev.de"], "--model-dir", tuned, "--max-seconds", str(args.seconds),
-                  "--train-steps", "100000", "--steps-between-evals", "500", "--batch-size", "2048"],
-                 log=os.path.join(args.work, "nmt-train.log"))
-    print(f"nmt-train: {time.time() - started:.0f} s", flush=True)
-    for line in output.splitlines():
+    train_log = os.path.join(args.work, "nmt-train.log")
+    if not os.path.exists(tuned):
+        started = time.time()
+        run([os.path.join(RELEASE, "nmt-train"), "--init-from", base, "--train-source", os.path.join(args.data, "train.en"),
+             "--train-target", os.path.join(args.data, "train.de"), "--dev-source", files["dev.en"],
+             "--dev-target", files["dev.de"], "--model-dir", tuned, "--max-seconds", str(args.seconds),
+             "--train-steps", "100000", "--steps-between-evals", "500", "--batch-size", "2048"],
+            log=train_log)
+        print(f"nmt-train: {time.time() - started:.0f} s", flush=True)
+    for line in lines(train_log):
         if "BLEU" in line or "steps in" in line:
             print("  " + line.split("] ")[-1] if "] " in line else "  " + line, flush=True)
 
@@ -168,7 +176,26 @@ def main():
     write(transformers_output, rows)
     print("test BLEU after, transformers generate() on the export:", bleu(files["test.de"], transformers_output), flush=True)
     same = sum(a == b for a, b in zip(lines(after), rows))
-    print(f"identical translations: {same}/{len(rows)}", flush=True)
+    print(f"identical translations (beam, transformers vs swift-nmt): {same}/{len(rows)}", flush=True)
+
+    ct2 = os.path.join(args.work, "tuned-ct2")
+    if not os.path.exists(ct2):
+        run([os.path.join(RELEASE, "nmt-export"), "--model-dir", tuned, "--format", "ctranslate2", "--output", ct2])
+    greedy = os.path.join(args.work, "test.after.greedy.de")
+    run([os.path.join(RELEASE, "nmt-translate"), "--model-dir", tuned, "--greedy", "--file", files["test.en"], "--output", greedy])
+    import ctranslate2
+    translator = ctranslate2.Translator(ct2, device="cpu", inter_threads=1, intra_threads=2)
+    sources = [tokenizer.convert_ids_to_tokens(tokenizer(line)["input_ids"]) for line in test_en[500:]]
+    # transformers' max_length counts the decoder start token, and forced EOS takes the last
+    # place: at most max_length - 2 tokens of text, which CTranslate2 is told.
+    results = translator.translate_batch(
+        sources, beam_size=1, max_decoding_length=model.generation_config.max_length - 2,
+        suppress_sequences=[[tokenizer.pad_token]])
+    ct2_rows = [tokenizer.convert_tokens_to_string([t for t in r.hypotheses[0] if t not in ("</s>", "<pad>")]) for r in results]
+    same = sum(a == b for a, b in zip(lines(greedy), ct2_rows))
+    print(f"identical translations (greedy, CTranslate2 vs swift-nmt): {same}/{len(ct2_rows)}", flush=True)
+    for a, b in [(a, b) for a, b in zip(lines(greedy), ct2_rows) if a != b][:3]:
+        print(f"  swift-nmt:   {a}\n  CTranslate2: {b}", flush=True)
 
 
 if __name__ == "__main__":

@@ -111,6 +111,33 @@ final class FineTuningTests: XCTestCase {
         XCTAssertEqual(try reread.translatorForTest().translate(sources), try loaded.translator().translate(sources))
     }
 
+    /// Rerunning in the same model directory resumes: 4 steps, then a second run to step
+    /// 8, end with the weights of 8 steps in one run, bit for bit (the same operations on
+    /// the same shapes in the same order, so on every CPU).
+    func testAFineTuningRunResumesExactly() throws {
+        let fixture = try MarianParityTests.directory(fixtureName)
+        func fineTune(_ run: URL, to steps: Int) throws -> Transformer {
+            let setup = try FineTuning.prepare(initFrom: fixture, vocabulary: nil, modelDirectory: run, train: train, dev: nil, shards: 2)
+            var options = setup.trainingOptions
+            (options.batchTokens, options.maxLength, options.trainSteps, options.stepsBetweenEvals) = (256, 64, steps, 4)
+            (options.learningRate, options.warmupSteps, options.checkpointEvery) = (0.05, 10, 4)
+            options.bleuSource = nil
+            options.bleuReference = nil
+            var logger = Logger(label: "test")
+            logger.logLevel = .error
+            let trainer = try Trainer(
+                options: options, configuration: setup.initialModel.configuration, device: CPUDevice(), logger: logger,
+                initialModel: setup.initialModel)
+            _ = try trainer.run()
+            return trainer.model
+        }
+        let straight = try fineTune(directory.appendingPathComponent("straight"), to: 8)
+        let resumed = directory.appendingPathComponent("resumed")
+        let halfway = try fineTune(resumed, to: 4)
+        XCTAssertNotEqual(halfway.namedParameters.map(\.tensor.scalars), straight.namedParameters.map(\.tensor.scalars))
+        XCTAssertEqual(try fineTune(resumed, to: 8).namedParameters.map(\.tensor.scalars), straight.namedParameters.map(\.tensor.scalars))
+    }
+
     func testOurVocabularyIsNotCopiedAndAMissingOneIsNamed() throws {
         let empty = directory.appendingPathComponent("empty")
         try FileManager.default.createDirectory(at: empty, withIntermediateDirectories: true)
