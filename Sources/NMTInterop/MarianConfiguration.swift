@@ -25,7 +25,7 @@ struct MarianConfiguration {
 
     /// Reads the directory's configuration files.
     ///
-    /// - Throws: ``MarianModelError`` naming the file and key when a file is missing or
+    /// - Throws: `MarianModelError` naming the file and key when a file is missing or
     ///   not JSON, the model is not a Marian model, or a value is of the wrong type or
     ///   one swift-nmt does not run (a decoder start id other than the padding id,
     ///   several EOS ids, encoder and decoder of different widths).

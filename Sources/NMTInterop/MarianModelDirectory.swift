@@ -9,8 +9,8 @@ import NMTTransformer
 /// vocabularies), `tokenizer_config.json`.
 ///
 /// ``load(_:greedy:)`` builds a `Transformer` of the Marian architecture with the
-/// weights, the ``MarianTokenizer``, and the decoding `generate()` would do. Ids are
-/// permuted to swift-nmt's (padding 0, EOS 1; see ``VocabularyPermutation``), which
+/// weights, the `MarianTokenizer`, and the decoding `generate()` would do. Ids are
+/// permuted to swift-nmt's (padding 0, EOS 1; see `VocabularyPermutation`), which
 /// changes no logit.
 public struct MarianModelDirectory: Sendable {
     /// The model, with swift-nmt's ids.
@@ -34,7 +34,7 @@ public struct MarianModelDirectory: Sendable {
     /// - Parameters:
     ///   - directory: the folder.
     ///   - greedy: decode greedily (`num_beams=1`) instead of with the configured beams.
-    /// - Throws: ``MarianModelError`` for a missing file, a configuration swift-nmt cannot
+    /// - Throws: `MarianModelError` for a missing file, a configuration swift-nmt cannot
     ///   run, a weight missing, unexpected or of the wrong shape; ``TorchCheckpointError``
     ///   for a `pytorch_model.bin` that cannot be read safely; `SafeTensorsError`;
     ///   `SentencePieceError` for an unreadable `.spm`.
@@ -62,7 +62,7 @@ public struct MarianModelDirectory: Sendable {
     /// directory, or a tokenizer directory copied from one, which keeps `config.json` and
     /// `generation_config.json`) set it up, for a model with `tokenizer`'s ids.
     ///
-    /// - Throws: ``MarianModelError`` as ``load(_:greedy:)`` for the configuration files.
+    /// - Throws: `MarianModelError` as ``load(_:greedy:)`` for the configuration files.
     public static func decodingOptions(in directory: URL, tokenizer: MarianTokenizer, greedy: Bool = false) throws -> DecodingOptions {
         let settings = try MarianConfiguration(directory: directory)
         return DecodingOptions(strategy: settings.generateStrategy(target: tokenizer.targetPermutation, greedy: greedy))

@@ -83,7 +83,7 @@ enum MarianWeights {
 
     /// A model of `configuration` with the state dict's weights.
     ///
-    /// - Throws: ``MarianModelError/invalidWeights(path:reason:)`` naming the first tensor
+    /// - Throws: `MarianModelError.invalidWeights` naming the first tensor
     ///   missing, of another shape, or present but not part of a Marian model.
     static func model(
         configuration: TransformerConfiguration, weights: [String: Tensor], source: VocabularyPermutation,
