@@ -1,6 +1,6 @@
 import Foundation
 
-/// Keeps freed large tensor buffers for reuse, keyed by exact size.
+/// Keeps freed large tensor buffers for reuse, keyed by size class.
 ///
 /// A training loop allocates the same large buffers every step (activations, logits,
 /// gradients). Fresh large allocations come from the operating system as untouched
@@ -8,8 +8,12 @@ import Foundation
 /// [2048, 33708] logits of the base model took 18% longer to compute into fresh memory
 /// than into reused memory (see Documentation/Performance.md). Buffers of at least
 /// ``minimumPooledBytes`` are therefore cached on release, up to ``capacityBytes`` in
-/// total, and handed out again for the same size. Smaller ones go straight to `malloc`,
-/// which already recycles them cheaply.
+/// total, and handed out again for a request of the same size class
+/// (``sizeClass(ofBytes:)``: sizes rounded up to an eighth of their power of two). The
+/// classes matter for decoding, whose key/value caches grow by one position a step: an
+/// exact-size pool never saw the same size twice there, and every step's caches were
+/// written into fresh pages (12% of beam search's time went to the kernel zeroing
+/// them). Smaller buffers go straight to `malloc`, which already recycles them cheaply.
 ///
 /// The pool is process-wide, like the allocator it sits on, and thread-safe.
 ///
@@ -42,12 +46,6 @@ public final class BufferPool: @unchecked Sendable {
     private init() {}
 
     /// The default ``capacityBytes``: 1 GiB.
-    ///
-    /// Decoding asks for new sizes at every step (the caches grow by a position), so
-    /// buffers it releases are rarely asked for again; a larger pool only holds them back
-    /// from `malloc`, whose reuse of freed memory avoids fresh pages. Caching up to
-    /// ``trainingCapacityBytes`` while translating made `nmt-translate` 40% slower
-    /// (20% of its time zeroing fresh pages).
     public static let defaultCapacityBytes = 1 << 30
 
     /// The capacity for training loops: a quarter of the machine's memory, at least 1 GiB.
@@ -102,25 +100,36 @@ public final class BufferPool: @unchecked Sendable {
         for pointer in released { pointer.deallocate() }
     }
 
+    /// The bytes a buffer of `bytes` occupies: `bytes` itself below ``minimumPooledBytes``;
+    /// above, rounded up to a multiple of an eighth of the largest power of two not above
+    /// it (at most 12.5 % more), so that sizes that differ a little share a free list.
+    public static func sizeClass(ofBytes bytes: Int) -> Int {
+        guard bytes >= minimumPooledBytes else { return bytes }
+        let step = (1 << (Int.bitWidth - 1 - bytes.leadingZeroBitCount)) / 8
+        return (bytes + step - 1) / step * step
+    }
+
     func allocate(byteCount: Int) -> UnsafeMutableRawPointer {
+        let size = Self.sizeClass(ofBytes: byteCount)
         let reused: UnsafeMutableRawPointer? = withLock { s in
             s.allocations += 1
             s.allocatedBytes += byteCount
-            guard byteCount >= BufferPool.minimumPooledBytes, let pointer = s.free[byteCount]?.popLast() else { return nil }
-            s.cachedBytes -= byteCount
+            guard size >= BufferPool.minimumPooledBytes, let pointer = s.free[size]?.popLast() else { return nil }
+            s.cachedBytes -= size
             return pointer
         }
         if let reused { return reused }
         // 64-byte alignment: a cache line and a full AVX-512 register, so SIMD loads never split.
-        return UnsafeMutableRawPointer.allocate(byteCount: max(byteCount, 1), alignment: 64)
+        return UnsafeMutableRawPointer.allocate(byteCount: max(size, 1), alignment: 64)
     }
 
     func release(_ pointer: UnsafeMutableRawPointer, byteCount: Int) {
-        if byteCount >= BufferPool.minimumPooledBytes {
+        let size = Self.sizeClass(ofBytes: byteCount)
+        if size >= BufferPool.minimumPooledBytes {
             let kept = withLock { s in
-                guard s.cachedBytes + byteCount <= s.capacityBytes else { return false }
-                s.free[byteCount, default: []].append(pointer)
-                s.cachedBytes += byteCount
+                guard s.cachedBytes + size <= s.capacityBytes else { return false }
+                s.free[size, default: []].append(pointer)
+                s.cachedBytes += size
                 return true
             }
             if kept { return }
