@@ -58,9 +58,10 @@ final class FastDecodingTests: XCTestCase {
         }
     }
 
-    /// The same best sequences (with the reference's zero padding) and scores equal to
-    /// rounding, over models and sentences where some finish early, some late and some run
-    /// to the length limit. The two compute with products of different shapes (one new
+    /// The same best sequences (up to their EOS: a sentence whose best is final stops
+    /// early, so its trailing padding is shorter, see `BeamSearch.needsOnlyTheBest`) and
+    /// scores equal to rounding, over models and sentences where some finish early, some
+    /// late and some run to the length limit. The two compute with products of different shapes (one new
     /// position per step against whole prefixes), which round differently on some GEMM
     /// kernels (OpenBLAS's Haswell and Zen kernels, not its SkylakeX one), so scores agree
     /// to ``decodingScoreTolerance`` and sequences wherever the runner-up is further behind.
@@ -72,8 +73,9 @@ final class FastDecodingTests: XCTestCase {
             let fast = model.translate(inputs, beamSize: 3, alpha: 0.6, extraDecodeLength: 5)
             let reference = referenceSearch(model, inputs, beam: 3, extra: 5)
             ties += assertSameBestChoices(
-                sequences: fast.sequences, scores: fast.scores,
-                expectedSequences: reference.sequences.map { Array($0[0].dropFirst()) }, expectedScores: reference.scores.map { $0[0] },
+                sequences: fast.trimmedAtEOS, scores: fast.scores,
+                expectedSequences: reference.sequences.map { Array($0[0].dropFirst().prefix { $0 != 1 }) },
+                expectedScores: reference.scores.map { $0[0] },
                 runnerUpScores: reference.scores.map { $0[1] }, "seed \(seed)")
             for sequence in fast.sequences { if sequence.contains(1) { finished += 1 } else { unfinished += 1 } }
         }
@@ -110,6 +112,38 @@ final class FastDecodingTests: XCTestCase {
             shrank = shrank || rows.contains { $0 < 15 }
         }
         XCTAssertTrue(shrank, "some sentence left its batch early")
+    }
+
+    /// With `needsOnlyTheBest` a sentence stops once no alive beam can beat its best
+    /// finished one: fewer rows are decoded, and the best sequence (up to EOS) and its
+    /// score are those of the search that runs each sentence to the reference's bound.
+    func testASentenceStopsOnceItsBestIsFinal() throws {
+        var saved = 0
+        for seed in UInt64(0)..<5 {
+            let model = try Transformer(configuration: configuration, key: RandomKey(seed: 110 + seed))
+            let inputs = sources(seed: 120 + seed)
+            var search = BeamSearch(beamSize: 3, alpha: 0.6, maximumLength: 12, vocabularySize: 12)
+            let timing = ModelUtilities.positionalEncoding(length: 13, hiddenSize: 16)
+            func run() -> (BeamSearch.Result, Int) {
+                var rows = 0
+                let result = search.search(initialIDs: Array(repeating: 0, count: 5), cache: model.decoderCache(for: inputs, copies: 3, plan: .dynamicShapes)) {
+                    ids, step, cache in
+                    rows += ids.scalarCount
+                    return model.decodeStep(ids, step: step, cache: &cache, timingSignal: timing, plan: .dynamicShapes)
+                }
+                return (result, rows)
+            }
+            let (full, fullRows) = run()
+            search.needsOnlyTheBest = true
+            let (best, bestRows) = run()
+            XCTAssertLessThanOrEqual(bestRows, fullRows)
+            saved += fullRows - bestRows
+            let trimmed = { (result: BeamSearch.Result) in result.sequences.map { Array($0[0].dropFirst().prefix { $0 != 1 }) } }
+            _ = assertSameBestChoices(
+                sequences: trimmed(best), scores: best.scores.map { $0[0] }, expectedSequences: trimmed(full),
+                expectedScores: full.scores.map { $0[0] }, runnerUpScores: full.scores.map { $0[1] }, "seed \(seed)")
+        }
+        XCTAssertGreaterThan(saved, 0, "some sentence stopped before the reference's bound")
     }
 
     /// Beam candidates straight from the logits equal log-softmax + beam log P + top-k over

@@ -57,15 +57,24 @@ extension BeamSearch {
             return lowestFinished > aliveLogProbs[b][0] / maximumNorms[b] || step >= limits[b]
         }
 
+        /// ``BeamSearch/needsOnlyTheBest``'s bound for sentence `b`: its best finished
+        /// sequence beats its best alive beam normalized by its limit's length.
+        func bestIsFinal(_ b: Int) -> Bool {
+            guard let best = zip(finishedScores[b], finishedFlags[b]).filter(\.1).map(\.0).max() else { return false }
+            return best > aliveLogProbs[b][0] / maximumNorms[b]
+        }
+
         /// Drops the sentences whose result is final (with ``BeamSearch/dropsFinishedSentences``:
-        /// bound met and every finished slot filled) or that reached their own limit.
+        /// bound met and every finished slot filled, or with `bestIsFinal` their best
+        /// sequence final) or that reached their own limit.
         ///
         /// - Returns: the cache rows of the sentences that stay, or nil when all stay.
-        mutating func sentencesStaying(step: Int, boundIsMet: [Bool]) -> IndexTensor? {
+        mutating func sentencesStaying(step: Int, boundIsMet: [Bool], bestIsFinal: [Bool]?) -> IndexTensor? {
             guard drops || search.sentenceMaximumLengths != nil else { return nil }
             // A sentence at its own length limit stops as the batch would at the global one.
             let staying = active.indices.filter {
-                step < limits[active[$0]] && (!drops || !boundIsMet[$0] || finishedFlags[active[$0]].contains(false))
+                let final = (boundIsMet[$0] && !finishedFlags[active[$0]].contains(false)) || bestIsFinal?[$0] == true
+                return step < limits[active[$0]] && (!drops || !final)
             }
             guard staying.count < active.count else { return nil }
             active = staying.map { active[$0] }

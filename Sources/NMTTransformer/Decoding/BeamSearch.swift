@@ -39,6 +39,16 @@ public struct BeamSearch {
     /// ``search(initialIDs:cache:symbolsToLogits:)``). The results are the reference's;
     /// only the work shrinks. Ignored with ``paddedDecode``, whose row count is static.
     public var dropsFinishedSentences = true
+    /// Off by default: stop decoding a sentence once its *best* finished sequence can no
+    /// longer be beaten (it scores above the best any alive beam could still reach,
+    /// `aliveLogProb / lengthNormalization(limit)`), instead of once its worst finished one
+    /// can no longer be displaced. Log probabilities only fall as a sequence grows, and
+    /// float division and addition round monotonically, so the best sequence and its
+    /// score are exactly the reference's; the other beams of the result may be fewer or
+    /// different, and sequences carry less trailing padding. For callers that use the
+    /// best beam alone (``BeamSearchStrategy``): the reference's rule kept the Ding test
+    /// set decoding 2.5 times as many steps as its outputs have tokens.
+    public var needsOnlyTheBest = false
     /// Off by default (nil): per sentence, a lower step limit than ``maximumLength``
     /// (``DecodingOptions/LengthLimit``); a sentence that reaches it stops there, and its
     /// stopping bound uses its own limit. Not with ``paddedDecode``.
@@ -102,7 +112,9 @@ public struct BeamSearch {
         while step < maximumLength {
             let boundIsMet = state.active.map { state.isDone($0, step: step) }
             if !boundIsMet.contains(false) { break }
-            if let staying = state.sentencesStaying(step: step, boundIsMet: boundIsMet) {
+            let bestIsFinal = needsOnlyTheBest ? state.active.map { state.bestIsFinal($0) } : nil
+            if let bestIsFinal, !zip(boundIsMet, bestIsFinal).contains(where: { !$0 && !$1 }) { break }
+            if let staying = state.sentencesStaying(step: step, boundIsMet: boundIsMet, bestIsFinal: bestIsFinal) {
                 aliveCache = aliveCache.selectingRows(staying)
             }
             var logits = symbolsToLogits(state.lastIDs(step: step), step, &aliveCache)

@@ -39,6 +39,8 @@ public struct BeamSearchStrategy: DecodingStrategy, Equatable {
             vocabularySize: model.configuration.vocabularySize)
         search.sentenceMaximumLengths = request.sentenceMaximumLengths
         search.noRepeatNgramSize = request.noRepeatNgramSize
+        // Only beam 0 is returned: a sentence stops once it is final.
+        search.needsOnlyTheBest = true
         let timing = model.positionTable(length: request.maximumLength + 1)
         let result = search.search(
             initialIDs: [Int32](repeating: 0, count: request.batchSize),
