@@ -1,7 +1,7 @@
 // Model benchmarks: training steps (forward + backward + Adam) and beam-search decoding of
 // the Transformer, printing one JSON object per line.
 //
-//   swift run -c release nmt-bench-model [--quick] [--only tiny|small|base] [--pool-gib N] [--blas-threads N] [--profile [--profile-sizes]]
+//   swift run -c release nmt-bench-model [--quick] [--only tiny|small|base|main] [--pool-gib N] [--blas-threads N] [--profile [--profile-sizes]]
 //                                        [--device cpu|static] [--shards N] [--eager] [--static-model]
 //                                        [--iterations-per-loop K] [--optimizer adam|lazyadam|adamw|adafactor]
 //                                        [--save-model DIR]
@@ -12,7 +12,9 @@
 // --static-model runs the CPU device with the static device's execution plan (matmul
 // embedding, no padding removal): the same work as the static device, step for step.
 // Batches are 32 sentences x 64 tokens (source and target, no padding), so each step
-// trains on 2048 target tokens. --save-model writes a tiny model for interop checks
+// trains on 2048 target tokens; the main job's model ("main": Examples/configs/ding-h64.json
+// with its 8,340-id vocabulary) trains as the main job does, on 512-token batches, here 32
+// sentences x 16 tokens (Ding's sentences are short). --save-model writes a tiny model for interop checks
 // (Scripts/reference/check_safetensors.py) and exits.
 import ArgumentParser
 import Foundation
@@ -25,17 +27,29 @@ struct BenchModel: ParsableCommand {
         commandName: "nmt-bench-model",
         abstract: "Benchmark Transformer training steps and beam search; one JSON object per line.")
 
-    /// The benchmarked models: the reference's tiny and base, and the main job's small.
-    static let models: [(String, TransformerConfiguration)] = [
-        ("tiny", TransformerConfiguration.tiny.withVocabularySize(33708)),
-        ("small", TransformerConfiguration(vocabularySize: 8192, hiddenSize: 256, layerCount: 3, headCount: 4, filterSize: 1024)),
-        ("base", TransformerConfiguration.base.withVocabularySize(33708)),
+    /// A benchmarked model and its batches: sentences per batch and tokens per sentence
+    /// (source and target, no padding).
+    struct Model {
+        var name: String
+        var configuration: TransformerConfiguration
+        var batch = 32, length = 64
+    }
+
+    /// The reference's tiny and base, the earlier default small, and the main job's model.
+    static let models: [Model] = [
+        Model(name: "tiny", configuration: TransformerConfiguration.tiny.withVocabularySize(33708)),
+        Model(
+            name: "small",
+            configuration: TransformerConfiguration(vocabularySize: 8192, hiddenSize: 256, layerCount: 3, headCount: 4, filterSize: 1024)),
+        Model(name: "base", configuration: TransformerConfiguration.base.withVocabularySize(33708)),
+        Model(
+            name: "main",
+            configuration: TransformerConfiguration(vocabularySize: 8340, hiddenSize: 64, layerCount: 3, headCount: 4, filterSize: 256),
+            batch: 32, length: 16),
     ]
-    /// Sentences per batch and tokens per sentence (source and target, no padding).
-    static let (batch, length) = (32, 64)
 
     @Flag(help: "Two measured steps per model instead of 8 (4 for base).") var quick = false
-    @Option(help: "Only this model: tiny, small or base.") var only: String?
+    @Option(help: "Only this model: tiny, small, base or main (the main job's).") var only: String?
     @Option(help: "Capacity of the tensor buffer pool in GiB during the training steps (default: BufferPool.trainingCapacityBytes).") var poolGib: Double?
     @Option(help: "BLAS threads (by default BLAS runs on one thread and swift-nmt splits large products itself).")
     var blasThreads: Int?
@@ -45,19 +59,21 @@ struct BenchModel: ParsableCommand {
     @OptionGroup var devices: DeviceOptions
     @Flag(help: "Static device: run every step eagerly instead of compiling once per shape.") var eager = false
     @Flag(help: "CPU device with the static device's execution plan (the same work, step for step).") var staticModel = false
+    @Option(help: "CPU device: concurrent parts of each training batch, one thread each (default 1).") var replicas = 1
     @Option(help: "Steps per device call.") var iterationsPerLoop: Int = 1
     @Option(name: .customLong("optimizer"), help: "The optimizer of the training steps.") var optimizerKind: OptimizerKind = .adam
     @Option(help: "Save a tiny model and its parameter sums to this folder (for Scripts/reference/check_safetensors.py) and exit.")
     var saveModel: String?
 
     func validate() throws {
-        if let only, !Self.models.contains(where: { $0.0 == only }) {
-            throw ValidationError("--only must be tiny, small or base, not '\(only)'")
+        if let only, !Self.models.contains(where: { $0.name == only }) {
+            throw ValidationError("--only must be tiny, small, base or main, not '\(only)'")
         }
         if iterationsPerLoop < 1 { throw ValidationError("--iterations-per-loop must be at least 1") }
         if let poolGib, !(poolGib.isFinite && poolGib >= 0) { throw ValidationError("--pool-gib must be ≥ 0, not \(poolGib)") }
         if let blasThreads, blasThreads < 1 { throw ValidationError("--blas-threads must be at least 1") }
         if staticModel && devices.isStatic { throw ValidationError("--static-model is for the CPU device") }
+        if replicas < 1 || (replicas > 1 && devices.isStatic) { throw ValidationError("--replicas must be at least 1, and is for the CPU device") }
     }
 
     func run() throws {
@@ -66,23 +82,22 @@ struct BenchModel: ParsableCommand {
         // (both devices set it); that avoids OpenBLAS's spinning threads competing with our
         // element-wise kernels (about 20-30% faster steps on 2 cores). --blas-threads 2 measures
         // BLAS's own threading with the CPU device.
-        emit(["benchmark": "environment", "blas": BLAS.implementation, "cores": ProcessInfo.processInfo.activeProcessorCount])
-        let (batch, length) = (Self.batch, Self.length)
+        emit(["benchmark": "environment", "blas": BLAS.implementation, "threads": ComputeThreads.count])
         let shards = devices.shards ?? 1
-        let device: Device =
-            devices.isStatic
-            ? try StaticShardedDevice(shards: shards, batchTokens: batch * length, maxLength: length, compiles: !eager)
-            : CPUDevice(executionPlan: staticModel ? .staticShapes : .dynamicShapes)
         if let blasThreads { BLAS.threadCount = blasThreads }
         let deviceName = devices.isStatic ? "static(\(shards)\(eager ? ", eager" : ""))" : staticModel ? "cpu(static model)" : "cpu"
-        for (name, configuration) in Self.models where only == nil || only == name {
-            try benchmark(name, configuration, on: device, deviceName: deviceName)
+        for model in Self.models where only == nil || only == model.name {
+            let device: Device =
+                devices.isStatic
+                ? try StaticShardedDevice(shards: shards, batchTokens: model.batch * model.length, maxLength: model.length, compiles: !eager)
+                : CPUDevice(executionPlan: staticModel ? .staticShapes : .dynamicShapes, replicas: replicas)
+            try benchmark(model, on: device, deviceName: deviceName + (replicas > 1 ? " x\(replicas)" : ""))
         }
     }
 
     /// Training steps, then beam search, of one model.
-    func benchmark(_ name: String, _ configuration: TransformerConfiguration, on device: Device, deviceName: String) throws {
-        let (batch, length) = (Self.batch, Self.length)
+    func benchmark(_ benchmarked: Model, on device: Device, deviceName: String) throws {
+        let (name, configuration, batch, length) = (benchmarked.name, benchmarked.configuration, benchmarked.batch, benchmarked.length)
         var model = try Transformer(configuration: configuration, key: RandomKey(seed: 1))
         let untrained = model
         let key = RandomKey(seed: 2)

@@ -16,8 +16,9 @@ public struct DeviceOptions: ParsableArguments {
     /// The device.
     @Option(help: "Device: cpu, or static (the TPU-style device: static [batch, max-length] batches split across replicas).")
     public var device: DeviceKind = .cpu
-    /// Replicas of the static device.
-    @Option(help: "Replicas of the static device (it splits each batch across them).") public var shards: Int?
+    /// Replicas: the static device's, or the CPU device's concurrent parts of each training batch.
+    @Option(help: "Replicas. The static device splits each batch across them; the CPU device trains each batch's parts concurrently, one thread each (default: one per core this process may use).")
+    public var shards: Int?
 
     /// Creates the options with their defaults (ArgumentParser fills them in).
     public init() {}
@@ -25,9 +26,6 @@ public struct DeviceOptions: ParsableArguments {
     /// Refuses a shard count the device cannot use.
     public func validate() throws {
         try requireRange(shards, FlagBounds.shards, flag: "--shards")
-        if device == .cpu, let shards, shards != 1 {
-            throw ValidationError("--shards \(shards) needs --device static; the CPU device has one replica")
-        }
     }
 
     /// Whether the device needs static batches.
@@ -38,7 +36,7 @@ public struct DeviceOptions: ParsableArguments {
     /// - Throws: ``NMTAccelerator/DeviceError`` when a static batch does not divide across the shards.
     public func makeDevice(batchTokens: Int, maxLength: Int) throws -> Device {
         switch device {
-        case .cpu: return CPUDevice()
+        case .cpu: return CPUDevice(replicas: shards ?? ComputeThreads.count)
         case .static: return try StaticShardedDevice(shards: shards ?? 1, batchTokens: batchTokens, maxLength: maxLength)
         }
     }

@@ -2,28 +2,43 @@ import Foundation
 import NMTLayers
 import NMTTensor
 
-/// One replica on the CPU: dynamic shapes, gather embedding, encoder padding removal, all
-/// metrics, gradient norms in the summaries.
+/// The CPU: dynamic shapes, gather embedding, encoder padding removal, all metrics,
+/// gradient norms in the summaries.
 ///
-/// Matrix products use every core: BLAS runs single-threaded and swift-nmt splits large
-/// products itself, which on two cores trains 20-30% faster than BLAS's own threads (see
-/// Documentation/Performance.md). Creating the device sets `BLAS.threadCount = 1` for the
+/// With one replica (the default), matrix products use every core: BLAS runs
+/// single-threaded and swift-nmt splits large products itself, which on two cores trains
+/// 20-30% faster than BLAS's own threads (see Documentation/Performance.md). With several
+/// ``replicas``, a training step's batch is split by sentences into that many parts that
+/// run concurrently, one thread each, and their weighted gradients are summed in replica
+/// order: the small products of a small model keep a core busy each, where splitting them
+/// across cores loses time to hand-offs. Dropout draws each example's mask from its
+/// position in the batch and each part counts by its share of the batch's loss weight, so
+/// every replica count computes the same mathematics (equal to rounding, and bit for bit
+/// run to run for a given count). Creating the device sets `BLAS.threadCount = 1` for the
 /// process.
 public final class CPUDevice: Device {
     /// One replica, dynamic shapes, host metrics, and the plan it was created with.
     public let capabilities: DeviceCapabilities
+    /// Concurrent parts a training step's batch is split into (1: the whole batch, its
+    /// products split across the cores).
+    public let replicas: Int
     /// The buffer that sums the weighted gradients of several parts (and processes).
     var exchange: GradientExchangeBuffer?
 
     /// Creates the device.
     ///
-    /// - Parameter executionPlan: how it runs models: the dynamic-shape plan by default;
-    ///   `ExecutionPlan.staticShapes` does on the CPU the same work as the
-    ///   static sharded device, step for step (benchmarks compare the two with it).
-    public init(executionPlan: ExecutionPlan = .dynamicShapes) {
+    /// - Parameters:
+    ///   - executionPlan: how it runs models: the dynamic-shape plan by default;
+    ///     `ExecutionPlan.staticShapes` does on the CPU the same work as the static
+    ///     sharded device, step for step (benchmarks compare the two with it).
+    ///   - replicas: concurrent parts of each training batch (see the type's
+    ///     description); at least 1.
+    public init(executionPlan: ExecutionPlan = .dynamicShapes, replicas: Int = 1) {
+        precondition(replicas >= 1, "CPUDevice: replicas must be at least 1, not \(replicas)")
         var capabilities = DeviceCapabilities.cpu
         capabilities.executionPlan = executionPlan
         self.capabilities = capabilities
+        self.replicas = replicas
         BLAS.threadCount = 1
     }
 
@@ -72,16 +87,51 @@ public final class CPUDevice: Device {
             let (value, gradients) = NMTTensor.valueAndGradient(of: model, attaching: part.batch) { loss($0, $1, context) }
             return (value.scalar, gradients)
         }
-        if group.size == 1, parts.count == 1, parts[0].share == 1 { return valueAndGradient(parts[0]) }
+        if replicas == 1, group.size == 1, parts.count == 1, parts[0].share == 1 { return valueAndGradient(parts[0]) }
         let buffer = GradientExchangeBuffer.reusing(&exchange, for: model)
         buffer.clear()
         // A part without sentences adds nothing: the other processes' parts make the batch.
         for part in parts where part.batch.sentenceCount > 0 {
-            let (value, gradients) = valueAndGradient(part)
-            buffer.add(loss: value, gradients: gradients, scale: part.share)
+            if replicas == 1 {
+                let (value, gradients) = valueAndGradient(part)
+                buffer.add(loss: value, gradients: gradients, scale: part.share)
+                continue
+            }
+            for (share, value, gradients) in try replicaResults(of: model, part: part, key: key, loss: loss) {
+                buffer.add(loss: value, gradients: gradients, scale: part.share * share)
+            }
         }
         try group.sum(buffer.values)
         return (buffer.loss, buffer.gradients())
+    }
+
+    /// The part's sentences split across the replicas as a batch splits across processes
+    /// (``BatchPart/parts(of:rank:size:evenSplit:)``), each piece's loss and gradient
+    /// computed on a thread of its own with its kernels on that thread; in replica order,
+    /// with each piece's share of the part (empty pieces left out).
+    private func replicaResults<Model: ParameterContainer, Batch: DeviceBatch>(
+        of model: Model, part: BatchPart<Batch>, key: RandomKey, loss: (Model, Batch, ForwardContext) -> Tensor
+    ) throws(DeviceError) -> [(share: Float, loss: Float, gradients: ParameterGradients)] {
+        var pieces: [BatchPart<Batch>] = []
+        for replica in 0..<replicas {
+            let piece = try BatchPart.parts(of: [part.batch], rank: replica, size: replicas, evenSplit: false)[0]
+            pieces.append(BatchPart(batch: piece.batch, firstExampleIndex: part.firstExampleIndex + piece.firstExampleIndex, share: piece.share))
+        }
+        let plan = capabilities.executionPlan
+        return withoutActuallyEscaping(loss) { loss in
+            // Every task reads the model, its own piece and the loss, and returns its own result.
+            let shared = UnsafeSendable((model, pieces, loss))
+            return Parallel.concurrentMap(replicas) { replica -> UnsafeSendable<(Float, Float, ParameterGradients)?> in
+                let (model, pieces, loss) = shared.value
+                let piece = pieces[replica]
+                guard piece.batch.sentenceCount > 0 else { return UnsafeSendable(nil) }
+                let context = ForwardContext.training(key: key, plan: plan, firstExampleIndex: piece.firstExampleIndex)
+                let (value, gradients) = Parallel.serially {
+                    NMTTensor.valueAndGradient(of: model, attaching: piece.batch) { loss($0, $1, context) }
+                }
+                return UnsafeSendable((piece.share, value.scalar, gradients))
+            }.compactMap(\.value)
+        }
     }
 
     /// Runs `body` on this thread.

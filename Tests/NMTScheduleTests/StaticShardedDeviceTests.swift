@@ -79,6 +79,34 @@ final class StaticShardedDeviceTests: XCTestCase {
         }
     }
 
+    /// The CPU device with concurrent replicas (dynamic shapes, each part on a thread of
+    /// its own) trains what one replica trains: losses and weights after two steps with
+    /// dropout equal to rounding (the tolerance of the static device's shards: the parts'
+    /// weighted sums round differently), 3 replicas splitting 8 sentences unevenly; and a
+    /// given replica count gives the same floats every run.
+    func testCPUReplicasTrainWhatOneReplicaTrains() throws {
+        let batches = [try batch(3), try batch(4)].map { [$0] }
+        let (reference, referenceSummaries) = try train(CPUDevice(), batches: batches)
+        for replicas in [2, 3] {
+            let (model, summaries) = try train(CPUDevice(replicas: replicas), batches: batches)
+            for (a, b) in zip(summaries, referenceSummaries) {
+                XCTAssertEqual(a.loss, b.loss, accuracy: abs(b.loss) * 1e-5, "\(replicas) replicas, step \(a.step)")
+            }
+            assertSameModel(model, reference, "\(replicas) replicas")
+            let (again, againSummaries) = try train(CPUDevice(replicas: replicas), batches: batches)
+            XCTAssertEqual(againSummaries, summaries)
+            for (x, y) in zip(again.namedParameters, model.namedParameters) { XCTAssertEqual(x.tensor.scalars, y.tensor.scalars, x.name) }
+        }
+        // More replicas than sentences: the empty parts add nothing.
+        let single = try TransformerBatch(
+            inputs: IndexTensor(shape: [1, 3], scalars: [5, 6, 1]), targets: IndexTensor(shape: [1, 3], scalars: [7, 8, 1]),
+            vocabularySize: 13)
+        let (one, oneSummaries) = try train(CPUDevice(), batches: [[single]])
+        let (four, fourSummaries) = try train(CPUDevice(replicas: 4), batches: [[single]])
+        XCTAssertEqual(fourSummaries.map(\.loss), oneSummaries.map(\.loss))
+        assertSameModel(four, one, "4 replicas, 1 sentence")
+    }
+
     /// A compiled program replayed on new data computes exactly what eager execution does.
     func testCompiledStepsReplayExactlyAndCompileOncePerShape() throws {
         let batches = [try batch(8), try batch(9), try batch(10)].map { [$0] }
