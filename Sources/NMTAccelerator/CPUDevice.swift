@@ -17,7 +17,7 @@ import NMTTensor
 /// run to run for a given count). Creating the device sets `BLAS.threadCount = 1` for the
 /// process.
 public final class CPUDevice: Device {
-    /// One replica, dynamic shapes, host metrics, and the plan it was created with.
+    /// Dynamic shapes, host metrics, and the plan it was created with.
     public let capabilities: DeviceCapabilities
     /// Concurrent parts a training step's batch is split into (1: the whole batch, its
     /// products split across the cores).
