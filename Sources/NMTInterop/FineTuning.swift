@@ -158,6 +158,7 @@ public struct FineTuning {
             throw CorpusError.lineCountMismatch(
                 source: train.source.path, sourceLines: sources.count, target: train.target.path, targetLines: targets.count)
         }
+        guard !sources.isEmpty else { throw FineTuningError.tooFewPairs(path: train.source.path, count: 0) }
         var devText = dev ?? heldOut
         if let dev {
             _ = try CorpusPreparer.writeShards(
@@ -209,7 +210,7 @@ public enum FineTuningError: Error, Equatable, CustomStringConvertible {
     case otherText(directory: String)
     /// The model directory holds the tokenizer of another model.
     case otherModel(folder: String, given: String)
-    /// Too few pairs to hold some out for evaluation.
+    /// No pairs to train on, or too few to hold some out for evaluation.
     case tooFewPairs(path: String, count: Int)
 
     /// A sentence saying what to do.
@@ -219,6 +220,8 @@ public enum FineTuningError: Error, Equatable, CustomStringConvertible {
             return "\(directory) holds shards made from other text files (or other contents); fine-tune into a new model directory"
         case .otherModel(let folder, let given):
             return "\(folder) holds the tokenizer of another model than \(given); fine-tune into a new model directory"
+        case .tooFewPairs(let path, 0):
+            return "\(path) has no sentence pair to train on"
         case .tooFewPairs(let path, let count):
             return "\(path) has \(count) sentence pair(s); give --dev-source and --dev-target, or at least 2 pairs to hold one out"
         }

@@ -138,6 +138,24 @@ final class FineTuningTests: XCTestCase {
         XCTAssertEqual(try fineTune(resumed, to: 8).namedParameters.map(\.tensor.scalars), straight.namedParameters.map(\.tensor.scalars))
     }
 
+    func testEmptyOrTooShortTextIsRefused() throws {
+        let fixture = try MarianParityTests.directory(fixtureName)
+        let empty = directory.appendingPathComponent("empty.txt"), one = directory.appendingPathComponent("one.txt")
+        try Data().write(to: empty)
+        try Data("Hello.\n".utf8).write(to: one)
+        let cases: [(FineTuning.TextPair, FineTuning.TextPair?, FineTuningError)] = [
+            (.init(source: empty, target: empty), nil, .tooFewPairs(path: empty.path, count: 0)),
+            (.init(source: one, target: one), nil, .tooFewPairs(path: one.path, count: 1)),
+            (.init(source: empty, target: empty), train, .tooFewPairs(path: empty.path, count: 0)),
+        ]
+        for (index, (text, dev, expected)) in cases.enumerated() {
+            XCTAssertThrowsError(
+                try FineTuning.prepare(
+                    initFrom: fixture, vocabulary: nil, modelDirectory: directory.appendingPathComponent("run\(index)"), train: text, dev: dev)
+            ) { XCTAssertEqual($0 as? FineTuningError, expected, "case \(index)") }
+        }
+    }
+
     func testOurVocabularyIsNotCopiedAndAMissingOneIsNamed() throws {
         let empty = directory.appendingPathComponent("empty")
         try FileManager.default.createDirectory(at: empty, withIntermediateDirectories: true)
