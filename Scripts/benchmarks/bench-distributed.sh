@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Step time of data-parallel training on this machine: 2 processes × 1 thread (mpirun,
-# loopback) against 1 process × 2 threads, the main job's recipe (64 hidden, 512-token
-# batches) on its prepared Ding data, alternating, ROUNDS times each. Prints a Markdown
-# table with the CPU model and date; the gradient exchange's share comes from nmt-train's
-# own timing of it.
+# loopback) against 1 process × 2 threads (nmt-train's default: one replica per thread),
+# the main job's recipe (64 hidden, 512-token batches) on its prepared Ding data,
+# alternating, ROUNDS times each. Prints a Markdown table with the CPU model and date; the
+# gradient exchange's share comes from nmt-train's own timing of it.
 #
 #   Scripts/benchmarks/bench-distributed.sh DATA_DIR [STEPS] [ROUNDS]
 #       DATA_DIR: a prepared main-job data folder (ding-* shards and ding.vocab),
@@ -30,7 +30,7 @@ echo "|---|---|---|---|---|"
 for round in $(seq "$ROUNDS"); do
     "$bin/nmt-train" "${args[@]}" --model-dir "$work/one-$round" --threads 2 > "$work/one-$round.log" 2>&1
     read -r steps tokens < <(rate "$work/one-$round.log")
-    echo "| $round | 1 process × 2 threads | $steps | $tokens | – |"
+    echo "| $round | 1 process × 2 threads (2 replicas) | $steps | $tokens | – |"
     mpirun --allow-run-as-root -np 2 "$bin/nmt-train-distributed" "${args[@]}" --model-dir "$work/two-$round" \
         > "$work/two-$round.log" 2>&1
     read -r steps tokens < <(rate "$work/two-$round.log")
