@@ -153,31 +153,24 @@ public struct FineTuning {
             return dev ?? heldOut
         }
         let targetTokenizer = (tokenizer as? MarianTokenizer)?.targetSide
-        var sources = try CorpusPreparer.lines(of: train.source), targets = try CorpusPreparer.lines(of: train.target)
-        guard sources.count == targets.count else {
-            throw CorpusError.lineCountMismatch(
-                source: train.source.path, sourceLines: sources.count, target: train.target.path, targetLines: targets.count)
-        }
+        var (sources, targets) = try CorpusPreparer.alignedLines(source: train.source, target: train.target)
         guard !sources.isEmpty else { throw FineTuningError.tooFewPairs(path: train.source.path, count: 0) }
-        var devText = dev ?? heldOut
+        let devSources: [String], devTargets: [String]
         if let dev {
-            _ = try CorpusPreparer.writeShards(
-                source: dev.source, target: dev.target, tokenizer: tokenizer, targetTokenizer: targetTokenizer, directory: data,
-                name: "fine-tuning", tag: "dev", shards: 1, shuffleSeed: nil)
+            (devSources, devTargets) = try CorpusPreparer.alignedLines(source: dev.source, target: dev.target)
         } else {
             guard sources.count >= 2 else { throw FineTuningError.tooFewPairs(path: train.source.path, count: sources.count) }
             let count = min(maximumHeldOutPairs, max(1, sources.count / 100))
-            let devSources = Array(sources.suffix(count)), devTargets = Array(targets.suffix(count))
+            (devSources, devTargets) = (Array(sources.suffix(count)), Array(targets.suffix(count)))
             sources.removeLast(count)
             targets.removeLast(count)
             try (devSources.joined(separator: "\n") + "\n").write(to: heldOut.source, atomically: true, encoding: .utf8)
             try (devTargets.joined(separator: "\n") + "\n").write(to: heldOut.target, atomically: true, encoding: .utf8)
-            _ = try CorpusPreparer.writeShards(
-                sourceLines: devSources, targetLines: devTargets, tokenizer: tokenizer, targetTokenizer: targetTokenizer, directory: data,
-                name: "fine-tuning", tag: "dev", shards: 1, shuffleSeed: nil)
-            devText = heldOut
             log("no dev text given: the last \(count) of \(sources.count + count) pairs of \(train.source.lastPathComponent) are held out to evaluate on")
         }
+        _ = try CorpusPreparer.writeShards(
+            sourceLines: devSources, targetLines: devTargets, tokenizer: tokenizer, targetTokenizer: targetTokenizer, directory: data,
+            name: "fine-tuning", tag: "dev", shards: 1, shuffleSeed: nil)
         _ = try CorpusPreparer.writeShards(
             sourceLines: sources, targetLines: targets, tokenizer: tokenizer, targetTokenizer: targetTokenizer, directory: data,
             name: "fine-tuning", tag: "train", shards: shards, shuffleSeed: seed)
@@ -186,7 +179,7 @@ public struct FineTuning {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         try encoder.encode(record).write(to: recordURL, options: .atomic)
-        return devText
+        return dev ?? heldOut
     }
 
     /// What the shards were made from: each text file's path and CRC-32C.

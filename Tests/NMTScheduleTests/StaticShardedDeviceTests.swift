@@ -97,13 +97,15 @@ final class StaticShardedDeviceTests: XCTestCase {
             XCTAssertEqual(againSummaries, summaries)
             for (x, y) in zip(again.namedParameters, model.namedParameters) { XCTAssertEqual(x.tensor.scalars, y.tensor.scalars, x.name) }
         }
-        // More replicas than sentences: the empty parts add nothing.
+        // More replicas than sentences: the empty parts add nothing. The one sentence runs
+        // with its kernels on one thread instead of split across the cores, which may round
+        // a product differently on some GEMM kernels: equal to rounding.
         let single = try TransformerBatch(
             inputs: IndexTensor(shape: [1, 3], scalars: [5, 6, 1]), targets: IndexTensor(shape: [1, 3], scalars: [7, 8, 1]),
             vocabularySize: 13)
         let (one, oneSummaries) = try train(CPUDevice(), batches: [[single]])
         let (four, fourSummaries) = try train(CPUDevice(replicas: 4), batches: [[single]])
-        XCTAssertEqual(fourSummaries.map(\.loss), oneSummaries.map(\.loss))
+        for (a, b) in zip(fourSummaries, oneSummaries) { XCTAssertEqual(a.loss, b.loss, accuracy: abs(b.loss) * 1e-5) }
         assertSameModel(four, one, "4 replicas, 1 sentence")
     }
 

@@ -12,6 +12,18 @@ public enum CorpusPreparer {
         }
     }
 
+    /// The lines of a source file and its translation (stripped as ``lines(of:)`` strips
+    /// them), which must be as many.
+    ///
+    /// - Throws: ``CorpusError`` for an unreadable file or different line counts.
+    public static func alignedLines(source: URL, target: URL) throws(CorpusError) -> (source: [String], target: [String]) {
+        let sourceLines = try lines(of: source), targetLines = try lines(of: target)
+        guard sourceLines.count == targetLines.count else {
+            throw .lineCountMismatch(source: source.path, sourceLines: sourceLines.count, target: target.path, targetLines: targetLines.count)
+        }
+        return (sourceLines, targetLines)
+    }
+
     /// The shard file names for `name`, `tag` and `count` shards.
     public static func shardNames(name: String, tag: String, count: Int) -> [String] {
         (1...count).map { String(format: "%@-%@-%05d-of-%05d", name, tag, $0, count) }
@@ -45,11 +57,7 @@ public enum CorpusPreparer {
     ) throws -> [URL] {
         let urls = shardNames(name: name, tag: tag, count: shards).map { directory.appendingPathComponent($0) }
         if urls.allSatisfy({ FileManager.default.fileExists(atPath: $0.path) }) { return urls }
-        let sourceLines = try lines(of: source), targetLines = try lines(of: target)
-        guard sourceLines.count == targetLines.count else {
-            throw CorpusError.lineCountMismatch(
-                source: source.path, sourceLines: sourceLines.count, target: target.path, targetLines: targetLines.count)
-        }
+        let (sourceLines, targetLines) = try alignedLines(source: source, target: target)
         return try writeShards(
             sourceLines: sourceLines, targetLines: targetLines, tokenizer: tokenizer, targetTokenizer: targetTokenizer,
             directory: directory, name: name, tag: tag, shards: shards, shuffleSeed: shuffleSeed, progress: progress)

@@ -122,10 +122,17 @@ public struct MarianTokenizer: Tokenizer {
     /// - Throws: ``MarianModelError`` when `config.json` or a tokenizer file is missing or
     ///   invalid; `SentencePieceError` for an unreadable `.spm` file.
     public init(directory: URL) throws {
+        let ids = try Self.configuredIDs(in: directory)
+        try self.init(directory: directory, padding: ids.padding, endOfSentence: ids.endOfSentence)
+    }
+
+    /// The padding and EOS ids of the directory's `config.json` (`pad_token_id`,
+    /// `eos_token_id`, the latter possibly a one-element list).
+    static func configuredIDs(in directory: URL) throws(MarianModelError) -> (padding: Int, endOfSentence: Int) {
         let configURL = directory.appendingPathComponent("config.json")
-        guard let data = FileManager.default.contents(atPath: configURL.path) else { throw MarianModelError.missingFile(configURL.path) }
+        guard let data = FileManager.default.contents(atPath: configURL.path) else { throw .missingFile(configURL.path) }
         guard let config = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
-            throw MarianModelError.unsupported(path: configURL.path, reason: "is not a JSON object")
+            throw .unsupported(path: configURL.path, reason: "is not a JSON object")
         }
         func id(_ key: String) throws(MarianModelError) -> Int {
             let value = (config[key] as? [Any]).flatMap { $0.count == 1 ? $0[0] : nil } ?? config[key]
@@ -134,7 +141,7 @@ public struct MarianTokenizer: Tokenizer {
             }
             return number.intValue
         }
-        try self.init(directory: directory, padding: try id("pad_token_id"), endOfSentence: try id("eos_token_id"))
+        return (try id("pad_token_id"), try id("eos_token_id"))
     }
 
     /// Loads the tokenizer files of a Marian directory (``fileNames``) with the given
@@ -186,17 +193,17 @@ public struct MarianTokenizer: Tokenizer {
     /// on every save (`tokenizer_config.json`, `config.json`) are left out, so the model
     /// directory a run started from and the run's copy give the same checksum.
     ///
-    /// - Throws: as ``init(directory:)``.
+    /// - Throws: ``MarianModelError`` for a missing or invalid `config.json`, a file error
+    ///   for an unreadable tokenizer file.
     public static func checksum(ofDirectory directory: URL) throws -> String {
-        let tokenizer = try MarianTokenizer(directory: directory)
-        var names = ["source.spm", "target.spm", "vocab.json"]
-        if separateVocabularies(in: directory) { names.append("target_vocab.json") }
+        let (padding, endOfSentence) = try configuredIDs(in: directory)
+        let separate = separateVocabularies(in: directory)
         var crc: UInt32 = 0
-        for name in names {
+        for name in ["source.spm", "target.spm", "vocab.json"] + (separate ? ["target_vocab.json"] : []) {
             let bytes = try Data(contentsOf: directory.appendingPathComponent(name))
             crc = bytes.withUnsafeBytes { CRC32C.checksum($0, continuing: crc) }
         }
-        let ids = Data("separate=\(names.count == 4) padding=\(tokenizer.targetPermutation.originalIDs[0]) eos=\(tokenizer.targetPermutation.originalIDs[1])".utf8)
+        let ids = Data("separate=\(separate) padding=\(padding) eos=\(endOfSentence)".utf8)
         crc = ids.withUnsafeBytes { CRC32C.checksum($0, continuing: crc) }
         return String(format: "%08x", crc)
     }
