@@ -116,6 +116,40 @@ void nmt_adam_update(
     size_t count, float one_minus_beta1, float one_minus_beta2, float epsilon, float step_size, float *p, const float *g,
     float *m, float *v);
 
+/// int8 products (int8_matmul.c). Weights are packed once: `k` padded to a multiple of 4
+/// (``nmt_int8_padded_depth``), columns in blocks of 16 (``nmt_int8_column_blocks``), each
+/// column quantized symmetrically with its absolute maximum (scale = max/127, values in
+/// [-127, 127]). Activations are quantized the same way per row. Every width computes the
+/// same int32 sums and turns them into the same floats: the bits do not depend on the CPU.
+size_t nmt_int8_padded_depth(size_t k);
+
+/// Blocks of 16 columns that hold `n` columns.
+size_t nmt_int8_column_blocks(size_t n);
+
+/// Quantizes and packs the [k, n] matrix whose element (i, j) is w[i·row_stride +
+/// j·column_stride] into `packed` (blocks · 16 · padded depth bytes), with each column's
+/// scale and its sum of quantized values in `scales` and `column_sums` (blocks · 16
+/// entries each; zero past n). A column holding NaN or an infinity gets scale NaN.
+void nmt_int8_pack_weights(
+    const float *w, size_t k, size_t n, size_t row_stride, size_t column_stride, int8_t *packed, float *scales,
+    int32_t *column_sums);
+
+/// Quantizes `rows` rows of `k` floats into `q` (rows of the padded depth, zero-filled)
+/// and each row's scale into `scales` (0 for an all-zero row, NaN for one that is not
+/// finite).
+void nmt_int8_quantize_rows(const float *x, size_t rows, size_t k, int8_t *q, float *scales);
+
+/// c[r, j] = relu?(sum_i a[r, i]·w[i, j] · (a_scales[r]·w_scales[j]) + bias[j]) for the
+/// `m` quantized rows of `a` and the packed weights, writing the columns of blocks
+/// [block_begin, block_end) of the [m, n] output `c`. `bias` may be NULL; `relu` is 0 or 1.
+void nmt_int8_matmul(
+    const int8_t *a, const float *a_scales, size_t m, size_t k, const int8_t *packed, const float *w_scales,
+    const int32_t *column_sums, size_t n, const float *bias, int relu, float *c, size_t block_begin, size_t block_end);
+
+/// The int8 path ``nmt_int8_matmul`` takes: 512 (AVX-512 VNNI), 256 (AVX2; also AVX-512
+/// CPUs without VNNI) or 0 (portable), under the limit of ``nmt_kernels_limit_vector_bits``.
+int nmt_int8_width(void);
+
 #ifdef __cplusplus
 }
 #endif
