@@ -139,7 +139,7 @@ let package = Package(
         .executableTarget(
             name: "nmt-evaluate", dependencies: ["NMT", "NMTCommandLine", argumentParser], path: "Examples/nmt-evaluate"),
         .executableTarget(
-            name: "nmt-bench-tensor", dependencies: ["NMTTensor", "CNMTBLAS", argumentParser],
+            name: "nmt-bench-tensor", dependencies: ["NMTTensor", "CNMTBLAS", "CNMTKernels", argumentParser],
             path: "Benchmarks/nmt-bench-tensor"),
         .executableTarget(
             name: "nmt-bench-model", dependencies: ["NMT", "NMTCommandLine", argumentParser], path: "Benchmarks/nmt-bench-model"),

@@ -2,9 +2,10 @@
 // our matmul path and through cblas_sgemm directly, and times of the softmax and
 // layer-norm kernels. Prints one JSON object per line.
 //
-//   swift run -c release nmt-bench-tensor [--quick] [--blas-threads N]
+//   swift run -c release nmt-bench-tensor [--quick] [--blas-threads N] [--only matmul|int8|attention|rows]
 import ArgumentParser
 import CNMTBLAS
+import CNMTKernels
 import Foundation
 import NMTTensor
 
@@ -16,9 +17,13 @@ struct BenchTensor: ParsableCommand {
     @Flag(help: "Measure each kernel for 0.2 s instead of 1 s.") var quick = false
     @Option(help: "BLAS threads; 1 splits large products across the cores in swift-nmt (the direct cblas column then shows single-threaded BLAS).")
     var blasThreads: Int?
+    @Option(help: "Run one group only: matmul, int8, attention or rows.") var only: String?
 
     func validate() throws {
         if let blasThreads, blasThreads < 1 { throw ValidationError("--blas-threads must be at least 1") }
+        if let only, !["matmul", "int8", "attention", "rows"].contains(only) {
+            throw ValidationError("--only \(only): give matmul, int8, attention or rows")
+        }
     }
 
     func run() throws {
@@ -28,7 +33,8 @@ struct BenchTensor: ParsableCommand {
               "cores": ProcessInfo.processInfo.activeProcessorCount])
 
         // Dense products of the base model: [tokens, in] x [in, out] with 2048 tokens.
-        for (m, k, n) in [(2048, 512, 512), (2048, 512, 2048), (2048, 2048, 512), (2048, 512, 33708)] {
+        func runs(_ group: String) -> Bool { only == nil || only == group }
+        for (m, k, n) in [(2048, 512, 512), (2048, 512, 2048), (2048, 2048, 512), (2048, 512, 33708)] where runs("matmul") {
             let a = Tensor.randomNormal([m, k], key: RandomKey(seed: 1))
             let b = Tensor.randomNormal([k, n], key: RandomKey(seed: 2))
             let flops = 2.0 * Double(m * n * k)
@@ -51,9 +57,24 @@ struct BenchTensor: ParsableCommand {
                   "overhead_percent": round3((ours.best / direct.best - 1) * 100)])
         }
 
+        // int8 against float on one core (as each translation batch runs): decoding-step
+        // products of 128 rows (32 sentences × 4 beams), the main job's (hidden 64) and a
+        // base model's (hidden 512); the weights quantized beforehand, the rows as it runs.
+        for (m, k, n) in [(128, 64, 256), (128, 64, 8340), (128, 512, 512), (128, 512, 2048), (128, 512, 32000)] where runs("int8") {
+            let a = Tensor.randomNormal([m, k], key: RandomKey(seed: 7))
+            let b = Tensor.randomNormal([k, n], key: RandomKey(seed: 8))
+            let quantized = try Int8Matrix(kernel: b)
+            let flops = 2.0 * Double(m * n * k)
+            let float = Parallel.serially { measure(minimumSeconds: minimumSeconds) { _ = a.matmul(b) } }
+            let int8 = Parallel.serially { measure(minimumSeconds: minimumSeconds) { _ = Tensor.matmul(a, int8: quantized) } }
+            emit(["benchmark": "int8_matmul", "m": m, "k": k, "n": n, "int8_width": Int(nmt_int8_width()),
+                  "float_gflops": round3(flops / float.median / 1e9), "int8_gops": round3(flops / int8.median / 1e9),
+                  "speedup": round3(float.median / int8.median)])
+        }
+
         // Per-head attention products: batch 32, 8 heads of depth 64, length 64 (Q·Kᵀ and W·V),
         // read from unsplit [B, L, 512] projections through leading dimensions.
-        do {
+        if runs("attention") {
             let (batch, heads, length, depth) = (32, 8, 64, 64)
             let q = Tensor.randomNormal([batch, length, heads * depth], key: RandomKey(seed: 3))
             let k = Tensor.randomNormal([batch, length, heads * depth], key: RandomKey(seed: 4))
@@ -66,7 +87,7 @@ struct BenchTensor: ParsableCommand {
         }
 
         // Row kernels on the two shapes the model uses most.
-        for shape in [[2048, 512], [8 * 32, 64, 64]] {
+        for shape in [[2048, 512], [8 * 32, 64, 64]] where runs("rows") {
             let x = Tensor.randomNormal(shape, key: RandomKey(seed: 5))
             let width = shape.last!
             let scale = Tensor.ones([width]), bias = Tensor.zeros([width])

@@ -38,6 +38,7 @@ struct NMTTranslate: ParsableCommand {
             throw ValidationError("--batch \(batch) does not divide across \(shards) shards")
         }
         if let file { try requireExisting(file, flag: "--file") }
+        if model.int8 && devices.isStatic { throw ValidationError("--int8 runs on the CPU device only; leave out --device static") }
     }
 
     func run() throws {
@@ -66,7 +67,7 @@ struct NMTTranslate: ParsableCommand {
             let record: [String: Any] = [
                 "benchmark": "translate", "sentences": sentences, "seconds": (seconds * 1000).rounded() / 1000,
                 "sentences_per_second": (Double(sentences) / seconds * 100).rounded() / 100,
-                "strategy": "\(translator.options.strategy)", "batch": batch,
+                "strategy": "\(translator.options.strategy)", "batch": batch, "int8": model.int8,
                 "cores": ProcessInfo.processInfo.activeProcessorCount,
             ]
             let json = try JSONSerialization.data(withJSONObject: record, options: .sortedKeys)

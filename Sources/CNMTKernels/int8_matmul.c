@@ -74,8 +74,100 @@ void nmt_int8_pack_weights(
     free(column);
 }
 
+#if NMT_X86
+// The row quantizer in vectors: the same maximum (max is exact), the same 127/max, and
+// vcvtps2dq rounding x · (127/max) to nearest-even as nearbyintf does in the default
+// rounding mode; the clamp to ±127 and the conversion to bytes saturate alike.
+
+/// The row's largest |x|, or -1 when a value is NaN or infinite.
+NMT_AVX512 static float largest_magnitude512(const float *x, size_t count) {
+    const __m512 limit = _mm512_set1_ps(3.402823466e38f);
+    __m512 largest = _mm512_setzero_ps();
+    __mmask16 finite = 0xFFFF;
+    for (size_t i = 0; i < count; i += 16) {
+        __mmask16 valid = nmt_tail16(count - i);
+        __m512 v = _mm512_abs_ps(_mm512_maskz_loadu_ps(valid, x + i));
+        finite &= _mm512_cmp_ps_mask(v, limit, _CMP_LE_OQ);
+        largest = _mm512_max_ps(largest, v);
+    }
+    return finite == 0xFFFF ? _mm512_reduce_max_ps(largest) : -1.0f;
+}
+
+NMT_AVX512 static void quantize_row512(const float *x, size_t k, size_t depth, int8_t *q, float *scale) {
+    const float largest = largest_magnitude512(x, k);
+    if (largest <= 0) {
+        memset(q, 0, depth);
+        *scale = largest == 0 ? 0.0f : NAN;
+        return;
+    }
+    const __m512 inverse = _mm512_set1_ps(127.0f / largest);
+    const __m512i high = _mm512_set1_epi32(127), low = _mm512_set1_epi32(-127);
+    for (size_t i = 0; i < depth; i += 16) {
+        // Padding past k loads zeros, which quantize to 0.
+        __mmask16 valid = i < k ? nmt_tail16(k - i) : 0;
+        __m512i n = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_maskz_loadu_ps(valid, x + i), inverse));
+        n = _mm512_max_epi32(_mm512_min_epi32(n, high), low);
+        _mm512_mask_cvtsepi32_storeu_epi8(q + i, nmt_tail16(depth - i), n);
+    }
+    *scale = largest / 127.0f;
+}
+
+NMT_AVX2 static void quantize_row256(const float *x, size_t k, size_t depth, int8_t *q, float *scale) {
+    const __m256 sign = _mm256_set1_ps(-0.0f), limit = _mm256_set1_ps(3.402823466e38f);
+    __m256 largest = _mm256_setzero_ps();
+    int finite = 1;
+    size_t i = 0;
+    for (; i + 8 <= k; i += 8) {
+        __m256 v = _mm256_andnot_ps(sign, _mm256_loadu_ps(x + i));
+        finite &= _mm256_movemask_ps(_mm256_cmp_ps(v, limit, _CMP_LE_OQ)) == 0xFF;
+        largest = _mm256_max_ps(largest, v);
+    }
+    float each[8], best = 0;
+    _mm256_storeu_ps(each, largest);
+    for (int lane = 0; lane < 8; lane++) best = each[lane] > best ? each[lane] : best;
+    for (; i < k; i++) {
+        float v = fabsf(x[i]);
+        if (!(v <= 3.402823466e38f)) finite = 0;
+        else if (v > best) best = v;
+    }
+    if (!finite || best == 0) {
+        memset(q, 0, depth);
+        *scale = finite ? 0.0f : NAN;
+        return;
+    }
+    const float inverse1 = 127.0f / best;
+    const __m256 inverse = _mm256_set1_ps(inverse1);
+    const __m256i high = _mm256_set1_epi32(127), low = _mm256_set1_epi32(-127);
+    for (i = 0; i + 8 <= k; i += 8) {
+        __m256i n = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x + i), inverse));
+        n = _mm256_max_epi32(_mm256_min_epi32(n, high), low);
+        __m128i words = _mm_packs_epi32(_mm256_castsi256_si128(n), _mm256_extracti128_si256(n, 1));
+        _mm_storel_epi64((__m128i *)(q + i), _mm_packs_epi16(words, words));
+    }
+    for (; i < k; i++) {
+        float scaled = nearbyintf(x[i] * inverse1);
+        if (scaled > 127.0f) scaled = 127.0f;
+        if (scaled < -127.0f) scaled = -127.0f;
+        q[i] = (int8_t)scaled;
+    }
+    for (; i < depth; i++) q[i] = 0;
+    *scale = best / 127.0f;
+}
+#endif
+
 void nmt_int8_quantize_rows(const float *x, size_t rows, size_t k, int8_t *q, float *scales) {
     const size_t depth = nmt_int8_padded_depth(k);
+#if NMT_X86
+    const int bits = nmt_kernels_vector_bits();
+    if (bits >= 512) {
+        for (size_t r = 0; r < rows; r++) quantize_row512(x + r * k, k, depth, q + r * depth, scales + r);
+        return;
+    }
+    if (bits >= 256) {
+        for (size_t r = 0; r < rows; r++) quantize_row256(x + r * k, k, depth, q + r * depth, scales + r);
+        return;
+    }
+#endif
     for (size_t r = 0; r < rows; r++) {
         scales[r] = quantize_run(x + r * k, k, 1, q + r * depth, 1);
         for (size_t i = k; i < depth; i++) q[r * depth + i] = 0;

@@ -83,6 +83,16 @@ public struct TranslationModel: Sendable {
         return options
     }
 
+    /// The same model and settings with the weights quantized for int8 inference on the
+    /// CPU (`Transformer.int8Quantized()`).
+    ///
+    /// - Throws: `Int8QuantizationError` when a weight is NaN or infinite.
+    public func int8Quantized() throws -> TranslationModel {
+        var copy = self
+        copy.model = try model.int8Quantized()
+        return copy
+    }
+
     /// A translator for the model, decoding with ``decodingOptions`` and refusing inputs
     /// longer than ``maximumInputTokens``.
     ///

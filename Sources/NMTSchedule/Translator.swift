@@ -186,6 +186,9 @@ public struct Translator: Sendable {
         if maximumInputTokens < 1 { throw .invalidSetting("maximumInputTokens is \(maximumInputTokens); must be at least 1") }
         if batchSize < 1 { throw .invalidSetting("batchSize is \(batchSize); must be at least 1") }
         if let batchTokens, batchTokens < 1 { throw .invalidSetting("batchTokens is \(batchTokens); must be at least 1") }
+        if staticShapes && model.isInt8 {
+            throw .invalidSetting("an int8 model decodes on the CPU device only; a static-shape device runs float32 models")
+        }
         guard !staticShapes || options.runsOnStaticShapes else {
             throw .invalidSetting(
                 "a static-shape device decodes with the reference's plain beam search only (no sampling, greedy or generate() decoding, length limit or n-gram blocking)")

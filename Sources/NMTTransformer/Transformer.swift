@@ -27,6 +27,8 @@ public struct Transformer: ParameterContainer, Sendable {
     public var encoder: EncoderStack
     /// The decoder.
     public var decoder: DecoderStack
+    /// The logits projection quantized for int8 inference (see ``int8Quantized()``), or nil.
+    public internal(set) var int8Logits: Int8Matrix?
     /// Dropout on the embedded, position-encoded encoder and decoder inputs.
     let encoderInputDropout: Dropout, decoderInputDropout: Dropout
 
@@ -56,6 +58,8 @@ public struct Transformer: ParameterContainer, Sendable {
     /// Visits `embedding.*`, `encoder.*` and `decoder.*`, then, where the architecture
     /// has them, `sourceEmbedding.weights`, `outputProjection` and `outputBias`.
     public mutating func visitParameters(_ body: (String, inout Tensor) throws -> Void) rethrows {
+        // A visitor may change the weights the quantized copies stand for.
+        int8Logits = nil
         try Self.visit(&embedding, prefix: "embedding", body)
         try Self.visit(&encoder, prefix: "encoder", body)
         try Self.visit(&decoder, prefix: "decoder", body)
@@ -76,6 +80,7 @@ public struct Transformer: ParameterContainer, Sendable {
     /// output projection (the embedding's weights when tied), plus the output bias, added
     /// inside the product (`Tensor.matmul(_:_:transposeB:addingRow:)`).
     public func logits(_ outputs: Tensor) -> Tensor {
+        if let int8Logits { return Tensor.matmul(outputs, int8: int8Logits, addingRow: outputBias) }
         guard let outputBias else {
             return outputProjection.map { Tensor.matmul(outputs, $0, transposeB: true) } ?? embedding.linear(outputs)
         }

@@ -2,6 +2,8 @@ import Foundation
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
+import NMTInterop
+import NMTSchedule
 import NMTTestSupport
 import XCTest
 
@@ -17,6 +19,19 @@ final class MarianCommandTests: XCTestCase {
             XCTAssertEqual(result.status, 0, result.error)
             XCTAssertEqual(result.output, expected + "\n", "\(flags)")
         }
+    }
+
+    /// --int8 translates with the quantized model: the same lines as the Swift API's
+    /// `TranslationModel.int8Quantized()` gives (one process and one CPU, so the same bits).
+    func testNmtTranslateInt8TranslatesWithTheQuantizedModel() throws {
+        let model = try MarianParityTests.directory("multilingual")
+        let sources = try MarianParityTests.expected("multilingual").sentences.map(\.source)
+        let input = try temporaryDirectory(for: self).appendingPathComponent("source.txt")
+        try (sources.joined(separator: "\n") + "\n").write(to: input, atomically: true, encoding: .utf8)
+        let result = try runProduct("nmt-translate", ["--model-dir", model.path, "--file", input.path, "--int8"], testCase: Self.self)
+        XCTAssertEqual(result.status, 0, result.error)
+        let expected = try TranslationModel.load(model, vocabulary: nil).int8Quantized().translator().translate(sources)
+        XCTAssertEqual(result.output, expected.map { $0 + "\n" }.joined())
     }
 
     func testNmtTranslateRefusesAVocabularyForAMarianDirectoryAndAMissingOneForOurs() throws {

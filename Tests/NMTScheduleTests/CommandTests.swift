@@ -54,6 +54,8 @@ final class CommandTests: XCTestCase {
                                "--shards", "3"], "does not divide across 3 shards"),
             ("nmt-train", ["--data-dir", directory.path, "--model-dir", directory.path, "--vocab", try file("v6", "'a'\n"),
                            "--iterations-per-loop", "0"], "--iterations-per-loop must be at least 1"),
+            ("nmt-translate", ["--model-dir", directory.path, "--vocab", try file("v11", "'a'\n"), "--text", "x", "--int8",
+                               "--device", "static"], "--int8 runs on the CPU device only"),
             ("nmt-translate", ["--model-dir", directory.path, "--vocab", try file("v9", "'a'\n"), "--text", "x", "--extra-length=-5"],
              "--extra-length must be in 0...10000, not -5"),
             ("nmt-train", ["--data-dir", directory.path, "--model-dir", directory.path, "--vocab", try file("v10", "'a'\n"),

@@ -162,6 +162,22 @@ final class DecodingOptionsTests: XCTestCase {
         translator.options.strategy = SourceCopyStrategy(marker: -1)
         XCTAssertThrowsError(try translator.translate(lines)) { XCTAssertTrue("\($0)".contains("marker is -1"), "\($0)") }
     }
+
+    /// An int8 model translates through the translator alike with and without the CPU
+    /// device; a static-shape device refuses it before decoding.
+    func testInt8ModelsTranslateOnTheCPUAndAStaticDeviceRefusesThem() throws {
+        let float = try translator()
+        var int8 = try Translator(model: try float.model.int8Quantized(), tokenizer: float.tokenizer)
+        int8.extraDecodeLength = 8
+        let translated = try int8.translate(lines)
+        XCTAssertEqual(translated.count, lines.count)
+        XCTAssertEqual(try int8.translate(lines, on: CPUDevice()), translated)
+        let device = try StaticShardedDevice(shards: 1, batchTokens: 64, maxLength: 16)
+        XCTAssertThrowsError(try int8.translate(lines, on: device)) {
+            guard case .invalidSetting(let reason) = $0 as? TranslatorError else { return XCTFail("\($0)") }
+            XCTAssertTrue(reason.contains("int8"), reason)
+        }
+    }
 }
 
 /// A decoding strategy that outputs each sentence's source ids (EOS included).

@@ -101,6 +101,19 @@ final class Int8MatrixTests: XCTestCase {
         }
     }
 
+    /// Activations round to the nearest step, halves to even, at every width: with the
+    /// row's maximum 127 the step is 1, and an identity matrix (each column's scale 1/127,
+    /// its one value 127) returns the quantized row itself.
+    func testActivationsRoundHalvesToEven() throws {
+        let row: [Float] = [127, 0.5, 1.5, -2.5, -0.5, 2.4999, 3.5, -126.5, 0.49, 100.5, -3.5, 4.5, 5.5, -0.51, 7, -127]
+        let expected: [Float] = [127, 0, 2, -2, -0, 2, 4, -126, 0, 100, -4, 4, 6, -1, 7, -127]
+        let identity = Tensor(shape: [16, 16], scalars: (0..<256).map { $0 / 16 == $0 % 16 ? 1 : 0 })
+        let matrix = try Int8Matrix(kernel: identity)
+        for bits: Int32 in [0, 256, 512] where nmt_kernels_limit_vector_bits(bits) == bits {
+            XCTAssertEqual(Tensor.matmul(Tensor(shape: [1, 16], scalars: row), int8: matrix).scalars, expected, "width \(bits)")
+        }
+    }
+
     /// A NaN or infinite weight is refused with its position; an all-zero input row gives
     /// the bias; a row with NaN gives NaN in that row only.
     func testNonFiniteWeightsZeroRowsAndNaNRows() throws {
