@@ -11,7 +11,8 @@ import NMTTransformer
 /// output-order bug fixed): inputs sorted by length, decoded in batches with beam search,
 /// output cut at the first EOS, lines returned in input order.
 ///
-/// A translator holds values only; several threads may translate with one at once.
+/// A translator holds values only; several threads may translate with one at once. For
+/// int8 inference on the CPU, give it `model.int8Quantized()`.
 public struct Translator: Sendable {
     /// The model.
     public let model: Transformer

@@ -1,5 +1,6 @@
-// Hot element-wise kernels in C, compiled for AVX-512 and AVX2 with per-function target
-// attributes (no build flags) and chosen at run time from the CPU's features.
+// Hot element-wise kernels and int8 products in C, compiled for AVX-512 (VNNI for int8)
+// and AVX2 with per-function target attributes (no build flags) and chosen at run time
+// from the CPU's features.
 //
 // The contract every kernel keeps:
 //
