@@ -15,7 +15,8 @@ import NMTTensor
 /// buffers, which keep their own memory.
 ///
 /// A program exists only once traced (``trace(model:batch:context:loss:)`` returns it) and
-/// never changes after: replaying cannot meet a half-built program.
+/// never changes after: replaying cannot meet a half-built program. Tracing runs no
+/// kernel; the first replay computes the traced step itself.
 ///
 /// Sendable: its fields are constants, and its arena is written only by the one replica
 /// task that replays it (a device keeps one program per replica and runs each once per
@@ -34,25 +35,30 @@ final class CompiledStep: @unchecked Sendable {
     private let loss: Tensor
     private let gradients: ParameterGradients
 
-    /// Collects the launches of the step being traced.
+    /// Collects the launches of the step being traced without running them: compiling
+    /// costs the step's bookkeeping only, not its arithmetic, and the traced buffers'
+    /// pages are never touched (the arena's are, when the program first runs).
     private final class Recorder: KernelRecorder {
         var launches: [KernelLaunch] = []
         func record(_ launch: KernelLaunch) { launches.append(launch) }
+        var executesLaunches: Bool { false }
     }
 
-    /// Runs the step eagerly while recording it, and compiles the recording.
+    /// Records the step without running it and compiles the recording; ``replay(model:rowsOf:replica:key:)``
+    /// then runs it, the first time included.
     ///
-    /// - Returns: the program, and the traced step's loss and gradients.
+    /// Nothing in a step may read a traced tensor's values on the host (a replay could
+    /// not repeat that read either); the step's shapes and control flow depend on the
+    /// batch's shapes only.
     static func trace<Model: ParameterContainer, Batch: DeviceBatch>(
         model: Model, batch: Batch, context: ForwardContext, loss body: (Model, Batch, ForwardContext) -> Tensor
-    ) -> (program: CompiledStep, loss: Float, gradients: ParameterGradients) {
+    ) -> CompiledStep {
         let recorder = Recorder()
         let (value, gradients) = valueAndGradient(of: model, attaching: batch, recorder: recorder) { body($0, $1, context) }
-        let program = CompiledStep(
+        return CompiledStep(
             launches: recorder.launches, dataBuffers: batch.kernelBuffers,
             parameterBuffers: model.namedParameters.map(\.tensor.buffer), keyBuffer: context.randomKeyBuffer, loss: value,
             gradients: gradients)
-        return (program, value.scalar, gradients)
     }
 
     /// Places the buffers that are first written inside the program (and not read from

@@ -82,15 +82,29 @@ public struct KernelArguments {
 /// are not recorded; their buffers appear as inputs of recorded launches and stay
 /// constant on replay.
 public protocol KernelRecorder: AnyObject {
-    /// Called after `launch` has executed.
+    /// Called with each launch in order: after it has executed, or instead of executing it
+    /// when ``executesLaunches`` is false.
     func record(_ launch: KernelLaunch)
+
+    /// Whether the recorded launches also run (true by default). A recorder that only
+    /// compiles a program says false: tracing then costs no arithmetic and touches no
+    /// memory of the traced buffers, whose contents stay undefined until the program runs.
+    /// Such a trace must not read a traced tensor's values on the host.
+    var executesLaunches: Bool { get }
+}
+
+extension KernelRecorder {
+    /// Recorders run what they record unless they say otherwise.
+    public var executesLaunches: Bool { true }
 }
 
 enum KernelDispatch {
-    /// Executes `launch` now and hands it to the tape's recorder, if any.
+    /// Executes `launch` now (unless the tape's recorder only records) and hands it to the
+    /// tape's recorder, if any.
     @inline(__always)
     static func run(_ launch: KernelLaunch, on tape: GradientTape?) {
-        launch.execute()
-        tape?.recorder?.record(launch)
+        guard let recorder = tape?.recorder else { return launch.execute() }
+        if recorder.executesLaunches { launch.execute() }
+        recorder.record(launch)
     }
 }

@@ -8,6 +8,13 @@ final class LaunchLog: KernelRecorder {
     func record(_ launch: KernelLaunch) { launches.append(launch) }
 }
 
+/// A recorder that only records, as the static device compiles: nothing runs while tracing.
+final class RecordOnlyLog: KernelRecorder {
+    var launches: [KernelLaunch] = []
+    func record(_ launch: KernelLaunch) { launches.append(launch) }
+    var executesLaunches: Bool { false }
+}
+
 /// A batch of data for a traced step: features and token ids.
 struct TraceBatch: TapeAttachable {
     var features: Tensor
@@ -58,6 +65,22 @@ final class KernelRecordingTests: XCTestCase {
         for name in gradients.names {
             XCTAssertEqual(gradients[name]!.scalars, eagerGradients[name]!.scalars, "replayed gradient of \(name)")
         }
+    }
+
+    /// A trace that runs nothing records the same launches as one that runs them, and
+    /// running its recording afterwards computes the eager step's loss and gradients.
+    func testARecordOnlyTraceRunsLaterToTheEagerResult() {
+        let batch = TraceBatch(
+            features: Tensor.randomNormal([2, 3, 4], key: RandomKey(seed: 5)),
+            ids: IndexTensor(shape: [2, 3], scalars: [3, 1, 0, 2, 6, 0]))
+        let executed = LaunchLog(), recorded = RecordOnlyLog()
+        _ = valueAndGradient(of: parameters, attaching: batch, recorder: executed) { step($0, $1) }
+        let (loss, gradients) = valueAndGradient(of: parameters, attaching: batch, recorder: recorded) { step($0, $1) }
+        XCTAssertEqual(recorded.launches.map { "\($0.name)" }, executed.launches.map { "\($0.name)" })
+        for launch in recorded.launches { launch.execute() }
+        let (eagerLoss, eagerGradients) = valueAndGradient(of: parameters, attaching: batch) { step($0, $1) }
+        XCTAssertEqual(loss.scalar, eagerLoss.scalar)
+        for name in gradients.names { XCTAssertEqual(gradients[name]!.scalars, eagerGradients[name]!.scalars, name) }
     }
 
     func testInferenceRecording() {
