@@ -85,10 +85,11 @@ public final class Int8Matrix: Sendable {
         packed.withUnsafeBufferPointer { packed in
             scales.withUnsafeBufferPointer { scales in
                 columnSums.withUnsafeBufferPointer { sums in
+                    // Empty when a side is 0; the kernels then read nothing through them.
                     Parallel.forChunks(blocks, costPerItem: costPerBlock) { range in
                         nmt_int8_matmul(
-                            activations, rowScales, rows, inputSize, packed.baseAddress!, scales.baseAddress!,
-                            sums.baseAddress!, outputSize, bias, relu ? 1 : 0, output, range.lowerBound, range.upperBound)
+                            activations, rowScales, rows, inputSize, packed.baseAddress, scales.baseAddress,
+                            sums.baseAddress, outputSize, bias, relu ? 1 : 0, output, range.lowerBound, range.upperBound)
                     }
                 }
             }

@@ -39,9 +39,10 @@ final class Int8MatrixTests: XCTestCase {
 
     /// Odd sizes on every side: one element, depths not a multiple of 4, outputs not a
     /// multiple of 16 (tails) and more than four blocks (the 64-column VNNI tiles), row
-    /// counts that leave 1, 2 and 3 rows after the 4-row tiles; with and without bias and ReLU.
+    /// counts that leave 1, 2 and 3 rows after the 4-row tiles, and empty sides (an empty
+    /// depth gives the bias); with and without bias and ReLU.
     func testEveryWidthMatchesIntegerArithmeticBitForBit() throws {
-        let shapes = [(1, 1, 1), (3, 5, 17), (4, 64, 16), (6, 63, 100), (9, 130, 33), (2, 8, 80)]
+        let shapes = [(1, 1, 1), (3, 5, 17), (4, 64, 16), (6, 63, 100), (9, 130, 33), (2, 8, 80), (2, 0, 3), (3, 4, 0), (0, 5, 7)]
         for (index, (m, k, n)) in shapes.enumerated() {
             let x = patternTensor([m, k], frequency: 0.61 + Double(index) * 0.1, amplitude: 3)
             let w = patternTensor([k, n], frequency: 0.29 + Double(index) * 0.07, amplitude: 0.5)

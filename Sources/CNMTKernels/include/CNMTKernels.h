@@ -117,6 +117,11 @@ void nmt_adam_update(
     size_t count, float one_minus_beta1, float one_minus_beta2, float epsilon, float step_size, float *p, const float *g,
     float *m, float *v);
 
+/// out[i] = a[i·a_stride] op b[i·b_stride] for i in [0, count), strides 0 (a broadcast
+/// scalar) or 1; op 0 adds, 1 subtracts, 2 multiplies, 3 divides. One IEEE operation per
+/// element: the same bits at every width. `out` may be `a` or `b`.
+void nmt_arithmetic(int op, const float *a, size_t a_stride, const float *b, size_t b_stride, float *out, size_t count);
+
 /// int8 products (int8_matmul.c). Weights are packed once: `k` padded to a multiple of 4
 /// (``nmt_int8_padded_depth``), columns in blocks of 16 (``nmt_int8_column_blocks``), each
 /// column quantized symmetrically with its absolute maximum (scale = max/127, values in

@@ -26,6 +26,17 @@ enum BinaryFunction {
     case geluGradient
     /// The first operand (used to broadcast one tensor).
     case first
+
+    /// The operation's code for `nmt_arithmetic` (the four arithmetic operations), or nil.
+    var arithmeticCode: Int32? {
+        switch self {
+        case .add: return 0
+        case .subtract: return 1
+        case .multiply: return 2
+        case .divide: return 3
+        default: return nil
+        }
+    }
 }
 
 enum ElementwiseKernels {
@@ -115,6 +126,12 @@ enum ElementwiseKernels {
         _ function: BinaryFunction, _ pa: UnsafePointer<Float>, _ strideA: Int, _ pb: UnsafePointer<Float>, _ strideB: Int,
         _ po: UnsafeMutablePointer<Float>, _ range: Range<Int>
     ) {
+        if let code = function.arithmeticCode, strideA | strideB == 1 {
+            // The four operations in C at the CPU's vector width (the same floats).
+            let start = range.lowerBound
+            nmt_arithmetic(code, pa + start * strideA, strideA, pb + start * strideB, strideB, po + start, range.count)
+            return
+        }
         // Separate loops per stride pattern so the compiler vectorizes each.
         switch (strideA, strideB) {
         case (1, 1): for i in range { po[i] = apply(function, pa[i], pb[i]) }
