@@ -204,8 +204,12 @@ struct Corpus: ParsableCommand {
     @Option(help: "With --tokenizer sentencepiece: the model type to train, unigram or bpe.") var modelType: SentencePieceModelType = .unigram
     @Option(help: "With --tokenizer sentencepiece: use this existing model (padding id 0, end of sentence id 1) instead of training one; it is copied to NAME.model.")
     var sentencepieceModel: String?
+    @Option(help: "With --tokenizer sentencepiece: write every training pair this many times, each time with a sampled segmentation (subword regularization; BPE-dropout for a BPE model). 1 writes the best segmentation once.")
+    var sampleCopies: Int = 1
+    @Option(help: "With --sample-copies: the unigram model's smoothing (lower varies more) or the BPE dropout rate, in (0, 1].")
+    var sampleAlpha: Float = 0.1
     @Option(help: "Vocabulary search threshold.") var threshold: Int = 82
-    @Option(help: "Seed of the shard shuffle.") var seed: UInt64 = 1
+    @Option(help: "Seed of the shard shuffle (and of the segmentation sampling).") var seed: UInt64 = 1
 
     func validate() throws {
         try requireRange(shards, FlagBounds.shards, flag: "--shards")
@@ -214,6 +218,11 @@ struct Corpus: ParsableCommand {
         if let sentencepieceModel {
             guard tokenizer == .sentencepiece else { throw ValidationError("--sentencepiece-model needs --tokenizer sentencepiece") }
             try requireExisting(sentencepieceModel, flag: "--sentencepiece-model")
+        }
+        try requireRange(sampleCopies, 1...1000, flag: "--sample-copies")
+        guard sampleAlpha > 0, sampleAlpha <= 1 else { throw ValidationError("--sample-alpha must be in (0, 1], got \(sampleAlpha)") }
+        if sampleCopies > 1, tokenizer != .sentencepiece {
+            throw ValidationError("--sample-copies needs --tokenizer sentencepiece (the reference's subword tokenizer has one segmentation)")
         }
     }
 
@@ -251,9 +260,17 @@ struct Corpus: ParsableCommand {
             throw ValidationError(
                 "\(directory.path) holds shards of another vocabulary (CRC-32C \(existing.vocabularyCRC32C)) than \(vocabURL.path) (\(record.vocabularyCRC32C)); use a new --output")
         }
+        var trainTokenizer = tokenizer
+        if sampleCopies > 1, let model = tokenizer as? SentencePiece {
+            // Seeded before this thread's first draw, so a second run writes the same shards.
+            SentencePiece.seedRandomGenerator(UInt32(truncatingIfNeeded: seed))
+            trainTokenizer = SampledSentencePiece(model: model, nbest: -1, alpha: sampleAlpha)
+            note("writing \(sampleCopies) sampled segmentations of every training pair (alpha \(sampleAlpha))")
+        }
         let train = try CorpusPreparer.writeShards(
-            source: URL(fileURLWithPath: trainSource), target: URL(fileURLWithPath: trainTarget), tokenizer: tokenizer,
-            directory: directory, name: name, tag: "train", shards: shards, shuffleSeed: seed, progress: progressLine("train"))
+            source: URL(fileURLWithPath: trainSource), target: URL(fileURLWithPath: trainTarget), tokenizer: trainTokenizer,
+            directory: directory, name: name, tag: "train", shards: shards, shuffleSeed: seed, copies: sampleCopies,
+            progress: progressLine("train"))
         let dev = try CorpusPreparer.writeShards(
             source: URL(fileURLWithPath: devSource), target: URL(fileURLWithPath: devTarget), tokenizer: tokenizer,
             directory: directory, name: name, tag: "dev", shards: 1, shuffleSeed: nil, progress: progressLine("dev"))

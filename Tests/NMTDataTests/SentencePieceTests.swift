@@ -123,6 +123,38 @@ final class SentencePieceTests: XCTestCase {
         for ids in first { XCTAssertEqual(try model.decode(ids), text) }
     }
 
+    /// `SampledSentencePiece` draws segmentations of both model types (subword sampling,
+    /// BPE-dropout) that decode back to the text, and `writeShards(copies:)` writes every
+    /// pair once per copy, each copy another draw, round robin over the shards.
+    func testSampledCopiesAreOtherSegmentationsOfEveryPair() throws {
+        let directory = try temporaryDirectory(for: self, prefix: "nmt-spm-copies")
+        let lines = try String(contentsOf: fixtureURL("test.en"), encoding: .utf8).split(separator: "\n").prefix(40).map(String.init)
+        for name in ["unigram.model", "bpe.model"] {
+            let model = try SentencePiece(modelFile: fixture(name))
+            let sampled = SampledSentencePiece(model: model, alpha: 0.3)
+            XCTAssertEqual(sampled.vocabularySize, model.vocabularySize)
+            let shards = try CorpusPreparer.writeShards(
+                sourceLines: lines, targetLines: lines, tokenizer: sampled, directory: directory, name: name, tag: "train",
+                shards: 2, shuffleSeed: nil, copies: 3)
+            let examples = try shards.flatMap { try TFRecordReader(url: $0).readAll().map { try TranslationExample(serialized: $0) } }
+            XCTAssertEqual(examples.count, 120, name)
+            // Unshuffled round robin: shard 1 holds examples 0, 2, 4, ... of the 3 × 40.
+            let inOrder: [TranslationExample] = (0..<120).map { (i: Int) -> TranslationExample in
+                i % 2 == 0 ? examples[i / 2] : examples[60 + i / 2]
+            }
+            var differing = 0
+            for (index, example) in inOrder.enumerated() {
+                // What the best segmentation decodes to (normalized, unknown characters as ⁇).
+                let text = try model.decode(model.encode(lines[index % 40]))
+                XCTAssertEqual(example.inputs.last, model.endID, "end of sentence")
+                XCTAssertEqual(try model.decode(example.inputs.dropLast()), text, "\(name) line \(index % 40)")
+                XCTAssertEqual(try model.decode(example.targets.dropLast()), text)
+                if Array(example.inputs.dropLast()) != (try model.encode(lines[index % 40])) { differing += 1 }
+            }
+            XCTAssertGreaterThan(differing, 20, "\(name): sampling changes many segmentations")
+        }
+    }
+
     /// A file that is not a model, and ids outside the vocabulary, are refused with the
     /// reason.
     func testBadModelsAndIdsAreRefused() throws {

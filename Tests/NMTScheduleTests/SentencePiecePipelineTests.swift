@@ -55,6 +55,47 @@ final class SentencePiecePipelineTests: XCTestCase {
         ) { XCTAssertTrue("\($0)".contains("--pad_id=0 --eos_id=1"), "\($0)") }
     }
 
+    /// `--sample-copies K` writes K sampled segmentations of every training pair (the same
+    /// shards again from the same seed, others from another) and the development shard
+    /// once, with the best segmentation; it needs a SentencePiece tokenizer and an alpha in
+    /// (0, 1].
+    func testSampledCopiesInTheTrainingShards() throws {
+        let directory = try temporaryDirectory(for: self, prefix: "nmt-spm-sampled")
+        let (source, target) = (try SampleCorpus.fixture("sample.en").path, try SampleCorpus.fixture("sample.de").path)
+        func prepare(_ output: String, _ flags: [String]) throws -> (output: String, error: String, status: Int32) {
+            try runProduct(
+                "nmt-prepare",
+                ["corpus", "--train-source", source, "--train-target", target, "--dev-source", source, "--dev-target", target,
+                 "--output", directory.appendingPathComponent(output).path, "--name", "spm", "--shards", "1", "--target-size", "300"]
+                    + flags, testCase: Self.self)
+        }
+        func records(_ output: String, _ tag: String) throws -> [TranslationExample] {
+            try TFRecordReader(url: directory.appendingPathComponent("\(output)/spm-\(tag)-00001-of-00001")).readAll()
+                .map { try TranslationExample(serialized: $0) }
+        }
+        let plain = try prepare("plain", ["--tokenizer", "sentencepiece"])
+        XCTAssertEqual(plain.status, 0, plain.error)
+        let model = directory.appendingPathComponent("plain/spm.model").path
+        for (output, seed) in [("a", "5"), ("b", "5"), ("c", "6")] {
+            let sampled = try prepare(output, ["--tokenizer", "sentencepiece", "--sentencepiece-model", model, "--sample-copies", "3", "--seed", seed])
+            XCTAssertEqual(sampled.status, 0, sampled.error)
+        }
+        let lines = try String(contentsOfFile: source, encoding: .utf8).split(separator: "\n").count
+        XCTAssertEqual(try records("a", "train").count, 3 * lines)
+        XCTAssertEqual(try records("a", "train"), try records("b", "train"), "same seed, same draws")
+        XCTAssertNotEqual(try records("a", "train"), try records("c", "train"))
+        XCTAssertEqual(try records("a", "dev"), try records("plain", "dev"), "development data: the best segmentation")
+        let plainInputs = Set(try records("plain", "train").map(\.inputs))
+        XCTAssertGreaterThan(Set(try records("a", "train").map(\.inputs)).subtracting(plainInputs).count, lines / 2)
+
+        let subword = try prepare("refused", ["--sample-copies", "2"])
+        XCTAssertNotEqual(subword.status, 0)
+        XCTAssertTrue(subword.error.contains("--sample-copies needs --tokenizer sentencepiece"), subword.error)
+        let alpha = try prepare("refused", ["--tokenizer", "sentencepiece", "--sample-copies", "2", "--sample-alpha", "0"])
+        XCTAssertNotEqual(alpha.status, 0)
+        XCTAssertTrue(alpha.error.contains("--sample-alpha must be in (0, 1]"), alpha.error)
+    }
+
     /// `--model-type bpe` trains a BPE model; `--sentencepiece-model` adopts a given model
     /// (the one just trained, into a new folder: the same ids, so the same shards) and
     /// refuses one with other ids, naming the flags.

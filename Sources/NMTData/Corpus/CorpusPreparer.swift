@@ -47,47 +47,57 @@ public enum CorpusPreparer {
     ///   - shards: how many files the examples are spread over.
     ///   - shuffleSeed: shuffle each shard's examples with this seed (nil keeps file order,
     ///     as for the dev set).
+    ///   - copies: how many times each pair is encoded and written (1 by default). With a
+    ///     tokenizer that samples (``SampledSentencePiece``) every copy is another
+    ///     segmentation: subword regularization made ahead of training.
     ///   - progress: called with (pairs encoded, total pairs) now and then.
     /// - Returns: the shard files.
     /// - Throws: ``CorpusError`` for unreadable or misaligned files, ``EncodingError``, or
     ///   ``TFRecordError`` when writing fails.
     public static func writeShards(
         source: URL, target: URL, tokenizer: any Tokenizer, targetTokenizer: (any Tokenizer)? = nil, directory: URL,
-        name: String, tag: String, shards: Int, shuffleSeed: UInt64?, progress: ((Int, Int) -> Void)? = nil
+        name: String, tag: String, shards: Int, shuffleSeed: UInt64?, copies: Int = 1, progress: ((Int, Int) -> Void)? = nil
     ) throws -> [URL] {
         let urls = shardNames(name: name, tag: tag, count: shards).map { directory.appendingPathComponent($0) }
         if urls.allSatisfy({ FileManager.default.fileExists(atPath: $0.path) }) { return urls }
         let (sourceLines, targetLines) = try alignedLines(source: source, target: target)
         return try writeShards(
             sourceLines: sourceLines, targetLines: targetLines, tokenizer: tokenizer, targetTokenizer: targetTokenizer,
-            directory: directory, name: name, tag: tag, shards: shards, shuffleSeed: shuffleSeed, progress: progress)
+            directory: directory, name: name, tag: tag, shards: shards, shuffleSeed: shuffleSeed, copies: copies,
+            progress: progress)
     }
 
     /// Encodes line-aligned pairs already read (stripped as ``lines(of:)`` strips them) and
-    /// writes them into shards, as ``writeShards(source:target:tokenizer:targetTokenizer:directory:name:tag:shards:shuffleSeed:progress:)``
+    /// writes them into shards, as ``writeShards(source:target:tokenizer:targetTokenizer:directory:name:tag:shards:shuffleSeed:copies:progress:)``
     /// does (without its skip: every shard is written).
     ///
     /// Each shard is written under a temporary name of this process and renamed when
     /// complete, so processes that write the same shards at once (every process of a
     /// data-parallel fine-tuning run) leave whole files.
     ///
-    /// - Precondition: the two arrays have the same length and `shards` is positive.
+    /// - Precondition: the two arrays have the same length; `shards` and `copies` are positive.
     /// - Throws: ``EncodingError`` from the tokenizers, ``TFRecordError`` or
     ///   ``CorpusError/writeFailed(path:reason:)`` when writing fails.
     public static func writeShards(
         sourceLines: [String], targetLines: [String], tokenizer: any Tokenizer, targetTokenizer: (any Tokenizer)? = nil,
-        directory: URL, name: String, tag: String, shards: Int, shuffleSeed: UInt64?, progress: ((Int, Int) -> Void)? = nil
+        directory: URL, name: String, tag: String, shards: Int, shuffleSeed: UInt64?, copies: Int = 1,
+        progress: ((Int, Int) -> Void)? = nil
     ) throws -> [URL] {
         let targetTokenizer = targetTokenizer ?? tokenizer
-        precondition(shards > 0, "writeShards: shard count must be positive")
+        precondition(shards > 0 && copies > 0, "writeShards: shard and copy counts must be positive")
         precondition(sourceLines.count == targetLines.count, "writeShards: \(sourceLines.count) source and \(targetLines.count) target lines")
         let urls = shardNames(name: name, tag: tag, count: shards).map { directory.appendingPathComponent($0) }
         var perShard = [[Data]](repeating: [], count: shards)
-        for (i, (s, t)) in zip(sourceLines, targetLines).enumerated() {
-            let example = TranslationExample(
-                inputs: try tokenizer.encode(s, addEOS: true), targets: try targetTokenizer.encode(t, addEOS: true))
-            perShard[i % shards].append(example.serialized)
-            if i % 2000 == 0 || i == sourceLines.count - 1 { progress?(i + 1, sourceLines.count) }
+        let total = sourceLines.count * copies
+        // Copy by copy, so that each pass over the text continues the round robin.
+        for copy in 0..<copies {
+            for (index, (s, t)) in zip(sourceLines, targetLines).enumerated() {
+                let example = TranslationExample(
+                    inputs: try tokenizer.encode(s, addEOS: true), targets: try targetTokenizer.encode(t, addEOS: true))
+                let i = copy * sourceLines.count + index
+                perShard[i % shards].append(example.serialized)
+                if i % 2000 == 0 || i == total - 1 { progress?(i + 1, total) }
+            }
         }
         for (index, url) in urls.enumerated() {
             var records = perShard[index]
