@@ -206,8 +206,8 @@ struct Corpus: ParsableCommand {
     var sentencepieceModel: String?
     @Option(help: "With --tokenizer sentencepiece: write every training pair this many times, each time with a sampled segmentation (subword regularization; BPE-dropout for a BPE model). 1 writes the best segmentation once.")
     var sampleCopies: Int = 1
-    @Option(help: "With --sample-copies: the unigram model's smoothing (lower varies more) or the BPE dropout rate, in (0, 1].")
-    var sampleAlpha: Float = 0.1
+    @Option(help: "With --sample-copies (required there): a unigram model's smoothing in (0, 1], lower varies more (on the Ding corpus 0.5 makes sentences 7% more pieces, 0.1 twice as many); a BPE model's dropout rate (0.1 in the BPE-dropout paper).")
+    var sampleAlpha: Float?
     @Option(help: "Vocabulary search threshold.") var threshold: Int = 82
     @Option(help: "Seed of the shard shuffle (and of the segmentation sampling).") var seed: UInt64 = 1
 
@@ -220,9 +220,14 @@ struct Corpus: ParsableCommand {
             try requireExisting(sentencepieceModel, flag: "--sentencepiece-model")
         }
         try requireRange(sampleCopies, 1...1000, flag: "--sample-copies")
-        guard sampleAlpha > 0, sampleAlpha <= 1 else { throw ValidationError("--sample-alpha must be in (0, 1], got \(sampleAlpha)") }
         if sampleCopies > 1, tokenizer != .sentencepiece {
             throw ValidationError("--sample-copies needs --tokenizer sentencepiece (the reference's subword tokenizer has one segmentation)")
+        }
+        if let sampleAlpha {
+            guard sampleCopies > 1 else { throw ValidationError("--sample-alpha needs --sample-copies 2 or more") }
+            guard sampleAlpha > 0, sampleAlpha <= 1 else { throw ValidationError("--sample-alpha must be in (0, 1], got \(sampleAlpha)") }
+        } else if sampleCopies > 1 {
+            throw ValidationError("--sample-copies needs --sample-alpha (0.5 suits a unigram model, 0.1 a BPE model)")
         }
     }
 
@@ -261,7 +266,7 @@ struct Corpus: ParsableCommand {
                 "\(directory.path) holds shards of another vocabulary (CRC-32C \(existing.vocabularyCRC32C)) than \(vocabURL.path) (\(record.vocabularyCRC32C)); use a new --output")
         }
         var trainTokenizer = tokenizer
-        if sampleCopies > 1, let model = tokenizer as? SentencePiece {
+        if sampleCopies > 1, let sampleAlpha, let model = tokenizer as? SentencePiece {
             // Seeded before this thread's first draw, so a second run writes the same shards.
             SentencePiece.seedRandomGenerator(UInt32(truncatingIfNeeded: seed))
             trainTokenizer = SampledSentencePiece(model: model, nbest: -1, alpha: sampleAlpha)

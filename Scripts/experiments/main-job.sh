@@ -14,8 +14,9 @@
 # last checkpoint for another TRAIN_SECONDS. Each run's training log is WORK/train-TIME.log;
 # `python3 Scripts/experiments/learning-curve.py WORK/train-*.log` tabulates dev loss and BLEU by minute.
 # VOCAB_SIZE (default 8192), CONFIG (default Examples/configs/ding-h64.json), LEARNING_RATE
-# (1.0), WARMUP_STEPS (400) and BATCH_TOKENS (512) select the recipe; changing them needs
-# a new WORK.
+# (1.0), WARMUP_STEPS (400), BATCH_TOKENS (512) and PREPARE (extra `nmt-prepare corpus`
+# options, e.g. "--tokenizer sentencepiece --sample-copies 8 --sample-alpha 0.5") select
+# the recipe; changing them needs a new WORK.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 WORK=${WORK:-work/ding}
@@ -26,6 +27,7 @@ CONFIG=${CONFIG:-Examples/configs/ding-h64.json}
 LEARNING_RATE=${LEARNING_RATE:-1.0}
 WARMUP_STEPS=${WARMUP_STEPS:-400}
 BATCH_TOKENS=${BATCH_TOKENS:-512}
+PREPARE=${PREPARE:-}
 job_start=$(date +%s)
 
 Scripts/ci/install-deps.sh --corpus
@@ -36,13 +38,18 @@ bin=.build/release
 
 echo "== preparing the Ding corpus in $WORK"
 "$bin/nmt-prepare" ding --output "$WORK/text" --dev-every 19
+# shellcheck disable=SC2086  # PREPARE is a list of options
 "$bin/nmt-prepare" corpus --train-source "$WORK/text/train.en" --train-target "$WORK/text/train.de" \
     --dev-source "$WORK/text/dev.en" --dev-target "$WORK/text/dev.de" \
-    --output "$WORK/data" --name ding --shards 4 --target-size "$VOCAB_SIZE" --threshold $((VOCAB_SIZE / 100))
+    --output "$WORK/data" --name ding --shards 4 --target-size "$VOCAB_SIZE" --threshold $((VOCAB_SIZE / 100)) $PREPARE
+# The reference's vocabulary is ding.vocab; a SentencePiece model is ding.model (beside a
+# ding.vocab of SentencePiece's own).
+vocab=$WORK/data/ding.model
+[[ -f $vocab ]] || vocab=$WORK/data/ding.vocab
 
 echo "== training for $TRAIN_SECONDS s"
 "$bin/nmt-train" --config "$CONFIG" --data-dir "$WORK/data" --model-dir "$WORK/model" \
-    --vocab "$WORK/data/ding.vocab" --train-steps 1000000 --steps-between-evals "$EVAL_STEPS" \
+    --vocab "$vocab" --train-steps 1000000 --steps-between-evals "$EVAL_STEPS" \
     --bleu-source "$WORK/text/dev.en" --bleu-ref "$WORK/text/dev.de" \
     --max-seconds "$TRAIN_SECONDS" --batch-size "$BATCH_TOKENS" --max-length 64 \
     --learning-rate "$LEARNING_RATE" --warmup-steps "$WARMUP_STEPS" 2>&1 | tee "$WORK/train-$(date -u +%Y%m%dT%H%M%S).log"
@@ -52,7 +59,7 @@ model=$WORK/model/checkpoint-best
 for split in dev test; do
     echo "== translating the $split set"
     start=$(date +%s)
-    "$bin/nmt-translate" --model-dir "$model" --vocab "$WORK/data/ding.vocab" \
+    "$bin/nmt-translate" --model-dir "$model" --vocab "$vocab" \
         --file "$WORK/text/$split.en" --output "$WORK/$split.hyp.de"
     echo "translated $(wc -l < "$WORK/text/$split.en") sentences in $(( $(date +%s) - start )) s"
     "$bin/nmt-bleu" --translation "$WORK/$split.hyp.de" --reference "$WORK/text/$split.de"
@@ -61,6 +68,6 @@ done
 echo "== a few translations"
 for sentence in "I have no idea." "The weather is nice today." "Where is the station?"; do
     printf '%s\n    -> %s\n' "$sentence" "$("$bin/nmt-translate" --model-dir "$model" \
-        --vocab "$WORK/data/ding.vocab" --text "$sentence")"
+        --vocab "$vocab" --text "$sentence")"
 done
 echo "== main job done in $(( $(date +%s) - job_start )) s (build included)"

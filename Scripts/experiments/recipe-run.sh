@@ -10,7 +10,9 @@
 # Environment: TRAIN_SECONDS (default 300), VOCAB_SIZE (default 8192: the prepared data
 # of each vocabulary size is shared by the runs), RESULTS (default work/recipe/results.tsv),
 # DECODE (extra nmt-translate options, e.g. "--no-repeat-ngram 3"), DATA (the prepared data;
-# default work/recipe/data-VOCAB_SIZE, to share it between runs on the same text).
+# default work/recipe/data-VOCAB_SIZE, to share it between runs on the same text), PREPARE
+# (extra nmt-prepare corpus options, e.g. "--tokenizer sentencepiece --sample-copies 8
+# --sample-alpha 0.5"; give such runs their own DATA).
 # Needs the release programs (swift build -c release) and the Ding text of the main job
 # (work/ding/text, or TEXT=...). Only the development split is scored: the test split is
 # for the final run alone.
@@ -29,22 +31,26 @@ run=work/recipe/$name
 
 [[ -f $TEXT/train.en && -f $TEXT/dev.en ]] || { echo "no Ding text in $TEXT: run Scripts/experiments/main-job.sh first" >&2; exit 1; }
 [[ -e $run ]] && { echo "$run exists: choose another name or remove it" >&2; exit 1; }
-if [[ ! -f $data/ding.vocab ]]; then
+PREPARE=${PREPARE:-}
+if [[ ! -f $data/ding.vocab && ! -f $data/ding.model ]]; then
+    # shellcheck disable=SC2086
     "$bin/nmt-prepare" corpus --train-source "$TEXT/train.en" --train-target "$TEXT/train.de" \
         --dev-source "$TEXT/dev.en" --dev-target "$TEXT/dev.de" \
-        --output "$data" --name ding --shards 4 --target-size "$VOCAB_SIZE" --threshold $((VOCAB_SIZE / 100))
+        --output "$data" --name ding --shards 4 --target-size "$VOCAB_SIZE" --threshold $((VOCAB_SIZE / 100)) $PREPARE
 fi
+vocab=$data/ding.model  # SentencePiece also writes a ding.vocab of its own
+[[ -f $vocab ]] || vocab=$data/ding.vocab
 mkdir -p "$run"
 "$bin/nmt-train" --config Examples/configs/ding-h64.json --data-dir "$data" --model-dir "$run/model" \
-    --vocab "$data/ding.vocab" --train-steps 1000000 --steps-between-evals 1000000 \
+    --vocab "$vocab" --train-steps 1000000 --steps-between-evals 1000000 \
     --max-seconds "$TRAIN_SECONDS" --batch-size 512 --max-length 64 --learning-rate 1.0 --warmup-steps 400 \
     "$@" 2>&1 | tee "$run/train.log"
 # shellcheck disable=SC2086
-"$bin/nmt-translate" --model-dir "$run/model" --vocab "$data/ding.vocab" --file "$TEXT/dev.en" \
+"$bin/nmt-translate" --model-dir "$run/model" --vocab "$vocab" --file "$TEXT/dev.en" \
     --output "$run/dev.hyp.de" $DECODE
 bleu=$("$bin/nmt-bleu" --translation "$run/dev.hyp.de" --reference "$TEXT/dev.de" | head -1 | sed 's/.*= //')
 steps=$(sed -n 's/.*time budget of [0-9]* s reached at step \([0-9]*\).*/\1/p' "$run/train.log" | tail -1)
 loss=$(sed -n 's/.*iteration [0-9]*, step [0-9]*:.* loss = \([0-9.]*\).*/\1/p' "$run/train.log" | tail -1)
 [[ -f $RESULTS ]] || printf 'run\tvocabulary\tseconds\tsteps\tdev loss\tdev BLEU\toptions\n' > "$RESULTS"
-printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$VOCAB_SIZE" "$TRAIN_SECONDS" "${steps:-?}" "${loss:-?}" "$bleu" "$* $DECODE" \
+printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$VOCAB_SIZE" "$TRAIN_SECONDS" "${steps:-?}" "${loss:-?}" "$bleu" "$* $DECODE $PREPARE" \
     | tee -a "$RESULTS"

@@ -58,7 +58,7 @@ final class SentencePiecePipelineTests: XCTestCase {
     /// `--sample-copies K` writes K sampled segmentations of every training pair (the same
     /// shards again from the same seed, others from another) and the development shard
     /// once, with the best segmentation; it needs a SentencePiece tokenizer and an alpha in
-    /// (0, 1].
+    /// (0, 1] given with it.
     func testSampledCopiesInTheTrainingShards() throws {
         let directory = try temporaryDirectory(for: self, prefix: "nmt-spm-sampled")
         let (source, target) = (try SampleCorpus.fixture("sample.en").path, try SampleCorpus.fixture("sample.de").path)
@@ -77,7 +77,7 @@ final class SentencePiecePipelineTests: XCTestCase {
         XCTAssertEqual(plain.status, 0, plain.error)
         let model = directory.appendingPathComponent("plain/spm.model").path
         for (output, seed) in [("a", "5"), ("b", "5"), ("c", "6")] {
-            let sampled = try prepare(output, ["--tokenizer", "sentencepiece", "--sentencepiece-model", model, "--sample-copies", "3", "--seed", seed])
+            let sampled = try prepare(output, ["--tokenizer", "sentencepiece", "--sentencepiece-model", model, "--sample-copies", "3", "--sample-alpha", "0.5", "--seed", seed])
             XCTAssertEqual(sampled.status, 0, sampled.error)
         }
         let lines = try String(contentsOfFile: source, encoding: .utf8).split(separator: "\n").count
@@ -88,12 +88,15 @@ final class SentencePiecePipelineTests: XCTestCase {
         let plainInputs = Set(try records("plain", "train").map(\.inputs))
         XCTAssertGreaterThan(Set(try records("a", "train").map(\.inputs)).subtracting(plainInputs).count, lines / 2)
 
-        let subword = try prepare("refused", ["--sample-copies", "2"])
+        let subword = try prepare("refused", ["--sample-copies", "2", "--sample-alpha", "0.5"])
         XCTAssertNotEqual(subword.status, 0)
         XCTAssertTrue(subword.error.contains("--sample-copies needs --tokenizer sentencepiece"), subword.error)
         let alpha = try prepare("refused", ["--tokenizer", "sentencepiece", "--sample-copies", "2", "--sample-alpha", "0"])
         XCTAssertNotEqual(alpha.status, 0)
         XCTAssertTrue(alpha.error.contains("--sample-alpha must be in (0, 1]"), alpha.error)
+        let noAlpha = try prepare("refused", ["--tokenizer", "sentencepiece", "--sample-copies", "2"])
+        XCTAssertNotEqual(noAlpha.status, 0)
+        XCTAssertTrue(noAlpha.error.contains("--sample-copies needs --sample-alpha"), noAlpha.error)
     }
 
     /// `--model-type bpe` trains a BPE model; `--sentencepiece-model` adopts a given model
