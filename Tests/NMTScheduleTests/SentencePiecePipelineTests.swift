@@ -13,13 +13,9 @@ import XCTest
 final class SentencePiecePipelineTests: XCTestCase {
     func testPrepareTrainAndTranslateWithASentencePieceModel() throws {
         let directory = try temporaryDirectory(for: self, prefix: "nmt-spm-pipeline")
-        let (source, target) = (try SampleCorpus.fixture("sample.en").path, try SampleCorpus.fixture("sample.de").path)
+        let source = try SampleCorpus.fixture("sample.en").path
         let data = directory.appendingPathComponent("data")
-        let prepared = try runProduct(
-            "nmt-prepare",
-            ["corpus", "--train-source", source, "--train-target", target, "--dev-source", source, "--dev-target", target,
-             "--output", data.path, "--name", "spm", "--shards", "1", "--target-size", "300", "--tokenizer", "sentencepiece"],
-            testCase: Self.self)
+        let prepared = try prepareSampleCorpus(into: data, ["--tokenizer", "sentencepiece"])
         XCTAssertEqual(prepared.status, 0, prepared.error)
         let vocabulary = data.appendingPathComponent("spm.model")
         let model = try SentencePiece(modelFile: vocabulary)
@@ -61,13 +57,9 @@ final class SentencePiecePipelineTests: XCTestCase {
     /// (0, 1] given with it.
     func testSampledCopiesInTheTrainingShards() throws {
         let directory = try temporaryDirectory(for: self, prefix: "nmt-spm-sampled")
-        let (source, target) = (try SampleCorpus.fixture("sample.en").path, try SampleCorpus.fixture("sample.de").path)
+        let source = try SampleCorpus.fixture("sample.en").path
         func prepare(_ output: String, _ flags: [String]) throws -> (output: String, error: String, status: Int32) {
-            try runProduct(
-                "nmt-prepare",
-                ["corpus", "--train-source", source, "--train-target", target, "--dev-source", source, "--dev-target", target,
-                 "--output", directory.appendingPathComponent(output).path, "--name", "spm", "--shards", "1", "--target-size", "300"]
-                    + flags, testCase: Self.self)
+            try prepareSampleCorpus(into: directory.appendingPathComponent(output), flags)
         }
         func records(_ output: String, _ tag: String) throws -> [TranslationExample] {
             try TFRecordReader(url: directory.appendingPathComponent("\(output)/spm-\(tag)-00001-of-00001")).readAll()
@@ -104,13 +96,9 @@ final class SentencePiecePipelineTests: XCTestCase {
     /// refuses one with other ids, naming the flags.
     func testPrepareWithABPEModelAndAGivenModel() throws {
         let directory = try temporaryDirectory(for: self, prefix: "nmt-spm-given")
-        let (source, target) = (try SampleCorpus.fixture("sample.en").path, try SampleCorpus.fixture("sample.de").path)
+        let source = try SampleCorpus.fixture("sample.en").path
         func prepare(_ output: URL, _ flags: [String]) throws -> (output: String, error: String, status: Int32) {
-            try runProduct(
-                "nmt-prepare",
-                ["corpus", "--train-source", source, "--train-target", target, "--dev-source", source, "--dev-target", target,
-                 "--output", output.path, "--name", "spm", "--shards", "1", "--target-size", "300", "--tokenizer", "sentencepiece"]
-                    + flags, testCase: Self.self)
+            try prepareSampleCorpus(into: output, ["--tokenizer", "sentencepiece"] + flags)
         }
         let first = directory.appendingPathComponent("bpe")
         let trained = try prepare(first, ["--model-type", "bpe"])
@@ -131,5 +119,16 @@ final class SentencePiecePipelineTests: XCTestCase {
         let refused = try prepare(directory.appendingPathComponent("refused"), ["--sentencepiece-model", directory.appendingPathComponent("defaults.model").path])
         XCTAssertNotEqual(refused.status, 0)
         XCTAssertTrue(refused.error.contains("--pad_id=0 --eos_id=1"), refused.error)
+    }
+
+    /// `nmt-prepare corpus` on the sample corpus (train and dev alike, one shard, 300 ids)
+    /// into `output`, with `flags` added.
+    private func prepareSampleCorpus(into output: URL, _ flags: [String]) throws -> (output: String, error: String, status: Int32) {
+        let (source, target) = (try SampleCorpus.fixture("sample.en").path, try SampleCorpus.fixture("sample.de").path)
+        return try runProduct(
+            "nmt-prepare",
+            ["corpus", "--train-source", source, "--train-target", target, "--dev-source", source, "--dev-target", target,
+             "--output", output.path, "--name", "spm", "--shards", "1", "--target-size", "300"] + flags,
+            testCase: Self.self)
     }
 }
