@@ -4,8 +4,8 @@ import NMTTensor
 extension Transformer {
     /// A copy for int8 inference on the CPU: every projection of the encoder and decoder
     /// layers (attention queries, keys, values and outputs; both feed-forward layers) and
-    /// the logits projection quantized per output channel (``Int8Matrix``), activations
-    /// quantized per row as the model runs, products summed in int32.
+    /// the logits projection quantized per output channel (NMTTensor's `Int8Matrix`),
+    /// activations quantized per row as the model runs, products summed in int32.
     ///
     /// Embeddings, normalizations, biases and the attention products themselves stay in
     /// float, as in CTranslate2's int8 mode. The copy translates as the original does but
