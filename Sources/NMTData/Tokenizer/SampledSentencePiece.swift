@@ -45,12 +45,7 @@ public struct SampledSentencePiece: Tokenizer {
     /// - Throws: ``SentencePieceError/failed(_:)`` for settings the model cannot sample
     ///   with, or a missing end-of-sentence id.
     public func encode(_ text: String, addEOS: Bool) throws(SentencePieceError) -> [Int32] {
-        var ids = try model.sample(text, nbest: nbest, alpha: alpha)
-        if addEOS {
-            guard let end = model.endID else { throw .failed("\(model.source) has no end-of-sentence id; train it with --eos_id") }
-            ids.append(end)
-        }
-        return ids
+        try model.appendingEndOfSentence(to: model.sample(text, nbest: nbest, alpha: alpha), if: addEOS)
     }
 
     /// The text of `ids`, as the model decodes it.

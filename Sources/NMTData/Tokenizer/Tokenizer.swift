@@ -74,12 +74,17 @@ extension SentencePiece: Tokenizer {
     /// - Throws: ``SentencePieceError/failed(_:)`` when the library refuses the text, or
     ///   when asked for an end-of-sentence id the model does not have.
     public func encode(_ text: String, addEOS: Bool) throws(SentencePieceError) -> [Int32] {
-        var ids = try encode(text)
-        if addEOS {
-            guard let endID else { throw .failed("\(source) has no end-of-sentence id; train it with --eos_id") }
-            ids.append(endID)
-        }
-        return ids
+        try appendingEndOfSentence(to: encode(text), if: addEOS)
+    }
+
+    /// `ids`, with the model's end-of-sentence id appended when `addEOS` is true (for
+    /// ``encode(_:addEOS:)`` and ``SampledSentencePiece``).
+    ///
+    /// - Throws: ``SentencePieceError/failed(_:)`` when the model has no such id.
+    func appendingEndOfSentence(to ids: [Int32], if addEOS: Bool) throws(SentencePieceError) -> [Int32] {
+        guard addEOS else { return ids }
+        guard let endID else { throw .failed("\(source) has no end-of-sentence id; train it with --eos_id") }
+        return ids + [endID]
     }
 }
 
