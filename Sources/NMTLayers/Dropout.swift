@@ -64,6 +64,20 @@ public struct Dropout: Layer, Sendable {
             elementOffset: firstElement(of: x, rowsPerExample: nil, context: context))
     }
 
+    /// Word dropout (Gal & Ghahramani 2016, as Sennrich & Zhang 2019 use it for low-resource
+    /// translation): in training, zeroes whole vectors of `x` [B, L, W], each the embedding
+    /// of one token, with probability ``rate`` and scales the kept ones by 1 / (1 − rate);
+    /// returns `x` unchanged otherwise.
+    ///
+    /// Vector (b, l) is kept when element `(firstExampleIndex + b)·L + l` of this site's
+    /// stream is, so a batch split across replicas drops the tokens the whole batch would.
+    public func wholeVectors(_ x: Tensor, context: ForwardContext) -> Tensor {
+        guard context.isTraining, rate > 0, x.scalarCount > 0 else { return x }
+        precondition(x.rank == 3, "Dropout.wholeVectors: x must be [B, L, W], not \(x.shape)")
+        return x.droppingWholeVectors(
+            rate: rate, keyBuffer: context.randomKeyBuffer, split: site, vectorOffset: context.firstExampleIndex * x.shape[1])
+    }
+
     /// `self(softmax(logits + bias))`: the attention weights, as one row kernel
     /// (`Tensor.softmaxDropout(adding:rate:keyBuffer:split:elementOffset:)`) with the same
     /// floats and gradients as the three operations, in training and inference alike.

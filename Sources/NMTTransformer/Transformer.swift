@@ -31,6 +31,9 @@ public struct Transformer: ParameterContainer, Sendable {
     public internal(set) var int8Logits: Int8Matrix?
     /// Dropout on the embedded, position-encoded encoder and decoder inputs.
     let encoderInputDropout: Dropout, decoderInputDropout: Dropout
+    /// Word dropout on the source and the (shifted) target token embeddings, before the
+    /// positions are added (``TransformerConfiguration/wordDropout``).
+    let sourceWordDropout: Dropout, targetWordDropout: Dropout
 
     /// Builds a model with the reference initialization drawn from `key`.
     ///
@@ -53,6 +56,8 @@ public struct Transformer: ParameterContainer, Sendable {
         decoder = DecoderStack(configuration, key: key.split(2))
         encoderInputDropout = Dropout(rate: configuration.postprocessDropout, site: 1)
         decoderInputDropout = Dropout(rate: configuration.postprocessDropout, site: 2)
+        sourceWordDropout = Dropout(rate: configuration.wordDropout, site: 3)
+        targetWordDropout = Dropout(rate: configuration.wordDropout, site: 4)
     }
 
     /// Visits `embedding.*`, `encoder.*` and `decoder.*`, then, where the architecture
@@ -98,8 +103,8 @@ public struct Transformer: ParameterContainer, Sendable {
     public func encode(_ inputs: IndexTensor, context: ForwardContext) -> (outputs: Tensor, attentionBias: Tensor) {
         let length = inputs.shape[1]
         let attentionBias = ModelUtilities.paddingBias(inputs)
-        var x = (sourceEmbedding ?? embedding)(inputs, context: context) + positionTable(length: length)
-        x = encoderInputDropout(x, context: context)
+        let embedded = sourceWordDropout.wholeVectors((sourceEmbedding ?? embedding)(inputs, context: context), context: context)
+        let x = encoderInputDropout(embedded + positionTable(length: length), context: context)
         let rows = context.plan.removesPadding ? FeedForward.nonPaddingRows(of: inputs) : nil
         return (encoder(x, attentionBias: attentionBias, nonPaddingRows: rows, context: context), attentionBias)
     }
@@ -118,8 +123,8 @@ public struct Transformer: ParameterContainer, Sendable {
             ? Tensor.zeros([batch, 1, hidden])
             : embedding(IndexTensor(shape: [batch, 1], scalars: [Int32](repeating: 0, count: batch)), context: context)
         let shifted = Tensor.concatenate([start, embedded.slice(alongAxis: 1, 0..<(length - 1))], alongAxis: 1)
-        var x = shifted + positionTable(length: length)
-        x = decoderInputDropout(x, context: context)
+        let x = decoderInputDropout(
+            targetWordDropout.wholeVectors(shifted, context: context) + positionTable(length: length), context: context)
         var noCaches: [AttentionCache]? = nil
         let outputs = decoder(
             x, encoderOutputs: encoderOutputs,

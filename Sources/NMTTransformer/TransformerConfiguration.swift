@@ -34,6 +34,11 @@ public struct TransformerConfiguration: Codable, Equatable, Sendable {
     public var reluDropout: Float
     /// Label smoothing of the training loss (0.1).
     public var labelSmoothing: Float
+    /// Word dropout: the probability that training drops a token's whole embedding, on
+    /// the source and on the decoder's (shifted) target inputs alike, kept ones scaled by
+    /// 1 / (1 − rate) (0: off, the reference; Sennrich & Zhang 2019 recommend 0.1 to 0.3
+    /// for small corpora). Configuration files without it read as 0.
+    public var wordDropout: Float = 0
     /// Decoding may run this many tokens past the input length (50).
     public var extraDecodeLength: Int
     /// Beams of the beam search (``BeamSearchStrategy/defaultBeamSize``).
@@ -113,6 +118,7 @@ public struct TransformerConfiguration: Codable, Equatable, Sendable {
         try require(filterSize > 0, "filterSize", "is \(filterSize); must be positive")
         for (field, rate) in [
             ("postprocessDropout", postprocessDropout), ("attentionDropout", attentionDropout), ("reluDropout", reluDropout),
+            ("wordDropout", wordDropout),
         ] {
             try require(rate >= 0 && rate < 1, field, "is \(rate); must be in [0, 1)")
         }
@@ -130,7 +136,7 @@ public struct TransformerConfiguration: Codable, Equatable, Sendable {
 
     private enum CodingKeys: String, CodingKey {
         case formatVersion, vocabularySize, hiddenSize, layerCount, decoderLayerCount, headCount, filterSize
-        case postprocessDropout, attentionDropout, reluDropout, labelSmoothing, extraDecodeLength, beamSize, alpha
+        case postprocessDropout, attentionDropout, reluDropout, labelSmoothing, wordDropout, extraDecodeLength, beamSize, alpha
         case architecture, firstPosition, specialIDs
     }
 
@@ -155,6 +161,8 @@ public struct TransformerConfiguration: Codable, Equatable, Sendable {
         try c.encode(attentionDropout, forKey: .attentionDropout)
         try c.encode(reluDropout, forKey: .reluDropout)
         try c.encode(labelSmoothing, forKey: .labelSmoothing)
+        // Written only when used, so files of models without it stay as they were.
+        if wordDropout != 0 { try c.encode(wordDropout, forKey: .wordDropout) }
         try c.encode(extraDecodeLength, forKey: .extraDecodeLength)
         try c.encode(beamSize, forKey: .beamSize)
         try c.encode(alpha, forKey: .alpha)
@@ -163,8 +171,8 @@ public struct TransformerConfiguration: Codable, Equatable, Sendable {
         try c.encode(SpecialIDs(), forKey: .specialIDs)
     }
 
-    /// Reads a configuration; `decoderLayerCount` and `architecture` may be absent (files
-    /// written before they existed describe the reference's model).
+    /// Reads a configuration; `decoderLayerCount`, `wordDropout` and `architecture` may be
+    /// absent (files written before they existed describe the reference's model).
     ///
     /// - Throws: `DecodingError` for a malformed file, or one written by a newer version
     ///   of this library or describing positions or ids swift-nmt does not use.
@@ -193,6 +201,7 @@ public struct TransformerConfiguration: Codable, Equatable, Sendable {
         attentionDropout = try c.decode(Float.self, forKey: .attentionDropout)
         reluDropout = try c.decode(Float.self, forKey: .reluDropout)
         labelSmoothing = try c.decode(Float.self, forKey: .labelSmoothing)
+        wordDropout = try c.decodeIfPresent(Float.self, forKey: .wordDropout) ?? 0
         extraDecodeLength = try c.decode(Int.self, forKey: .extraDecodeLength)
         beamSize = try c.decode(Int.self, forKey: .beamSize)
         alpha = try c.decode(Float.self, forKey: .alpha)

@@ -71,6 +71,47 @@ final class LayerBehaviourTests: XCTestCase {
         XCTAssertEqual(first + second, whole)
     }
 
+    func testWordDropoutDropsWholeTokenVectorsAndIsShardInvariant() {
+        let rate: Float = 0.25
+        let dropout = Dropout(rate: rate, site: 3)
+        let (batch, length, width) = (40, 50, 6)
+        let x = patternTensor([batch, length, width], frequency: 0.37, amplitude: 2)
+        XCTAssertEqual(dropout.wholeVectors(x, context: .inference(plan: .dynamicShapes)).scalars, x.scalars)
+        let key = RandomKey(seed: 21)
+        let y = dropout.wholeVectors(x, context: .training(key: key, plan: .dynamicShapes))
+        let gradient = valueAndGradient(at: [x]) {
+            dropout.wholeVectors($0[0], context: .training(key: key, plan: .dynamicShapes)).sum()
+        }.gradients[0]
+        // Every token's vector is either all zeros or x's divided by 1 − rate, as in
+        // element dropout, and its gradient (of the sum) is 0 or 1 / (1 − rate) alike.
+        let keep = 1 - rate
+        var dropped = 0
+        for token in 0..<(batch * length) {
+            let row = token * width..<(token + 1) * width
+            let out = Array(y.scalars[row]), grad = Array(gradient.scalars[row])
+            if out.allSatisfy({ $0 == 0 }) {
+                dropped += 1
+                XCTAssertEqual(grad, [Float](repeating: 0, count: width), "token \(token)")
+            } else {
+                XCTAssertEqual(out, x.scalars[row].map { $0 / keep }, "token \(token)")
+                XCTAssertEqual(grad, [Float](repeating: 1 / keep, count: width), "token \(token)")
+            }
+        }
+        // 2,000 tokens at rate 0.25: 500 expected, standard deviation 19.4; 4 deviations.
+        XCTAssertEqual(Double(dropped), 500, accuracy: 4 * 19.4)
+        // Replicas with the two halves of the batch drop the tokens the whole batch drops.
+        let halves = [0..<15, 15..<batch].map { part in
+            dropout.wholeVectors(
+                x.slice(alongAxis: 0, part),
+                context: .training(key: key, plan: .dynamicShapes, firstExampleIndex: part.lowerBound)
+            ).scalars
+        }
+        XCTAssertEqual(halves[0] + halves[1], y.scalars)
+        // Another site of the same step draws another mask.
+        let other = Dropout(rate: rate, site: 4).wholeVectors(x, context: .training(key: key, plan: .dynamicShapes))
+        XCTAssertNotEqual(other.scalars, y.scalars)
+    }
+
     func testNamesAndLoading() throws {
         var attention = MultiHeadAttention(hiddenSize: 4, headCount: 2, dropoutRate: 0, dropoutSite: 0, key: RandomKey(seed: 6))
         XCTAssertEqual(

@@ -7,9 +7,16 @@ import NMTTransformer
 import XCTest
 
 /// The static sharded device computes what the CPU device computes: the same loss,
-/// gradients (through the updated weights) for 1, 2, 4 and 8 shards, with dropout on.
+/// gradients (through the updated weights) for 1, 2, 4 and 8 shards, with dropout and
+/// word dropout on.
 final class StaticShardedDeviceTests: XCTestCase {
-    let cpuConfiguration = TransformerConfiguration(vocabularySize: 13, hiddenSize: 8, layerCount: 2, headCount: 2, filterSize: 12)
+    let cpuConfiguration: TransformerConfiguration = {
+        var c = TransformerConfiguration(vocabularySize: 13, hiddenSize: 8, layerCount: 2, headCount: 2, filterSize: 12)
+        // A replayed program must draw a new token mask every step, and shards must
+        // drop the tokens the whole batch drops.
+        c.wordDropout = 0.2
+        return c
+    }()
 
     /// 8 sentences of 6 tokens, padded: the static shape [48 / 6, 6].
     func batch(_ seed: UInt64) throws -> TransformerBatch {

@@ -1,3 +1,4 @@
+import Foundation
 import NMTLayers
 import NMTTensor
 import NMTTestSupport
@@ -46,6 +47,41 @@ final class TransformerModelTests: XCTestCase {
         let c = TransformerConfiguration.tiny.withVocabularySize(8192)
         let decoded = try JSONDecoder().decode(TransformerConfiguration.self, from: JSONEncoder().encode(c))
         XCTAssertEqual(decoded, c)
+    }
+
+    func testWordDropoutIsAConfigurationFieldThatOnlyTrainingUses() throws {
+        // Files of models without word dropout do not mention it, and read back as 0.
+        let plain = try JSONSerialization.jsonObject(with: JSONEncoder().encode(small)) as! [String: Any]
+        XCTAssertNil(plain["wordDropout"])
+        var c = small
+        c.wordDropout = 0.5
+        let decoded = try JSONDecoder().decode(TransformerConfiguration.self, from: JSONEncoder().encode(c))
+        XCTAssertEqual(decoded.wordDropout, 0.5)
+        c.wordDropout = 1
+        XCTAssertThrowsError(try c.validate()) { error in
+            XCTAssertEqual(error as? ConfigurationError, .invalid(field: "wordDropout", reason: "is 1.0; must be in [0, 1)"))
+        }
+        // The same weights (word dropout has none) with and without it: inference is the
+        // same computation; training draws other losses.
+        var quiet = small
+        (quiet.postprocessDropout, quiet.attentionDropout, quiet.reluDropout) = (0, 0, 0)
+        var dropping = quiet
+        dropping.wordDropout = 0.5
+        let without = try Transformer(configuration: quiet, key: RandomKey(seed: 4))
+        let with = try Transformer(configuration: dropping, key: RandomKey(seed: 4))
+        let inference = ForwardContext.inference(plan: .dynamicShapes)
+        XCTAssertEqual(
+            with(inputs: inputs, targets: targets, context: inference).scalars,
+            without(inputs: inputs, targets: targets, context: inference).scalars)
+        let training = ForwardContext.training(key: RandomKey(seed: 5), plan: .dynamicShapes)
+        XCTAssertEqual(
+            without.loss(inputs: inputs, targets: targets, context: training).scalars,
+            without.loss(inputs: inputs, targets: targets, context: inference).scalars)
+        let losses = (0..<4).map {
+            with.loss(inputs: inputs, targets: targets, context: .training(key: RandomKey(seed: $0), plan: .dynamicShapes)).scalars[0]
+        }
+        XCTAssertTrue(losses.allSatisfy(\.isFinite))
+        XCTAssertGreaterThan(Set(losses).count, 1, "different steps drop different tokens")
     }
 
     func testLabelSmoothingConstantsMatchReference() {

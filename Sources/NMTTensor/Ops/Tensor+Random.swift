@@ -100,6 +100,44 @@ extension Tensor {
         return out.withGradient(of: [self]) { g in [g.droppedOut(mask: mask, keep: keep)] }
     }
 
+    /// Dropout of whole vectors along the last axis (word dropout on embeddings): vector
+    /// `r` of this [..., W] tensor is kept, and divided by `1 - rate`, when uniform number
+    /// `vectorOffset + r` of `keyBuffer`'s stream (split by `split` when given) is at least
+    /// `rate`, and zeroed otherwise. One number per vector, so the mask depends only on the
+    /// key and the vector's global position, as in ``dropout(rate:key:elementOffset:rows:)``.
+    /// The gradient is masked and scaled alike.
+    ///
+    /// - Parameter rate: drop probability in [0, 1). A rate of 0 returns `self`.
+    public func droppingWholeVectors(rate: Float, keyBuffer: RandomKeyBuffer, split: UInt64?, vectorOffset: Int = 0) -> Tensor {
+        precondition(rate >= 0 && rate < 1, "droppingWholeVectors: rate \(rate) must be in [0, 1)")
+        if rate == 0 { return self }
+        let keep = 1 - rate
+        let count = scalarCount, width = shape.last ?? 1
+        let vectors = width == 0 ? 0 : count / width
+        let out = Tensor(uninitializedShape: shape, tape: tape)
+        // The per-element mask the dropout gradient kernel reads (1 kept, 0 dropped).
+        let mask = Tensor(uninitializedShape: shape, tape: tape)
+        KernelDispatch.run(
+            KernelLaunch("dropout_vectors", inputs: [buffer, keyBuffer.buffer], outputs: [out.buffer, mask.buffer]) { args in
+                guard vectors > 0 else { return }
+                let x = args.input(0), y = args.output(0), m = args.output(1)
+                let base = RandomKey(words: args.words(1))
+                let streamKey = split.map { base.split($0) } ?? base
+                var uniforms = [Float](repeating: 0, count: vectors)
+                uniforms.withUnsafeMutableBufferPointer {
+                    RandomKernels.uniform(streamKey, offset: vectorOffset, count: vectors, $0.baseAddress!)
+                }
+                for vector in 0..<vectors {
+                    let kept = uniforms[vector] >= rate
+                    for i in vector * width..<(vector + 1) * width {
+                        y[i] = kept ? x[i] / keep : 0
+                        m[i] = kept ? 1 : 0
+                    }
+                }
+            }, on: tape)
+        return out.withGradient(of: [self]) { g in [g.droppedOut(mask: mask, keep: keep)] }
+    }
+
     /// `dropout(relu(self + bias))` in one pass over memory instead of three, with the same
     /// floats as the three operations and the same gradients: the first layer of the
     /// feed-forward network in training. `bias` has the size of the last axis; `rate` must
