@@ -16,8 +16,9 @@ extension ParameterGradients {
     /// zeroed ``GradientExchangeBuffer`` gives, without that buffer's passes to zero it and
     /// to copy the result out, and with each parameter's values split across the cores.
     ///
-    /// A step whose replicas run concurrently waits for this sum on one thread, so its
-    /// passes over memory are the part of the step the second core cannot share.
+    /// The step's update waits for this sum after its replicas finish: every pass over
+    /// memory here is time the replicas cannot overlap, so there is one per term, on
+    /// every core.
     ///
     /// - Precondition: at least one term; every term has the first term's parameters
     ///   and shapes.

@@ -36,8 +36,8 @@ public struct TransformerConfiguration: Codable, Equatable, Sendable {
     public var labelSmoothing: Float
     /// Word dropout: the probability that training drops a token's whole embedding, on
     /// the source and on the decoder's (shifted) target inputs alike, kept ones scaled by
-    /// 1 / (1 − rate) (0: off, the reference; Sennrich & Zhang 2019 recommend 0.1 to 0.3
-    /// for small corpora). Configuration files without it read as 0.
+    /// 1 / (1 − rate) (0: off, as in the reference; Sennrich & Zhang 2019 use it for small
+    /// corpora). Configuration files without it read as 0.
     public var wordDropout: Float = 0
     /// Decoding may run this many tokens past the input length (50).
     public var extraDecodeLength: Int
