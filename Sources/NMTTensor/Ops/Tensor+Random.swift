@@ -107,7 +107,12 @@ extension Tensor {
     /// key and the vector's global position, as in ``dropout(rate:key:elementOffset:rows:)``.
     /// The gradient is masked and scaled alike.
     ///
-    /// - Parameter rate: drop probability in [0, 1). A rate of 0 returns `self`.
+    /// - Parameters:
+    ///   - rate: drop probability in [0, 1). A rate of 0 returns `self`.
+    ///   - keyBuffer: the step's key, read when the kernel runs (a replayed program draws
+    ///     new vectors when a new key is written).
+    ///   - split: the dropout site's stream within the key, or nil for the key itself.
+    ///   - vectorOffset: the stream position of vector 0.
     public func droppingWholeVectors(rate: Float, keyBuffer: RandomKeyBuffer, split: UInt64?, vectorOffset: Int = 0) -> Tensor {
         precondition(rate >= 0 && rate < 1, "droppingWholeVectors: rate \(rate) must be in [0, 1)")
         if rate == 0 { return self }
