@@ -88,15 +88,6 @@ public final class CPUDevice: Device {
             return (value.scalar, gradients)
         }
         if replicas == 1, group.size == 1, parts.count == 1, parts[0].share == 1 { return valueAndGradient(parts[0]) }
-        if replicas > 1, group.size == 1, parts.count == 1, parts[0].batch.sentenceCount > 0 {
-            // One process, one micro-batch (the main job): the replicas' sum is the step's
-            // gradient, summed straight into new tensors, with no exchange to fill.
-            let part = parts[0]
-            let terms = try replicaResults(of: model, part: part, key: key, loss: loss).map {
-                WeightedGradients(scale: part.share * $0.share, loss: $0.loss, gradients: $0.gradients)
-            }
-            return ParameterGradients.weightedSum(terms)
-        }
         let buffer = GradientExchangeBuffer.reusing(&exchange, for: model)
         buffer.clear()
         // A part without sentences adds nothing: the other processes' parts make the batch.

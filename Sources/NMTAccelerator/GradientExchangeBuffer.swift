@@ -58,7 +58,10 @@ final class GradientExchangeBuffer {
     /// Sets the loss and every gradient to zero.
     func clear() { values.update(repeating: 0) }
 
-    /// Adds `loss × scale` and every gradient `× scale`.
+    /// Adds `loss × scale` and every gradient `× scale`, each parameter's values split
+    /// across the cores: a step's update waits for these sums after its replicas finish,
+    /// so one thread alone would leave the others idle. Every value gets the same one
+    /// multiply-add whichever thread computes it.
     func add(loss: Float, gradients: ParameterGradients, scale: Float) {
         self.loss += loss * scale
         for index in names.indices {
@@ -66,7 +69,9 @@ final class GradientExchangeBuffer {
             guard let gradient = gradients[names[index]] else { continue }
             gradient.withUnsafeBufferPointer { source in
                 precondition(source.count == destination.count, "GradientExchangeBuffer: gradient of \(names[index]) has \(source.count) values, expected \(destination.count)")
-                for i in 0..<source.count { destination[i] += source[i] * scale }
+                Parallel.forChunks(source.count, costPerItem: 2) { range in
+                    for i in range { destination[i] += source[i] * scale }
+                }
             }
         }
     }

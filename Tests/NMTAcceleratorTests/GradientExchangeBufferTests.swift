@@ -2,9 +2,9 @@
 import NMTTensor
 import XCTest
 
-/// The replicas' gradients summed straight into new tensors are the floats the exchange
-/// buffer gives when each replica is added into it in turn.
-final class WeightedGradientSumTests: XCTestCase {
+/// The exchange buffer's sums, split across the cores, are the floats of adding every
+/// term in order value by value on one thread.
+final class GradientExchangeBufferTests: XCTestCase {
     /// Parameters of 3, 70,000 (split across the cores) and 5 values.
     let shapes: [String: [Int]] = ["a": [3], "b": [700, 100], "c": [5]]
     let names = ["a", "b", "c"]
@@ -21,22 +21,25 @@ final class WeightedGradientSumTests: XCTestCase {
         return ParameterGradients(names: names, tensors: tensors)
     }
 
-    func testTheSumIsTheExchangeBuffersBitForBit() {
-        let terms = [
-            WeightedGradients(scale: 0.37, loss: 4.25, gradients: gradients(1)),
-            WeightedGradients(scale: 0.41, loss: 3.5, gradients: gradients(2)),
-            WeightedGradients(scale: 0.22, loss: 5.75, gradients: gradients(3)),
+    func testSumsAreTheFloatsOfAddingEachTermInOrder() {
+        let terms: [(scale: Float, loss: Float, gradients: ParameterGradients)] = [
+            (0.37, 4.25, gradients(1)), (0.41, 3.5, gradients(2)), (0.22, 5.75, gradients(3)),
         ]
         let buffer = GradientExchangeBuffer(for: terms[0].gradients.tensors)
         buffer.clear()
         for term in terms { buffer.add(loss: term.loss, gradients: term.gradients, scale: term.scale) }
-        let expected = buffer.gradients()
-        let (loss, sum) = ParameterGradients.weightedSum(terms)
-        XCTAssertEqual(loss.bitPattern, buffer.loss.bitPattern)
+        var loss: Float = 0
+        for term in terms { loss += term.loss * term.scale }
+        XCTAssertEqual(buffer.loss.bitPattern, loss.bitPattern)
+        let sum = buffer.gradients()
         XCTAssertEqual(sum.names, names)
         for name in names {
+            var expected = [Float](repeating: 0, count: shapes[name]!.reduce(1, *))
+            for term in terms {
+                for (i, value) in term.gradients[name]!.scalars.enumerated() { expected[i] += value * term.scale }
+            }
             XCTAssertEqual(sum[name]!.shape, shapes[name]!)
-            XCTAssertEqual(sum[name]!.scalars.map(\.bitPattern), expected[name]!.scalars.map(\.bitPattern), name)
+            XCTAssertEqual(sum[name]!.scalars.map(\.bitPattern), expected.map(\.bitPattern), name)
             XCTAssertEqual(sum[name]!.scalars[0].sign, .plus, "\(name): -0 becomes +0 as in the zeroed buffer")
         }
         // The sum is not one term's values: every term counts.
