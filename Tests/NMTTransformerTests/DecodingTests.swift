@@ -104,6 +104,7 @@ final class DecodingTests: XCTestCase {
         let (outputs, bias) = model.encode(inputs, context: .inference(plan: .dynamicShapes))
         let full = model.decode(targets, encoderOutputs: outputs, attentionBias: bias, context: .inference(plan: .dynamicShapes))
         var cache = model.decoderCache(for: inputs, copies: 1, plan: .dynamicShapes)
+        XCTAssertNotNil(cache.outputWeights, "hidden 8: the steps' logits come from the packed projection")
         let timing = ModelUtilities.positionalEncoding(length: 6, hiddenSize: 8)
         let t = targets.scalars
         for step in 0..<5 {
@@ -112,6 +113,22 @@ final class DecodingTests: XCTestCase {
             assertClose(
                 logits, full.slice(alongAxis: 1, step..<(step + 1)).reshaped(to: [2, 9]), absoluteTolerance: 1e-5,
                 "step \(step)")
+        }
+    }
+
+    /// Decoding packs the logits projection for float models up to hidden 256 only: wider
+    /// ones and int8 models keep their own products.
+    func testPackedLogitsAreForFloatModelsUpToTheWidthLimit() throws {
+        let model = try Transformer(configuration: configuration, key: RandomKey(seed: 3))
+        let packed = try XCTUnwrap(model.packedOutputWeights())
+        XCTAssertEqual([packed.inputSize, packed.outputSize], [8, 9])
+        XCTAssertNil(try model.int8Quantized().packedOutputWeights())
+        let limit = Transformer.packedLogitsMaximumHiddenSize
+        for (hidden, expectsPacking) in [(limit, true), (limit + 8, false)] {
+            let wide = try Transformer(
+                configuration: TransformerConfiguration(vocabularySize: 9, hiddenSize: hidden, layerCount: 1, headCount: 2, filterSize: 12),
+                key: RandomKey(seed: 5))
+            XCTAssertEqual(wide.packedOutputWeights() != nil, expectsPacking, "hidden \(hidden)")
         }
     }
 

@@ -122,6 +122,22 @@ void nmt_adam_update(
 /// element: the same bits at every width. `out` may be `a` or `b`.
 void nmt_arithmetic(int op, const float *a, size_t a_stride, const float *b, size_t b_stride, float *out, size_t count);
 
+/// Float products against weights packed once (panel_matmul.c): panels of 16 output
+/// columns, each [k][16] (``nmt_panel_pack``). Output (r, j) is one chain of fused
+/// multiply-adds over i = 0..<k in order from +0, plus bias[j] when a bias is given: the
+/// same bits at every width and on every CPU.
+size_t nmt_panel_count(size_t n);
+
+/// Packs the [n, k] row-major matrix `w` (row j holds output column j's weights) into
+/// `packed` (``nmt_panel_count``(n) · 16 · k floats), zero past column n.
+void nmt_panel_pack(const float *w, size_t n, size_t k, float *packed);
+
+/// c[r, j] = Σ_i a[r, i]·w[j, i] (+ bias[j]) for the `m` rows of `a` [m, k], the columns of
+/// panels [panel_begin, panel_end) of the [m, n] output `c`. `bias` may be NULL.
+void nmt_panel_matmul(
+    const float *a, size_t m, size_t k, const float *packed, size_t n, const float *bias, float *c, size_t panel_begin,
+    size_t panel_end);
+
 /// int8 products (int8_matmul.c). Weights are packed once: `k` padded to a multiple of 4
 /// (``nmt_int8_padded_depth``), columns in blocks of 16 (``nmt_int8_column_blocks``), each
 /// column quantized symmetrically with its absolute maximum (scale = max/127, values in

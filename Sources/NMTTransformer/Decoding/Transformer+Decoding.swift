@@ -25,10 +25,16 @@ public struct DecoderCache: BeamSearchCache, Sendable {
     /// The row selection made since the last step: row r is row `pendingRows[r]` of
     /// ``layers``. Nil when the rows are as stored.
     public private(set) var pendingRows: [Int32]?
+    /// The model's logits projection packed once for the batch's steps, or nil when the
+    /// steps use BLAS (see ``Transformer/packedOutputWeights()``).
+    public let outputWeights: PackedMatrix?
 
     /// A cache with empty self-attention keys and values for `rowsPerSentence` rows per
-    /// sentence of the encoder-side tensors.
-    public init(encoderKeys: [Tensor], encoderValues: [Tensor], encoderDecoderBias: Tensor, rowsPerSentence: Int) {
+    /// sentence of the encoder-side tensors, and the packed logits projection, if any.
+    public init(
+        encoderKeys: [Tensor], encoderValues: [Tensor], encoderDecoderBias: Tensor, rowsPerSentence: Int,
+        outputWeights: PackedMatrix? = nil
+    ) {
         precondition(
             encoderKeys.count == encoderValues.count && rowsPerSentence > 0 && encoderKeys.allSatisfy { $0.rank == 3 },
             "DecoderCache: one [sentences, S, H] key and value tensor per layer and a positive beam are needed")
@@ -38,6 +44,7 @@ public struct DecoderCache: BeamSearchCache, Sendable {
         self.encoderValues = encoderValues
         self.encoderDecoderBias = encoderDecoderBias
         self.rowsPerSentence = rowsPerSentence
+        self.outputWeights = outputWeights
     }
 
     /// Rows the next step decodes.
@@ -111,14 +118,30 @@ public struct DecodedBatch: Sendable {
 }
 
 extension Transformer {
+    /// The widest hidden size whose decoding steps use a ``PackedMatrix`` for the logits.
+    ///
+    /// Up to it, BLAS's per-call packing and zeroing cost more than its arithmetic, and the
+    /// packed product's floats were OpenBLAS's own, bit for bit, on the CPUs checked (AMD
+    /// EPYC, Cooperlake kernels), so translations did not change. Wider models keep BLAS,
+    /// whose blocked product sums the depth in parts and so rounds differently.
+    public static let packedLogitsMaximumHiddenSize = 256
+
+    /// The logits projection packed for decoding steps, or nil where they keep the plain
+    /// product: int8 logits, or a hidden size above ``packedLogitsMaximumHiddenSize``.
+    public func packedOutputWeights() -> PackedMatrix? {
+        guard int8Logits == nil, configuration.hiddenSize <= Self.packedLogitsMaximumHiddenSize else { return nil }
+        return PackedMatrix(transposing: outputProjection ?? embedding.weights)
+    }
+
     /// Encodes `inputs` and prepares an empty decoder cache for `copies` rows (beams) per
-    /// sentence, with every layer's encoder-decoder keys and values projected once.
+    /// sentence, with every layer's encoder-decoder keys and values projected once and the
+    /// logits projection packed once (``packedOutputWeights()``).
     public func decoderCache(for inputs: IndexTensor, copies: Int, plan: ExecutionPlan) -> DecoderCache {
         let (outputs, bias) = encode(inputs, context: .inference(plan: plan))
         let attentions = decoder.layers.map(\.encoderDecoderAttention)
         return DecoderCache(
             encoderKeys: attentions.map { $0.key(outputs) }, encoderValues: attentions.map { $0.value(outputs) },
-            encoderDecoderBias: bias, rowsPerSentence: copies)
+            encoderDecoderBias: bias, rowsPerSentence: copies, outputWeights: packedOutputWeights())
     }
 
     /// One incremental decoding step: logits [rows, V] for the next token after `lastIDs`
@@ -147,6 +170,8 @@ extension Transformer {
                 y, selfAttentionBias: selfAttentionBias, cache: &layerCache, selectingRows: selection,
                 encoderKeys: keys[i], encoderValues: values[i], encoderDecoderBias: bias, context: context)
         }
-        return logits(decoder.normalizedOutput(y)).reshaped(to: [rows, configuration.vocabularySize])
+        let normalized = decoder.normalizedOutput(y)
+        guard let packed = cache.outputWeights else { return logits(normalized).reshaped(to: [rows, configuration.vocabularySize]) }
+        return Tensor.matmul(normalized.reshaped(to: [rows, configuration.hiddenSize]), packed: packed, addingRow: outputBias)
     }
 }
