@@ -80,7 +80,7 @@ let package = Package(
             name: "CNMTSentencePiece", path: "Sources/CNMTSentencePiece",
             linkerSettings: [.linkedLibrary("sentencepiece"), .linkedLibrary("sentencepiece_train")]),
         .target(name: "NMTData", dependencies: ["CNMTSentencePiece", protobuf]),
-        .target(name: "NMTAccelerator", dependencies: ["NMTLayers", "NMTTensor"]),
+        .target(name: "NMTAccelerator", dependencies: ["CNMTKernels", "NMTLayers", "NMTTensor"]),
         // Open MPI (Debian's libopenmpi-dev, found with pkg-config; Scripts/ci/install-deps.sh).
         .systemLibrary(
             name: "CNMTMPI", path: "Sources/CNMTMPI", pkgConfig: "ompi-c", providers: [.apt(["libopenmpi-dev"])]),

@@ -1,3 +1,4 @@
+import CNMTKernels
 import Foundation
 import NMTLayers
 import NMTTensor
@@ -152,12 +153,34 @@ public final class CPUDevice: Device {
     /// run on the calling thread.
     public var acceptsConcurrentInference: Bool { true }
 
-    /// `sqrt(Σ g²)` over every gradient (TensorFlow's `global_norm`).
+    /// Values per block of ``globalNorm(_:)``: a block is one task for a core.
+    static let normBlockSize = 1 << 15
+
+    /// `sqrt(Σ g²)` over every gradient (TensorFlow's `global_norm`), in double.
+    ///
+    /// Each gradient is cut into blocks of ``normBlockSize`` values, each block summed by
+    /// `nmt_sum_of_squares` (the same bits at every vector width), and the blocks' sums
+    /// added in parameter and block order. The blocks spread across the cores, and the
+    /// result does not depend on how: the norm is part of the serial end of a step that
+    /// leaves the other cores idle.
     static func globalNorm(_ gradients: ParameterGradients) -> Float {
-        var total = 0.0
-        for name in gradients.names {
-            gradients[name]!.withUnsafeBufferPointer { values in for v in values { total += Double(v) * Double(v) } }
+        let tensors = gradients.names.compactMap { gradients[$0] }
+        var blocks: [(start: UnsafePointer<Float>, count: Int)] = []
+        for tensor in tensors {
+            let start = UnsafePointer(tensor.buffer.pointer(as: Float.self))
+            for offset in stride(from: 0, to: tensor.scalarCount, by: normBlockSize) {
+                blocks.append((start + offset, min(normBlockSize, tensor.scalarCount - offset)))
+            }
         }
-        return Float(total.squareRoot())
+        var sums = [Double](repeating: 0, count: blocks.count)
+        withExtendedLifetime(tensors) {
+            sums.withUnsafeMutableBufferPointer { sums in
+                Parallel.forChunks(blocks.count, costPerItem: normBlockSize / 4) { range in
+                    for b in range { sums[b] = nmt_sum_of_squares(blocks[b].start, blocks[b].count) }
+                }
+            }
+        }
+        return Float(sums.reduce(0, +).squareRoot())
     }
+
 }

@@ -10,6 +10,11 @@ final class GradientExchangeBuffer {
     /// Where each parameter's gradient starts.
     let offsets: [Int]
     let values: UnsafeMutableBufferPointer<Float>
+    /// Every parameter's gradient cut into pieces of at most ``blockSize`` values: the
+    /// tasks that ``add(loss:gradients:scale:)`` and ``gradients()`` spread across the cores.
+    let blocks: [(parameter: Int, range: Range<Int>)]
+    /// Values per block.
+    static let blockSize = 1 << 14
 
     init<Model: ParameterContainer>(for model: Model) {
         let parameters = model.namedParameters
@@ -22,6 +27,11 @@ final class GradientExchangeBuffer {
             next += tensor.scalarCount
         }
         self.offsets = offsets
+        let counts = shapes.map { $0.reduce(1, *) }
+        blocks = counts.indices.flatMap { index in
+            let count = counts[index]
+            return stride(from: 0, to: count, by: Self.blockSize).map { (index, $0..<min($0 + Self.blockSize, count)) }
+        }
         values = .allocate(capacity: next)
         values.initialize(repeating: 0)
     }
@@ -58,33 +68,43 @@ final class GradientExchangeBuffer {
     /// Sets the loss and every gradient to zero.
     func clear() { values.update(repeating: 0) }
 
-    /// Adds `loss × scale` and every gradient `× scale`, each parameter's values split
-    /// across the cores: a step's update waits for these sums after its replicas finish,
-    /// so one thread alone would leave the others idle. Every value gets the same one
-    /// multiply-add whichever thread computes it.
+    /// Adds `loss × scale` and every gradient `× scale`, in blocks spread across the
+    /// cores: a step's update waits for these sums after its replicas finish, so one thread
+    /// alone would leave the others idle, and most of a small model's parameters are too
+    /// small to split on their own. Every value gets the same one multiply-add whichever
+    /// thread computes it.
     func add(loss: Float, gradients: ParameterGradients, scale: Float) {
         self.loss += loss * scale
-        for index in names.indices {
-            let destination = slice(index)
-            guard let gradient = gradients[names[index]] else { continue }
-            gradient.withUnsafeBufferPointer { source in
-                precondition(source.count == destination.count, "GradientExchangeBuffer: gradient of \(names[index]) has \(source.count) values, expected \(destination.count)")
-                Parallel.forChunks(source.count, costPerItem: 2) { range in
-                    for i in range { destination[i] += source[i] * scale }
+        let sources = names.indices.map { index -> Tensor? in
+            guard let gradient = gradients[names[index]] else { return nil }
+            let expected = shapes[index].reduce(1, *)
+            precondition(gradient.scalarCount == expected, "GradientExchangeBuffer: gradient of \(names[index]) has \(gradient.scalarCount) values, expected \(expected)")
+            return gradient
+        }
+        let pointers = sources.map { $0.map { UnsafePointer($0.buffer.pointer(as: Float.self)) } }
+        withExtendedLifetime(sources) {
+            Parallel.forChunks(blocks.count, costPerItem: Self.blockSize * 2) { range in
+                for (index, values) in blocks[range] {
+                    guard let source = pointers[index] else { continue }
+                    let destination = slice(index)
+                    for i in values { destination[i] += source[i] * scale }
                 }
             }
         }
     }
 
-    /// The gradients now in the buffer, as tensors.
+    /// The gradients now in the buffer, as tensors (copied in blocks across the cores).
     func gradients() -> ParameterGradients {
-        var tensors: [String: Tensor] = [:]
-        for index in names.indices {
-            let source = slice(index)
-            let buffer = KernelBuffer(capacity: source.count, of: Float.self)
-            buffer.pointer(as: Float.self).update(from: source.baseAddress!, count: source.count)
-            tensors[names[index]] = Tensor(shape: shapes[index], buffer: buffer)
+        let buffers = shapes.map { KernelBuffer(capacity: $0.reduce(1, *), of: Float.self) }
+        Parallel.forChunks(blocks.count, costPerItem: Self.blockSize) { range in
+            for (index, values) in blocks[range] {
+                let source = slice(index)
+                (buffers[index].pointer(as: Float.self) + values.lowerBound)
+                    .update(from: source.baseAddress! + values.lowerBound, count: values.count)
+            }
         }
+        var tensors: [String: Tensor] = [:]
+        for index in names.indices { tensors[names[index]] = Tensor(shape: shapes[index], buffer: buffers[index]) }
         return ParameterGradients(names: names, tensors: tensors)
     }
 }

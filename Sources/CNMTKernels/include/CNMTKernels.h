@@ -122,6 +122,10 @@ void nmt_adam_update(
 /// element: the same bits at every width. `out` may be `a` or `b`.
 void nmt_arithmetic(int op, const float *a, size_t a_stride, const float *b, size_t b_stride, float *out, size_t count);
 
+/// Σ x[i]² over `count` floats, in double: element i in lane i mod 8, each lane summed in
+/// order, the 8 lanes combined in a fixed order. The same bits at every width.
+double nmt_sum_of_squares(const float *x, size_t count);
+
 /// Float products against weights packed once (panel_matmul.c): panels of 16 output
 /// columns, each [k][16] (``nmt_panel_pack``). Output (r, j) is one chain of fused
 /// multiply-adds over i = 0..<k in order from +0, plus bias[j] when a bias is given: the
