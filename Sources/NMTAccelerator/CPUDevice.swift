@@ -182,5 +182,4 @@ public final class CPUDevice: Device {
         }
         return Float(sums.reduce(0, +).squareRoot())
     }
-
 }

@@ -9,9 +9,10 @@ import CNMTKernels
 /// the arithmetic (perf, 2026-12-07). Here the panels are made once per decoded batch.
 ///
 /// Each output is one chain of fused multiply-adds over the depth in order, so the floats
-/// are the same at every vector width and on every CPU; OpenBLAS's x86 kernels compute the
-/// same chain while the depth fits one of their blocks (checked bit for bit on an AMD EPYC
-/// with OpenBLAS's Cooperlake kernels up to depth 256; it splits the depth at 384).
+/// are the same at every vector width and on every CPU. OpenBLAS's x86 kernels compute the
+/// same chain while the depth fits one of their blocks: on an AMD EPYC with OpenBLAS's
+/// Cooperlake kernels the results were equal bit for bit at depths 64 and 256, and
+/// differed at 384, where OpenBLAS splits the depth.
 ///
 /// Immutable; packing an [out, in] matrix takes one pass over it.
 public final class PackedMatrix: Sendable {
