@@ -118,7 +118,7 @@ public struct DecodedBatch: Sendable {
 }
 
 extension Transformer {
-    /// The widest hidden size whose decoding steps use a ``PackedMatrix`` for the logits.
+    /// The widest hidden size whose decoding steps use a `PackedMatrix` for the logits.
     ///
     /// Up to it, BLAS's per-call packing and zeroing cost nearly as much as its arithmetic
     /// (17 against 22 % of a beam-search run at hidden 64), and the packed product's floats
