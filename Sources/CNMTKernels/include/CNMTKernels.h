@@ -91,6 +91,11 @@ void nmt_exp(const float *x, float *y, size_t count);
 /// x > best, as the Swift row maximum).
 float nmt_row_max(const float *x, size_t count);
 
+/// Σ e^(x[i] - maximum) over `count` floats: exactly the sum NMTTensor's row sum gives of
+/// the shifted exponentials ``nmt_exp`` writes (8 lanes over the whole blocks of 8, the
+/// lanes added in order from 0, then the tail in order), in one pass and at every width.
+float nmt_shifted_exp_sum(const float *x, size_t count, float maximum);
+
 /// The first i < count with (x[i] - shift) + offset > threshold (float arithmetic, in
 /// that order; NaN is never above), or count: beam search's scan for the next candidate
 /// that beats the current last kept one.

@@ -33,7 +33,6 @@ extension Tensor {
                 let outputs = UnsafeSendable((v.baseAddress!, ix.baseAddress!))
                 Parallel.forChunks(groups, costPerItem: groupSize * width * 4) { range in
                     var list = CandidateList(capacity: count, width: width)
-                    defer { list.deallocate() }
                     for group in range {
                         list.removeAll()
                         for member in 0..<groupSize {
@@ -59,24 +58,21 @@ private struct CandidateList {
     let capacity: Int
     let width: Int
     var best: [(value: Float, index: Int32)] = []
-    /// Scratch for one row's exponentials.
-    let exponentials: UnsafeMutablePointer<Float>
 
     init(capacity: Int, width: Int) {
         self.capacity = capacity
         self.width = width
         best.reserveCapacity(capacity + 1)
-        exponentials = .allocate(capacity: width)
     }
-
-    func deallocate() { exponentials.deallocate() }
 
     mutating func removeAll() { best.removeAll(keepingCapacity: true) }
 
     /// Offers every `(x[j] - shift) + base` of one row of logits, index `firstIndex + j`.
     mutating func scan(_ x: UnsafePointer<Float>, base: Float, firstIndex: Int32) {
-        let (maximum, sum) = NormalizationKernels.shiftedExp(x, exponentials, width: width)
-        let shift = maximum + Foundation.log(sum)
+        // The log-softmax's shift, from the same floats as `NormalizationKernels.shiftedExp`
+        // without writing the exponentials out.
+        let maximum = ReductionKernels.reduceRow(.max, x, count: width)
+        let shift = maximum + Foundation.log(nmt_shifted_exp_sum(x, width, maximum))
         var j = 0
         while j < width {
             if best.count == capacity, let last = best.last {
