@@ -27,10 +27,16 @@ public final class PackedMatrix: Sendable {
     /// logits projection, `x · tableᵀ`).
     public init(transposing rows: Tensor) {
         precondition(rows.rank == 2, "PackedMatrix(transposing:): needs [out, in], got \(rows.shape)")
-        (outputSize, inputSize) = (rows.shape[0], rows.shape[1])
-        var panels = [Float](repeating: 0, count: nmt_panel_count(outputSize) * 16 * inputSize)
-        nmt_panel_pack(rows.scalars, outputSize, inputSize, &panels)
-        self.panels = panels
+        let (outputs, inputs) = (rows.shape[0], rows.shape[1])
+        (outputSize, inputSize) = (outputs, inputs)
+        // Packed straight from the tensor's storage; the packing writes every slot, padding
+        // included, so nothing is zeroed first (a decoded batch packs once, a server per request).
+        panels = rows.withUnsafeBufferPointer { source in
+            [Float](unsafeUninitializedCapacity: nmt_panel_count(outputs) * 16 * inputs) { panels, count in
+                nmt_panel_pack(source.baseAddress, outputs, inputs, panels.baseAddress)
+                count = panels.count
+            }
+        }
     }
 
     /// Writes `x` [rows, in] · W (+ bias) into `output` [rows, out], splitting the panels
