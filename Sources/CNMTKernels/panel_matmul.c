@@ -104,6 +104,12 @@ NMT_AVX2 static void panel_avx2(
 void nmt_panel_matmul(
     const float *a, size_t m, size_t k, const float *packed, size_t n, const float *bias, float *c, size_t panel_begin,
     size_t panel_end) {
+    nmt_panel_matmul_into(a, m, k, packed, n, bias, c + panel_begin * NMT_PANEL, n, panel_begin, panel_end);
+}
+
+void nmt_panel_matmul_into(
+    const float *a, size_t m, size_t k, const float *packed, size_t n, const float *bias, float *c, size_t ldc,
+    size_t panel_begin, size_t panel_end) {
 #if NMT_X86
     const int bits = nmt_kernels_vector_bits();
 #endif
@@ -121,18 +127,18 @@ void nmt_panel_matmul(
             for (size_t p = first_panel; p < end_panel; p++) {
                 const size_t first = p * NMT_PANEL, columns = n - first < NMT_PANEL ? n - first : NMT_PANEL;
                 const float *x = a + r * k, *panel = packed + p * panel_floats, *panel_bias = bias ? bias + first : NULL;
-                float *out = c + r * n + first;
+                float *out = c + r * ldc + (first - panel_begin * NMT_PANEL);
 #if NMT_X86
                 if (bits == 512) {
-                    panel_avx512(x, k, panel, panel_bias, out, n, rows, columns);
+                    panel_avx512(x, k, panel, panel_bias, out, ldc, rows, columns);
                     continue;
                 }
                 if (bits == 256) {
-                    panel_avx2(x, k, panel, panel_bias, out, n, rows, columns);
+                    panel_avx2(x, k, panel, panel_bias, out, ldc, rows, columns);
                     continue;
                 }
 #endif
-                panel_rows_portable(x, k, panel, panel_bias, out, n, rows, columns);
+                panel_rows_portable(x, k, panel, panel_bias, out, ldc, rows, columns);
             }
             r += rows;
         }

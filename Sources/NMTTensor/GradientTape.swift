@@ -61,6 +61,14 @@ public final class GradientTape {
         return idsTape
     }
 
+    /// The tape shared by an operation's tensors and the ids it reads.
+    static func common(_ tensors: [Tensor], _ ids: IndexTensor, op: StaticString) -> GradientTape? {
+        let found = common(tensors, op: op)
+        guard let idsTape = ids.tape else { return found }
+        precondition(found == nil || found === idsTape, "\(op): operands come from two different differentiation sessions")
+        return idsTape
+    }
+
     /// The tape shared by the operands of an operation, or nil when none has one.
     static func common(_ tensors: [Tensor], op: StaticString) -> GradientTape? {
         var found: GradientTape?

@@ -48,4 +48,28 @@ public enum TransformerLoss {
         let (losses, weights) = paddedCrossEntropy(logits: logits, labels: labels, smoothing: smoothing)
         return losses.sum() / weights.sum()
     }
+
+    /// The training loss of decoder outputs through an output layer without bias, with the
+    /// logits never materialized (``Tensor/projectedSoftmaxCrossEntropy(weights:labels:onValue:offValue:ignoredLabel:)``):
+    /// the loss of `mean(logits: hidden · outputWeightsᵀ, …)`, equal to it to rounding.
+    ///
+    /// - Parameters:
+    ///   - hidden: decoder outputs [B, T, H].
+    ///   - outputWeights: the output projection [V, H] (the shared embedding table).
+    ///   - labels: [B, T] target ids (0 = padding).
+    ///   - smoothing: label smoothing.
+    /// - Returns: a scalar.
+    public static func mean(hidden: Tensor, outputWeights: Tensor, labels: IndexTensor, smoothing: Float) -> Tensor {
+        precondition(
+            hidden.rank == 3 && labels.shape == Array(hidden.shape.prefix(2)),
+            "TransformerLoss.mean: hidden \(hidden.shape) and labels \(labels.shape) disagree")
+        let (batch, length) = (hidden.shape[0], hidden.shape[1])
+        let (on, off, constant) = smoothingConstants(smoothing: smoothing, vocabularySize: outputWeights.shape[0])
+        // Padding rows are skipped (loss 0); the weights zero them as in `paddedCrossEntropy`.
+        let crossEntropy = hidden.reshaped(to: [batch * length, hidden.shape[2]]).projectedSoftmaxCrossEntropy(
+            weights: outputWeights, labels: labels.reshaped(to: [batch * length]), onValue: on, offValue: off,
+            ignoredLabel: 0)
+        let weights = 1 - labels.mask(equalTo: 0)
+        return ((crossEntropy.reshaped(to: [batch, length]) - constant) * weights).sum() / weights.sum()
+    }
 }

@@ -116,6 +116,14 @@ public struct Transformer: ParameterContainer, Sendable {
     public func decode(
         _ targets: IndexTensor, encoderOutputs: Tensor, attentionBias: Tensor, context: ForwardContext
     ) -> Tensor {
+        logits(decoderOutputs(targets, encoderOutputs: encoderOutputs, attentionBias: attentionBias, context: context))
+    }
+
+    /// Teacher-forced decoder outputs [B, T, H] before the output projection (see
+    /// ``decode(_:encoderOutputs:attentionBias:context:)``).
+    func decoderOutputs(
+        _ targets: IndexTensor, encoderOutputs: Tensor, attentionBias: Tensor, context: ForwardContext
+    ) -> Tensor {
         let (batch, length, hidden) = (targets.shape[0], targets.shape[1], configuration.hiddenSize)
         let embedded = embedding(targets, context: context)
         let start =
@@ -126,11 +134,10 @@ public struct Transformer: ParameterContainer, Sendable {
         let x = decoderInputDropout(
             targetWordDropout.wholeVectors(shifted, context: context) + positionTable(length: length), context: context)
         var noCaches: [AttentionCache]? = nil
-        let outputs = decoder(
+        return decoder(
             x, encoderOutputs: encoderOutputs,
             selfAttentionBias: ModelUtilities.decoderSelfAttentionBias(length: length),
             encoderDecoderBias: attentionBias, context: context, caches: &noCaches)
-        return logits(outputs)
     }
 
     /// Logits [B, T, V] for source ids [B, S] and target ids [B, T].
@@ -143,9 +150,19 @@ public struct Transformer: ParameterContainer, Sendable {
     }
 
     /// The training loss of a batch (label-smoothed, per non-padding target token).
+    ///
+    /// Without an output bias (every model of this package; Marian's has one) the output
+    /// layer and the loss run as one op that never writes the logits
+    /// (``TransformerLoss/mean(hidden:outputWeights:labels:smoothing:)``).
     public func loss(inputs: IndexTensor, targets: IndexTensor, context: ForwardContext) -> Tensor {
-        TransformerLoss.mean(
-            logits: self(inputs: inputs, targets: targets, context: context), labels: targets,
-            smoothing: configuration.labelSmoothing)
+        guard outputBias == nil, int8Logits == nil else {
+            return TransformerLoss.mean(
+                logits: self(inputs: inputs, targets: targets, context: context), labels: targets,
+                smoothing: configuration.labelSmoothing)
+        }
+        let (outputs, bias) = encode(inputs, context: context)
+        return TransformerLoss.mean(
+            hidden: decoderOutputs(targets, encoderOutputs: outputs, attentionBias: bias, context: context),
+            outputWeights: outputProjection ?? embedding.weights, labels: targets, smoothing: configuration.labelSmoothing)
     }
 }

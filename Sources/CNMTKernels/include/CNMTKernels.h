@@ -109,6 +109,22 @@ size_t nmt_first_above(const float *x, size_t count, float shift, float offset, 
 void nmt_cross_entropy_forward(
     const float *logits, const int32_t *labels, float *loss, size_t rows, size_t width, float on, float off);
 
+/// ``nmt_cross_entropy_forward`` that also writes each row's maximum and Σ e^(x - max)
+/// to stats[2r] and stats[2r + 1] (for ``nmt_cross_entropy_gradient_tile``).
+void nmt_cross_entropy_forward_stats(
+    const float *logits, const int32_t *labels, float *loss, float *stats, size_t rows, size_t width, float on,
+    float off);
+
+/// The logits gradient of a tile of the [rows, width] logits, in place: tile[r·ld + c]
+/// holds the logit of row r at column first_column + c (c < columns) and becomes
+/// g_r · Σt / sum_r · e^(x - max_r) - g_r · off, less g_r (on - off) at the row's label,
+/// with (max_r, sum_r) = stats[2r], stats[2r + 1] from the forward pass: the formula of
+/// ``nmt_cross_entropy_backward``. e^x is the fused-multiply-add body at every width, so
+/// the bits do not depend on the width.
+void nmt_cross_entropy_gradient_tile(
+    float *tile, size_t ld, size_t rows, size_t columns, size_t first_column, size_t width, const float *g,
+    const float *stats, const int32_t *labels, float on, float off);
+
 /// The gradient of ``nmt_cross_entropy_forward`` with respect to the logits, given the
 /// loss gradient g per row: g_r (Σt · softmax(x_r) - t).
 void nmt_cross_entropy_backward(
@@ -146,6 +162,21 @@ void nmt_panel_pack(const float *w, size_t n, size_t k, float *packed);
 void nmt_panel_matmul(
     const float *a, size_t m, size_t k, const float *packed, size_t n, const float *bias, float *c, size_t panel_begin,
     size_t panel_end);
+
+/// ``nmt_panel_matmul`` writing the columns of panels [panel_begin, panel_end) to `c` at
+/// row stride `ldc`: c[r·ldc + j] holds output column panel_begin·16 + j.
+void nmt_panel_matmul_into(
+    const float *a, size_t m, size_t k, const float *packed, size_t n, const float *bias, float *c, size_t ldc,
+    size_t panel_begin, size_t panel_end);
+
+/// c[r·ldc + j] = fma(a(r, depth-1), b[(depth-1)·ldb + j], … fma(a(r, 0), b[j], c[r·ldc + j]))
+/// for r < rows and j < columns, with a(r, i) = a[r·a_row_stride + i·a_depth_stride]
+/// (accumulate_products.c): each output continues one chain of fused multiply-adds over i
+/// in order from its current value, so the bits are the same at every width and on every
+/// CPU, and splitting the depth into consecutive calls changes nothing.
+void nmt_accumulate_products(
+    const float *a, size_t a_row_stride, size_t a_depth_stride, const float *b, size_t ldb, float *c, size_t ldc,
+    size_t rows, size_t depth, size_t columns);
 
 /// int8 products (int8_matmul.c). Weights are packed once: `k` padded to a multiple of 4
 /// (``nmt_int8_padded_depth``), columns in blocks of 16 (``nmt_int8_column_blocks``), each

@@ -1,0 +1,142 @@
+import CNMTKernels
+
+/// The output layer and its loss in tiles: logits `x · Wᵀ`, the label-smoothed softmax
+/// cross-entropy and both gradients, with no [rows, vocabulary] tensor ever written.
+///
+/// Unfused, a training step of the main job's model wrote the 17 MB logits, read them
+/// twice, wrote the 17 MB logits gradient, and BLAS packed that gradient twice more: more
+/// than half of a one-core step, and two replicas' copies did not fit the shared cache
+/// together. Here each pass works on a tile that stays in the core's cache, and the
+/// backward pass computes the logits again tile by tile instead of reading them back.
+///
+/// The floats: logits are ``nmt_panel_matmul``'s chains; a row's loss, maximum and Σe^x are
+/// ``nmt_cross_entropy_forward``'s; the gradient's elements are
+/// ``nmt_cross_entropy_gradient_tile``'s; the weight gradient of vocabulary row v is one
+/// chain over the kept rows in order; the hidden gradient of a row is the sum, in slot
+/// order, of ``slots`` chains, each over one fixed part of the vocabulary in order. None of
+/// it depends on the thread count or the tile sizes, only on the shapes and the vector
+/// width (through the row sums of the forward pass).
+enum ProjectedCrossEntropyKernels {
+    /// Fixed parts of the vocabulary whose hidden-gradient chains run concurrently and are
+    /// added in order at the end. A constant, so the floats do not depend on the cores.
+    static let slots = 8
+    /// Rows whose logits one forward block computes: [32, V] stays in L2 for the loss pass.
+    static let forwardRows = 32
+    /// Rows of a backward tile.
+    static let tileRows = 64
+    /// Panels (of 16 vocabulary rows) of a backward tile: 256 columns.
+    static let tilePanels = 16
+
+    /// The rows a pass computes: those not labelled `ignored` and, in the backward pass,
+    /// with a nonzero loss gradient (a zero gradient row adds only zeros to every chain).
+    static func keptRows(
+        _ labels: UnsafePointer<Int32>, count: Int, ignored: Int32?, gradient: UnsafePointer<Float>? = nil
+    ) -> [Int] {
+        (0..<count).filter { row in labels[row] != ignored && (gradient.map { $0[row] != 0 } ?? true) }
+    }
+
+    /// Losses [rows] and per-row (maximum, Σ e^(x - max)) [rows, 2] of `x` [rows, depth]
+    /// against the vocabulary `packed` (``nmt_panel_pack`` of W [width, depth]); rows
+    /// labelled `ignored` get loss and statistics 0.
+    static func forward(
+        _ x: UnsafePointer<Float>, packed: UnsafePointer<Float>, labels: UnsafePointer<Int32>,
+        loss: UnsafeMutablePointer<Float>, stats: UnsafeMutablePointer<Float>,
+        rows: Int, depth: Int, width: Int, on: Float, off: Float, ignored: Int32?
+    ) {
+        for r in 0..<rows where labels[r] != ignored {
+            precondition(labels[r] >= 0 && Int(labels[r]) < width, "cross entropy: label \(labels[r]) out of range 0..<\(width)")
+        }
+        loss.initialize(repeating: 0, count: rows)
+        stats.initialize(repeating: 0, count: 2 * rows)
+        let kept = keptRows(labels, count: rows, ignored: ignored)
+        let blocks = (kept.count + forwardRows - 1) / forwardRows
+        let panels = nmt_panel_count(width)
+        Parallel.forChunks(blocks, costPerItem: forwardRows * width * depth * 2) { range in
+            let logits = UnsafeMutablePointer<Float>.allocate(capacity: forwardRows * width)
+            let block = UnsafeMutablePointer<Float>.allocate(capacity: forwardRows * (depth + 3))
+            defer { logits.deallocate(); block.deallocate() }
+            let (blockLoss, blockStats) = (block + forwardRows * depth, block + forwardRows * (depth + 1))
+            var blockLabels = [Int32](repeating: 0, count: forwardRows)
+            for b in range {
+                let members = kept[(b * forwardRows)..<min(kept.count, (b + 1) * forwardRows)]
+                for (i, row) in members.enumerated() {
+                    (block + i * depth).update(from: x + row * depth, count: depth)
+                    blockLabels[i] = labels[row]
+                }
+                nmt_panel_matmul(block, members.count, depth, packed, width, nil, logits, 0, panels)
+                nmt_cross_entropy_forward_stats(logits, blockLabels, blockLoss, blockStats, members.count, width, on, off)
+                for (i, row) in members.enumerated() {
+                    loss[row] = blockLoss[i]
+                    (stats[2 * row], stats[2 * row + 1]) = (blockStats[2 * i], blockStats[2 * i + 1])
+                }
+            }
+        }
+    }
+
+    /// The gradients `dx` [rows, depth] and `dw` [width, depth] for loss gradients `g`
+    /// [rows], from the forward pass's `stats`, the weights `w` [width, depth] and their
+    /// panels `packed`. Rows labelled `ignored` or with g = 0 get zero gradient rows.
+    static func backward(
+        _ g: UnsafePointer<Float>, x: UnsafePointer<Float>, w: UnsafePointer<Float>, packed: UnsafePointer<Float>,
+        labels: UnsafePointer<Int32>, stats: UnsafePointer<Float>,
+        dx: UnsafeMutablePointer<Float>, dw: UnsafeMutablePointer<Float>,
+        rows: Int, depth: Int, width: Int, on: Float, off: Float, ignored: Int32?
+    ) {
+        let kept = keptRows(labels, count: rows, ignored: ignored, gradient: g)
+        let count = kept.count
+        // The kept rows packed together (their hidden vectors, gradients, statistics and
+        // labels), then each slot's hidden-gradient chains, from +0.
+        let keptX = UnsafeMutablePointer<Float>.allocate(capacity: count * (depth + 3))
+        let (keptG, keptStats) = (keptX + count * depth, keptX + count * (depth + 1))
+        let keptLabels = UnsafeMutablePointer<Int32>.allocate(capacity: count)
+        let partials = UnsafeMutablePointer<Float>.allocate(capacity: slots * count * depth)
+        defer { keptX.deallocate(); keptLabels.deallocate(); partials.deallocate() }
+        for (i, row) in kept.enumerated() {
+            (keptX + i * depth).update(from: x + row * depth, count: depth)
+            (keptG[i], keptLabels[i]) = (g[row], labels[row])
+            (keptStats[2 * i], keptStats[2 * i + 1]) = (stats[2 * row], stats[2 * row + 1])
+        }
+        partials.initialize(repeating: 0, count: slots * count * depth)
+        let panels = nmt_panel_count(width)
+        Parallel.forChunks(slots, costPerItem: 6 * count * depth * width / slots) { range in
+            let tile = UnsafeMutablePointer<Float>.allocate(capacity: tileRows * tilePanels * 16)
+            defer { tile.deallocate() }
+            for slot in range {
+                // The slot's vocabulary rows: whole panels, a fixed share of them.
+                let (first, end) = (panels * slot / slots, panels * (slot + 1) / slots)
+                let slotColumns = min(end * 16, width) - min(first * 16, width)
+                (dw + first * 16 * depth).initialize(repeating: 0, count: slotColumns * depth)
+                let partial = partials + slot * count * depth
+                for group in stride(from: first, to: end, by: tilePanels) {
+                    let groupEnd = min(group + tilePanels, end)
+                    let column = group * 16, columns = min(groupEnd * 16, width) - column, ld = (groupEnd - group) * 16
+                    for top in stride(from: 0, to: count, by: tileRows) {
+                        let tileCount = min(tileRows, count - top)
+                        nmt_panel_matmul_into(keptX + top * depth, tileCount, depth, packed, width, nil, tile, ld, group, groupEnd)
+                        nmt_cross_entropy_gradient_tile(
+                            tile, ld, tileCount, columns, column, width, keptG + top, keptStats + 2 * top, keptLabels + top,
+                            on, off)
+                        // The group's dW rows: chains over the kept rows, continued tile by tile.
+                        nmt_accumulate_products(
+                            tile, 1, ld, keptX + top * depth, depth, dw + column * depth, depth, columns, tileCount, depth)
+                        // The slot's dx chains, continued over the group's vocabulary rows.
+                        nmt_accumulate_products(
+                            tile, ld, 1, w + column * depth, depth, partial + top * depth, depth, tileCount, columns, depth)
+                    }
+                }
+            }
+        }
+        dx.initialize(repeating: 0, count: rows * depth)
+        // dx of a kept row: its slots' chains added in slot order.
+        Parallel.forChunks(count, costPerItem: slots * depth) { range in
+            for i in range {
+                let out = dx + kept[i] * depth
+                for j in 0..<depth {
+                    var sum = partials[i * depth + j]
+                    for slot in 1..<slots { sum += partials[(slot * count + i) * depth + j] }
+                    out[j] = sum
+                }
+            }
+        }
+    }
+}
