@@ -53,7 +53,10 @@ NMT_AVX512 static void accumulate_avx512(
         const size_t width = columns - j < 64 ? columns - j : 64;
         size_t r = 0;
         for (; r + 6 <= rows; r += 6) block_avx512(a + r * ars, ars, ads, b + j, ldb, c + r * ldc + j, ldc, 6, depth, width);
-        for (; r < rows; r++) block_avx512(a + r * ars, ars, ads, b + j, ldb, c + r * ldc + j, ldc, 1, depth, width);
+        // The rest in blocks of 4, 2 and 1, which share the loads of b less.
+        if (r + 4 <= rows) block_avx512(a + r * ars, ars, ads, b + j, ldb, c + r * ldc + j, ldc, 4, depth, width), r += 4;
+        if (r + 2 <= rows) block_avx512(a + r * ars, ars, ads, b + j, ldb, c + r * ldc + j, ldc, 2, depth, width), r += 2;
+        if (r < rows) block_avx512(a + r * ars, ars, ads, b + j, ldb, c + r * ldc + j, ldc, 1, depth, width);
     }
 }
 

@@ -15,7 +15,7 @@ final class ProjectedCrossEntropyTests: XCTestCase {
     /// (the weight gradient reads the tile down its columns, the hidden gradient along its
     /// rows), a nonzero start and a depth of zero.
     func testAccumulatedProductsAreTheFusedMultiplyAddChainAtEveryWidth() {
-        let shapes = [(1, 1, 1), (6, 9, 64), (13, 20, 70), (7, 33, 17), (11, 5, 130), (4, 0, 9), (5, 8, 5)]
+        let shapes = [(1, 1, 1), (6, 9, 64), (9, 12, 40), (13, 20, 70), (7, 33, 17), (11, 5, 130), (4, 0, 9), (5, 8, 5)]
         for (index, (rows, depth, columns)) in shapes.enumerated() {
             let a = patternTensor([rows * depth], frequency: 0.7 + Double(index) * 0.1, amplitude: 2).scalars
             let b = patternTensor([depth * columns], frequency: 0.31 + Double(index) * 0.05, amplitude: 0.7).scalars
@@ -177,6 +177,18 @@ final class ProjectedCrossEntropyTests: XCTestCase {
         let (serialLoss, serialGradients) = Parallel.serially { problem.fused() }
         XCTAssertEqual(loss.scalar.bitPattern, serialLoss.scalar.bitPattern)
         for (a, b) in zip(gradients, serialGradients) { XCTAssertEqual(a.scalars.map(\.bitPattern), b.scalars.map(\.bitPattern)) }
+    }
+
+    /// The backward pass reads the logits the forward pass kept, or computes them again
+    /// when they are too large to keep: the same chains, so the same floats.
+    func testKeptAndRecomputedLogitsGiveTheSameFloats() {
+        let problem = Problem()
+        let (loss, gradients) = problem.fused()
+        let previous = ProjectedCrossEntropyKernels.maximumStoredLogits.exchange(0, ordering: .relaxed)
+        defer { ProjectedCrossEntropyKernels.maximumStoredLogits.store(previous, ordering: .relaxed) }
+        let (recomputedLoss, recomputed) = problem.fused()
+        XCTAssertEqual(loss.scalar.bitPattern, recomputedLoss.scalar.bitPattern)
+        for (a, b) in zip(gradients, recomputed) { XCTAssertEqual(a.scalars.map(\.bitPattern), b.scalars.map(\.bitPattern)) }
     }
 
     /// No rows to compute: zero gradients, not garbage.

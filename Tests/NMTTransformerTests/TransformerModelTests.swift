@@ -150,6 +150,26 @@ final class TransformerModelTests: XCTestCase {
         }
     }
 
+    /// `loss` runs the output layer and the loss as one op; it must be the loss of the
+    /// logits `callAsFunction` gives, with the same gradients, to rounding (the op's own
+    /// tests derive the bound; 1e-5 here is far below what a wrong table, label shift or
+    /// padding mask would move them). The targets end in padding, which the op skips.
+    func testTrainingLossIsTheLossOfTheModelsLogits() throws {
+        let model = try Transformer(configuration: small, key: RandomKey(seed: 6))
+        let context = ForwardContext.inference(plan: .dynamicShapes)
+        let padded = IndexTensor(shape: [2, 3], scalars: [3, 4, 0, 5, 0, 0])
+        let (fused, fusedGradients) = valueAndGradient(of: model) { $0.loss(inputs: self.inputs, targets: padded, context: context) }
+        let (unfused, unfusedGradients) = valueAndGradient(of: model) {
+            TransformerLoss.mean(
+                logits: $0(inputs: self.inputs, targets: padded, context: context), labels: padded,
+                smoothing: self.small.labelSmoothing)
+        }
+        XCTAssertEqual(fused.scalar, unfused.scalar, accuracy: 1e-5 * abs(unfused.scalar))
+        for name in fusedGradients.names {
+            assertClose(fusedGradients[name]!, unfusedGradients[name]!, absoluteTolerance: 1e-5, name)
+        }
+    }
+
     func testWholeTinyModelGradients() throws {
         // Small vocabulary, 2 + 2 layers, dropout on with a fixed key: every parameter's
         // gradient against central differences. ε = 1e-3 rather than 1e-2: through four

@@ -1,12 +1,13 @@
-// The output layer and the training loss as one op: logits are never materialized.
+// The output layer and the training loss as one op: no logits gradient in memory.
 import CNMTKernels
 
 extension Tensor {
     /// Per-row label-smoothed softmax cross-entropy of the logits `self · weightsᵀ`: the
     /// same loss as `Tensor.matmul(self, weights, transposeB: true).softmaxCrossEntropy(…)`,
-    /// computed in tiles that stay in cache, with no [N, V] logits or logits gradient in
-    /// memory (``ProjectedCrossEntropyKernels``). The training loss of a model whose output
-    /// layer has no bias.
+    /// computed in tiles that stay in cache (``ProjectedCrossEntropyKernels``). The
+    /// [N, V] logits gradient never exists, and the logits themselves are kept only up to
+    /// 64 MiB (above that the backward pass computes them again, to the same floats). The
+    /// training loss of a model whose output layer has no bias.
     ///
     /// The floats are not those of the unfused ops: the products are chains of fused
     /// multiply-adds in a fixed order (the same at every vector width), where BLAS's order
@@ -35,18 +36,20 @@ extension Tensor {
         let loss = Tensor(uninitializedShape: [rows], tape: tape)
         // Per row: its maximum logit and Σ e^(x - max), which the backward pass reuses.
         let stats = Tensor(uninitializedShape: [rows, 2], tape: tape)
-        // The weights in panels, packed once for both passes.
+        // The weights in panels, packed once for both passes, and the logits when small enough.
         let packed = Tensor(uninitializedShape: [nmt_panel_count(width) * 16 * depth], tape: tape)
+        let storesLogits = rows * width <= ProjectedCrossEntropyKernels.maximumStoredLogits.load(ordering: .relaxed)
+        let logits = Tensor(uninitializedShape: [storesLogits ? rows * width : 0], tape: tape)
         KernelDispatch.run(
             KernelLaunch(
                 "projected_cross_entropy", inputs: [buffer, weights.buffer, labels.buffer],
-                outputs: [loss.buffer, stats.buffer, packed.buffer]
+                outputs: [loss.buffer, stats.buffer, packed.buffer, logits.buffer]
             ) { args in
                 nmt_panel_pack(args.input(1), width, depth, args.output(2))
                 ProjectedCrossEntropyKernels.forward(
                     args.input(0), packed: args.output(2), labels: args.indices(2), loss: args.output(0),
-                    stats: args.output(1), rows: rows, depth: depth, width: width, on: onValue, off: offValue,
-                    ignored: ignoredLabel)
+                    stats: args.output(1), logitsStore: storesLogits ? args.output(3) : nil, rows: rows, depth: depth,
+                    width: width, on: onValue, off: offValue, ignored: ignoredLabel)
             }, on: tape)
         let (hidden, table) = (self, weights)
         return loss.withGradient(of: [self, weights]) { g in
@@ -55,13 +58,16 @@ extension Tensor {
             KernelDispatch.run(
                 KernelLaunch(
                     "projected_cross_entropy_grad",
-                    inputs: [g.buffer, hidden.buffer, table.buffer, packed.buffer, labels.buffer, stats.buffer],
+                    inputs: [
+                        g.buffer, hidden.buffer, table.buffer, packed.buffer, labels.buffer, stats.buffer, logits.buffer,
+                    ],
                     outputs: [dx.buffer, dw.buffer]
                 ) { args in
                     ProjectedCrossEntropyKernels.backward(
                         args.input(0), x: args.input(1), w: args.input(2), packed: args.input(3),
-                        labels: args.indices(4), stats: args.input(5), dx: args.output(0), dw: args.output(1),
-                        rows: rows, depth: depth, width: width, on: onValue, off: offValue, ignored: ignoredLabel)
+                        labels: args.indices(4), stats: args.input(5), storedLogits: storesLogits ? args.input(6) : nil,
+                        dx: args.output(0), dw: args.output(1), rows: rows, depth: depth, width: width, on: onValue,
+                        off: offValue, ignored: ignoredLabel)
                 }, on: g.tape)
             return [dx, dw]
         }
