@@ -30,13 +30,13 @@ enum ProjectedCrossEntropyKernels {
     /// Panels (of 16 vocabulary rows) of a backward tile: 256 columns.
     static let tilePanels = 16
 
-    /// Logits of up to this many floats (64 MiB; the main job's 512-token batches need
-    /// 17 MB) are kept from the forward pass for the backward pass, which otherwise
-    /// computes them again tile by tile: the same floats either way. Keeping them made a
-    /// one-core step of the main job's model 4-8 % faster, two replicas' steps 4-7 %
-    /// (3 alternating rounds, AMD EPYC, 2026-12-07); recomputing them keeps a large
-    /// model's memory at a few tiles. Settable for tests.
-    package static let maximumStoredLogits = Atomic(1 << 24)
+    /// Logits of up to this many floats (1 GiB) are kept from the forward pass for the
+    /// backward pass, which otherwise computes them again tile by tile: the same floats
+    /// either way. Keeping them made a one-core step of the main job's model 4-8 % faster
+    /// and two replicas' steps 4-7 % (3 alternating rounds, AMD EPYC, 2026-12-07), and
+    /// costs half the memory the unfused ops took (they kept the logits and their
+    /// gradient); above the limit the op needs a few tiles. Settable for tests.
+    package static let maximumStoredLogits = Atomic(1 << 28)
 
     /// The rows a pass computes: those not labelled `ignored` and, in the backward pass,
     /// with a nonzero loss gradient (a zero gradient row adds only zeros to every chain).

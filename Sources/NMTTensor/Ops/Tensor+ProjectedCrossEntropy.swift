@@ -6,7 +6,7 @@ extension Tensor {
     /// same loss as `Tensor.matmul(self, weights, transposeB: true).softmaxCrossEntropy(…)`,
     /// computed in tiles that stay in cache (``ProjectedCrossEntropyKernels``). The
     /// [N, V] logits gradient never exists, and the logits themselves are kept only up to
-    /// 64 MiB (above that the backward pass computes them again, to the same floats). The
+    /// 1 GiB (above that the backward pass computes them again, to the same floats). The
     /// training loss of a model whose output layer has no bias.
     ///
     /// The floats are not those of the unfused ops: the products are chains of fused
