@@ -114,13 +114,12 @@ final class GradientExchangeBuffer {
         withExtendedLifetime(sources) {
             Parallel.forChunks(blocks.count, costPerItem: Self.blockSize * 2) { range in
                 for (index, values) in blocks[range] {
+                    // Term by term over the block (which stays in cache): loops the compiler vectorizes.
                     let destination = buffers[index].pointer(as: Float.self)
-                    for i in values {
-                        var sum: Float = 0
-                        for (term, scale) in scales.enumerated() {
-                            if let source = pointers[term][index] { sum += source[i] * scale }
-                        }
-                        destination[i] = sum
+                    (destination + values.lowerBound).initialize(repeating: 0, count: values.count)
+                    for (term, scale) in scales.enumerated() {
+                        guard let source = pointers[term][index] else { continue }
+                        for i in values { destination[i] += source[i] * scale }
                     }
                 }
             }
