@@ -98,13 +98,17 @@ final class GradientExchangeBuffer {
     /// ``add(loss:gradients:scale:)`` for each term and ``gradients()`` give, without the
     /// buffer's passes in between. For a process alone, whose sum needs no exchange: the
     /// replicas' gradients of a step.
-    func weightedSum(_ terms: [(scale: Float, loss: Float, gradients: ParameterGradients)]) -> (loss: Float, gradients: ParameterGradients) {
+    func weightedSum(
+        _ terms: [(scale: Float, loss: Float, gradients: ParameterGradients)]
+    ) -> (loss: Float, gradients: ParameterGradients) {
         var loss: Float = 0
         for term in terms { loss += term.loss * term.scale }
         let sources = terms.map { term in
             names.indices.map { index -> Tensor? in
                 guard let gradient = term.gradients[names[index]] else { return nil }
-                precondition(gradient.shape == shapes[index], "GradientExchangeBuffer: gradient of \(names[index]) is \(gradient.shape), expected \(shapes[index])")
+                precondition(
+                    gradient.shape == shapes[index],
+                    "GradientExchangeBuffer: gradient of \(names[index]) is \(gradient.shape), expected \(shapes[index])")
                 return gradient
             }
         }

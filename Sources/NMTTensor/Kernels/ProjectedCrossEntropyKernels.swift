@@ -48,7 +48,8 @@ enum ProjectedCrossEntropyKernels {
 
     /// Losses [rows] and per-row (maximum, Σ e^(x - max)) [rows, 2] of `x` [rows, depth]
     /// against the vocabulary `packed` (``nmt_panel_pack`` of W [width, depth]); rows
-    /// labelled `ignored` get loss and statistics 0.
+    /// labelled `ignored` get loss and statistics 0. With `logitsStore` ([rows, width] at
+    /// most) the logits of the other rows, in row order, stay there for ``backward``.
     static func forward(
         _ x: UnsafePointer<Float>, packed: UnsafePointer<Float>, labels: UnsafePointer<Int32>,
         loss: UnsafeMutablePointer<Float>, stats: UnsafeMutablePointer<Float>, logitsStore: UnsafeMutablePointer<Float>?,
@@ -86,8 +87,9 @@ enum ProjectedCrossEntropyKernels {
     }
 
     /// The gradients `dx` [rows, depth] and `dw` [width, depth] for loss gradients `g`
-    /// [rows], from the forward pass's `stats`, the weights `w` [width, depth] and their
-    /// panels `packed`. Rows labelled `ignored` or with g = 0 get zero gradient rows.
+    /// [rows], from the forward pass's `stats` and `storedLogits` (its `logitsStore`, or
+    /// nil to compute the logits again), the weights `w` [width, depth] and their panels
+    /// `packed`. Rows labelled `ignored` or with g = 0 get zero gradient rows.
     static func backward(
         _ g: UnsafePointer<Float>, x: UnsafePointer<Float>, w: UnsafePointer<Float>, packed: UnsafePointer<Float>,
         labels: UnsafePointer<Int32>, stats: UnsafePointer<Float>, storedLogits: UnsafePointer<Float>?,
