@@ -50,7 +50,7 @@ public enum TransformerLoss {
     }
 
     /// The training loss of decoder outputs through an output layer without bias, with the
-    /// logits never materialized (``Tensor/projectedSoftmaxCrossEntropy(weights:labels:onValue:offValue:ignoredLabel:)``):
+    /// logits gradient never materialized (`Tensor.projectedSoftmaxCrossEntropy`):
     /// the loss of `mean(logits: hidden · outputWeightsᵀ, …)`, equal to it to rounding.
     ///
     /// - Parameters:

@@ -152,7 +152,7 @@ public struct Transformer: ParameterContainer, Sendable {
     /// The training loss of a batch (label-smoothed, per non-padding target token).
     ///
     /// Without an output bias (every model of this package; Marian's has one) the output
-    /// layer and the loss run as one op that never writes the logits
+    /// layer and the loss run as one op that never writes the logits' gradient
     /// (``TransformerLoss/mean(hidden:outputWeights:labels:smoothing:)``).
     public func loss(inputs: IndexTensor, targets: IndexTensor, context: ForwardContext) -> Tensor {
         guard outputBias == nil, int8Logits == nil else {

@@ -4,7 +4,7 @@ import CNMTKernels
 extension Tensor {
     /// Per-row label-smoothed softmax cross-entropy of the logits `self · weightsᵀ`: the
     /// same loss as `Tensor.matmul(self, weights, transposeB: true).softmaxCrossEntropy(…)`,
-    /// computed in tiles that stay in cache (``ProjectedCrossEntropyKernels``). The
+    /// computed in tiles that stay in cache (`ProjectedCrossEntropyKernels`). The
     /// [N, V] logits gradient never exists, and the logits themselves are kept only up to
     /// 1 GiB (above that the backward pass computes them again, to the same floats). The
     /// training loss of a model whose output layer has no bias.
