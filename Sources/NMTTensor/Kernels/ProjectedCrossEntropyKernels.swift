@@ -125,8 +125,8 @@ enum ProjectedCrossEntropyKernels {
             for slot in range {
                 // The slot's vocabulary rows: whole panels, a fixed share of them.
                 let (first, end) = (panels * slot / slots, panels * (slot + 1) / slots)
-                let slotColumns = min(end * 16, width) - min(first * 16, width)
-                (dw + first * 16 * depth).initialize(repeating: 0, count: slotColumns * depth)
+                guard first < end else { continue }
+                (dw + first * 16 * depth).initialize(repeating: 0, count: (min(end * 16, width) - first * 16) * depth)
                 let partial = partials + slot * count * depth
                 for group in stride(from: first, to: end, by: tilePanels) {
                     let groupEnd = min(group + tilePanels, end)
@@ -135,7 +135,8 @@ enum ProjectedCrossEntropyKernels {
                         let tileCount = min(tileRows, count - top)
                         if let storedLogits {
                             for i in 0..<tileCount {
-                                (tile + i * ld).update(from: storedLogits + storedRow[kept[top + i]] * width + column, count: columns)
+                                let source = storedLogits + storedRow[kept[top + i]] * width + column
+                                (tile + i * ld).update(from: source, count: columns)
                             }
                         } else {
                             nmt_panel_matmul_into(keptX + top * depth, tileCount, depth, packed, width, nil, tile, ld, group, groupEnd)
