@@ -90,11 +90,6 @@ public final class CPUDevice: Device {
         }
         if replicas == 1, group.size == 1, parts.count == 1, parts[0].share == 1 { return valueAndGradient(parts[0]) }
         let buffer = GradientExchangeBuffer.reusing(&exchange, for: model)
-        if replicas > 1, group.size == 1, parts.count == 1, parts[0].batch.sentenceCount > 0 {
-            // Nothing to exchange: the replicas' sum goes straight to the step's gradients.
-            let results = try replicaResults(of: model, part: parts[0], key: key, loss: loss)
-            return buffer.weightedSum(results.map { (parts[0].share * $0.share, $0.loss, $0.gradients) })
-        }
         buffer.clear()
         // A part without sentences adds nothing: the other processes' parts make the batch.
         for part in parts where part.batch.sentenceCount > 0 {

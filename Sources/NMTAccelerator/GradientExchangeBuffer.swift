@@ -93,46 +93,6 @@ final class GradientExchangeBuffer {
         }
     }
 
-    /// Σ loss × scale and Σ gradient × scale over `terms`, in order from 0, written straight
-    /// to new tensors in one pass (in blocks across the cores): the floats that ``clear()``,
-    /// ``add(loss:gradients:scale:)`` for each term and ``gradients()`` give, without the
-    /// buffer's passes in between. For a process alone, whose sum needs no exchange: the
-    /// replicas' gradients of a step.
-    func weightedSum(
-        _ terms: [(scale: Float, loss: Float, gradients: ParameterGradients)]
-    ) -> (loss: Float, gradients: ParameterGradients) {
-        var loss: Float = 0
-        for term in terms { loss += term.loss * term.scale }
-        let sources = terms.map { term in
-            names.indices.map { index -> Tensor? in
-                guard let gradient = term.gradients[names[index]] else { return nil }
-                precondition(
-                    gradient.shape == shapes[index],
-                    "GradientExchangeBuffer: gradient of \(names[index]) is \(gradient.shape), expected \(shapes[index])")
-                return gradient
-            }
-        }
-        let pointers = sources.map { $0.map { $0.map { UnsafePointer($0.buffer.pointer(as: Float.self)) } } }
-        let scales = terms.map(\.scale)
-        let buffers = shapes.map { KernelBuffer(capacity: $0.reduce(1, *), of: Float.self) }
-        withExtendedLifetime(sources) {
-            Parallel.forChunks(blocks.count, costPerItem: Self.blockSize * 2) { range in
-                for (index, values) in blocks[range] {
-                    // Term by term over the block (which stays in cache): loops the compiler vectorizes.
-                    let destination = buffers[index].pointer(as: Float.self)
-                    (destination + values.lowerBound).initialize(repeating: 0, count: values.count)
-                    for (term, scale) in scales.enumerated() {
-                        guard let source = pointers[term][index] else { continue }
-                        for i in values { destination[i] += source[i] * scale }
-                    }
-                }
-            }
-        }
-        var tensors: [String: Tensor] = [:]
-        for index in names.indices { tensors[names[index]] = Tensor(shape: shapes[index], buffer: buffers[index]) }
-        return (loss, ParameterGradients(names: names, tensors: tensors))
-    }
-
     /// The gradients now in the buffer, as tensors (copied in blocks across the cores).
     func gradients() -> ParameterGradients {
         let buffers = shapes.map { KernelBuffer(capacity: $0.reduce(1, *), of: Float.self) }

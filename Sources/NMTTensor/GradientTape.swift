@@ -55,10 +55,7 @@ public final class GradientTape {
 
     /// The tape shared by a table and the ids that index it.
     static func common(_ tensor: Tensor, _ ids: IndexTensor, op: StaticString) -> GradientTape? {
-        guard let idsTape = ids.tape else { return tensor.tape }
-        precondition(
-            tensor.tape == nil || tensor.tape === idsTape, "\(op): operands come from two different differentiation sessions")
-        return idsTape
+        common([tensor], ids, op: op)
     }
 
     /// The tape shared by an operation's tensors and the ids it reads.

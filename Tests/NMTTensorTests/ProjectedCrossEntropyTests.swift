@@ -119,29 +119,28 @@ final class ProjectedCrossEntropyTests: XCTestCase {
             let target = v == Int(labels[r]) ? problem.on : problem.off
             return (g[r] * (p - target), g[r] * (p * (2 * delta[r] + 16 * epsilon) + 16 * epsilon * abs(p - target)))
         }
-        // dx[r, j] = Σ_v G[r, v] W[v, j]
+        // Σ_i G_i·f_i in another order: the terms' own errors times |f_i|, plus 2⁻²³ of the
+        // magnitudes per rounding.
+        func sumBound(_ count: Int, roundings: Int, _ term: (Int) -> (gradient: (value: Float, error: Float), factor: Float)) -> Float {
+            var magnitude: Float = 0, error: Float = 0
+            for i in 0..<count {
+                let (gradient, factor) = term(i)
+                magnitude += abs(gradient.value * factor)
+                error += gradient.error * abs(factor)
+            }
+            return error + Float(roundings) * 2 * epsilon * magnitude
+        }
+        // dx[r, j] = Σ_v G[r, v] W[v, j], in 8 slots added at the end.
         for r in 0..<rows {
             for j in 0..<depth {
-                var magnitude: Float = 0, error: Float = 0
-                for v in 0..<vocabulary {
-                    let term = gradientTerm(r, v)
-                    magnitude += abs(term.value * ws[v * depth + j])
-                    error += term.error * abs(ws[v * depth + j])
-                }
-                let bound = error + Float(vocabulary + 8) * 2 * epsilon * magnitude
+                let bound = sumBound(vocabulary, roundings: vocabulary + 8) { v in (gradientTerm(r, v), ws[v * depth + j]) }
                 XCTAssertEqual(fused[0].scalars[r * depth + j], unfused[0].scalars[r * depth + j], accuracy: bound, "dx (\(r), \(j))")
             }
         }
         // dW[v, j] = Σ_r G[r, v] x[r, j]
         for v in 0..<vocabulary {
             for j in 0..<depth {
-                var magnitude: Float = 0, error: Float = 0
-                for r in 0..<rows {
-                    let term = gradientTerm(r, v)
-                    magnitude += abs(term.value * xs[r * depth + j])
-                    error += term.error * abs(xs[r * depth + j])
-                }
-                let bound = error + Float(rows) * 2 * epsilon * magnitude
+                let bound = sumBound(rows, roundings: rows) { r in (gradientTerm(r, v), xs[r * depth + j]) }
                 XCTAssertEqual(fused[1].scalars[v * depth + j], unfused[1].scalars[v * depth + j], accuracy: bound, "dW (\(v), \(j))")
             }
         }

@@ -100,8 +100,9 @@ enum ProjectedCrossEntropyKernels {
         let count = kept.count
         // Where each kept row's logits lie in the forward pass's store (its rows are those
         // not ignored, in order).
-        var storedRow = [Int](repeating: 0, count: rows)
+        var storedRow: [Int] = []
         if storedLogits != nil {
+            storedRow = [Int](repeating: 0, count: rows)
             var next = 0
             for r in 0..<rows where labels[r] != ignored { (storedRow[r], next) = (next, next + 1) }
         }
