@@ -122,51 +122,53 @@ typedef uint32_t nmt_i1_fused __attribute__((vector_size(4)));
 NMT_DEFINE_EXP(fused_exp_lane, , nmt_f1_fused, nmt_i1_fused, NMT_FUSED)
 
 /// One row of a gradient tile, `count` elements from `start`: d = e^(x - max)·scale - offset.
-static void gradient_span(float *d, size_t start, size_t count, float maximum, float scale, float offset) {
-    for (size_t i = start; i < start + count; i++) d[i] = fused_exp_lane((nmt_f1_fused){d[i] - maximum})[0] * scale - offset;
+/// `x` and `d` may be the same row.
+static void gradient_span(const float *x, float *d, size_t start, size_t count, float maximum, float scale, float offset) {
+    for (size_t i = start; i < start + count; i++) d[i] = fused_exp_lane((nmt_f1_fused){x[i] - maximum})[0] * scale - offset;
 }
 
 #if NMT_X86
-NMT_AVX512 static void gradient_span16(float *d, size_t count, float maximum, float scale, float offset) {
+NMT_AVX512 static void gradient_span16(const float *x, float *d, size_t count, float maximum, float scale, float offset) {
     const __m512 max16 = _mm512_set1_ps(maximum), scale16 = _mm512_set1_ps(scale), offset16 = _mm512_set1_ps(offset);
     for (size_t i = 0; i < count; i += 16) {
         const __mmask16 valid = nmt_tail16(count - i);
-        const __m512 s = _mm512_sub_ps(_mm512_maskz_loadu_ps(valid, d + i), max16);
+        const __m512 s = _mm512_sub_ps(_mm512_maskz_loadu_ps(valid, x + i), max16);
         const __m512 e = (__m512)fused_exp16((nmt_f16)s);
         _mm512_mask_storeu_ps(d + i, valid, _mm512_sub_ps(_mm512_mul_ps(e, scale16), offset16));
     }
 }
 
-NMT_AVX2 static void gradient_span8(float *d, size_t count, float maximum, float scale, float offset) {
+NMT_AVX2 static void gradient_span8(const float *x, float *d, size_t count, float maximum, float scale, float offset) {
     const __m256 max8 = _mm256_set1_ps(maximum), scale8 = _mm256_set1_ps(scale), offset8 = _mm256_set1_ps(offset);
     size_t i = 0;
     for (; i + 8 <= count; i += 8) {
-        const __m256 s = _mm256_sub_ps(_mm256_loadu_ps(d + i), max8);
+        const __m256 s = _mm256_sub_ps(_mm256_loadu_ps(x + i), max8);
         const __m256 e = (__m256)fused_exp8((nmt_f8)s);
         _mm256_storeu_ps(d + i, _mm256_sub_ps(_mm256_mul_ps(e, scale8), offset8));
     }
-    gradient_span(d, i, count - i, maximum, scale, offset);
+    gradient_span(x, d, i, count - i, maximum, scale, offset);
 }
 #endif
 
 void nmt_cross_entropy_gradient_tile(
-    float *tile, size_t ld, size_t rows, size_t columns, size_t first_column, size_t width, const float *g,
-    const float *stats, const int32_t *labels, float on, float off)
+    const float *logits, size_t logits_ld, float *tile, size_t ld, size_t rows, size_t columns, size_t first_column,
+    size_t width, const float *g, const float *stats, const int32_t *labels, float on, float off)
 {
 #if NMT_X86
     const int bits = nmt_kernels_vector_bits();
 #endif
     for (size_t row = 0; row < rows; row++) {
+        const float *x = logits ? logits + row * logits_ld : tile + row * ld;
         float *d = tile + row * ld;
         // The operations of nmt_cross_entropy_backward: (g·Σt) / Σe, then e·scale - g·off.
         const float scale = g[row] * target_total(width, on, off) / stats[2 * row + 1];
         const float offset = g[row] * off, maximum = stats[2 * row];
 #if NMT_X86
-        if (bits >= 512) gradient_span16(d, columns, maximum, scale, offset);
-        else if (bits >= 256) gradient_span8(d, columns, maximum, scale, offset);
+        if (bits >= 512) gradient_span16(x, d, columns, maximum, scale, offset);
+        else if (bits >= 256) gradient_span8(x, d, columns, maximum, scale, offset);
         else
 #endif
-            gradient_span(d, 0, columns, maximum, scale, offset);
+            gradient_span(x, d, 0, columns, maximum, scale, offset);
         const size_t label = (size_t)labels[row];
         if (label >= first_column && label < first_column + columns) d[label - first_column] -= g[row] * (on - off);
     }

@@ -9,6 +9,9 @@ public final class GradientTape {
         let inputs: [Int]
         /// Maps the gradient of the output to one gradient (or nil) per input.
         let pullback: ((Tensor) -> [Tensor?])?
+        /// For a row gather instead of `pullback`: maps the gradient of the output to the
+        /// gradient of its one input, the table, nonzero at the gathered rows only.
+        var rowPullback: ((Tensor) -> RowGradient)? = nil
     }
 
     var nodes: [Node] = []
@@ -40,15 +43,28 @@ public final class GradientTape {
         defer { isRecordingGradients = true }
         gradients[result.node] = Tensor.filled(1, like: result)
         for index in stride(from: result.node, through: 0, by: -1) {
-            guard let pullback = nodes[index].pullback, let gradient = gradients[index] else { continue }
-            let inputGradients = pullback(gradient)
-            for (position, input) in nodes[index].inputs.enumerated() where input >= 0 {
-                guard let contribution = inputGradients[position] else { continue }
-                // A tensor used several times receives the sum of its uses' gradients.
-                gradients[input] = gradients[input].map { $0 + contribution } ?? contribution
+            guard !nodes[index].inputs.isEmpty, let gradient = gradients[index] else { continue }
+            if let rowPullback = nodes[index].rowPullback {
+                let input = nodes[index].inputs[0]
+                let contribution = rowPullback(gradient)
+                if var existing = gradients[input] {
+                    // Out of the array first, so that the tape holds no second reference.
+                    gradients[input] = nil
+                    contribution.accumulate(into: &existing, on: gradient.tape)
+                    gradients[input] = existing
+                } else {
+                    gradients[input] = contribution.dense(on: gradient.tape)
+                }
+            } else if let pullback = nodes[index].pullback {
+                let inputGradients = pullback(gradient)
+                for (position, input) in nodes[index].inputs.enumerated() where input >= 0 {
+                    guard let contribution = inputGradients[position] else { continue }
+                    // A tensor used several times receives the sum of its uses' gradients.
+                    gradients[input] = gradients[input].map { $0 + contribution } ?? contribution
+                }
             }
             // Interior gradients are no longer needed; leaves keep theirs for the caller.
-            if !nodes[index].inputs.isEmpty { gradients[index] = nil }
+            gradients[index] = nil
         }
         return gradients
     }

@@ -115,15 +115,17 @@ void nmt_cross_entropy_forward_stats(
     const float *logits, const int32_t *labels, float *loss, float *stats, size_t rows, size_t width, float on,
     float off);
 
-/// The logits gradient of a tile of the [rows, width] logits, in place: tile[r·ld + c]
-/// holds the logit of row r at column first_column + c (c < columns) and becomes
-/// g_r · Σt / sum_r · e^(x - max_r) - g_r · off, less g_r (on - off) at the row's label,
-/// with (max_r, sum_r) = stats[2r], stats[2r + 1] from the forward pass: the formula of
-/// ``nmt_cross_entropy_backward``. e^x is the fused-multiply-add body at every width, so
-/// the bits do not depend on the width.
+/// The logits gradient of a tile of the [rows, width] logits: logits[r·logits_ld + c] is
+/// the logit x of row r at column first_column + c (c < columns), and tile[r·ld + c]
+/// becomes g_r · Σt / sum_r · e^(x - max_r) - g_r · off, less g_r (on - off) at the row's
+/// label, with (max_r, sum_r) = stats[2r], stats[2r + 1] from the forward pass: the
+/// formula of ``nmt_cross_entropy_backward``. With `logits` NULL the tile holds the logits
+/// and is overwritten in place. Reading them from where the forward pass kept them spares
+/// a copy of the whole [rows, width] logits. e^x is the fused-multiply-add body at every
+/// width, so the bits do not depend on the width.
 void nmt_cross_entropy_gradient_tile(
-    float *tile, size_t ld, size_t rows, size_t columns, size_t first_column, size_t width, const float *g,
-    const float *stats, const int32_t *labels, float on, float off);
+    const float *logits, size_t logits_ld, float *tile, size_t ld, size_t rows, size_t columns, size_t first_column,
+    size_t width, const float *g, const float *stats, const int32_t *labels, float on, float off);
 
 /// The gradient of ``nmt_cross_entropy_forward`` with respect to the logits, given the
 /// loss gradient g per row: g_r (Σt · softmax(x_r) - t).

@@ -135,16 +135,23 @@ enum ProjectedCrossEntropyKernels {
                     for top in stride(from: 0, to: count, by: tileRows) {
                         let tileCount = min(tileRows, count - top)
                         if let storedLogits {
-                            for i in 0..<tileCount {
-                                let source = storedLogits + storedRow[kept[top + i]] * width + column
-                                (tile + i * ld).update(from: source, count: columns)
+                            // Read where the forward pass kept them: one call when the
+                            // tile's rows lie consecutively there (no row was skipped for a
+                            // zero gradient), else one per row.
+                            let firstStored = storedRow[kept[top]]
+                            let consecutive = storedRow[kept[top + tileCount - 1]] - firstStored == tileCount - 1
+                            for i in stride(from: 0, to: tileCount, by: consecutive ? tileCount : 1) {
+                                nmt_cross_entropy_gradient_tile(
+                                    storedLogits + storedRow[kept[top + i]] * width + column, width, tile + i * ld, ld,
+                                    consecutive ? tileCount : 1, columns, column, width, keptG + top + i,
+                                    keptStats + 2 * (top + i), keptLabels + top + i, on, off)
                             }
                         } else {
                             nmt_panel_matmul_into(keptX + top * depth, tileCount, depth, packed, width, nil, tile, ld, group, groupEnd)
+                            nmt_cross_entropy_gradient_tile(
+                                nil, 0, tile, ld, tileCount, columns, column, width, keptG + top, keptStats + 2 * top,
+                                keptLabels + top, on, off)
                         }
-                        nmt_cross_entropy_gradient_tile(
-                            tile, ld, tileCount, columns, column, width, keptG + top, keptStats + 2 * top, keptLabels + top,
-                            on, off)
                         // The group's dW rows: chains over the kept rows, continued tile by tile.
                         nmt_accumulate_products(
                             tile, 1, ld, keptX + top * depth, depth, dw + column * depth, depth, columns, tileCount, depth)

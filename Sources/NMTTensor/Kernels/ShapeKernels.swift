@@ -54,14 +54,15 @@ enum ShapeKernels {
         }
     }
 
-    /// table[ids[i], :] += values[i, :]; table must hold `rows * width` initialized elements.
+    /// table[ids[i], :] += values[i, :] for the ids in `0..<rows` (the others add nothing);
+    /// table must hold `rows * width` initialized elements.
     ///
     /// Sequential over ids so that repeated ids add in a fixed order (deterministic).
     static func scatterAddRows(
-        _ values: UnsafePointer<Float>, _ ids: UnsafePointer<Int32>, count: Int, width: Int,
+        _ values: UnsafePointer<Float>, _ ids: UnsafePointer<Int32>, count: Int, width: Int, rows: Int,
         into table: UnsafeMutablePointer<Float>
     ) {
-        for i in 0..<count {
+        for i in 0..<count where ids[i] >= 0 && Int(ids[i]) < rows {
             let dst = table + Int(ids[i]) * width, src = values + i * width
             for j in 0..<width { dst[j] += src[j] }
         }

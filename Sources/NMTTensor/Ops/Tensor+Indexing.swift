@@ -17,14 +17,9 @@ extension Tensor {
             KernelLaunch("gather_rows", inputs: [buffer, ids.buffer], outputs: [out.buffer]) { args in
                 ShapeKernels.gatherRows(args.input(0), rows: rows, width: width, args.indices(1), count: count, args.output(0))
             }, on: tape)
-        return out.withGradient(of: [self]) { g in
-            let table = Tensor(uninitializedShape: [rows, width], tape: g.tape)
-            KernelDispatch.run(
-                KernelLaunch("scatter_add_rows", inputs: [g.buffer, ids.buffer], outputs: [table.buffer]) { args in
-                    args.output(0).initialize(repeating: 0, count: rows * width)
-                    ShapeKernels.scatterAddRows(args.input(0), args.indices(1), count: count, width: width, into: args.output(0))
-                }, on: g.tape)
-            return [table]
+        let tableShape = shape
+        return out.withRowGradient(of: self) { g in
+            RowGradient(ids: ids, values: g.reshaped(to: [count, width]), tableShape: tableShape, denseKernelName: "scatter_add_rows")
         }
     }
 
@@ -102,20 +97,10 @@ extension Tensor {
                     }
                 }
             }, on: tape)
-        return out.withGradient(of: [table]) { g in
-            let gradient = Tensor(uninitializedShape: [rows, width], tape: g.tape)
-            KernelDispatch.run(
-                KernelLaunch("one_hot_matmul_transposed", inputs: [g.buffer, ids.buffer], outputs: [gradient.buffer]) { args in
-                    let values = args.input(0), idp = args.indices(1), table = args.output(0)
-                    table.initialize(repeating: 0, count: rows * width)
-                    for i in 0..<count {
-                        let id = Int(idp[i])
-                        guard id >= 0 && id < rows else { continue }
-                        let dst = table + id * width, src = values + i * width
-                        for j in 0..<width { dst[j] += src[j] }
-                    }
-                }, on: g.tape)
-            return [gradient]
+        return out.withRowGradient(of: table) { g in
+            RowGradient(
+                ids: ids, values: g.reshaped(to: [count, width]), tableShape: [rows, width],
+                denseKernelName: "one_hot_matmul_transposed")
         }
     }
 
@@ -231,7 +216,7 @@ extension Tensor {
                     precondition(idp[i] >= 0 && Int(idp[i]) < rowCount, "scatteringRows: id \(idp[i]) out of range 0..<\(rowCount)")
                 }
                 args.output(0).initialize(repeating: 0, count: rowCount * width)
-                ShapeKernels.scatterAddRows(args.input(0), idp, count: count, width: width, into: args.output(0))
+                ShapeKernels.scatterAddRows(args.input(0), idp, count: count, width: width, rows: rowCount, into: args.output(0))
             }, on: tape)
         return out.withGradient(of: [self]) { g in [g.gathering(rows: ids)] }
     }
