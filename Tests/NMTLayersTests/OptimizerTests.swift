@@ -59,6 +59,47 @@ final class OptimizerTests: XCTestCase {
         XCTAssertNotEqual(p, initial, "the steps moved the weights")
     }
 
+    /// The host-side update spreads an element-wise optimizer's blocks of all parameters
+    /// across the cores at once; every element gets the floats of the optimizer's
+    /// whole-parameter `apply`, here called by hand on raw arrays. A 40,000-element
+    /// matrix spans three blocks; a vector takes AdamW's undecayed path.
+    func testTheBlockedUpdateGivesTheWholeParameterFloats() {
+        func check<Update: Optimizer>(_ make: () -> Update, _ name: String) {
+            let shapes: [String: [Int]] = ["big": [200, 200], "small": [7, 3], "vector": [5]]
+            var parameters = shapes.mapValues { patternTensor($0, frequency: 0.3, amplitude: 1) }
+            var byHand = parameters.mapValues(\.scalars)
+            var first = shapes.mapValues { [Float](repeating: 0, count: $0.reduce(1, *)) }, second = first
+            var optimizer = make(), reference = make()
+            XCTAssertTrue(optimizer.updatesElementwise, name)
+            for step in 0..<2 {
+                let g = shapes.mapValues { patternTensor($0, frequency: 0.7 + Double(step), amplitude: 0.1) }
+                optimizer.update(&parameters, along: gradients(g), learningRate: 0.01)
+                let constants = reference.beginStep(learningRate: 0.01)
+                for (key, shape) in shapes {
+                    let gradient = g[key]!.scalars
+                    byHand[key]!.withUnsafeMutableBufferPointer { p in
+                        first[key]!.withUnsafeMutableBufferPointer { m in
+                            second[key]!.withUnsafeMutableBufferPointer { v in
+                                gradient.withUnsafeBufferPointer { g in
+                                    reference.apply(constants, to: ParameterMemory(
+                                        name: key, shape: shape, parameter: p.baseAddress!, gradient: g.baseAddress!,
+                                        slots: [m.baseAddress!, v.baseAddress!]))
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            for key in shapes.keys {
+                XCTAssertEqual(parameters[key]!.scalars, byHand[key]!, "\(name): \(key)")
+                XCTAssertNotEqual(byHand[key]!, patternTensor(shapes[key]!, frequency: 0.3, amplitude: 1).scalars, "\(name): \(key) moved")
+            }
+        }
+        check({ Adam() }, "Adam")
+        check({ LazyAdam() }, "LazyAdam")
+        check({ AdamW(weightDecay: 0.1) }, "AdamW")
+    }
+
     func testConstantGradientMovesByTheLearningRate() {
         // Bias correction makes every step exactly lr · sign(g) for a constant gradient.
         var parameters = ["w": Tensor([1])]

@@ -63,6 +63,14 @@ public struct Adam: Optimizer {
         AdamArithmetic(beta1: beta1, beta2: beta2, epsilon: epsilon, stepSize: stepSize).updateDensely(memory)
     }
 
+    /// True: each element's update reads only that element.
+    public var updatesElementwise: Bool { true }
+
+    /// Adam's update of elements `elements`, on this thread.
+    public func apply(_ stepSize: Float, to memory: ParameterMemory, elements: Range<Int>) {
+        AdamArithmetic(beta1: beta1, beta2: beta2, epsilon: epsilon, stepSize: stepSize).update(memory, elements)
+    }
+
     /// `step`, `beta1_power`, `beta2_power`.
     public var scalarState: [String: Float] {
         ["step": Float(step), "beta1_power": beta1Power, "beta2_power": beta2Power]
@@ -121,6 +129,14 @@ public struct LazyAdam: Optimizer {
 
     /// Adam's update.
     public func apply(_ stepSize: Float, to memory: ParameterMemory) { adam.apply(stepSize, to: memory) }
+
+    /// True, as Adam's.
+    public var updatesElementwise: Bool { true }
+
+    /// Adam's update of elements `elements`, on this thread.
+    public func apply(_ stepSize: Float, to memory: ParameterMemory, elements: Range<Int>) {
+        adam.apply(stepSize, to: memory, elements: elements)
+    }
 
     /// Adam's scalars.
     public var scalarState: [String: Float] { adam.scalarState }

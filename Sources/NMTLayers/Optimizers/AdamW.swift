@@ -57,22 +57,29 @@ public struct AdamW: Optimizer {
         StepConstants(stepSize: adam.beginStep(learningRate: learningRate), decayFactor: 1 - learningRate * weightDecay)
     }
 
-    /// Decays the parameter (if it decays) and takes the Adam step, in one pass.
+    /// Decays the parameter (if it decays) and takes the Adam step, in one pass, on every
+    /// core.
     public func apply(_ constants: StepConstants, to memory: ParameterMemory) {
+        Parallel.forChunks(memory.count, costPerItem: 4) { apply(constants, to: memory, elements: $0) }
+    }
+
+    /// True: each element's update reads only that element.
+    public var updatesElementwise: Bool { true }
+
+    /// The decay and Adam step of elements `elements`, on this thread.
+    public func apply(_ constants: StepConstants, to memory: ParameterMemory, elements: Range<Int>) {
         let arithmetic = AdamArithmetic(
             beta1: adam.beta1, beta2: adam.beta2, epsilon: adam.epsilon, stepSize: constants.stepSize)
-        guard decaysVectors || memory.shape.count >= 2 else { return arithmetic.updateDensely(memory) }
+        guard decaysVectors || memory.shape.count >= 2 else { return arithmetic.update(memory, elements) }
         let p = memory.parameter, g = memory.gradient, m = memory.slots[0], v = memory.slots[1]
         let (beta1, beta2, epsilon) = (adam.beta1, adam.beta2, adam.epsilon)
         let (stepSize, decay) = (constants.stepSize, constants.decayFactor)
-        Parallel.forChunks(memory.count, costPerItem: 4) { range in
-            for i in range {
-                let mi = m[i] + (g[i] - m[i]) * (1 - beta1)
-                let vi = v[i] + (g[i] * g[i] - v[i]) * (1 - beta2)
-                m[i] = mi
-                v[i] = vi
-                p[i] = p[i] * decay - (mi * stepSize) / (vi.squareRoot() + epsilon)
-            }
+        for i in elements {
+            let mi = m[i] + (g[i] - m[i]) * (1 - beta1)
+            let vi = v[i] + (g[i] * g[i] - v[i]) * (1 - beta2)
+            m[i] = mi
+            v[i] = vi
+            p[i] = p[i] * decay - (mi * stepSize) / (vi.squareRoot() + epsilon)
         }
     }
 

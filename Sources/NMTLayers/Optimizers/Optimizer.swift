@@ -80,6 +80,17 @@ public protocol Optimizer: Sendable {
     mutating func beginStep(learningRate: Float) -> StepConstants
     /// Updates one parameter and its slots in place along its gradient.
     func apply(_ constants: StepConstants, to memory: ParameterMemory)
+    /// Whether each element's update reads only that element of the parameter, gradient
+    /// and slots, so that ``apply(_:to:elements:)`` may update any range on its own
+    /// (Adam's and AdamW's updates do; Adafactor's factored moments do not). The
+    /// host-side ``update(_:along:learningRate:)`` then cuts every parameter into blocks
+    /// and spreads them across the cores in one go, instead of one fork and join per
+    /// parameter. The default is false.
+    var updatesElementwise: Bool { get }
+    /// Updates elements `elements` of one parameter and its slots, on the calling thread:
+    /// the floats ``apply(_:to:)`` gives those elements. Called only when
+    /// ``updatesElementwise``.
+    func apply(_ constants: StepConstants, to memory: ParameterMemory, elements: Range<Int>)
     /// The scalars besides the slots that resuming needs (for example `step`).
     var scalarState: [String: Float] { get }
     /// Restores scalars saved from ``scalarState``.
@@ -89,6 +100,17 @@ public protocol Optimizer: Sendable {
 }
 
 extension Optimizer {
+    /// False: ``apply(_:to:)`` updates a whole parameter.
+    public var updatesElementwise: Bool { false }
+
+    /// Not called for an optimizer that does not update element-wise.
+    public func apply(_ constants: StepConstants, to memory: ParameterMemory, elements: Range<Int>) {
+        preconditionFailure("\(kind) does not update element-wise; call apply(_:to:) on whole parameters")
+    }
+
+    /// Elements per block of an element-wise update: a task for one core.
+    static var elementwiseBlockSize: Int { 1 << 14 }
+
     /// Applies one update to every parameter that has a gradient.
     ///
     /// - Parameters:
@@ -100,6 +122,8 @@ extension Optimizer {
         _ parameters: inout Parameters, along gradients: ParameterGradients, learningRate: Float
     ) {
         let constants = beginStep(learningRate: learningRate)
+        // For an element-wise update, every parameter's memory, updated after the visit.
+        var pending: [ParameterMemory] = []
         parameters.visitParameters { name, parameter in
             guard let gradient = gradients[name] else { return }
             precondition(
@@ -120,8 +144,22 @@ extension Optimizer {
             let memory = ParameterMemory(
                 name: name, shape: parameter.shape, parameter: parameter.uniqueStorage(),
                 gradient: UnsafePointer(gradient.buffer.pointer(as: Float.self)), slots: slotBuffers)
-            withExtendedLifetime((gradient, values)) { apply(constants, to: memory) }
+            if updatesElementwise {
+                pending.append(memory)
+            } else {
+                withExtendedLifetime((gradient, values)) { apply(constants, to: memory) }
+            }
             slotValues[name] = values
+        }
+        guard !pending.isEmpty else { return }
+        // The parameters stay in `parameters`, their slots in `slotValues` and the gradients
+        // in `gradients` (the caller's), the written ones uniquely held: the pointers stay valid.
+        let size = Self.elementwiseBlockSize
+        let blocks = pending.indices.flatMap { index in
+            stride(from: 0, to: pending[index].count, by: size).map { (index, $0..<min($0 + size, pending[index].count)) }
+        }
+        Parallel.forChunks(blocks.count, costPerItem: size * 4) { range in
+            for (index, elements) in blocks[range] { apply(constants, to: pending[index], elements: elements) }
         }
     }
 
