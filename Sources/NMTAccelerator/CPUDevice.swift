@@ -53,13 +53,23 @@ public final class CPUDevice: Device {
         var summaries: [StepSummary] = []
         for index in request.steps.indices {
             let step = request.firstStep + index
-            let (value, gradients) = try gradients(
-                of: model, parts: request.parts(ofStep: index, evenSplit: false), key: request.key(forStep: step),
-                group: request.group, loss: request.loss)
-            let rate = request.learningRate(step)
-            optimizer.update(&model, along: gradients, learningRate: rate)
-            summaries.append(
-                StepSummary(step: step, learningRate: rate, loss: value, gradientNorm: Self.globalNorm(gradients)))
+            let parts = try request.parts(ofStep: index, evenSplit: false)
+            let (key, rate) = (request.key(forStep: step), request.learningRate(step))
+            let value: Float, gradients: ParameterGradients
+            if replicas > 1, request.group.size == 1, parts.count == 1, parts[0].batch.sentenceCount > 0 {
+                // A process alone has nothing to exchange: the replicas' gradients are summed
+                // inside the update, block by block (the buffer's floats, one pass fewer).
+                let results = try replicaResults(of: model, part: parts[0], key: key, loss: request.loss)
+                var loss: Float = 0
+                for result in results { loss += result.loss * (parts[0].share * result.share) }
+                value = loss
+                gradients = optimizer.update(
+                    &model, alongSumOf: results.map { (parts[0].share * $0.share, $0.gradients) }, learningRate: rate)
+            } else {
+                (value, gradients) = try self.gradients(of: model, parts: parts, key: key, group: request.group, loss: request.loss)
+                optimizer.update(&model, along: gradients, learningRate: rate)
+            }
+            summaries.append(StepSummary(step: step, learningRate: rate, loss: value, gradientNorm: Self.globalNorm(gradients)))
         }
         return summaries
     }

@@ -101,6 +101,48 @@ final class OptimizerTests: XCTestCase {
         check({ AdamW(weightDecay: 0.1) }, "AdamW")
     }
 
+    /// Updating along a weighted sum of gradients (a device's replicas) gives the floats of
+    /// summing them into zeros, term by term, and updating along the sum: for Adam, whose
+    /// blocks sum and update in one pass, and Adafactor, which sums first. One term lacks a
+    /// parameter; a 40,000-element matrix spans three blocks.
+    func testUpdatingAlongASumEqualsSummingThenUpdating() {
+        func check<Update: Optimizer>(_ make: () -> Update) {
+            let shapes: [String: [Int]] = ["big": [200, 200], "small": [7, 3]]
+            let initial = shapes.mapValues { patternTensor($0, frequency: 0.3, amplitude: 1) }
+            var (fused, separate) = (initial, initial)
+            var (fusedOptimizer, separateOptimizer) = (make(), make())
+            for step in 0..<2 {
+                let terms: [(scale: Float, gradients: ParameterGradients)] = (0..<3).map { term in
+                    let present = term == 1 ? ["big"] : ["big", "small"]
+                    let values = Dictionary(uniqueKeysWithValues: present.map { name in
+                        (name, patternTensor(shapes[name]!, frequency: 0.7 + Double(step + term), amplitude: 0.1, phase: Double(term)))
+                    })
+                    return (Float(term + 1) / 7, gradients(values))
+                }
+                var expected: [String: [Float]] = [:]
+                for (name, shape) in shapes {
+                    var sum = [Float](repeating: 0, count: shape.reduce(1, *))
+                    for term in terms {
+                        guard let g = term.gradients[name]?.scalars else { continue }
+                        for i in sum.indices { sum[i] += g[i] * term.scale }
+                    }
+                    expected[name] = sum
+                }
+                let returned = fusedOptimizer.update(&fused, alongSumOf: terms, learningRate: 0.01)
+                let sums = Dictionary(uniqueKeysWithValues: shapes.map { ($0.key, Tensor(shape: $0.value, scalars: expected[$0.key]!)) })
+                separateOptimizer.update(&separate, along: gradients(sums), learningRate: 0.01)
+                for name in shapes.keys {
+                    XCTAssertEqual(returned[name]!.scalars.map(\.bitPattern), expected[name]!.map(\.bitPattern), "\(fusedOptimizer.kind): sum of \(name)")
+                    let differing = zip(fused[name]!.scalars, separate[name]!.scalars).filter { $0.bitPattern != $1.bitPattern }.count
+                    XCTAssertEqual(differing, 0, "\(fusedOptimizer.kind), step \(step): elements of \(name) differ")
+                }
+            }
+            XCTAssertNotEqual(fused["small"]!.scalars, initial["small"]!.scalars)
+        }
+        check { Adam() }
+        check { Adafactor() }
+    }
+
     func testConstantGradientMovesByTheLearningRate() {
         // Bias correction makes every step exactly lr · sign(g) for a constant gradient.
         var parameters = ["w": Tensor([1])]

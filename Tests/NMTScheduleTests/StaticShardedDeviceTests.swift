@@ -116,6 +116,36 @@ final class StaticShardedDeviceTests: XCTestCase {
         assertSameModel(four, one, "4 replicas, 1 sentence")
     }
 
+    /// A process alone sums its replicas' gradients inside the optimizer's update; that
+    /// gives the floats of summing them in the exchange buffer (`CPUDevice.gradients`) and
+    /// updating along the sum: weights, losses and gradient norms bit for bit, 2 and 3
+    /// replicas, two steps.
+    func testReplicasSummedInsideTheUpdateEqualTheExchangeBuffersSum() throws {
+        let batches = [try batch(3), try batch(4)]
+        for replicas in [2, 3] {
+            let device = CPUDevice(replicas: replicas)
+            let (trained, summaries) = try train(device, batches: [batches])
+            var model = try Transformer(configuration: cpuConfiguration, key: RandomKey(seed: 1))
+            var optimizer = Adam()
+            let request = TrainingRequest<Transformer, TransformerBatch>(
+                batches: batches, firstStep: 10, learningRate: { _ in 0.01 }, randomKey: RandomKey(seed: 2),
+                loss: { model, batch, context in model.loss(batch, context: context) })
+            for index in batches.indices {
+                let (loss, gradients) = try device.gradients(
+                    of: model, parts: request.parts(ofStep: index, evenSplit: false), key: request.key(forStep: 10 + index),
+                    loss: request.loss)
+                optimizer.update(&model, along: gradients, learningRate: 0.01)
+                XCTAssertEqual(summaries[index].loss.bitPattern, loss.bitPattern, "\(replicas) replicas, loss of step \(index)")
+                XCTAssertEqual(
+                    summaries[index].gradientNorm?.bitPattern, CPUDevice.globalNorm(gradients).bitPattern,
+                    "\(replicas) replicas, gradient norm of step \(index)")
+            }
+            for (x, y) in zip(trained.namedParameters, model.namedParameters) {
+                XCTAssertEqual(x.tensor.scalars.map(\.bitPattern), y.tensor.scalars.map(\.bitPattern), "\(replicas) replicas: \(x.name)")
+            }
+        }
+    }
+
     /// A compiled program replayed on new data computes exactly what eager execution does.
     func testCompiledStepsReplayExactlyAndCompileOncePerShape() throws {
         let batches = [try batch(8), try batch(9), try batch(10)].map { [$0] }

@@ -129,38 +129,125 @@ extension Optimizer {
             precondition(
                 gradient.shape == parameter.shape,
                 "Optimizer.update: gradient of \(name) is \(gradient.shape), the parameter \(parameter.shape)")
-            // Taken out of the dictionary so that the slot tensors are uniquely held and
-            // updated without a copy.
-            var values = slotValues.removeValue(forKey: name) ?? [:]
-            var slotBuffers: [UnsafeMutablePointer<Float>] = []
-            for slot in slots(forParameterShape: parameter.shape) {
-                var tensor = values.removeValue(forKey: slot.name) ?? Tensor.zeros(slot.shape)
-                precondition(
-                    tensor.shape == slot.shape,
-                    "Optimizer.update: slot \(slot.name) of \(name) is \(tensor.shape), expected \(slot.shape)")
-                slotBuffers.append(tensor.uniqueStorage())
-                values[slot.name] = tensor
-            }
-            let memory = ParameterMemory(
-                name: name, shape: parameter.shape, parameter: parameter.uniqueStorage(),
-                gradient: UnsafePointer(gradient.buffer.pointer(as: Float.self)), slots: slotBuffers)
+            let memory = self.memory(of: name, &parameter, gradient: UnsafePointer(gradient.buffer.pointer(as: Float.self)))
             if updatesElementwise {
                 pending.append(memory)
             } else {
-                withExtendedLifetime((gradient, values)) { apply(constants, to: memory) }
+                withExtendedLifetime(gradient) { apply(constants, to: memory) }
             }
-            slotValues[name] = values
         }
-        guard !pending.isEmpty else { return }
         // The parameters stay in `parameters`, their slots in `slotValues` and the gradients
         // in `gradients` (the caller's), the written ones uniquely held: the pointers stay valid.
-        let size = Self.elementwiseBlockSize
-        let blocks = pending.indices.flatMap { index in
-            stride(from: 0, to: pending[index].count, by: size).map { (index, $0..<min($0 + size, pending[index].count)) }
-        }
-        Parallel.forChunks(blocks.count, costPerItem: size * 4) { range in
+        let blocks = Self.elementwiseBlocks(pending)
+        Parallel.forChunks(blocks.count, costPerItem: Self.elementwiseBlockSize * 4) { range in
             for (index, elements) in blocks[range] { apply(constants, to: pending[index], elements: elements) }
         }
+    }
+
+    /// Applies one update along the weighted sum of several gradients, and returns that
+    /// sum: how a device whose replicas each computed a part of the step's gradient
+    /// updates, with nothing to exchange.
+    ///
+    /// The gradient of each parameter is `Σ scale · gradient` over `terms` in order, from
+    /// +0 (zeros where no term has one): the floats of adding each term into a zeroed
+    /// buffer and updating along the buffer. For an element-wise optimizer
+    /// (``updatesElementwise``) each block of a parameter is summed and updated at once,
+    /// across the cores in one fork and join, so the update reads the sum from cache
+    /// instead of in another pass over memory; otherwise the sum comes first, then
+    /// ``update(_:along:learningRate:)``.
+    ///
+    /// - Parameters:
+    ///   - parameters: the model, updated in place.
+    ///   - terms: the gradients and their weights (for replicas, each part's share).
+    ///   - learningRate: this step's rate.
+    /// - Returns: the summed gradients (for the step's gradient norm).
+    @discardableResult
+    public mutating func update<Parameters: ParameterContainer>(
+        _ parameters: inout Parameters, alongSumOf terms: [(scale: Float, gradients: ParameterGradients)],
+        learningRate: Float
+    ) -> ParameterGradients {
+        var names: [String] = []
+        var sums: [String: Tensor] = [:]
+        // Per parameter: where its sum goes and each term's gradient and weight.
+        var summed: [(sum: UnsafeMutablePointer<Float>, sources: [(UnsafePointer<Float>, Float)])] = []
+        var pending: [ParameterMemory] = []
+        let elementwise = updatesElementwise
+        let constants = elementwise ? beginStep(learningRate: learningRate) : nil
+        parameters.visitParameters { name, parameter in
+            let sum = Tensor(shape: parameter.shape, buffer: KernelBuffer(capacity: parameter.scalarCount, of: Float.self))
+            let sources = terms.compactMap { term -> (UnsafePointer<Float>, Float)? in
+                guard let gradient = term.gradients[name] else { return nil }
+                precondition(
+                    gradient.shape == parameter.shape,
+                    "Optimizer.update: gradient of \(name) is \(gradient.shape), the parameter \(parameter.shape)")
+                return (UnsafePointer(gradient.buffer.pointer(as: Float.self)), term.scale)
+            }
+            let pointer = sum.buffer.pointer(as: Float.self)
+            names.append(name)
+            sums[name] = sum
+            summed.append((pointer, sources))
+            if elementwise { pending.append(memory(of: name, &parameter, gradient: UnsafePointer(pointer))) }
+        }
+        // Zero, then each term in order: one block's floats, whichever thread sums it.
+        func sumBlock(_ index: Int, _ elements: Range<Int>) {
+            let sum = summed[index].sum
+            for i in elements { sum[i] = 0 }
+            for (source, scale) in summed[index].sources {
+                for i in elements { sum[i] += source[i] * scale }
+            }
+        }
+        let size = Self.elementwiseBlockSize
+        withExtendedLifetime(terms) {
+            if let constants {
+                let blocks = Self.elementwiseBlocks(pending)
+                Parallel.forChunks(blocks.count, costPerItem: size * (4 + terms.count)) { range in
+                    for (index, elements) in blocks[range] {
+                        sumBlock(index, elements)
+                        apply(constants, to: pending[index], elements: elements)
+                    }
+                }
+            } else {
+                let blocks = summed.indices.flatMap { index in
+                    let count = sums[names[index]]!.scalarCount
+                    return stride(from: 0, to: count, by: size).map { (index, $0..<min($0 + size, count)) }
+                }
+                Parallel.forChunks(blocks.count, costPerItem: size * terms.count) { range in
+                    for (index, elements) in blocks[range] { sumBlock(index, elements) }
+                }
+            }
+        }
+        let gradients = ParameterGradients(names: names, tensors: sums)
+        if !elementwise { update(&parameters, along: gradients, learningRate: learningRate) }
+        return gradients
+    }
+
+    /// Blocks of ``elementwiseBlockSize`` elements of each parameter: (its index, the range).
+    static func elementwiseBlocks(_ memories: [ParameterMemory]) -> [(Int, Range<Int>)] {
+        memories.indices.flatMap { index in
+            stride(from: 0, to: memories[index].count, by: elementwiseBlockSize).map {
+                (index, $0..<min($0 + elementwiseBlockSize, memories[index].count))
+            }
+        }
+    }
+
+    /// The memory of parameter `name`'s update with its gradient at `gradient`: the
+    /// parameter's storage and its slots (zeros for a parameter not updated before), each
+    /// made uniquely held so that the update writes them without a copy.
+    mutating func memory(of name: String, _ parameter: inout Tensor, gradient: UnsafePointer<Float>) -> ParameterMemory {
+        // Taken out of the dictionary so that the slot tensors are uniquely held.
+        var values = slotValues.removeValue(forKey: name) ?? [:]
+        var slotBuffers: [UnsafeMutablePointer<Float>] = []
+        for slot in slots(forParameterShape: parameter.shape) {
+            var tensor = values.removeValue(forKey: slot.name) ?? Tensor.zeros(slot.shape)
+            precondition(
+                tensor.shape == slot.shape,
+                "Optimizer.update: slot \(slot.name) of \(name) is \(tensor.shape), expected \(slot.shape)")
+            slotBuffers.append(tensor.uniqueStorage())
+            values[slot.name] = tensor
+        }
+        slotValues[name] = values
+        return ParameterMemory(
+            name: name, shape: parameter.shape, parameter: parameter.uniqueStorage(), gradient: gradient, slots: slotBuffers)
     }
 
     /// Everything needed to resume: each slot as `SLOT/NAME` (Adam's `m/NAME` and
