@@ -13,7 +13,7 @@ import NMTTensor
 /// run concurrently, one thread each, and their weighted gradients are summed in replica
 /// order: the small products of a small model keep a core busy each, where splitting them
 /// across cores loses time to hand-offs. A process alone sums them inside the optimizer's
-/// update (``Optimizer/update(_:alongSumOf:learningRate:)``); with several processes or
+/// update (`Optimizer.update(_:alongSumOf:learningRate:)`); with several processes or
 /// micro-batches, in the exchange buffer first. Both give the same floats. Dropout draws each example's mask from its
 /// position in the batch and each part counts by its share of the batch's loss weight, so
 /// every replica count computes the same mathematics (equal to rounding, and bit for bit
