@@ -60,8 +60,8 @@ public struct FeedForward: Layer, Sendable {
     /// `reluDropout(activation(filter(x)))`; the filter's bias and ReLU and the dropout run
     /// fused when the filter is the usual bias + ReLU layer (the same floats either way).
     private func filteredAndDropped(_ x: Tensor, rows: IndexTensor?, rowsPerExample: Int, context: ForwardContext) -> Tensor {
-        // An int8 or packed filter adds its bias in its own kernel.
-        guard filter.usesReLU, let bias = filter.bias, filter.int8 == nil, filter.packed == nil else {
+        // An int8 filter adds its bias and applies ReLU in its own kernel.
+        guard filter.usesReLU, let bias = filter.bias, filter.int8 == nil else {
             let filtered: Tensor
             switch activation {
             case .relu: filtered = filter(x)

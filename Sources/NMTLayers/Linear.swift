@@ -13,10 +13,6 @@ public struct Linear: Layer, Sendable {
     /// with it (`Tensor.matmul(_:int8:addingRow:relu:)`, no gradient) instead of
     /// ``kernel``. Visiting the parameters clears it, since a visitor may change the kernel.
     public var int8: Int8Matrix?
-    /// The kernel packed for products of few rows (decoding steps), or nil: when set, the
-    /// layer multiplies with it (`Tensor.matmul(_:packed:addingRow:)`, no gradient) instead
-    /// of ``kernel``. Visiting the parameters clears it, as it does ``int8``.
-    public var packed: PackedMatrix?
 
     /// Creates a layer with the reference initialization: kernel from fan_avg variance
     /// scaling (gain 1), bias zeros.
@@ -29,7 +25,6 @@ public struct Linear: Layer, Sendable {
     /// Visits `kernel` and, if present, `bias`.
     public mutating func visitParameters(_ body: (String, inout Tensor) throws -> Void) rethrows {
         int8 = nil
-        packed = nil
         try body("kernel", &kernel)
         if bias != nil { try body("bias", &bias!) }
     }
@@ -40,10 +35,6 @@ public struct Linear: Layer, Sendable {
     /// Applies the layer to [..., in], giving [..., out].
     public func callAsFunction(_ x: Tensor) -> Tensor {
         if let int8 { return Tensor.matmul(x, int8: int8, addingRow: bias, relu: usesReLU) }
-        if let packed {
-            let y = Tensor.matmul(x, packed: packed, addingRow: bias)
-            return usesReLU ? y.relu() : y
-        }
         var y = x.matmul(kernel)
         if let bias { y = y + bias }
         return usesReLU ? y.relu() : y

@@ -132,44 +132,6 @@ final class DecodingTests: XCTestCase {
         }
     }
 
-    /// Decoding packs the decoder's projections whose input is at most the width limit
-    /// (here all: hidden 8, filter 12); a step with them gives the logits of a step with
-    /// the plain products, to the decoding tolerance (another product order on some
-    /// CPUs). Visiting the parameters clears the packing; int8 models keep their own.
-    func testPackedDecoderLayersGiveThePlainStepsLogits() throws {
-        let model = try Transformer(configuration: configuration, key: RandomKey(seed: 3))
-        let layers = try XCTUnwrap(model.packedDecoderLayers())
-        XCTAssertEqual(layers.count, 2)
-        for layer in layers {
-            let projections = [
-                layer.selfAttention.query, layer.selfAttention.key, layer.selfAttention.value, layer.selfAttention.output,
-                layer.encoderDecoderAttention.query, layer.encoderDecoderAttention.output,
-                layer.feedForward.filter, layer.feedForward.output,
-            ]
-            XCTAssertTrue(projections.allSatisfy { $0.packed != nil })
-        }
-        var visited = layers[0]
-        visited.visitParameters { _, _ in }
-        XCTAssertNil(visited.feedForward.filter.packed, "a visitor may change the kernel")
-        XCTAssertNil(try model.int8Quantized().packedDecoderLayers())
-
-        var packed = model.decoderCache(for: inputs, copies: 1, plan: .dynamicShapes)
-        XCTAssertNotNil(packed.decoderLayers)
-        let (outputs, bias) = model.encode(inputs, context: .inference(plan: .dynamicShapes))
-        let attentions = model.decoder.layers.map(\.encoderDecoderAttention)
-        var plain = DecoderCache(
-            encoderKeys: attentions.map { $0.key(outputs) }, encoderValues: attentions.map { $0.value(outputs) },
-            encoderDecoderBias: bias, rowsPerSentence: 1)
-        let timing = ModelUtilities.positionalEncoding(length: 4, hiddenSize: 8)
-        var last = IndexTensor([0, 0])
-        for step in 0..<4 {
-            let a = model.decodeStep(last, step: step, cache: &packed, timingSignal: timing, plan: .dynamicShapes)
-            let b = model.decodeStep(last, step: step, cache: &plain, timingSignal: timing, plan: .dynamicShapes)
-            assertClose(a, b, absoluteTolerance: decodingScoreTolerance, relativeTolerance: decodingScoreTolerance, "step \(step)")
-            last = IndexTensor([Int32(2 + step), Int32(7 - step)])
-        }
-    }
-
     func testTranslationScoreEqualsTeacherForcedLogProbability() throws {
         let model = try Transformer(configuration: configuration, key: RandomKey(seed: 4))
         let decoded = model.translate(inputs, beamSize: 4, alpha: 0.6, extraDecodeLength: 6)

@@ -28,15 +28,12 @@ public struct DecoderCache: BeamSearchCache, Sendable {
     /// The model's logits projection packed once for the batch's steps, or nil when the
     /// steps use BLAS (see ``Transformer/packedOutputWeights()``).
     public let outputWeights: PackedMatrix?
-    /// The decoder layers with their projections packed once for the batch's steps, or
-    /// nil when the steps use the model's (see ``Transformer/packedDecoderLayers()``).
-    public let decoderLayers: [DecoderLayer]?
 
     /// A cache with empty self-attention keys and values for `rowsPerSentence` rows per
     /// sentence of the encoder-side tensors, and the packed logits projection, if any.
     public init(
         encoderKeys: [Tensor], encoderValues: [Tensor], encoderDecoderBias: Tensor, rowsPerSentence: Int,
-        outputWeights: PackedMatrix? = nil, decoderLayers: [DecoderLayer]? = nil
+        outputWeights: PackedMatrix? = nil
     ) {
         precondition(
             encoderKeys.count == encoderValues.count && rowsPerSentence > 0 && encoderKeys.allSatisfy { $0.rank == 3 },
@@ -48,7 +45,6 @@ public struct DecoderCache: BeamSearchCache, Sendable {
         self.encoderDecoderBias = encoderDecoderBias
         self.rowsPerSentence = rowsPerSentence
         self.outputWeights = outputWeights
-        self.decoderLayers = decoderLayers
     }
 
     /// Rows the next step decodes.
@@ -138,30 +134,6 @@ extension Transformer {
         return PackedMatrix(transposing: outputProjection ?? embedding.weights)
     }
 
-    /// The decoder layers with every projection whose input is at most
-    /// ``packedLogitsMaximumHiddenSize`` wide packed (`Linear.packed`), for the steps of
-    /// one decoded batch; nil for an int8 model, whose layers have their own products.
-    /// Up to that depth the packed product's floats are OpenBLAS's, as for the logits.
-    public func packedDecoderLayers() -> [DecoderLayer]? {
-        guard int8Logits == nil else { return nil }
-        func pack(_ layer: inout Linear) {
-            guard layer.kernel.shape[0] <= Self.packedLogitsMaximumHiddenSize else { return }
-            layer.packed = PackedMatrix(transposing: layer.kernel.transposed())
-        }
-        return decoder.layers.map { original in
-            var layer = original
-            for attention in [\DecoderLayer.selfAttention, \DecoderLayer.encoderDecoderAttention] {
-                pack(&layer[keyPath: attention].query)
-                pack(&layer[keyPath: attention].output)
-            }
-            pack(&layer.selfAttention.key)
-            pack(&layer.selfAttention.value)
-            pack(&layer.feedForward.filter)
-            pack(&layer.feedForward.output)
-            return layer
-        }
-    }
-
     /// Encodes `inputs` and prepares an empty decoder cache for `copies` rows (beams) per
     /// sentence, with every layer's encoder-decoder keys and values projected once and the
     /// logits projection packed once (``packedOutputWeights()``).
@@ -170,8 +142,7 @@ extension Transformer {
         let attentions = decoder.layers.map(\.encoderDecoderAttention)
         return DecoderCache(
             encoderKeys: attentions.map { $0.key(outputs) }, encoderValues: attentions.map { $0.value(outputs) },
-            encoderDecoderBias: bias, rowsPerSentence: copies, outputWeights: packedOutputWeights(),
-            decoderLayers: packedDecoderLayers())
+            encoderDecoderBias: bias, rowsPerSentence: copies, outputWeights: packedOutputWeights())
     }
 
     /// One incremental decoding step: logits [rows, V] for the next token after `lastIDs`
@@ -195,9 +166,8 @@ extension Transformer {
         var y = embedded + timingSignal.slice(alongAxis: 0, step..<(step + 1))
         let selfAttentionBias = Tensor.zeros([1, 1, 1, step + 1])
         let (keys, values, bias) = (cache.encoderKeys, cache.encoderValues, cache.encoderDecoderBias)
-        let layers = cache.decoderLayers ?? decoder.layers
         cache.step { i, layerCache, selection in
-            y = layers[i].decodeStep(
+            y = decoder.layers[i].decodeStep(
                 y, selfAttentionBias: selfAttentionBias, cache: &layerCache, selectingRows: selection,
                 encoderKeys: keys[i], encoderValues: values[i], encoderDecoderBias: bias, context: context)
         }
