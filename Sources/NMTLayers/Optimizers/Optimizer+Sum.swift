@@ -47,22 +47,13 @@ extension Optimizer {
             summed.append((pointer, parameter.scalarCount, sources))
             if elementwise { pending.append(memory(of: name, &parameter, gradient: UnsafePointer(pointer))) }
         }
-        // From +0, each term in order: one block's floats, whichever thread sums it. One and
-        // two terms (a process's replicas on 2 cores) in one pass over the block.
+        // From +0, each term in order: one block's floats, whichever thread sums it. The
+        // block stays in cache between the terms' passes.
         func sumBlock(_ index: Int, _ elements: Range<Int>) {
             let (sum, _, sources) = summed[index]
-            switch sources.count {
-            case 1:
-                let (a, scaleA) = sources[0]
-                for i in elements { sum[i] = 0 + a[i] * scaleA }
-            case 2:
-                let ((a, scaleA), (b, scaleB)) = (sources[0], sources[1])
-                for i in elements { sum[i] = (0 + a[i] * scaleA) + b[i] * scaleB }
-            default:
-                for i in elements { sum[i] = 0 }
-                for (source, scale) in sources {
-                    for i in elements { sum[i] += source[i] * scale }
-                }
+            for i in elements { sum[i] = 0 }
+            for (source, scale) in sources {
+                for i in elements { sum[i] += source[i] * scale }
             }
         }
         let blocks = Self.elementwiseBlocks(counts: summed.map(\.count))
