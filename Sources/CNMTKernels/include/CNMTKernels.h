@@ -165,6 +165,18 @@ void nmt_panel_matmul(
     const float *a, size_t m, size_t k, const float *packed, size_t n, const float *bias, float *c, size_t panel_begin,
     size_t panel_end);
 
+/// A batch of small products (small_matmul.c): for each index in [first, last) of an
+/// (outer, inner) batch (o = index / inner, i = index % inner), C = alpha · A · op(B) with
+/// A at a + o·strides[0] + i·strides[1] ([rows, depth], row stride lda), B at
+/// b + o·strides[2] + i·strides[3] ([depth, columns] at row stride ldb, or [columns, depth]
+/// when `b_transposed`) and C at c + o·strides[4] + i·strides[5] ([rows, columns], row
+/// stride ldc). Output (r, j) is alpha times one chain of fused multiply-adds over the
+/// depth in order from +0: the same bits at every width and on every CPU.
+void nmt_small_matmul(
+    size_t rows, size_t columns, size_t depth, int b_transposed, float alpha, const float *a, size_t lda,
+    const float *b, size_t ldb, float *c, size_t ldc, size_t inner, const ptrdiff_t strides[6], size_t first,
+    size_t last);
+
 /// ``nmt_panel_matmul`` writing the columns of panels [panel_begin, panel_end) to `c` at
 /// row stride `ldc`: c[r·ldc + j] holds output column panel_begin·16 + j.
 void nmt_panel_matmul_into(

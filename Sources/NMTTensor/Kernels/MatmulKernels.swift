@@ -1,4 +1,5 @@
 import CNMTBLAS
+import CNMTKernels
 
 /// One matrix product C = alpha * op(A) * op(B) + beta * C, or a two-level batch of them
 /// at strided offsets (used for attention heads, read straight out of [B, L, N*d] rows
@@ -14,6 +15,9 @@ struct GemmDescriptor {
     var strideA: (outer: Int, inner: Int) = (0, 0)
     var strideB: (outer: Int, inner: Int) = (0, 0)
     var strideC: (outer: Int, inner: Int) = (0, 0)
+    /// Whether a batch of products with few rows may skip BLAS for ``MatmulKernels/smallRowsProduct(_:_:_:_:)``:
+    /// attention while decoding, where BLAS's per-call costs outweigh the arithmetic.
+    var allowsSmallRowsKernel = false
 
     /// A plain row-major product of op(A) [m, k] and op(B) [k, n] into C [m, n].
     init(m: Int, n: Int, k: Int, transposeA: Bool, transposeB: Bool) {
@@ -32,8 +36,17 @@ enum MatmulKernels {
     /// Products up to this many multiply-adds count as small (see ``gemm(_:_:_:_:)``).
     static let smallProductFlops = 1 << 20
 
-    /// Runs every product of the batch with `cblas_sgemm`.
+    /// The most rows a product may have to go to ``smallRowsProduct(_:_:_:_:)``: a decoding
+    /// step's attention has one query row per beam, or a sentence's beams together.
+    static let smallRowsLimit = 8
+
+    /// Runs every product of the batch with `cblas_sgemm`, or, where the descriptor allows
+    /// it and every product is small enough, with ``smallRowsProduct(_:_:_:_:)``.
     static func gemm(_ d: GemmDescriptor, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>) {
+        if d.allowsSmallRowsKernel && d.m <= smallRowsLimit && !d.transposeA && d.beta == 0 {
+            smallRowsProduct(d, a, b, c)
+            return
+        }
         if d.k == 0 {
             // BLAS leaves C untouched when k == 0; the mathematical product is zero.
             for o in 0..<d.batch.outer {
@@ -71,6 +84,26 @@ enum MatmulKernels {
                         sgemm(d, pa, pb, pc, rows: splitRows ? range : 0..<d.m, columns: splitRows ? 0..<d.n : range)
                     }
                 }
+            }
+        }
+    }
+
+    /// Every product of the batch by `nmt_small_matmul`: each output is alpha times one chain
+    /// of fused multiply-adds over k in order (the same bits on every CPU), with no
+    /// per-product call into BLAS. For at most ``smallRowsLimit`` rows, A not transposed and
+    /// beta 0 (and k 0 gives zeros, as the mathematical product).
+    static func smallRowsProduct(
+        _ d: GemmDescriptor, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>
+    ) {
+        let count = d.batch.outer * d.batch.inner
+        let strides = [d.strideA.outer, d.strideA.inner, d.strideB.outer, d.strideB.inner, d.strideC.outer, d.strideC.inner]
+        let work = UnsafeSendable((a, b, c))
+        strides.withUnsafeBufferPointer { strides in
+            let shared = UnsafeSendable(strides.baseAddress!)
+            Parallel.forChunks(count, costPerItem: d.m * d.n * max(d.k, 1)) { range in
+                nmt_small_matmul(
+                    d.m, d.n, d.k, d.transposeB ? 1 : 0, d.alpha, work.value.0, d.lda, work.value.1, d.ldb, work.value.2, d.ldc,
+                    d.batch.inner, shared.value, range.lowerBound, range.upperBound)
             }
         }
     }

@@ -2,8 +2,15 @@
 
 extension Tensor {
     /// Launches one (batched) GEMM writing a fresh tensor of `outShape`; no gradient.
-    static func gemm(_ name: StaticString, _ a: Tensor, _ b: Tensor, outShape: [Int], _ d: GemmDescriptor) -> Tensor {
+    /// Attention products (`smallRows`) skip BLAS for few rows when nothing is differentiated:
+    /// the decoding steps' attention (see ``MatmulKernels/smallRowsProduct(_:_:_:_:)``);
+    /// training keeps BLAS's floats.
+    static func gemm(_ name: StaticString, _ a: Tensor, _ b: Tensor, outShape: [Int], _ d: GemmDescriptor, smallRows: Bool = false)
+        -> Tensor
+    {
         let tape = GradientTape.common([a, b], op: name)
+        var d = d
+        d.allowsSmallRowsKernel = smallRows && tape == nil
         let out = Tensor(uninitializedShape: outShape, tape: tape)
         KernelDispatch.run(
             KernelLaunch(name, inputs: [a.buffer, b.buffer], outputs: [out.buffer]) { args in
@@ -120,7 +127,7 @@ extension Tensor {
         d.strideB = (lk * hidden, depth)
         d.strideC = scoresLayout
         d.alpha = scale
-        let out = gemm("mha_scores", q, k, outShape: [b, heads, lq, lk], d)
+        let out = gemm("mha_scores", q, k, outShape: [b, heads, lq, lk], d, smallRows: true)
         return out.withGradient(of: [q, k]) { g in
             // dQ_h = scale · dS_h · K_h
             var dq = GemmDescriptor(m: lq, n: depth, k: lk, transposeA: false, transposeB: false)
@@ -160,7 +167,7 @@ extension Tensor {
         (d.lda, d.ldb, d.ldc) = (lk, hidden, hidden)
         d.batch = (b, heads)
         (d.strideA, d.strideB, d.strideC) = (weightsLayout, (lk * hidden, depth), (lq * hidden, depth))
-        let out = gemm("mha_combine", w, v, outShape: [b, lq, hidden], d)
+        let out = gemm("mha_combine", w, v, outShape: [b, lq, hidden], d, smallRows: true)
         return out.withGradient(of: [w, v]) { g in
             // dW_h = dO_h · V_hᵀ
             var dw = GemmDescriptor(m: lq, n: lk, k: depth, transposeA: false, transposeB: true)

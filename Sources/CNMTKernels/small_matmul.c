@@ -1,0 +1,206 @@
+// Batches of products with a handful of rows: attention while decoding, where each beam's
+// query (or each sentence's beams) meets its own keys and values. A decoding step of the
+// main job's model makes about 3,800 such products, each a few hundred multiply-adds;
+// through `cblas_sgemm` one call each, the calls' fixed costs (argument checks, packing,
+// buffer set-up) outweighed the arithmetic.
+//
+// Each output is one chain of fused multiply-adds over the depth, in order, from +0, then
+// times alpha: c = alpha · fma(a[k-1], b[k-1], … fma(a[0], b[0], +0)). A fused multiply-add
+// rounds once in a vector lane as in `fmaf`, so every width gives the same bits on every
+// CPU. OpenBLAS 0.3.21's SkylakeX and Cooperlake kernels compute the attention products of
+// depth 16 in this order (the same bits, checked for 1 to 8 rows and 1 to 130 keys); other
+// kernels and depths may round differently, within the usual reordering of a dot product.
+#include "dispatch.h"
+
+/// One product, portable: rows × columns outputs, B read as [depth, columns] (b_transposed
+/// 0) or [columns, depth] (1).
+static void small_product_portable(
+    size_t rows, size_t columns, size_t depth, int b_transposed, float alpha, const float *a, size_t lda,
+    const float *b, size_t ldb, float *c, size_t ldc, size_t first_column) {
+    for (size_t r = 0; r < rows; r++) {
+        for (size_t j = first_column; j < columns; j++) {
+            float sum = 0.0f;
+            for (size_t i = 0; i < depth; i++) {
+                const float w = b_transposed ? b[j * ldb + i] : b[i * ldb + j];
+                sum = fmaf(a[r * lda + i], w, sum);
+            }
+            c[r * ldc + j] = alpha * sum;
+        }
+    }
+}
+
+#if NMT_X86
+// Up to 8 rows share each vector of B: 8 accumulators, B's vectors and a broadcast fit the
+// registers. `rows` is a constant after inlining, so the accumulators stay in registers.
+#define NMT_SMALL_ROWS 8
+
+/// Transposes the 16 × 16 floats of `v` in place: v[i] lane j becomes v[j] lane i.
+NMT_AVX512 __attribute__((always_inline)) static inline void transpose16(__m512 v[16]) {
+    __m512 t[16];
+    for (int i = 0; i < 16; i += 2) {
+        t[i] = _mm512_unpacklo_ps(v[i], v[i + 1]);
+        t[i + 1] = _mm512_unpackhi_ps(v[i], v[i + 1]);
+    }
+    for (int i = 0; i < 16; i += 4) {
+        for (int h = 0; h < 2; h++) {
+            const __m512d a = _mm512_castps_pd(t[i + h]), b = _mm512_castps_pd(t[i + 2 + h]);
+            v[i + h] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, b));
+            v[i + 2 + h] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, b));
+        }
+    }
+    // v[4g + e] now holds, in its 128-bit block k, rows 4g..4g+3 of column 4k + order[e].
+    static const int order[4] = {0, 2, 1, 3};
+    for (int g = 0; g < 4; g += 2) {
+        for (int e = 0; e < 4; e++) {
+            const __m512 a = v[4 * g + e], b = v[4 * (g + 1) + e];
+            t[4 * g + e] = _mm512_shuffle_f32x4(a, b, 0x88);        // blocks 0 and 2 of a, then of b
+            t[4 * (g + 1) + e] = _mm512_shuffle_f32x4(a, b, 0xDD);  // blocks 1 and 3
+        }
+    }
+    for (int e = 0; e < 4; e++) {
+        for (int h = 0; h < 2; h++) {
+            const __m512 a = t[e + 4 * h], b = t[8 + e + 4 * h];
+            v[order[e] + 4 * h] = _mm512_shuffle_f32x4(a, b, 0x88);
+            v[order[e] + 8 + 4 * h] = _mm512_shuffle_f32x4(a, b, 0xDD);
+        }
+    }
+}
+
+NMT_AVX512 __attribute__((always_inline)) static inline void small_rows512(
+    const size_t rows, size_t columns, size_t depth, int b_transposed, float alpha, const float *x, size_t lda,
+    const float *b, size_t ldb, float *c, size_t ldc) {
+    const __m512 scale = _mm512_set1_ps(alpha);
+    for (size_t j = 0; j < columns; j += 16) {
+        const size_t width = columns - j < 16 ? columns - j : 16;
+        const __mmask16 mask = nmt_tail16(width);
+        __m512 sum[NMT_SMALL_ROWS];
+        for (size_t q = 0; q < rows; q++) sum[q] = _mm512_setzero_ps();
+        if (b_transposed) {
+            // 16 rows of B (16 outputs) at a time, 16 deep, transposed in registers so that
+            // lane l of w[i] is B's row j + l at depth i.
+            for (size_t i0 = 0; i0 < depth; i0 += 16) {
+                const __mmask16 deep = nmt_tail16(depth - i0);
+                __m512 w[16];
+                for (size_t l = 0; l < 16; l++)
+                    w[l] = l < width ? _mm512_maskz_loadu_ps(deep, b + (j + l) * ldb + i0) : _mm512_setzero_ps();
+                transpose16(w);
+                const size_t count = depth - i0 < 16 ? depth - i0 : 16;
+                for (size_t i = 0; i < count; i++) {
+                    for (size_t q = 0; q < rows; q++)
+                        sum[q] = _mm512_fmadd_ps(_mm512_set1_ps(x[q * lda + i0 + i]), w[i], sum[q]);
+                }
+            }
+        } else {
+            for (size_t i = 0; i < depth; i++) {
+                const __m512 w = _mm512_maskz_loadu_ps(mask, b + i * ldb + j);
+                for (size_t q = 0; q < rows; q++) sum[q] = _mm512_fmadd_ps(_mm512_set1_ps(x[q * lda + i]), w, sum[q]);
+            }
+        }
+        for (size_t q = 0; q < rows; q++) _mm512_mask_storeu_ps(c + q * ldc + j, mask, _mm512_mul_ps(scale, sum[q]));
+    }
+}
+
+NMT_AVX512 static void small_product512(
+    size_t rows, size_t columns, size_t depth, int b_transposed, float alpha, const float *a, size_t lda,
+    const float *b, size_t ldb, float *c, size_t ldc) {
+    for (size_t r = 0; r < rows; r += NMT_SMALL_ROWS) {
+        const float *x = a + r * lda;
+        float *out = c + r * ldc;
+        switch (rows - r < NMT_SMALL_ROWS ? rows - r : NMT_SMALL_ROWS) {
+        case 1: small_rows512(1, columns, depth, b_transposed, alpha, x, lda, b, ldb, out, ldc); break;
+        case 2: small_rows512(2, columns, depth, b_transposed, alpha, x, lda, b, ldb, out, ldc); break;
+        case 3: small_rows512(3, columns, depth, b_transposed, alpha, x, lda, b, ldb, out, ldc); break;
+        case 4: small_rows512(4, columns, depth, b_transposed, alpha, x, lda, b, ldb, out, ldc); break;
+        case 5: small_rows512(5, columns, depth, b_transposed, alpha, x, lda, b, ldb, out, ldc); break;
+        case 6: small_rows512(6, columns, depth, b_transposed, alpha, x, lda, b, ldb, out, ldc); break;
+        case 7: small_rows512(7, columns, depth, b_transposed, alpha, x, lda, b, ldb, out, ldc); break;
+        default: small_rows512(8, columns, depth, b_transposed, alpha, x, lda, b, ldb, out, ldc); break;
+        }
+    }
+}
+
+/// Transposes the 8 × 8 floats of `v` in place.
+NMT_AVX2 __attribute__((always_inline)) static inline void transpose8(__m256 v[8]) {
+    __m256 t[8], u[8];
+    for (int i = 0; i < 8; i += 2) {
+        t[i] = _mm256_unpacklo_ps(v[i], v[i + 1]);
+        t[i + 1] = _mm256_unpackhi_ps(v[i], v[i + 1]);
+    }
+    for (int i = 0; i < 8; i += 4) {
+        u[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);
+        u[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xEE);
+        u[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+        u[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
+    }
+    for (int i = 0; i < 4; i++) {
+        v[i] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x20);
+        v[i + 4] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x31);
+    }
+}
+
+NMT_AVX2 static void small_product256(
+    size_t rows, size_t columns, size_t depth, int b_transposed, float alpha, const float *a, size_t lda,
+    const float *b, size_t ldb, float *c, size_t ldc) {
+    const __m256 scale = _mm256_set1_ps(alpha);
+    const size_t whole = columns - columns % 8, whole_depth = depth - depth % 8;
+    for (size_t r0 = 0; r0 < rows; r0 += NMT_SMALL_ROWS) {
+        const size_t block = rows - r0 < NMT_SMALL_ROWS ? rows - r0 : NMT_SMALL_ROWS;
+        const float *x = a + r0 * lda;
+        for (size_t j = 0; j < whole; j += 8) {
+            __m256 sum[NMT_SMALL_ROWS];
+            for (size_t q = 0; q < block; q++) sum[q] = _mm256_setzero_ps();
+            if (b_transposed) {
+                size_t i0 = 0;
+                for (; i0 < whole_depth; i0 += 8) {
+                    __m256 w[8];
+                    for (size_t l = 0; l < 8; l++) w[l] = _mm256_loadu_ps(b + (j + l) * ldb + i0);
+                    transpose8(w);
+                    for (size_t i = 0; i < 8; i++) {
+                        for (size_t q = 0; q < block; q++)
+                            sum[q] = _mm256_fmadd_ps(_mm256_set1_ps(x[q * lda + i0 + i]), w[i], sum[q]);
+                    }
+                }
+                for (; i0 < depth; i0++) {
+                    float column[8];
+                    for (size_t l = 0; l < 8; l++) column[l] = b[(j + l) * ldb + i0];
+                    const __m256 w = _mm256_loadu_ps(column);
+                    for (size_t q = 0; q < block; q++) sum[q] = _mm256_fmadd_ps(_mm256_set1_ps(x[q * lda + i0]), w, sum[q]);
+                }
+            } else {
+                for (size_t i = 0; i < depth; i++) {
+                    const __m256 w = _mm256_loadu_ps(b + i * ldb + j);
+                    for (size_t q = 0; q < block; q++) sum[q] = _mm256_fmadd_ps(_mm256_set1_ps(x[q * lda + i]), w, sum[q]);
+                }
+            }
+            for (size_t q = 0; q < block; q++) _mm256_storeu_ps(c + (r0 + q) * ldc + j, _mm256_mul_ps(scale, sum[q]));
+        }
+        small_product_portable(block, columns, depth, b_transposed, alpha, x, lda, b, ldb, c + r0 * ldc, ldc, whole);
+    }
+}
+#endif
+
+void nmt_small_matmul(
+    size_t rows, size_t columns, size_t depth, int b_transposed, float alpha, const float *a, size_t lda,
+    const float *b, size_t ldb, float *c, size_t ldc, size_t inner, const ptrdiff_t strides[6], size_t first,
+    size_t last) {
+#if NMT_X86
+    const int bits = nmt_kernels_vector_bits();
+#endif
+    for (size_t index = first; index < last; index++) {
+        const size_t o = index / inner, i = index % inner;
+        const float *pa = a + (ptrdiff_t)o * strides[0] + (ptrdiff_t)i * strides[1];
+        const float *pb = b + (ptrdiff_t)o * strides[2] + (ptrdiff_t)i * strides[3];
+        float *pc = c + (ptrdiff_t)o * strides[4] + (ptrdiff_t)i * strides[5];
+#if NMT_X86
+        if (bits == 512) {
+            small_product512(rows, columns, depth, b_transposed, alpha, pa, lda, pb, ldb, pc, ldc);
+            continue;
+        }
+        if (bits == 256) {
+            small_product256(rows, columns, depth, b_transposed, alpha, pa, lda, pb, ldb, pc, ldc);
+            continue;
+        }
+#endif
+        small_product_portable(rows, columns, depth, b_transposed, alpha, pa, lda, pb, ldb, pc, ldc, 0);
+    }
+}
