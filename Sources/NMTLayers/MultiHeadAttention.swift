@@ -22,6 +22,43 @@ public struct AttentionCache: Sendable {
     }
 }
 
+/// A decoder layer's self-attention keys and values as decoded: one [rows, H] tensor per
+/// position, never copied when beam search reorders or drops rows; ``RowOrigins`` (shared
+/// by the layers) says which row of each a current row reads.
+public struct AttentionHistory: Sendable {
+    /// Per position, [rows at that position, H].
+    public private(set) var keys: [Tensor] = []
+    /// Per position, [rows at that position, H].
+    public private(set) var values: [Tensor] = []
+
+    /// No positions.
+    public init() {}
+
+    /// Adds a position's keys and values, [rows, H] each.
+    public mutating func append(keys newKeys: Tensor, values newValues: Tensor) {
+        precondition(
+            newKeys.rank == 2 && newKeys.shape == newValues.shape, "AttentionHistory: keys \(newKeys.shape), values \(newValues.shape)")
+        keys.append(newKeys)
+        values.append(newValues)
+    }
+
+    /// The keys and values gathered as a [rows, positions, H] cache (for inspection and
+    /// tests; decoding reads them in place).
+    public func gathered(_ origins: RowOrigins) -> AttentionCache {
+        func gather(_ tensors: [Tensor]) -> Tensor {
+            let hidden = tensors.first?.shape[1] ?? 0
+            let table = origins.table.scalars
+            let picked = (0..<tensors.count).map { s in
+                tensors[s].selectingRows(IndexTensor((0..<origins.rowCount).map { table[$0 * tensors.count + s] }))
+                    .reshaped(to: [origins.rowCount, 1, hidden])
+            }
+            guard !picked.isEmpty else { return Tensor.zeros([origins.rowCount, 0, hidden]) }
+            return Tensor.concatenate(picked, alongAxis: 1)
+        }
+        return AttentionCache(keys: gather(keys), values: gather(values))
+    }
+}
+
 /// The inputs of one attention call.
 public struct AttentionInput {
     /// Queries come from x [B, Lq, H].
@@ -101,6 +138,34 @@ public struct MultiHeadAttention: Layer, Sendable {
         return attend(queries: query(input.x), keys: cache.keys, values: cache.values, bias: input.bias, context: context)
     }
 
+    /// Incremental decoding over a history that is never copied: projects the new position
+    /// of `input.y` [rows, 1, H] (self-attention: `input.x` is the same), adds it to
+    /// `history` as the position `origins` added last, and attends over every position
+    /// with the keys and values read where they were decoded. The floats are those of
+    /// ``callAsFunction(_:context:cache:selectingRows:)`` with the history gathered, on
+    /// CPUs whose BLAS sums attention products as one fused multiply-add chain (see
+    /// `Tensor.multiHeadScores(queries:history:origins:heads:scale:)`).
+    ///
+    /// - Precondition: nothing is differentiated, and `origins` has one position more than
+    ///   `history`.
+    public func callAsFunction(
+        _ input: AttentionInput, context: ForwardContext, history: inout AttentionHistory, origins: RowOrigins
+    ) -> Tensor {
+        let (rows, hidden) = (input.y.shape[0], input.y.shape[2])
+        precondition(
+            input.y.rank == 3 && input.y.shape[1] == 1 && history.keys.count + 1 == origins.positionCount,
+            "MultiHeadAttention: one new position of \(input.y.shape) for \(history.keys.count) cached and origins of \(origins.positionCount)")
+        history.append(keys: key(input.y).reshaped(to: [rows, hidden]), values: value(input.y).reshaped(to: [rows, hidden]))
+        let queries = query(input.x)
+        let scale = Self.scale(depth: hidden / headCount)
+        let logits =
+            scale.significandBitPattern == 0
+            ? Tensor.multiHeadScores(queries: queries, history: history.keys, origins: origins, heads: headCount, scale: scale)
+            : Tensor.multiHeadScores(queries: queries * scale, history: history.keys, origins: origins, heads: headCount)
+        let weights = attentionDropout.afterBiasAndSoftmax(logits, bias: input.bias, context: context)
+        return output(Tensor.multiHeadCombine(weights: weights, history: history.values, origins: origins))
+    }
+
     /// Static-shape incremental decoding: `cache` holds preallocated [B, M, H] keys and
     /// values; the new positions' (from `input.y`, [B, n, H]) are written in place at
     /// `position`, and attention covers all M cached positions, so `input.bias` must mask
@@ -134,13 +199,15 @@ public struct MultiHeadAttention: Layer, Sendable {
         return attend(queries: grouped, keys: keys, values: values, bias: bias, context: context).reshaped(to: x.shape)
     }
 
+    /// `depth ** -0.5`: a Python double in the reference, then a float32 constant that
+    /// scales the queries.
+    private static func scale(depth: Int) -> Float { Float(Foundation.pow(Double(depth), -0.5)) }
+
     private func attend(queries: Tensor, keys: Tensor, values: Tensor, bias: Tensor, context: ForwardContext) -> Tensor {
-        let depth = queries.shape[2] / headCount
-        // `depth ** -0.5` is a Python double in the reference, then a float32 constant that
-        // scales the queries. A power of two (depth 4, 16, 64, 256, …) scales exactly, so
-        // it can go into the product itself with the same floats; any other must scale
-        // the queries first, as the reference rounds.
-        let scale = Float(Foundation.pow(Double(depth), -0.5))
+        // A power of two (depth 4, 16, 64, 256, …) scales exactly, so it can go into the
+        // product itself with the same floats; any other must scale the queries first, as
+        // the reference rounds.
+        let scale = Self.scale(depth: queries.shape[2] / headCount)
         let logits =
             scale.significandBitPattern == 0
             ? Tensor.multiHeadScores(queries: queries, keys: keys, heads: headCount, scale: scale)

@@ -50,7 +50,7 @@ public struct DecoderLayer: ParameterContainer, Sendable {
     /// - Parameters:
     ///   - cache: a preallocated (static-shape) cache: x then holds only the new positions,
     ///     whose keys and values self-attention writes at `cachePosition`. (Dynamic
-    ///     incremental decoding uses ``decodeStep(_:selfAttentionBias:cache:selectingRows:encoderKeys:encoderValues:encoderDecoderBias:context:)``.)
+    ///     incremental decoding uses ``decodeStep(_:selfAttentionBias:history:origins:encoderKeys:encoderValues:encoderDecoderBias:context:)``.)
     ///   - cachePosition: where the new positions go; required with `cache`.
     func callAsFunction(
         _ x: Tensor, encoderOutputs: Tensor, selfAttentionBias: Tensor, encoderDecoderBias: Tensor,
@@ -78,16 +78,17 @@ public struct DecoderLayer: ParameterContainer, Sendable {
 }
 
 extension DecoderLayer {
-    /// One incremental decoding step of new positions x [rows, 1, H]: self-attention
-    /// appends their keys and values to `cache` after reordering it by `rows`, and
-    /// encoder-decoder attention reads keys and values projected once per batch ([E, S,
-    /// H], each entry shared by rows / E consecutive rows).
+    /// One incremental decoding step of new positions x [rows, 1, H]: self-attention adds
+    /// their keys and values to `history` (the position `origins` added last) and reads the
+    /// earlier ones where they were decoded, and encoder-decoder attention reads keys and
+    /// values projected once per batch ([E, S, H], each entry shared by rows / E
+    /// consecutive rows).
     func decodeStep(
-        _ x: Tensor, selfAttentionBias: Tensor, cache: inout AttentionCache, selectingRows rows: IndexTensor?,
+        _ x: Tensor, selfAttentionBias: Tensor, history: inout AttentionHistory, origins: RowOrigins,
         encoderKeys: Tensor, encoderValues: Tensor, encoderDecoderBias: Tensor, context: ForwardContext
     ) -> Tensor {
         var attended = residual(x, norm: selfAttentionNorm, dropout: selfAttentionDropout, placement: placement, context: context) { y in
-            selfAttention(AttentionInput(x: y, y: y, bias: selfAttentionBias), context: context, cache: &cache, selectingRows: rows)
+            selfAttention(AttentionInput(x: y, y: y, bias: selfAttentionBias), context: context, history: &history, origins: origins)
         }
         attended = residual(
             attended, norm: encoderDecoderAttentionNorm, dropout: encoderDecoderDropout, placement: placement, context: context

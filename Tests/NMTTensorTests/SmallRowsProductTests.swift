@@ -112,3 +112,65 @@ final class SmallRowsProductTests: XCTestCase {
         }
     }
 }
+
+/// Attention over a history kept per position (`RowOrigins`, `multiHeadScores(queries:history:...)`):
+/// the floats of the gathered [rows, positions, H] keys and values, bit for bit.
+final class AttentionHistoryTests: XCTestCase {
+    override func tearDown() { _ = nmt_kernels_limit_vector_bits(512) }
+
+    /// Reordering, duplicating and dropping rows composes the table: row r reads, at each
+    /// earlier position, the row its ancestor read.
+    func testOriginsFollowTheSelectedRows() {
+        var origins = RowOrigins(rowCount: 3)
+        origins.advance(selecting: nil)
+        XCTAssertEqual(origins.table.shape, [3, 1])
+        XCTAssertEqual(origins.table.scalars, [0, 1, 2])
+        origins.advance(selecting: [2, 2, 0])
+        XCTAssertEqual(origins.table.scalars, [2, 0, 2, 1, 0, 2])
+        origins.advance(selecting: [1, 0])  // a row leaves
+        XCTAssertEqual(origins.table.shape, [2, 3])
+        XCTAssertEqual(origins.table.scalars, [2, 1, 0, 2, 0, 1])
+        XCTAssertEqual(origins.rowsAtPosition, [3, 3, 2])
+    }
+
+    /// Scores and combined outputs read through the origins equal the same products on the
+    /// keys and values gathered into one [rows, positions, H] tensor, bit for bit, at every
+    /// width: four steps of reordering with 16-deep heads (the main job's) and 20-deep ones.
+    func testHistoryAttentionEqualsTheGatheredProducts() {
+        for (heads, depth) in [(4, 16), (2, 20)] {
+            let hidden = heads * depth
+            var origins = RowOrigins(rowCount: 4)
+            var keys: [Tensor] = [], values: [Tensor] = []
+            let selections: [[Int32]?] = [nil, [1, 1, 3, 0], [0, 2, 2, 3], [3, 1]]
+            for (step, selection) in selections.enumerated() {
+                origins.advance(selecting: selection)
+                keys.append(patternTensor([origins.rowCount, hidden], frequency: 0.3 + Double(step) * 0.11, amplitude: 2))
+                values.append(patternTensor([origins.rowCount, hidden], frequency: 0.7 + Double(step) * 0.05, amplitude: 1))
+            }
+            let rows = origins.rowCount, positions = keys.count, table = origins.table.scalars
+            func gathered(_ tensors: [Tensor]) -> Tensor {
+                var scalars: [Float] = []
+                for r in 0..<rows {
+                    for s in 0..<positions {
+                        let source = Int(table[r * positions + s])
+                        scalars += tensors[s].scalars[(source * hidden)..<((source + 1) * hidden)]
+                    }
+                }
+                return Tensor(shape: [rows, positions, hidden], scalars: scalars)
+            }
+            let q = patternTensor([rows, 1, hidden], frequency: 0.9, amplitude: 1.5)
+            let w = patternTensor([rows, heads, 1, positions], frequency: 0.37, amplitude: 1)
+            for bits: Int32 in [0, 256, 512] where nmt_kernels_limit_vector_bits(bits) == bits {
+                let scores = Tensor.multiHeadScores(queries: q, history: keys, origins: origins, heads: heads, scale: 0.25)
+                let expectedScores = Tensor.multiHeadScores(queries: q, keys: gathered(keys), heads: heads, scale: 0.25)
+                XCTAssertEqual(scores.shape, [rows, heads, 1, positions])
+                XCTAssertEqual(scores.scalars.map(\.bitPattern), expectedScores.scalars.map(\.bitPattern), "scores, depth \(depth), width \(bits)")
+                let combined = Tensor.multiHeadCombine(weights: w, history: values, origins: origins)
+                let expectedCombined = Tensor.multiHeadCombine(weights: w, values: gathered(values))
+                XCTAssertEqual(combined.shape, [rows, 1, hidden])
+                XCTAssertEqual(
+                    combined.scalars.map(\.bitPattern), expectedCombined.scalars.map(\.bitPattern), "combine, depth \(depth), width \(bits)")
+            }
+        }
+    }
+}

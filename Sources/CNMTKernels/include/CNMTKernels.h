@@ -177,6 +177,22 @@ void nmt_small_matmul(
     const float *b, size_t ldb, float *c, size_t ldc, size_t inner, const ptrdiff_t strides[6], size_t first,
     size_t last);
 
+/// Attention scores of one query row per decoded row against a history of keys kept as
+/// one [rows_s, heads·depth] matrix per position (small_matmul.c): row r's key at position
+/// s is row origins[r·positions + s] of keys[s]. scores [rows, heads, positions] =
+/// alpha · (query head h) · (key head h), each a fused multiply-add chain over the depth
+/// in order from +0, as ``nmt_small_matmul``: the same bits on every CPU.
+void nmt_history_scores(
+    size_t rows, size_t positions, size_t heads, size_t depth, float alpha, const float *queries,
+    const float *const *keys, const int32_t *origins, float *scores);
+
+/// The attention outputs for ``nmt_history_scores``' weights [rows, heads, positions] and
+/// values kept the same way: out [rows, heads·depth], head h of row r the fused
+/// multiply-add chain over the positions in order from +0 of weight · value.
+void nmt_history_combine(
+    size_t rows, size_t positions, size_t heads, size_t depth, const float *weights, const float *const *values,
+    const int32_t *origins, float *out);
+
 /// ``nmt_panel_matmul`` writing the columns of panels [panel_begin, panel_end) to `c` at
 /// row stride `ldc`: c[r·ldc + j] holds output column panel_begin·16 + j.
 void nmt_panel_matmul_into(

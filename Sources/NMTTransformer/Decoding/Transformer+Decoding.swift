@@ -6,14 +6,19 @@ import NMTTensor
 /// values, projected once per batch and kept once per sentence (the reference projects
 /// them from tiled encoder outputs at every step; the floats are the same).
 ///
-/// Reordering the beams (``selectingRows(_:)``) copies nothing: the selection is kept
-/// and applied by the next step, in the same copy that appends that step's keys and
-/// values (`Tensor.selectingRows(_:appending:)`). Encoder-side tensors are shared by the
-/// beams of a sentence and follow only when whole sentences leave or are reordered.
+/// Reordering the beams (``selectingRows(_:)``) copies no keys or values: each position's
+/// self-attention keys and values stay where they were decoded (``AttentionHistory``), and
+/// the selection is composed into ``origins``, which says where each row's are. (A cache
+/// of [rows, positions, H] copied all of it at every step: 8 % of a beam search of the
+/// main job's model.) Encoder-side tensors are shared by the beams of a sentence and
+/// follow only when whole sentences leave or are reordered.
 public struct DecoderCache: BeamSearchCache, Sendable {
-    /// Self-attention keys and values of each decoder layer, [rows, i, H], in the row
-    /// order before ``pendingRows`` is applied.
-    public private(set) var layers: [AttentionCache]
+    /// Self-attention keys and values of each decoder layer, one [rows, H] tensor per
+    /// position as it was decoded.
+    public private(set) var selfAttention: [AttentionHistory]
+    /// Which row of each position's keys and values every row reads, as of the last step
+    /// (``pendingRows`` not yet applied).
+    public private(set) var origins: RowOrigins
     /// Encoder-decoder attention keys of each decoder layer, [sentences, S, H].
     public private(set) var encoderKeys: [Tensor]
     /// Encoder-decoder attention values of each decoder layer, [sentences, S, H].
@@ -23,7 +28,7 @@ public struct DecoderCache: BeamSearchCache, Sendable {
     /// Consecutive rows that share a sentence (the beam; 1 once a selection mixed sentences).
     public private(set) var rowsPerSentence: Int
     /// The row selection made since the last step: row r is row `pendingRows[r]` of
-    /// ``layers``. Nil when the rows are as stored.
+    /// ``origins``. Nil when the rows are as they were.
     public private(set) var pendingRows: [Int32]?
     /// The model's logits projection packed once for the batch's steps, or nil when the
     /// steps use BLAS (see ``Transformer/packedOutputWeights()``).
@@ -38,8 +43,8 @@ public struct DecoderCache: BeamSearchCache, Sendable {
         precondition(
             encoderKeys.count == encoderValues.count && rowsPerSentence > 0 && encoderKeys.allSatisfy { $0.rank == 3 },
             "DecoderCache: one [sentences, S, H] key and value tensor per layer and a positive beam are needed")
-        let (sentences, hidden) = (encoderDecoderBias.shape[0], encoderKeys.first?.shape[2] ?? 0)
-        layers = encoderKeys.map { _ in AttentionCache(batchSize: sentences * rowsPerSentence, hiddenSize: hidden) }
+        selfAttention = encoderKeys.map { _ in AttentionHistory() }
+        origins = RowOrigins(rowCount: encoderDecoderBias.shape[0] * rowsPerSentence)
         self.encoderKeys = encoderKeys
         self.encoderValues = encoderValues
         self.encoderDecoderBias = encoderDecoderBias
@@ -48,7 +53,7 @@ public struct DecoderCache: BeamSearchCache, Sendable {
     }
 
     /// Rows the next step decodes.
-    public var rowCount: Int { pendingRows?.count ?? encoderDecoderBias.shape[0] * rowsPerSentence }
+    public var rowCount: Int { pendingRows?.count ?? origins.rowCount }
 
     /// The cache with its rows picked by `rows` (beam reordering, sentences leaving the
     /// batch). Nothing is copied until the next step, except encoder-side tensors when
@@ -76,18 +81,18 @@ public struct DecoderCache: BeamSearchCache, Sendable {
         return result
     }
 
-    /// Runs one step's layers: `body` gets each layer's self-attention cache and the
-    /// pending selection to apply while appending; the selection is then cleared.
-    mutating func step(_ body: (_ layer: Int, _ cache: inout AttentionCache, _ rows: IndexTensor?) -> Void) {
-        let rows = pendingRows.map { IndexTensor($0) }
-        for i in layers.indices {
-            var cache = layers[i]
-            // Unshare the array's copy so that the layer's cache has one owner.
-            layers[i] = AttentionCache(batchSize: 0, hiddenSize: 0)
-            body(i, &cache, rows)
-            layers[i] = cache
-        }
+    /// Runs one step's layers: applies the pending selection to ``origins`` and adds the
+    /// step's position, then gives `body` each layer's history to extend.
+    mutating func step(_ body: (_ layer: Int, _ history: inout AttentionHistory, _ origins: RowOrigins) -> Void) {
+        origins.advance(selecting: pendingRows)
         pendingRows = nil
+        for i in selfAttention.indices {
+            var history = selfAttention[i]
+            // Unshare the array's copy so that the layer's history has one owner.
+            selfAttention[i] = AttentionHistory()
+            body(i, &history, origins)
+            selfAttention[i] = history
+        }
     }
 }
 
@@ -166,9 +171,9 @@ extension Transformer {
         var y = embedded + timingSignal.slice(alongAxis: 0, step..<(step + 1))
         let selfAttentionBias = Tensor.zeros([1, 1, 1, step + 1])
         let (keys, values, bias) = (cache.encoderKeys, cache.encoderValues, cache.encoderDecoderBias)
-        cache.step { i, layerCache, selection in
+        cache.step { i, history, origins in
             y = decoder.layers[i].decodeStep(
-                y, selfAttentionBias: selfAttentionBias, cache: &layerCache, selectingRows: selection,
+                y, selfAttentionBias: selfAttentionBias, history: &history, origins: origins,
                 encoderKeys: keys[i], encoderValues: values[i], encoderDecoderBias: bias, context: context)
         }
         let normalized = decoder.normalizedOutput(y)
