@@ -135,9 +135,11 @@ final class AttentionHistoryTests: XCTestCase {
 
     /// Scores and combined outputs read through the origins equal the same products on the
     /// keys and values gathered into one [rows, positions, H] tensor, bit for bit, at every
-    /// width: four steps of reordering with 16-deep heads (the main job's) and 20-deep ones.
+    /// width: four steps of reordering with 16-deep heads (the main job's), 64-deep ones
+    /// (the base model's: more vectors than one pass of the combining kernel keeps) and
+    /// 20-deep ones (not whole vectors).
     func testHistoryAttentionEqualsTheGatheredProducts() {
-        for (heads, depth) in [(4, 16), (2, 20)] {
+        for (heads, depth) in [(4, 16), (8, 64), (2, 20)] {
             let hidden = heads * depth
             var origins = RowOrigins(rowCount: 4)
             var keys: [Tensor] = [], values: [Tensor] = []
