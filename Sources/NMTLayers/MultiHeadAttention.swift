@@ -203,6 +203,29 @@ public struct MultiHeadAttention: Layer, Sendable {
     /// scales the queries.
     private static func scale(depth: Int) -> Float { Float(Foundation.pow(Double(depth), -0.5)) }
 
+    /// ``callAsFunction(_:projectedKeys:projectedValues:bias:context:)`` with the keys
+    /// stored transposed, [E, H, Lk] (`keys.permuted([0, 2, 1])`): a decoder transposes
+    /// its encoder-side keys once per batch, and every step's scores then read them along
+    /// whole rows. The same floats as the untransposed keys when decoding (see
+    /// `Tensor.multiHeadScores(queries:transposedKeys:heads:scale:)`); nothing is
+    /// differentiated.
+    public func callAsFunction(
+        _ x: Tensor, transposedKeys keys: Tensor, projectedValues values: Tensor, bias: Tensor, context: ForwardContext
+    ) -> Tensor {
+        let (rows, entries) = (x.shape[0], keys.shape[0])
+        precondition(
+            x.rank == 3 && keys.rank == 3 && entries > 0 && rows % entries == 0 && values.shape == [entries, keys.shape[2], keys.shape[1]],
+            "MultiHeadAttention: queries \(x.shape) do not group over transposed keys \(keys.shape) and values \(values.shape)")
+        let queries = query(x).reshaped(to: [entries, rows / entries * x.shape[1], x.shape[2]])
+        let scale = Self.scale(depth: queries.shape[2] / headCount)
+        let logits =
+            scale.significandBitPattern == 0
+            ? Tensor.multiHeadScores(queries: queries, transposedKeys: keys, heads: headCount, scale: scale)
+            : Tensor.multiHeadScores(queries: queries * scale, transposedKeys: keys, heads: headCount)
+        let weights = attentionDropout.afterBiasAndSoftmax(logits, bias: bias, context: context)
+        return output(Tensor.multiHeadCombine(weights: weights, values: values)).reshaped(to: x.shape)
+    }
+
     private func attend(queries: Tensor, keys: Tensor, values: Tensor, bias: Tensor, context: ForwardContext) -> Tensor {
         // A power of two (depth 4, 16, 64, 256, …) scales exactly, so it can go into the
         // product itself with the same floats; any other must scale the queries first, as

@@ -50,7 +50,7 @@ public struct DecoderLayer: ParameterContainer, Sendable {
     /// - Parameters:
     ///   - cache: a preallocated (static-shape) cache: x then holds only the new positions,
     ///     whose keys and values self-attention writes at `cachePosition`. (Dynamic
-    ///     incremental decoding uses ``decodeStep(_:selfAttentionBias:history:origins:encoderKeys:encoderValues:encoderDecoderBias:context:)``.)
+    ///     incremental decoding uses ``decodeStep(_:selfAttentionBias:history:origins:transposedEncoderKeys:encoderValues:encoderDecoderBias:context:)``.)
     ///   - cachePosition: where the new positions go; required with `cache`.
     func callAsFunction(
         _ x: Tensor, encoderOutputs: Tensor, selfAttentionBias: Tensor, encoderDecoderBias: Tensor,
@@ -81,11 +81,11 @@ extension DecoderLayer {
     /// One incremental decoding step of new positions x [rows, 1, H]: self-attention adds
     /// their keys and values to `history` (the position `origins` added last) and reads the
     /// earlier ones where they were decoded, and encoder-decoder attention reads keys and
-    /// values projected once per batch ([E, S, H], each entry shared by rows / E
-    /// consecutive rows).
+    /// values projected once per batch (keys transposed, [E, H, S]; values [E, S, H]; each
+    /// entry shared by rows / E consecutive rows).
     func decodeStep(
         _ x: Tensor, selfAttentionBias: Tensor, history: inout AttentionHistory, origins: RowOrigins,
-        encoderKeys: Tensor, encoderValues: Tensor, encoderDecoderBias: Tensor, context: ForwardContext
+        transposedEncoderKeys: Tensor, encoderValues: Tensor, encoderDecoderBias: Tensor, context: ForwardContext
     ) -> Tensor {
         var attended = residual(x, norm: selfAttentionNorm, dropout: selfAttentionDropout, placement: placement, context: context) { y in
             selfAttention(AttentionInput(x: y, y: y, bias: selfAttentionBias), context: context, history: &history, origins: origins)
@@ -95,7 +95,7 @@ extension DecoderLayer {
         ) {
             y in
             encoderDecoderAttention(
-                y, projectedKeys: encoderKeys, projectedValues: encoderValues, bias: encoderDecoderBias, context: context)
+                y, transposedKeys: transposedEncoderKeys, projectedValues: encoderValues, bias: encoderDecoderBias, context: context)
         }
         return residual(
             attended, norm: feedForwardNorm, dropout: feedForwardDropout, placement: placement, context: context

@@ -81,6 +81,21 @@ final class SmallRowsProductTests: XCTestCase {
         }
     }
 
+    /// Keys stored transposed ([B, N·d, Lk], as a decoder keeps its encoder's) give the
+    /// untransposed keys' scores bit for bit: the same chains, read along rows.
+    func testTransposedKeysGiveTheSameScores() {
+        for (b, lq, lk, heads, depth) in [(3, 4, 19, 4, 16), (2, 1, 40, 2, 64), (1, 3, 7, 2, 20)] {
+            let q = patternTensor([b, lq, heads * depth], frequency: 0.47, amplitude: 2)
+            let k = patternTensor([b, lk, heads * depth], frequency: 0.13, amplitude: 1.5)
+            for bits: Int32 in [0, 256, 512] where nmt_kernels_limit_vector_bits(bits) == bits {
+                let transposed = Tensor.multiHeadScores(queries: q, transposedKeys: k.permuted([0, 2, 1]), heads: heads, scale: 0.25)
+                let plain = Tensor.multiHeadScores(queries: q, keys: k, heads: heads, scale: 0.25)
+                XCTAssertEqual(transposed.shape, [b, heads, lq, lk])
+                XCTAssertEqual(transposed.scalars.map(\.bitPattern), plain.scalars.map(\.bitPattern), "[\(b), \(lq), \(lk)], depth \(depth), width \(bits)")
+            }
+        }
+    }
+
     /// While a gradient is recorded the products go to BLAS, as before (training's floats
     /// are unchanged). The two agree within two k-term dot products' rounding,
     /// 2·k·2⁻²⁴·Σ|q_i·k_i| times the scale (on CPUs whose BLAS sums in the same order, they

@@ -146,6 +146,38 @@ extension Tensor {
         }
     }
 
+    /// ``multiHeadScores(queries:keys:heads:scale:)`` with the keys stored transposed, for
+    /// keys that many queries meet (an encoder's, at every decoding step): head h of entry
+    /// b is the [d, Lk] block of rows `h·d..<(h+1)·d` of `kt[b]`, so each score reads the
+    /// keys along whole rows. Each score is the same dot product over the head's depth;
+    /// with few query rows (see `MatmulKernels.smallRowsProduct`) the same floats as the
+    /// untransposed keys' product.
+    ///
+    /// For decoding only: nothing is differentiated.
+    ///
+    /// - Parameters:
+    ///   - q: the queries [B, Lq, N·d].
+    ///   - kt: the keys transposed, [B, N·d, Lk].
+    ///   - heads: N; must divide the last dimension of `q`.
+    ///   - scale: multiplies every score, inside the product.
+    /// - Returns: [B, N, Lq, Lk].
+    public static func multiHeadScores(queries q: Tensor, transposedKeys kt: Tensor, heads: Int, scale: Float = 1) -> Tensor {
+        precondition(
+            q.rank == 3 && kt.rank == 3 && q.shape[0] == kt.shape[0] && q.shape[2] == kt.shape[1] && heads > 0
+                && q.shape[2] % heads == 0 && q.tape == nil && kt.tape == nil,
+            "multiHeadScores(transposedKeys:): queries \(q.shape), transposed keys \(kt.shape) and \(heads) heads, outside differentiation")
+        let (b, lq, hidden, lk) = (q.shape[0], q.shape[1], q.shape[2], kt.shape[2])
+        let depth = hidden / heads
+        var d = GemmDescriptor(m: lq, n: lk, k: depth, transposeA: false, transposeB: false)
+        (d.lda, d.ldb, d.ldc) = (hidden, lk, lk)
+        d.batch = (b, heads)
+        d.strideA = (lq * hidden, depth)
+        d.strideB = (hidden * lk, depth * lk)
+        d.strideC = (heads * lq * lk, lq * lk)
+        d.alpha = scale
+        return gemm("mha_scores_transposed", q, kt, outShape: [b, heads, lq, lk], d, smallRows: true)
+    }
+
     /// Attention outputs of every head, written directly into combined rows.
     ///
     /// `result[b, :, head h] = weights[b, h] · V[b, :, head h]`, the inverse layout of

@@ -19,8 +19,9 @@ public struct DecoderCache: BeamSearchCache, Sendable {
     /// Which row of each position's keys and values every row reads, as of the last step
     /// (``pendingRows`` not yet applied).
     public private(set) var origins: RowOrigins
-    /// Encoder-decoder attention keys of each decoder layer, [sentences, S, H].
-    public private(set) var encoderKeys: [Tensor]
+    /// Encoder-decoder attention keys of each decoder layer, transposed once per batch:
+    /// [sentences, H, S] (every step's scores then read them along whole rows).
+    public private(set) var transposedEncoderKeys: [Tensor]
     /// Encoder-decoder attention values of each decoder layer, [sentences, S, H].
     public private(set) var encoderValues: [Tensor]
     /// [sentences, 1, 1, S].
@@ -35,7 +36,8 @@ public struct DecoderCache: BeamSearchCache, Sendable {
     public let outputWeights: PackedMatrix?
 
     /// A cache with empty self-attention keys and values for `rowsPerSentence` rows per
-    /// sentence of the encoder-side tensors, and the packed logits projection, if any.
+    /// sentence of the encoder-side tensors (keys and values [sentences, S, H]; the keys
+    /// are kept transposed), and the packed logits projection, if any.
     public init(
         encoderKeys: [Tensor], encoderValues: [Tensor], encoderDecoderBias: Tensor, rowsPerSentence: Int,
         outputWeights: PackedMatrix? = nil
@@ -45,7 +47,7 @@ public struct DecoderCache: BeamSearchCache, Sendable {
             "DecoderCache: one [sentences, S, H] key and value tensor per layer and a positive beam are needed")
         selfAttention = encoderKeys.map { _ in AttentionHistory() }
         origins = RowOrigins(rowCount: encoderDecoderBias.shape[0] * rowsPerSentence)
-        self.encoderKeys = encoderKeys
+        transposedEncoderKeys = encoderKeys.map { $0.permuted([0, 2, 1]) }
         self.encoderValues = encoderValues
         self.encoderDecoderBias = encoderDecoderBias
         self.rowsPerSentence = rowsPerSentence
@@ -73,7 +75,7 @@ public struct DecoderCache: BeamSearchCache, Sendable {
             // Whole sentences left or moved (keep one entry per group), or a selection mixed
             // sentences (one entry per row from now on).
             let selection = IndexTensor(sentences.map(Int32.init))
-            result.encoderKeys = encoderKeys.map { $0.selectingRows(selection) }
+            result.transposedEncoderKeys = transposedEncoderKeys.map { $0.selectingRows(selection) }
             result.encoderValues = encoderValues.map { $0.selectingRows(selection) }
             result.encoderDecoderBias = encoderDecoderBias.selectingRows(selection)
             if !grouped { result.rowsPerSentence = 1 }
@@ -170,11 +172,11 @@ extension Transformer {
         let embedded = embedding(lastIDs.reshaped(to: [rows, 1]), context: context)
         var y = embedded + timingSignal.slice(alongAxis: 0, step..<(step + 1))
         let selfAttentionBias = Tensor.zeros([1, 1, 1, step + 1])
-        let (keys, values, bias) = (cache.encoderKeys, cache.encoderValues, cache.encoderDecoderBias)
+        let (keys, values, bias) = (cache.transposedEncoderKeys, cache.encoderValues, cache.encoderDecoderBias)
         cache.step { i, history, origins in
             y = decoder.layers[i].decodeStep(
                 y, selfAttentionBias: selfAttentionBias, history: &history, origins: origins,
-                encoderKeys: keys[i], encoderValues: values[i], encoderDecoderBias: bias, context: context)
+                transposedEncoderKeys: keys[i], encoderValues: values[i], encoderDecoderBias: bias, context: context)
         }
         let normalized = decoder.normalizedOutput(y)
         guard let packed = cache.outputWeights else { return logits(normalized).reshaped(to: [rows, configuration.vocabularySize]) }
