@@ -32,22 +32,39 @@
         const F zero = {0};                                                                      \
         I overflow = (I)(x > 88.3762626f), underflow = (I)(x < -86.9f), nan = (I)(x != x);       \
         F xc = (F)((I)x & ~(overflow | underflow | nan));                                        \
-        /* n = round(x / ln 2) with the 1.5 * 2^23 magic number; r = x - n ln 2 in two parts. */ \
-        F shifted = muladd(xc, 1.44269504088896341f, 12582912.0f);                              \
-        F n = shifted - 12582912.0f;                                                             \
-        I integer_n = (I)shifted - 0x4B400000;                                                   \
-        F r = muladd(n, -0.693359375f, xc);                                                      \
-        r = muladd(n, 2.12194440e-4f, r);                                                        \
-        F p = muladd(r, 1.9875691500e-4f, 1.3981999507e-3f);                                     \
-        p = muladd(p, r, 8.3334519073e-3f);                                                      \
-        p = muladd(p, r, 4.1665795894e-2f);                                                      \
-        p = muladd(p, r, 1.6666665459e-1f);                                                      \
-        p = muladd(p, r, 5.0000001201e-1f);                                                      \
-        p = muladd(p, r * r, r) + 1.0f;                                                          \
-        I bits = (I)p + (integer_n << 23);                                                       \
+        I bits;                                                                                  \
+        NMT_EXP_POLYNOMIAL(F, I, muladd, xc, bits)                                               \
         I infinity = (I)(zero + INFINITY);                                                       \
         bits = (bits & ~(overflow | underflow | nan)) | (infinity & overflow) | ((I)x & nan);   \
         return (F)bits;                                                                          \
+    }
+
+/// Defines `name`, NMT_DEFINE_EXP's e^x for lanes the caller knows lie in [-86.9,
+/// 88.3762626] (no NaN): the same operations on them without the range and NaN masks,
+/// so the same bits. A row's shifted logits (x - maximum ≤ 0) nearly always qualify.
+#define NMT_DEFINE_EXP_IN_RANGE(name, attributes, F, I, muladd) \
+    attributes static inline F name(F xc) {                      \
+        I bits;                                                   \
+        NMT_EXP_POLYNOMIAL(F, I, muladd, xc, bits)                \
+        return (F)bits;                                           \
+    }
+
+/// The body both share: `bits` = the Cephes e^`xc` as integer lanes.
+#define NMT_EXP_POLYNOMIAL(F, I, muladd, xc, bits)                                           \
+    {                                                                                        \
+        /* n = round(x / ln 2) with the 1.5 * 2^23 magic number; r = x - n ln 2 in two parts. */ \
+        F shifted = muladd(xc, 1.44269504088896341f, 12582912.0f);                           \
+        F n = shifted - 12582912.0f;                                                         \
+        I integer_n = (I)shifted - 0x4B400000;                                               \
+        F r = muladd(n, -0.693359375f, xc);                                                  \
+        r = muladd(n, 2.12194440e-4f, r);                                                    \
+        F p = muladd(r, 1.9875691500e-4f, 1.3981999507e-3f);                                 \
+        p = muladd(p, r, 8.3334519073e-3f);                                                  \
+        p = muladd(p, r, 4.1665795894e-2f);                                                  \
+        p = muladd(p, r, 1.6666665459e-1f);                                                  \
+        p = muladd(p, r, 5.0000001201e-1f);                                                  \
+        p = muladd(p, r * r, r) + 1.0f;                                                      \
+        bits = (I)p + (integer_n << 23);                                                     \
     }
 
 /// a·b + c rounded twice (the fp contract pragma above keeps the compiler from fusing it).
@@ -84,9 +101,15 @@ typedef uint32_t nmt_i8 __attribute__((vector_size(32)));
 
 NMT_DEFINE_EXP(nmt_exp_lanes16, NMT_AVX512, nmt_f16, nmt_i16, NMT_EXACT)
 NMT_DEFINE_EXP(nmt_exp_lanes8, NMT_AVX2, nmt_f8, nmt_i8, NMT_EXACT)
+NMT_DEFINE_EXP_IN_RANGE(nmt_exp_in_range_lanes16, NMT_AVX512, nmt_f16, nmt_i16, NMT_EXACT)
+NMT_DEFINE_EXP_IN_RANGE(nmt_exp_in_range_lanes8, NMT_AVX2, nmt_f8, nmt_i8, NMT_EXACT)
 /// ``nmt_exp1`` on 16 lanes (AVX-512) and 8 lanes (AVX2), bit for bit.
 NMT_AVX512 static inline __m512 nmt_exp16(__m512 x) { return (__m512)nmt_exp_lanes16((nmt_f16)x); }
 NMT_AVX2 static inline __m256 nmt_exp8(__m256 x) { return (__m256)nmt_exp_lanes8((nmt_f8)x); }
+/// ``nmt_exp16`` of 16 lanes each in [-86.9, 88.3762626], the same bits without the range masks.
+NMT_AVX512 static inline __m512 nmt_exp16_in_range(__m512 x) { return (__m512)nmt_exp_in_range_lanes16((nmt_f16)x); }
+/// ``nmt_exp8`` of 8 lanes each in [-86.9, 88.3762626], the same bits without the range masks.
+NMT_AVX2 static inline __m256 nmt_exp8_in_range(__m256 x) { return (__m256)nmt_exp_in_range_lanes8((nmt_f8)x); }
 
 /// Defines `name`, ``nmt_max_scan`` over `count` floats a vector of `F` at a time: each
 /// lane keeps x where x > its best, then the lanes and the tail are scanned in order. The
