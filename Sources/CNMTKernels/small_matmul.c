@@ -205,11 +205,13 @@ static void small_product(
     small_product_portable(rows, columns, depth, b_transposed, alpha, a, lda, b_rows, c, ldc, 0);
 }
 
-/// Room for `count` row pointers: `local` when it is large enough, else the heap (NULL
-/// when that fails; the caller then computes nothing, which cannot happen for the sizes
-/// a decoder makes).
+/// Room for `count` row pointers: `local` when it is large enough, else the heap. Out of
+/// memory it aborts, as Swift's own allocations do, rather than leave outputs unwritten.
 static const float **row_pointers(const float **local, size_t local_count, size_t count) {
-    return count <= local_count ? local : malloc(count * sizeof(float *));
+    if (count <= local_count) return local;
+    const float **heap = malloc(count * sizeof(float *));
+    if (heap == NULL) abort();
+    return heap;
 }
 
 #define NMT_LOCAL_ROWS 512
@@ -221,7 +223,6 @@ void nmt_small_matmul(
     const size_t count = b_transposed ? columns : depth;
     const float *local[NMT_LOCAL_ROWS];
     const float **b_rows = row_pointers(local, NMT_LOCAL_ROWS, count);
-    if (b_rows == NULL) return;
     for (size_t index = first; index < last; index++) {
         const size_t o = index / inner, i = index % inner;
         const float *pa = a + (ptrdiff_t)o * strides[0] + (ptrdiff_t)i * strides[1];
@@ -239,7 +240,6 @@ void nmt_history_scores(
     const size_t hidden = heads * depth;
     const float *local[NMT_LOCAL_ROWS];
     const float **b_rows = row_pointers(local, NMT_LOCAL_ROWS, positions);
-    if (b_rows == NULL) return;
     for (size_t r = 0; r < rows; r++) {
         for (size_t h = 0; h < heads; h++) {
             for (size_t s = 0; s < positions; s++) b_rows[s] = keys[s] + (size_t)origins[r * positions + s] * hidden + h * depth;
@@ -291,7 +291,6 @@ void nmt_history_combine(
     const size_t hidden = heads * depth;
     const float *local[NMT_LOCAL_ROWS];
     const float **b_rows = row_pointers(local, NMT_LOCAL_ROWS, positions);
-    if (b_rows == NULL) return;
     for (size_t r = 0; r < rows; r++) {
         for (size_t h = 0; h < heads; h++) {
             for (size_t s = 0; s < positions; s++) b_rows[s] = values[s] + (size_t)origins[r * positions + s] * hidden + h * depth;
