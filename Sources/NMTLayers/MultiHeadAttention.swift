@@ -23,7 +23,7 @@ public struct AttentionCache: Sendable {
 }
 
 /// A decoder layer's self-attention keys and values as decoded: one [rows, H] tensor per
-/// position, never copied when beam search reorders or drops rows; ``RowOrigins`` (shared
+/// position, never copied when beam search reorders or drops rows; `RowOrigins` (shared
 /// by the layers) says which row of each a current row reads.
 public struct AttentionHistory: Sendable {
     /// Per position, [rows at that position, H].

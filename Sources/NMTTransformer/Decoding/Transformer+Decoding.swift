@@ -7,7 +7,7 @@ import NMTTensor
 /// them from tiled encoder outputs at every step; the floats are the same).
 ///
 /// Reordering the beams (``selectingRows(_:)``) copies no keys or values: each position's
-/// self-attention keys and values stay where they were decoded (``AttentionHistory``), and
+/// self-attention keys and values stay where they were decoded (`AttentionHistory`), and
 /// the selection is composed into ``origins``, which says where each row's are. (A cache
 /// of [rows, positions, H] copied all of it at every step: about 7 % of a beam search of the
 /// main job's model.) Encoder-side tensors are shared by the beams of a sentence and
