@@ -41,7 +41,7 @@
 
 /// Defines `name`, NMT_DEFINE_EXP's e^x for lanes the caller knows lie in [-86.9,
 /// 88.3762626] (no NaN): the same operations on them without the range and NaN masks,
-/// so the same bits. A row's shifted logits (x - maximum ≤ 0) nearly always qualify.
+/// so the same bits (``nmt_exp16`` and ``nmt_exp8`` choose it per vector).
 #define NMT_DEFINE_EXP_IN_RANGE(name, attributes, F, I, muladd) \
     attributes static inline F name(F xc) {                      \
         I bits;                                                   \
@@ -103,13 +103,19 @@ NMT_DEFINE_EXP(nmt_exp_lanes16, NMT_AVX512, nmt_f16, nmt_i16, NMT_EXACT)
 NMT_DEFINE_EXP(nmt_exp_lanes8, NMT_AVX2, nmt_f8, nmt_i8, NMT_EXACT)
 NMT_DEFINE_EXP_IN_RANGE(nmt_exp_in_range_lanes16, NMT_AVX512, nmt_f16, nmt_i16, NMT_EXACT)
 NMT_DEFINE_EXP_IN_RANGE(nmt_exp_in_range_lanes8, NMT_AVX2, nmt_f8, nmt_i8, NMT_EXACT)
-/// ``nmt_exp1`` on 16 lanes (AVX-512) and 8 lanes (AVX2), bit for bit.
-NMT_AVX512 static inline __m512 nmt_exp16(__m512 x) { return (__m512)nmt_exp_lanes16((nmt_f16)x); }
-NMT_AVX2 static inline __m256 nmt_exp8(__m256 x) { return (__m256)nmt_exp_lanes8((nmt_f8)x); }
-/// ``nmt_exp16`` of 16 lanes each in [-86.9, 88.3762626], the same bits without the range masks.
-NMT_AVX512 static inline __m512 nmt_exp16_in_range(__m512 x) { return (__m512)nmt_exp_in_range_lanes16((nmt_f16)x); }
-/// ``nmt_exp8`` of 8 lanes each in [-86.9, 88.3762626], the same bits without the range masks.
-NMT_AVX2 static inline __m256 nmt_exp8_in_range(__m256 x) { return (__m256)nmt_exp_in_range_lanes8((nmt_f8)x); }
+/// ``nmt_exp1`` on 16 lanes (AVX-512) and 8 lanes (AVX2), bit for bit. A vector whose
+/// lanes all lie in [-86.9, 88.3762626] (softmax's shifted logits, nearly always) skips
+/// the range and NaN masks: the same operations on those lanes, so the same bits.
+NMT_AVX512 __attribute__((always_inline)) static inline __m512 nmt_exp16(__m512 x) {
+    const __mmask16 in_range = _mm512_cmp_ps_mask(x, _mm512_set1_ps(-86.9f), _CMP_GE_OQ)
+        & _mm512_cmp_ps_mask(x, _mm512_set1_ps(88.3762626f), _CMP_LE_OQ);
+    return in_range == 0xFFFF ? (__m512)nmt_exp_in_range_lanes16((nmt_f16)x) : (__m512)nmt_exp_lanes16((nmt_f16)x);
+}
+NMT_AVX2 __attribute__((always_inline)) static inline __m256 nmt_exp8(__m256 x) {
+    const __m256 in_range = _mm256_and_ps(
+        _mm256_cmp_ps(x, _mm256_set1_ps(-86.9f), _CMP_GE_OQ), _mm256_cmp_ps(x, _mm256_set1_ps(88.3762626f), _CMP_LE_OQ));
+    return _mm256_movemask_ps(in_range) == 0xFF ? (__m256)nmt_exp_in_range_lanes8((nmt_f8)x) : (__m256)nmt_exp_lanes8((nmt_f8)x);
+}
 
 /// Defines `name`, ``nmt_max_scan`` over `count` floats a vector of `F` at a time: each
 /// lane keeps x where x > its best, then the lanes and the tail are scanned in order. The

@@ -234,6 +234,14 @@ void nmt_small_matmul(
     if (b_rows != local) free((void *)b_rows);
 }
 
+/// Points `b_rows[s]` at the head slice (`offset` floats in) of row `origin[s]` of
+/// position s's [rows, hidden] tensor, for every position.
+static void point_at_history(
+    const float **b_rows, const float *const *tensors, const int32_t *origin, size_t positions, size_t hidden,
+    size_t offset) {
+    for (size_t s = 0; s < positions; s++) b_rows[s] = tensors[s] + (size_t)origin[s] * hidden + offset;
+}
+
 void nmt_history_scores(
     size_t rows, size_t positions, size_t heads, size_t depth, float alpha, const float *queries,
     const float *const *keys, const int32_t *origins, float *scores) {
@@ -242,7 +250,7 @@ void nmt_history_scores(
     const float **b_rows = row_pointers(local, NMT_LOCAL_ROWS, positions);
     for (size_t r = 0; r < rows; r++) {
         for (size_t h = 0; h < heads; h++) {
-            for (size_t s = 0; s < positions; s++) b_rows[s] = keys[s] + (size_t)origins[r * positions + s] * hidden + h * depth;
+            point_at_history(b_rows, keys, origins + r * positions, positions, hidden, h * depth);
             small_product(1, positions, depth, 1, alpha, queries + r * hidden + h * depth, depth, b_rows,
                           scores + (r * heads + h) * positions, positions);
         }
@@ -293,7 +301,7 @@ void nmt_history_combine(
     const float **b_rows = row_pointers(local, NMT_LOCAL_ROWS, positions);
     for (size_t r = 0; r < rows; r++) {
         for (size_t h = 0; h < heads; h++) {
-            for (size_t s = 0; s < positions; s++) b_rows[s] = values[s] + (size_t)origins[r * positions + s] * hidden + h * depth;
+            point_at_history(b_rows, values, origins + r * positions, positions, hidden, h * depth);
             small_product(1, depth, positions, 0, 1.0f, weights + (r * heads + h) * positions, positions, b_rows,
                           out + r * hidden + h * depth, hidden);
         }

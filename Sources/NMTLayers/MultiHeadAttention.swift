@@ -156,12 +156,9 @@ public struct MultiHeadAttention: Layer, Sendable {
             input.y.rank == 3 && input.y.shape[1] == 1 && history.keys.count + 1 == origins.positionCount,
             "MultiHeadAttention: one new position of \(input.y.shape) for \(history.keys.count) cached and origins of \(origins.positionCount)")
         history.append(keys: key(input.y).reshaped(to: [rows, hidden]), values: value(input.y).reshaped(to: [rows, hidden]))
-        let queries = query(input.x)
-        let scale = Self.scale(depth: hidden / headCount)
-        let logits =
-            scale.significandBitPattern == 0
-            ? Tensor.multiHeadScores(queries: queries, history: history.keys, origins: origins, heads: headCount, scale: scale)
-            : Tensor.multiHeadScores(queries: queries * scale, history: history.keys, origins: origins, heads: headCount)
+        let logits = scaledLogits(query(input.x)) {
+            Tensor.multiHeadScores(queries: $0, history: history.keys, origins: origins, heads: headCount, scale: $1)
+        }
         let weights = attentionDropout.afterBiasAndSoftmax(logits, bias: input.bias, context: context)
         return output(Tensor.multiHeadCombine(weights: weights, history: history.values, origins: origins))
     }
@@ -199,9 +196,15 @@ public struct MultiHeadAttention: Layer, Sendable {
         return attend(queries: grouped, keys: keys, values: values, bias: bias, context: context).reshaped(to: x.shape)
     }
 
-    /// `depth ** -0.5`: a Python double in the reference, then a float32 constant that
-    /// scales the queries.
-    private static func scale(depth: Int) -> Float { Float(Foundation.pow(Double(depth), -0.5)) }
+    /// The attention logits `product(queries, scale)` of queries [..., N·d], scaled by
+    /// `d ** -0.5` (a Python double in the reference, then a float32 constant that scales
+    /// the queries). A power of two (depth 4, 16, 64, 256, …) scales exactly, so it goes
+    /// into the product itself with the same floats; any other scales the queries first,
+    /// as the reference rounds.
+    private func scaledLogits(_ queries: Tensor, _ product: (_ queries: Tensor, _ scale: Float) -> Tensor) -> Tensor {
+        let scale = Float(Foundation.pow(Double(queries.shape[queries.rank - 1] / headCount), -0.5))
+        return scale.significandBitPattern == 0 ? product(queries, scale) : product(queries * scale, 1)
+    }
 
     /// ``callAsFunction(_:projectedKeys:projectedValues:bias:context:)`` with the keys
     /// stored transposed, [E, H, Lk] (`keys.permuted([0, 2, 1])`): a decoder transposes
@@ -217,24 +220,13 @@ public struct MultiHeadAttention: Layer, Sendable {
             x.rank == 3 && keys.rank == 3 && entries > 0 && rows % entries == 0 && values.shape == [entries, keys.shape[2], keys.shape[1]],
             "MultiHeadAttention: queries \(x.shape) do not group over transposed keys \(keys.shape) and values \(values.shape)")
         let queries = query(x).reshaped(to: [entries, rows / entries * x.shape[1], x.shape[2]])
-        let scale = Self.scale(depth: queries.shape[2] / headCount)
-        let logits =
-            scale.significandBitPattern == 0
-            ? Tensor.multiHeadScores(queries: queries, transposedKeys: keys, heads: headCount, scale: scale)
-            : Tensor.multiHeadScores(queries: queries * scale, transposedKeys: keys, heads: headCount)
+        let logits = scaledLogits(queries) { Tensor.multiHeadScores(queries: $0, transposedKeys: keys, heads: headCount, scale: $1) }
         let weights = attentionDropout.afterBiasAndSoftmax(logits, bias: bias, context: context)
         return output(Tensor.multiHeadCombine(weights: weights, values: values)).reshaped(to: x.shape)
     }
 
     private func attend(queries: Tensor, keys: Tensor, values: Tensor, bias: Tensor, context: ForwardContext) -> Tensor {
-        // A power of two (depth 4, 16, 64, 256, …) scales exactly, so it can go into the
-        // product itself with the same floats; any other must scale the queries first, as
-        // the reference rounds.
-        let scale = Self.scale(depth: queries.shape[2] / headCount)
-        let logits =
-            scale.significandBitPattern == 0
-            ? Tensor.multiHeadScores(queries: queries, keys: keys, heads: headCount, scale: scale)
-            : Tensor.multiHeadScores(queries: queries * scale, keys: keys, heads: headCount)
+        let logits = scaledLogits(queries) { Tensor.multiHeadScores(queries: $0, keys: keys, heads: headCount, scale: $1) }
         let weights = attentionDropout.afterBiasAndSoftmax(logits, bias: bias, context: context)
         return output(Tensor.multiHeadCombine(weights: weights, values: values))
     }
