@@ -99,6 +99,57 @@ typedef uint32_t nmt_i16 __attribute__((vector_size(64)));
 typedef float nmt_f8 __attribute__((vector_size(32)));
 typedef uint32_t nmt_i8 __attribute__((vector_size(32)));
 
+/// Transposes the 16 × 16 floats of `v` in place: v[i] lane j becomes v[j] lane i.
+NMT_AVX512 __attribute__((always_inline)) static inline void nmt_transpose16(__m512 v[16]) {
+    __m512 t[16];
+    for (int i = 0; i < 16; i += 2) {
+        t[i] = _mm512_unpacklo_ps(v[i], v[i + 1]);
+        t[i + 1] = _mm512_unpackhi_ps(v[i], v[i + 1]);
+    }
+    for (int i = 0; i < 16; i += 4) {
+        for (int h = 0; h < 2; h++) {
+            const __m512d a = _mm512_castps_pd(t[i + h]), b = _mm512_castps_pd(t[i + 2 + h]);
+            v[i + h] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, b));
+            v[i + 2 + h] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, b));
+        }
+    }
+    // v[4g + e] now holds, in its 128-bit block k, rows 4g..4g+3 of column 4k + order[e].
+    static const int order[4] = {0, 2, 1, 3};
+    for (int g = 0; g < 4; g += 2) {
+        for (int e = 0; e < 4; e++) {
+            const __m512 a = v[4 * g + e], b = v[4 * (g + 1) + e];
+            t[4 * g + e] = _mm512_shuffle_f32x4(a, b, 0x88);        // blocks 0 and 2 of a, then of b
+            t[4 * (g + 1) + e] = _mm512_shuffle_f32x4(a, b, 0xDD);  // blocks 1 and 3
+        }
+    }
+    for (int e = 0; e < 4; e++) {
+        for (int h = 0; h < 2; h++) {
+            const __m512 a = t[e + 4 * h], b = t[8 + e + 4 * h];
+            v[order[e] + 4 * h] = _mm512_shuffle_f32x4(a, b, 0x88);
+            v[order[e] + 8 + 4 * h] = _mm512_shuffle_f32x4(a, b, 0xDD);
+        }
+    }
+}
+
+/// Transposes the 8 × 8 floats of `v` in place.
+NMT_AVX2 __attribute__((always_inline)) static inline void nmt_transpose8(__m256 v[8]) {
+    __m256 t[8], u[8];
+    for (int i = 0; i < 8; i += 2) {
+        t[i] = _mm256_unpacklo_ps(v[i], v[i + 1]);
+        t[i + 1] = _mm256_unpackhi_ps(v[i], v[i + 1]);
+    }
+    for (int i = 0; i < 8; i += 4) {
+        u[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);
+        u[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xEE);
+        u[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+        u[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
+    }
+    for (int i = 0; i < 4; i++) {
+        v[i] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x20);
+        v[i + 4] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x31);
+    }
+}
+
 NMT_DEFINE_EXP(nmt_exp_lanes16, NMT_AVX512, nmt_f16, nmt_i16, NMT_EXACT)
 NMT_DEFINE_EXP(nmt_exp_lanes8, NMT_AVX2, nmt_f8, nmt_i8, NMT_EXACT)
 NMT_DEFINE_EXP_IN_RANGE(nmt_exp_in_range_lanes16, NMT_AVX512, nmt_f16, nmt_i16, NMT_EXACT)

@@ -55,3 +55,48 @@ void nmt_arithmetic(int op, const float *a, size_t a_stride, const float *b, siz
 #endif
     for (size_t i = 0; i < count; i++) out[i] = NMT_OPERATE(op, a[i * a_stride], b[i * b_stride]);
 }
+
+// The weighted sum of several arrays: a device's replicas' gradients, summed block by block
+// inside the optimizer's update. The Swift loop it replaces (one pass per term, reading
+// back the partial sum) took about 0.9 ms of a 25 ms two-replica step of the main job's
+// model (perf, AMD EPYC, 2026-12-08): it compiles for baseline x86-64, and its pointers
+// may alias, so it ran a float at a time.
+static inline float weighted_sum_lane(const float *const *terms, const float *scales, size_t term_count, size_t i) {
+    float s = 0.0f;
+    for (size_t t = 0; t < term_count; t++) s = s + terms[t][i] * scales[t];
+    return s;
+}
+
+#if NMT_X86
+NMT_AVX512 static void weighted_sum512(const float *const *terms, const float *scales, size_t term_count, float *sum, size_t count) {
+    for (size_t i = 0; i < count; i += 16) {
+        const __mmask16 valid = nmt_tail16(count - i);
+        __m512 s = _mm512_setzero_ps();
+        for (size_t t = 0; t < term_count; t++) {
+            s = _mm512_add_ps(s, _mm512_mul_ps(_mm512_maskz_loadu_ps(valid, terms[t] + i), _mm512_set1_ps(scales[t])));
+        }
+        _mm512_mask_storeu_ps(sum + i, valid, s);
+    }
+}
+
+NMT_AVX2 static void weighted_sum256(const float *const *terms, const float *scales, size_t term_count, float *sum, size_t count) {
+    size_t i = 0;
+    for (; i + 8 <= count; i += 8) {
+        __m256 s = _mm256_setzero_ps();
+        for (size_t t = 0; t < term_count; t++) {
+            s = _mm256_add_ps(s, _mm256_mul_ps(_mm256_loadu_ps(terms[t] + i), _mm256_set1_ps(scales[t])));
+        }
+        _mm256_storeu_ps(sum + i, s);
+    }
+    for (; i < count; i++) sum[i] = weighted_sum_lane(terms, scales, term_count, i);
+}
+#endif
+
+void nmt_weighted_sum(const float *const *terms, const float *scales, size_t term_count, float *sum, size_t count) {
+#if NMT_X86
+    const int bits = nmt_kernels_vector_bits();
+    if (bits >= 512) { weighted_sum512(terms, scales, term_count, sum, count); return; }
+    if (bits >= 256) { weighted_sum256(terms, scales, term_count, sum, count); return; }
+#endif
+    for (size_t i = 0; i < count; i++) sum[i] = weighted_sum_lane(terms, scales, term_count, i);
+}

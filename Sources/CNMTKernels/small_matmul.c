@@ -42,38 +42,6 @@ static void small_product_portable(
 // registers. `rows` is a constant after inlining, so the accumulators stay in registers.
 #define NMT_SMALL_ROWS 8
 
-/// Transposes the 16 × 16 floats of `v` in place: v[i] lane j becomes v[j] lane i.
-NMT_AVX512 __attribute__((always_inline)) static inline void transpose16(__m512 v[16]) {
-    __m512 t[16];
-    for (int i = 0; i < 16; i += 2) {
-        t[i] = _mm512_unpacklo_ps(v[i], v[i + 1]);
-        t[i + 1] = _mm512_unpackhi_ps(v[i], v[i + 1]);
-    }
-    for (int i = 0; i < 16; i += 4) {
-        for (int h = 0; h < 2; h++) {
-            const __m512d a = _mm512_castps_pd(t[i + h]), b = _mm512_castps_pd(t[i + 2 + h]);
-            v[i + h] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, b));
-            v[i + 2 + h] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, b));
-        }
-    }
-    // v[4g + e] now holds, in its 128-bit block k, rows 4g..4g+3 of column 4k + order[e].
-    static const int order[4] = {0, 2, 1, 3};
-    for (int g = 0; g < 4; g += 2) {
-        for (int e = 0; e < 4; e++) {
-            const __m512 a = v[4 * g + e], b = v[4 * (g + 1) + e];
-            t[4 * g + e] = _mm512_shuffle_f32x4(a, b, 0x88);        // blocks 0 and 2 of a, then of b
-            t[4 * (g + 1) + e] = _mm512_shuffle_f32x4(a, b, 0xDD);  // blocks 1 and 3
-        }
-    }
-    for (int e = 0; e < 4; e++) {
-        for (int h = 0; h < 2; h++) {
-            const __m512 a = t[e + 4 * h], b = t[8 + e + 4 * h];
-            v[order[e] + 4 * h] = _mm512_shuffle_f32x4(a, b, 0x88);
-            v[order[e] + 8 + 4 * h] = _mm512_shuffle_f32x4(a, b, 0xDD);
-        }
-    }
-}
-
 NMT_AVX512 __attribute__((always_inline)) static inline void small_rows512(
     const size_t rows, size_t columns, size_t depth, int b_transposed, float alpha, const float *x, size_t lda,
     const float *const *b_rows, float *c, size_t ldc) {
@@ -91,7 +59,7 @@ NMT_AVX512 __attribute__((always_inline)) static inline void small_rows512(
                 __m512 w[16];
                 for (size_t l = 0; l < 16; l++)
                     w[l] = l < width ? _mm512_maskz_loadu_ps(deep, b_rows[j + l] + i0) : _mm512_setzero_ps();
-                transpose16(w);
+                nmt_transpose16(w);
                 const size_t count = depth - i0 < 16 ? depth - i0 : 16;
                 for (size_t i = 0; i < count; i++) {
                     for (size_t q = 0; q < rows; q++)
@@ -127,24 +95,6 @@ NMT_AVX512 static void small_product512(
     }
 }
 
-/// Transposes the 8 × 8 floats of `v` in place.
-NMT_AVX2 __attribute__((always_inline)) static inline void transpose8(__m256 v[8]) {
-    __m256 t[8], u[8];
-    for (int i = 0; i < 8; i += 2) {
-        t[i] = _mm256_unpacklo_ps(v[i], v[i + 1]);
-        t[i + 1] = _mm256_unpackhi_ps(v[i], v[i + 1]);
-    }
-    for (int i = 0; i < 8; i += 4) {
-        u[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);
-        u[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xEE);
-        u[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44);
-        u[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
-    }
-    for (int i = 0; i < 4; i++) {
-        v[i] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x20);
-        v[i + 4] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x31);
-    }
-}
 
 NMT_AVX2 static void small_product256(
     size_t rows, size_t columns, size_t depth, int b_transposed, float alpha, const float *a, size_t lda,
@@ -162,7 +112,7 @@ NMT_AVX2 static void small_product256(
                 for (; i0 < whole_depth; i0 += 8) {
                     __m256 w[8];
                     for (size_t l = 0; l < 8; l++) w[l] = _mm256_loadu_ps(b_rows[j + l] + i0);
-                    transpose8(w);
+                    nmt_transpose8(w);
                     for (size_t i = 0; i < 8; i++) {
                         for (size_t q = 0; q < block; q++)
                             sum[q] = _mm256_fmadd_ps(_mm256_set1_ps(x[q * lda + i0 + i]), w[i], sum[q]);

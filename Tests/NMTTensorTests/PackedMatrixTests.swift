@@ -50,6 +50,28 @@ final class PackedMatrixTests: XCTestCase {
         }
     }
 
+    /// `nmt_panel_pack` at every width puts weight (j, i) at panel j / 16, depth i, lane
+    /// j % 16 and zero past the last column: depths around the 16- and 8-deep register
+    /// blocks (1, 7, 8, 15, 16, 17, 64, 70) and column counts with and without a partial
+    /// last panel. The values are distinct, so a misplaced float cannot go unnoticed.
+    func testPackingPutsEveryWeightInItsPanelSlotAtEveryWidth() {
+        for k in [1, 7, 8, 15, 16, 17, 64, 70] {
+            for n in [1, 16, 17, 40, 64] {
+                let w = (0..<(n * k)).map { Float($0) + 0.5 }
+                let panels = nmt_panel_count(n)
+                var expected = [Float](repeating: 0, count: panels * 16 * k)
+                for j in 0..<n {
+                    for i in 0..<k { expected[((j / 16) * k + i) * 16 + j % 16] = w[j * k + i] }
+                }
+                for bits: Int32 in [0, 256, 512] where nmt_kernels_limit_vector_bits(bits) == bits {
+                    var packed = [Float](repeating: .nan, count: panels * 16 * k)
+                    nmt_panel_pack(w, n, k, &packed)
+                    XCTAssertEqual(packed.map(\.bitPattern), expected.map(\.bitPattern), "[\(n), \(k)], width \(bits)")
+                }
+            }
+        }
+    }
+
     /// Leading axes are rows: [2, 3, k] gives [2, 3, n], the same values as [6, k].
     func testLeadingAxesAreRows() {
         let x = patternTensor([2, 3, 20], frequency: 0.41, amplitude: 1)

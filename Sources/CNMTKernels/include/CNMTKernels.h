@@ -145,6 +145,12 @@ void nmt_adam_update(
 /// element: the same bits at every width. `out` may be `a` or `b`.
 void nmt_arithmetic(int op, const float *a, size_t a_stride, const float *b, size_t b_stride, float *out, size_t count);
 
+/// sum[i] = ((+0 + terms[0][i]·scales[0]) + terms[1][i]·scales[1]) + … for i in [0, count):
+/// each product and each sum rounded on its own, the terms in order (the floats of adding
+/// each scaled term into a zeroed array), so the same bits at every width. `sum` may be
+/// one of the terms.
+void nmt_weighted_sum(const float *const *terms, const float *scales, size_t term_count, float *sum, size_t count);
+
 /// Σ x[i]² over `count` floats, in double: element i in lane i mod 8, each lane summed in
 /// order, the 8 lanes combined in a fixed order. The same bits at every width.
 double nmt_sum_of_squares(const float *x, size_t count);

@@ -1,3 +1,4 @@
+import CNMTKernels
 import NMTTensor
 
 // The update of a process that computed its step's gradient in parts (its replicas): the
@@ -47,14 +48,14 @@ extension Optimizer {
             summed.append((pointer, parameter.scalarCount, sources))
             if elementwise { pending.append(memory(of: name, &parameter, gradient: UnsafePointer(pointer))) }
         }
-        // From +0, each term in order: one block's floats, whichever thread sums it. The
-        // block stays in cache between the terms' passes.
+        // From +0, each term in order (`nmt_weighted_sum`): one block's floats, whichever
+        // thread sums it.
+        let termPointers = summed.map { entry in entry.sources.map { Optional($0.0) } }
+        let termScales = summed.map { entry in entry.sources.map(\.1) }
         func sumBlock(_ index: Int, _ elements: Range<Int>) {
-            let (sum, _, sources) = summed[index]
-            for i in elements { sum[i] = 0 }
-            for (source, scale) in sources {
-                for i in elements { sum[i] += source[i] * scale }
-            }
+            let start = elements.lowerBound
+            var pointers = termPointers[index].map { $0.map { $0 + start } }
+            nmt_weighted_sum(&pointers, termScales[index], pointers.count, summed[index].sum + start, elements.count)
         }
         let blocks = Self.elementwiseBlocks(counts: summed.map(\.count))
         // The terms' pointers are read inside; the terms live until the sums are done.
