@@ -57,10 +57,10 @@ void nmt_arithmetic(int op, const float *a, size_t a_stride, const float *b, siz
 }
 
 // The weighted sum of several arrays: a device's replicas' gradients, summed block by block
-// inside the optimizer's update. The Swift loop it replaces (one pass per term, reading
-// back the partial sum) took about 0.9 ms of a 25 ms two-replica step of the main job's
-// model (perf, AMD EPYC, 2026-12-08): it compiles for baseline x86-64, and its pointers
-// may alias, so it ran a float at a time.
+// inside the optimizer's update. The Swift loop it replaces (a zeroing pass, then one pass
+// per term reading back the partial sum) took about 0.9 ms of CPU in each 25 ms
+// two-replica step of the main job's model (perf, AMD EPYC, 2026-12-08): it compiles for
+// baseline x86-64, and its pointers may alias, so it ran a float at a time.
 static inline float weighted_sum_lane(const float *const *terms, const float *scales, size_t term_count, size_t i) {
     float s = 0.0f;
     for (size_t t = 0; t < term_count; t++) s = s + terms[t][i] * scales[t];

@@ -95,7 +95,6 @@ NMT_AVX512 static void small_product512(
     }
 }
 
-
 NMT_AVX2 static void small_product256(
     size_t rows, size_t columns, size_t depth, int b_transposed, float alpha, const float *a, size_t lda,
     const float *const *b_rows, float *c, size_t ldc) {
