@@ -13,7 +13,9 @@
 #   replicas  one process on both cores with `--replicas 2` (what nmt-train does).
 # It prints each round's median step times and the ratios to the one-core rate:
 # pair ceiling = alone / pair0 + alone / pair1 (the pair's steps per one-core step),
-# replicas = alone / replicas. Run it on an idle machine
+# replicas = alone / replicas; then each ratio's median over the rounds and its range
+# (replica runs on a shared VM can land in a fast or a slow group; see Training.md).
+# Run it on an idle machine
 # (nothing else running) after `swift build -c release --product nmt-bench-model`.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -44,7 +46,13 @@ for round in $(seq "$rounds"); do
     "$bench" --only "$model" --steps "$steps" --replicas 2 > "$out/replicas"
     alone=$(median "$out/alone") p0=$(median "$out/pair0") p1=$(median "$out/pair1") replicas=$(median "$out/replicas")
     python3 -c 'import sys
-r, alone, p0, p1, rep = sys.argv[1], *map(float, sys.argv[2:])
-print(f"{r}\t{alone:.4f}\t{p0:.4f}, {p1:.4f}\t{rep:.4f}\t{alone / p0 + alone / p1:.2f} x\t{alone / rep:.2f} x")' \
-        "$round" "$alone" "$p0" "$p1" "$replicas"
+r, alone, p0, p1, rep = sys.argv[1], *map(float, sys.argv[2:6])
+print(f"{r}\t{alone:.4f}\t{p0:.4f}, {p1:.4f}\t{rep:.4f}\t{alone / p0 + alone / p1:.2f} x\t{alone / rep:.2f} x")
+print(alone / p0 + alone / p1, alone / rep, file=open(sys.argv[6], "a"))' \
+        "$round" "$alone" "$p0" "$p1" "$replicas" "$out/ratios"
 done
+# The goal is stated for the median round; the range shows how far rounds spread.
+python3 -c 'import statistics, sys
+rows = [tuple(map(float, line.split())) for line in open(sys.argv[1])]
+for name, values in (("pair ceiling", [r[0] for r in rows]), ("replicas x one core", [r[1] for r in rows])):
+    print(f"median of {len(values)} rounds, {name}: {statistics.median(values):.2f} x ({min(values):.2f}-{max(values):.2f})")' "$out/ratios"
