@@ -50,12 +50,15 @@ extension Optimizer {
         }
         // From +0, each term in order (`nmt_weighted_sum`): one block's floats, whichever
         // thread sums it.
-        let termPointers = summed.map { entry in entry.sources.map { Optional($0.0) } }
         let termScales = summed.map { entry in entry.sources.map(\.1) }
         func sumBlock(_ index: Int, _ elements: Range<Int>) {
+            let (sum, _, sources) = summed[index]
             let start = elements.lowerBound
-            var pointers = termPointers[index].map { $0.map { $0 + start } }
-            nmt_weighted_sum(&pointers, termScales[index], pointers.count, summed[index].sum + start, elements.count)
+            // The terms' pointers at the block's start, on the stack: no allocation per block.
+            withUnsafeTemporaryAllocation(of: UnsafePointer<Float>?.self, capacity: sources.count) { pointers in
+                for (term, source) in sources.enumerated() { pointers[term] = source.0 + start }
+                nmt_weighted_sum(pointers.baseAddress, termScales[index], sources.count, sum + start, elements.count)
+            }
         }
         let blocks = Self.elementwiseBlocks(counts: summed.map(\.count))
         // The terms' pointers are read inside; the terms live until the sums are done.
