@@ -28,9 +28,15 @@ final class PackedMatrixTests: XCTestCase {
     /// Row counts that use the 8-row and 4-row blocks and leave single rows (13 = 8 + 4 + 1,
     /// 7 = 4 + 3), outputs not a multiple of 16 (the last panel's tail), more panels than
     /// one 128 KiB group (600 outputs of depth 70: two groups, and two cores' chunks), an
-    /// empty depth (the bias alone) and empty sides; with and without bias.
+    /// empty depth (the bias alone) and empty sides; with and without bias. Depths of 256
+    /// and more, where AVX-512 computes three panels at a time: 7 panels (two blocks of
+    /// three and one alone), 38 panels in groups of 6 (the last group 2, the last panel 8
+    /// columns wide) and a depth whose panel alone overfills a group (groups of 3).
     func testEveryWidthMatchesTheFusedMultiplyAddChainBitForBit() {
-        let shapes = [(1, 1, 1), (3, 5, 17), (8, 64, 16), (13, 64, 100), (7, 33, 49), (12, 70, 600), (2, 0, 3), (3, 4, 0), (0, 5, 7)]
+        let shapes = [
+            (1, 1, 1), (3, 5, 17), (8, 64, 16), (13, 64, 100), (7, 33, 49), (12, 70, 600), (2, 0, 3), (3, 4, 0), (0, 5, 7),
+            (13, 256, 100), (5, 300, 600), (9, 2100, 35),
+        ]
         for (index, (m, k, n)) in shapes.enumerated() {
             let x = patternTensor([m, k], frequency: 0.61 + Double(index) * 0.1, amplitude: 3)
             let w = patternTensor([n, k], frequency: 0.29 + Double(index) * 0.07, amplitude: 0.5)

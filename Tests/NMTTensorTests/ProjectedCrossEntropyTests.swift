@@ -169,6 +169,27 @@ final class ProjectedCrossEntropyTests: XCTestCase {
         }
     }
 
+    /// From depth 512 the forward pass computes 128 rows a block (and AVX-512 three panels
+    /// at a time): 300 rows are three blocks, the last partial. Every kept row's loss is
+    /// still the unfused op's on the panel product's logits, bit for bit, whether the
+    /// logits are kept or computed again in the backward pass.
+    func testDeepRowsInBlocksGiveEachRowsLossBitForBit() {
+        let problem = Problem(rows: 300, depth: 512, vocabulary: 100)
+        let logits = Tensor.matmul(problem.hidden, packed: PackedMatrix(transposing: problem.weights))
+        let reference = logits.softmaxCrossEntropy(labels: problem.labels, onValue: problem.on, offValue: problem.off)
+        let (_, kept) = problem.fused()
+        let previous = ProjectedCrossEntropyKernels.maximumStoredLogits.exchange(0, ordering: .relaxed)
+        defer { ProjectedCrossEntropyKernels.maximumStoredLogits.store(previous, ordering: .relaxed) }
+        let (_, recomputed) = problem.fused()
+        for (a, b) in zip(kept, recomputed) { XCTAssertEqual(a.scalars.map(\.bitPattern), b.scalars.map(\.bitPattern)) }
+        let losses = problem.hidden.projectedSoftmaxCrossEntropy(
+            weights: problem.weights, labels: problem.labels, onValue: problem.on, offValue: problem.off, ignoredLabel: 0)
+        for (r, label) in problem.labels.scalars.enumerated() {
+            let expected = label == 0 ? 0 : reference.scalars[r]
+            XCTAssertEqual(losses.scalars[r].bitPattern, expected.bitPattern, "row \(r)")
+        }
+    }
+
     /// The slots and tiles are fixed by the shapes: one core gives the floats that two do.
     func testOneCoreGivesTheFloatsOfSeveral() {
         let problem = Problem(rows: 150, depth: 64, vocabulary: 1000)

@@ -23,8 +23,13 @@ enum ProjectedCrossEntropyKernels {
     /// Fixed parts of the vocabulary whose hidden-gradient chains run concurrently and are
     /// added in order at the end. A constant, so the floats do not depend on the cores.
     static let slots = 8
-    /// Rows whose logits one forward block computes: [32, V] stays in L2 for the loss pass.
-    static let forwardRows = 32
+    /// Rows whose logits one forward block computes, for a hidden size of `depth`: 32 keep
+    /// [32, V] in L2 for the loss pass. From depth 512 a block of 32 rows runs the logits
+    /// kernel at only about 100 GFLOP/s on one core (its panels' stream pushes the rows out
+    /// of L1), and 128 rows at 108 (C harness, depth 512, V 8,192-33,708, AMD EPYC Zen 4,
+    /// 2026-12-08); at depth 256, 32 rows ran at 116 and 128 at 108. A row's floats do not
+    /// depend on its block.
+    static func forwardRows(depth: Int) -> Int { depth >= 512 ? 128 : 32 }
     /// Rows of a backward tile.
     static let tileRows = 64
     /// Panels (of 16 vocabulary rows) of a backward tile: 256 columns.
@@ -61,6 +66,7 @@ enum ProjectedCrossEntropyKernels {
         loss.initialize(repeating: 0, count: rows)
         stats.initialize(repeating: 0, count: 2 * rows)
         let kept = keptRows(labels, count: rows, ignored: ignored)
+        let forwardRows = forwardRows(depth: depth)
         let blocks = (kept.count + forwardRows - 1) / forwardRows
         let panels = nmt_panel_count(width)
         Parallel.forChunks(blocks, costPerItem: forwardRows * width * depth * 2) { range in
