@@ -85,9 +85,9 @@ void nmt_panel_pack(const float *w, size_t n, size_t k, float *packed) {
     panel_pack_portable(w, n, k, packed, done);
 }
 
-// Each `panel_rows_*` computes `rows` rows of `x` (a constant after inlining) against one
-// panel, writing `columns` (≤ 16) outputs per row at stride `ldc`. The rows share each load
-// of the panel.
+// Each kernel computes `rows` rows of `x` (a constant after inlining) against one panel
+// (AVX-512: up to three, `panel_block_avx512`), writing up to 16 outputs per panel and row
+// at stride `ldc`. The rows share each load of a panel.
 
 static void panel_rows_portable(
     const float *x, size_t k, const float *panel, const float *bias, float *c, size_t ldc, size_t rows,
